@@ -1,0 +1,305 @@
+/*
+ * lrt — a single-threaded, stackful async runtime for C, built to be diagnosed.
+ *
+ * Conventions (every function below follows them unless its comment says otherwise):
+ *  - Functions return 0 (or a count) on success and a negative errno on failure.
+ *    Constructors return NULL and set errno.  lrt_strerror() maps codes to text.
+ *  - "Runtime thread": the thread that created the runtime.  Every function except
+ *    lrt_handle_*(), lrt_now_ns() and lrt_strerror() must be called there; from another
+ *    thread it fails with -EPERM (or NULL/errno EPERM).
+ *  - "Suspension point": a function marked (suspends) may switch to other tasks.  Called
+ *    from a task that has been aborted (or during shutdown), it returns -ECANCELED.
+ *    Called outside a task (no lrt_block_on running), it returns -EPERM.
+ *  - All types are opaque.
+ */
+#ifndef LRT_LRT_H
+#define LRT_LRT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define LRT_EXPORT __attribute__((visibility("default")))
+#else
+#define LRT_EXPORT
+#endif
+
+#define LRT_VERSION_MAJOR 0
+#define LRT_VERSION_MINOR 1
+#define LRT_VERSION_PATCH 0
+#define LRT_VERSION_STRING "0.1.0"
+
+typedef struct lrt_runtime lrt_runtime_t; /* opaque, one thread */
+typedef struct lrt_task lrt_task_t;       /* join handle, refcounted */
+typedef struct lrt_handle lrt_handle_t;   /* thread-safe, refcounted */
+typedef struct lrt_chan lrt_chan_t;       /* channel of void * messages */
+typedef struct lrt_oneshot lrt_oneshot_t; /* single value, single use */
+typedef struct lrt_notify lrt_notify_t;   /* wake one or all waiters */
+typedef struct lrt_mutex lrt_mutex_t;     /* async mutex (owned by a task) */
+typedef struct lrt_sem lrt_sem_t;         /* counting semaphore */
+typedef void *(*lrt_fn)(void *arg);
+
+/* Options; a zero-initialised struct means "defaults". */
+typedef struct lrt_options {
+    size_t stack_size;               /* per task, default 256 KiB virtual; 16 KiB..1 GiB */
+    unsigned event_interval;         /* polls between I/O checks, default 61 */
+    unsigned max_blocking_threads;   /* default 512 */
+    unsigned blocking_keep_alive_ms; /* default 10000 */
+    unsigned stall_threshold_ms;     /* 0 = stall detector off (env LRT_STALL_MS) */
+    int dump_agent;                  /* 1 = serve lrt-dump (also LRT_DUMP=1 in env) */
+    const char *dump_socket_dir;     /* NULL = $XDG_RUNTIME_DIR/lrt or /tmp/lrt-$UID */
+    /* beyond the core contract */
+    int start_paused;                /* 1 = virtual clock starting at 0: time moves only by
+                                        lrt_time_advance() or, when every task waits and no
+                                        I/O or blocking job is pending, jumps to the next
+                                        timer (deterministic tests) */
+    unsigned budget;                 /* I/O ops a poll may complete before a forced yield,
+                                        default 128 */
+} lrt_options_t;
+
+/* ---- runtime lifecycle ------------------------------------------------------------ */
+
+/*
+ * lrt_runtime_new() - create a runtime owned by the calling thread.
+ * @opts may be NULL (defaults).  Returns the runtime, or NULL with errno EINVAL (bad
+ * option, e.g. an absurd stack size) or ENOMEM / EMFILE.  The caller owns it and must
+ * end it with lrt_runtime_free(), lrt_shutdown_timeout() or lrt_shutdown_background().
+ */
+LRT_EXPORT lrt_runtime_t *lrt_runtime_new(const lrt_options_t *opts);
+
+/*
+ * lrt_block_on() - run @fn(@arg) as the root task (named "main") and drive the runtime
+ * until it returns.  Other tasks run meanwhile; those still alive stay in the runtime.
+ * Returns 0 and stores fn's return value in @result (if not NULL); -EINVAL for NULL
+ * @rt/@fn; -EPERM off the runtime thread; -EDEADLK when called from inside a task or
+ * nested on the same thread, or when the root task can never be woken again (the task
+ * table is then printed on stderr); -ESHUTDOWN after shutdown began.
+ */
+LRT_EXPORT int lrt_block_on(lrt_runtime_t *rt, lrt_fn fn, void *arg, void **result);
+
+/*
+ * lrt_shutdown_timeout() - cancel every task, let them unwind, wait up to @timeout_ms
+ * for them and for blocking jobs, then free @rt.  Returns 0, or -ETIMEDOUT when some
+ * task or job outlived the timeout (each is named on stderr; its memory is leaked on
+ * purpose, a still-running blocking thread keeps only the pool's shared state alive).
+ * -EINVAL for NULL, -EPERM off the runtime thread (rt is then not freed).
+ */
+LRT_EXPORT int lrt_shutdown_timeout(lrt_runtime_t *rt, uint64_t timeout_ms);
+
+/* lrt_shutdown_background() - like lrt_shutdown_timeout(rt, 0) but silent: blocking jobs
+ * finish on their own, tasks are cancelled.  Frees rt.  Runtime thread only. */
+LRT_EXPORT void lrt_shutdown_background(lrt_runtime_t *rt);
+
+/* lrt_runtime_free() - shut down waiting for everything (tasks and blocking jobs). */
+LRT_EXPORT void lrt_runtime_free(lrt_runtime_t *rt);
+
+/* lrt_enter() - make @rt current on this thread (the runtime thread); returns the
+ * previous current runtime, to be given back to lrt_exit(). */
+LRT_EXPORT lrt_runtime_t *lrt_enter(lrt_runtime_t *rt);
+LRT_EXPORT void lrt_exit(lrt_runtime_t *prev);
+/* lrt_current() - the runtime current on this thread, or NULL. */
+LRT_EXPORT lrt_runtime_t *lrt_current(void);
+
+/* lrt_strerror() - text for a (negative or positive) errno or lrt code; static string. */
+LRT_EXPORT const char *lrt_strerror(int err);
+
+/* ---- tasks ------------------------------------------------------------------------ */
+
+/*
+ * lrt_spawn_at() - spawn @fn(@arg) as a task of @rt (NULL = current runtime), named
+ * @name (NULL = "task"), with spawn location @file:@line in @func.  The strings must
+ * outlive the task (string literals).  Spawning never switches: the task runs once the
+ * spawner suspends or yields.  Returns a join handle owned by the caller (give it back
+ * with lrt_join() or lrt_task_detach()), or NULL with errno EINVAL (NULL fn / no
+ * runtime), EPERM (wrong thread), ENOMEM, ESHUTDOWN.
+ * The macros below fill in name and location; the functions of the same names exist
+ * too (for function pointers and other languages), with location "?".
+ */
+LRT_EXPORT lrt_task_t *lrt_spawn_at(lrt_runtime_t *rt, const char *name, lrt_fn fn, void *arg,
+                                    const char *file, int line, const char *func);
+LRT_EXPORT lrt_task_t *lrt_spawn_local(lrt_runtime_t *rt, lrt_fn fn, void *arg);
+LRT_EXPORT lrt_task_t *lrt_spawn(lrt_fn fn, void *arg);
+LRT_EXPORT lrt_task_t *lrt_spawn_named(const char *name, lrt_fn fn, void *arg);
+#define lrt_spawn_local(rt, fn, arg) lrt_spawn_at((rt), #fn, (fn), (arg), __FILE__, __LINE__, __func__)
+#define lrt_spawn(fn, arg) lrt_spawn_at(NULL, #fn, (fn), (arg), __FILE__, __LINE__, __func__)
+#define lrt_spawn_named(name, fn, arg) lrt_spawn_at(NULL, (name), (fn), (arg), __FILE__, __LINE__, __func__)
+
+/*
+ * lrt_join() - (suspends) wait for @t to finish, then release the handle.  Returns 0 and
+ * stores the return value in @result (if not NULL); -ECANCELED if @t was aborted (the
+ * handle is still released); -ECANCELED if the *caller* is cancelled while waiting (the
+ * handle is then NOT released: join again or detach); -EINVAL for NULL or for joining
+ * oneself; -EPERM outside a task (the handle is not released).
+ */
+LRT_EXPORT int lrt_join(lrt_task_t *t, void **result);
+
+/* lrt_join_timeout() - lrt_join() giving up after @timeout_ms with -ETIMEDOUT (handle
+ * kept).  */
+LRT_EXPORT int lrt_join_timeout(lrt_task_t *t, void **result, int64_t timeout_ms);
+
+/* lrt_abort() - request cancellation: @t's current and every later suspension point
+ * returns -ECANCELED.  A task that has not started yet never runs.  Does not release the
+ * handle.  No-op on finished tasks and blocking jobs that already started. */
+LRT_EXPORT void lrt_abort(lrt_task_t *t);
+/* 1 once @t has finished (returned, or aborted before it started), else 0. */
+LRT_EXPORT int lrt_task_is_finished(const lrt_task_t *t);
+/* lrt_task_detach() - drop the handle; the task runs on. */
+LRT_EXPORT void lrt_task_detach(lrt_task_t *t);
+/* lrt_task_id() - unique id (never reused); for a blocking job, its job id. */
+LRT_EXPORT uint64_t lrt_task_id(const lrt_task_t *t);
+/* lrt_task_self_id() - id of the running task, 0 outside a task. */
+LRT_EXPORT uint64_t lrt_task_self_id(void);
+/* lrt_task_set_name() - rename the running task; @name must outlive the task. */
+LRT_EXPORT int lrt_task_set_name(const char *name);
+
+/* lrt_yield() - (suspends) let every other runnable task run once, then continue.
+ * Returns 0, or -ECANCELED / -EPERM as a suspension point. */
+LRT_EXPORT int lrt_yield(void);
+
+/* ---- time ------------------------------------------------------------------------- */
+
+/* lrt_sleep_ms() / lrt_sleep_until() - (suspend) never wake early.  0 or -ECANCELED. */
+LRT_EXPORT int lrt_sleep_ms(uint64_t ms);
+LRT_EXPORT int lrt_sleep_ns(uint64_t ns);
+LRT_EXPORT int lrt_sleep_until(uint64_t deadline_ns);
+/* lrt_now_ns() - the current runtime's clock (CLOCK_MONOTONIC ns, or the virtual clock
+ * with start_paused); CLOCK_MONOTONIC on threads without a runtime. */
+LRT_EXPORT uint64_t lrt_now_ns(void);
+/* lrt_time_advance() - move a start_paused runtime's clock forward by @ns and fire the
+ * timers that became due.  -EINVAL if the runtime is not paused. */
+LRT_EXPORT int lrt_time_advance(uint64_t ns);
+
+/* ---- I/O (suspends; the fd is made non-blocking and registered on first use) ------ */
+
+/* Return the byte count (0 = EOF), or -errno (-EBADF bad/closed fd, -ECANCELED,
+ * -ECONNRESET, ...).  Sockets never raise SIGPIPE (-EPIPE instead). */
+LRT_EXPORT ssize_t lrt_read(int fd, void *buf, size_t n);
+LRT_EXPORT ssize_t lrt_write(int fd, const void *buf, size_t n);
+/* lrt_write_all() - write all @n bytes; returns @n or -errno. */
+LRT_EXPORT ssize_t lrt_write_all(int fd, const void *buf, size_t n);
+/* Same with a timeout (<0 = none): -ETIMEDOUT when nothing could be done in time. */
+LRT_EXPORT ssize_t lrt_read_timeout(int fd, void *buf, size_t n, int64_t timeout_ms);
+LRT_EXPORT ssize_t lrt_write_timeout(int fd, const void *buf, size_t n, int64_t timeout_ms);
+/* lrt_accept() - new connection fd (non-blocking, close-on-exec) or -errno. */
+LRT_EXPORT int lrt_accept(int fd, struct sockaddr *sa, socklen_t *len);
+LRT_EXPORT int lrt_accept_timeout(int fd, struct sockaddr *sa, socklen_t *len, int64_t timeout_ms);
+/* lrt_connect() - 0 once connected, or -errno (-ECONNREFUSED, ...). */
+LRT_EXPORT int lrt_connect(int fd, const struct sockaddr *sa, socklen_t len);
+LRT_EXPORT int lrt_connect_timeout(int fd, const struct sockaddr *sa, socklen_t len, int64_t timeout_ms);
+/* lrt_wait_fd() - wait for EPOLLIN/EPOLLOUT on @fd; returns the ready events mask (>0,
+ * may include EPOLLHUP/EPOLLERR/EPOLLRDHUP), -ETIMEDOUT, -EBADF, -ECANCELED.
+ * @timeout_ms < 0 = none. */
+LRT_EXPORT int lrt_wait_fd(int fd, uint32_t events, int64_t timeout_ms);
+/* lrt_close() - deregister @fd, wake its waiters with -EBADF, close it.  0 or -errno.
+ * Also usable on fds lrt never saw. */
+LRT_EXPORT int lrt_close(int fd);
+
+/* ---- blocking pool ---------------------------------------------------------------- */
+
+/*
+ * lrt_spawn_blocking() - run @fn(@arg) on a pool thread.  Returns a join handle (join it
+ * with lrt_join() from a task, or detach it); NULL with errno EINVAL/EPERM/ENOMEM/
+ * ESHUTDOWN.  lrt_abort() on a job that has not started drops it (-ECANCELED on join).
+ */
+LRT_EXPORT lrt_task_t *lrt_spawn_blocking(lrt_fn fn, void *arg);
+
+/* ---- cross-thread handle ---------------------------------------------------------- */
+
+/* lrt_runtime_handle() - new reference to @rt's handle (runtime thread).  NULL/errno. */
+LRT_EXPORT lrt_handle_t *lrt_runtime_handle(lrt_runtime_t *rt);
+/* lrt_handle_spawn() - any thread: run @fn(@arg) as a detached task of the runtime.
+ * 0, -EINVAL, -ENOMEM, or -ESHUTDOWN once the runtime shut down. */
+LRT_EXPORT int lrt_handle_spawn(lrt_handle_t *h, lrt_fn fn, void *arg);
+/* lrt_handle_clone() / lrt_handle_release() - any thread. */
+LRT_EXPORT lrt_handle_t *lrt_handle_clone(lrt_handle_t *h);
+LRT_EXPORT void lrt_handle_release(lrt_handle_t *h);
+
+/* ---- sync (task side suspends; all objects belong to one runtime's thread) -------- */
+
+/*
+ * Channel of void * messages (NULL is a valid message), FIFO, multi-producer
+ * multi-consumer on the runtime thread.  capacity 0 = unbounded (send never suspends).
+ * lrt_chan_send: 0, -EPIPE if closed, -ECANCELED.
+ * lrt_chan_recv: 0, -EPIPE when closed and drained, -ECANCELED.
+ * lrt_chan_try_send / try_recv: -EAGAIN instead of suspending.
+ * lrt_chan_close: idempotent; waiting senders get -EPIPE, receivers drain what is left,
+ * then get -EPIPE.  lrt_chan_free: close + free; -EBUSY if a task still waits on it.
+ */
+LRT_EXPORT lrt_chan_t *lrt_chan_new(size_t capacity);
+LRT_EXPORT int lrt_chan_send(lrt_chan_t *c, void *msg);
+LRT_EXPORT int lrt_chan_recv(lrt_chan_t *c, void **msg);
+LRT_EXPORT int lrt_chan_recv_timeout(lrt_chan_t *c, void **msg, int64_t timeout_ms);
+LRT_EXPORT int lrt_chan_try_send(lrt_chan_t *c, void *msg);
+LRT_EXPORT int lrt_chan_try_recv(lrt_chan_t *c, void **msg);
+LRT_EXPORT void lrt_chan_close(lrt_chan_t *c);
+LRT_EXPORT size_t lrt_chan_len(const lrt_chan_t *c);
+LRT_EXPORT int lrt_chan_free(lrt_chan_t *c);
+
+/*
+ * Oneshot: one value, sent once.  send: 0, -EALREADY if already sent, -EPIPE if closed.
+ * recv: 0 with the value, -EPIPE if closed without a value, -ECANCELED.  One receiver.
+ * close: wakes the receiver with -EPIPE if nothing was sent.  free: -EBUSY if waited on.
+ */
+LRT_EXPORT lrt_oneshot_t *lrt_oneshot_new(void);
+LRT_EXPORT int lrt_oneshot_send(lrt_oneshot_t *o, void *value);
+LRT_EXPORT int lrt_oneshot_recv(lrt_oneshot_t *o, void **value);
+LRT_EXPORT void lrt_oneshot_close(lrt_oneshot_t *o);
+LRT_EXPORT int lrt_oneshot_free(lrt_oneshot_t *o);
+
+/*
+ * Notify (Tokio's Notify): notify_one stores one permit if nobody waits, so a later
+ * wait returns at once; notify_all wakes current waiters only.  wait: 0, -ECANCELED,
+ * -EPIPE once closed.  close wakes every waiter with -EPIPE.
+ */
+LRT_EXPORT lrt_notify_t *lrt_notify_new(void);
+LRT_EXPORT int lrt_notify_wait(lrt_notify_t *n);
+LRT_EXPORT void lrt_notify_one(lrt_notify_t *n);
+LRT_EXPORT void lrt_notify_all(lrt_notify_t *n);
+LRT_EXPORT void lrt_notify_close(lrt_notify_t *n);
+LRT_EXPORT int lrt_notify_free(lrt_notify_t *n);
+
+/*
+ * Async mutex, FIFO hand-off.  lock: 0, -EDEADLK if the caller already holds it,
+ * -ECANCELED (not acquired).  unlock: 0, -EPERM if the caller does not hold it.
+ * free: -EBUSY if held or waited on.
+ */
+LRT_EXPORT lrt_mutex_t *lrt_mutex_new(void);
+LRT_EXPORT int lrt_mutex_lock(lrt_mutex_t *m);
+LRT_EXPORT int lrt_mutex_trylock(lrt_mutex_t *m);
+LRT_EXPORT int lrt_mutex_unlock(lrt_mutex_t *m);
+LRT_EXPORT int lrt_mutex_free(lrt_mutex_t *m);
+
+/*
+ * Semaphore, FIFO (a large acquire is not overtaken by small ones).
+ * acquire(n): 0, -EINVAL if n is 0 or above the maximum, -ECANCELED (nothing taken),
+ * -EPIPE once closed.  release(n) adds permits.  close wakes waiters with -EPIPE.
+ */
+LRT_EXPORT lrt_sem_t *lrt_sem_new(size_t permits);
+LRT_EXPORT int lrt_sem_acquire(lrt_sem_t *s, size_t n);
+LRT_EXPORT int lrt_sem_try_acquire(lrt_sem_t *s, size_t n);
+LRT_EXPORT void lrt_sem_release(lrt_sem_t *s, size_t n);
+LRT_EXPORT size_t lrt_sem_available(const lrt_sem_t *s);
+LRT_EXPORT void lrt_sem_close(lrt_sem_t *s);
+LRT_EXPORT int lrt_sem_free(lrt_sem_t *s);
+
+/* ---- introspection ---------------------------------------------------------------- */
+
+#define LRT_DUMP_BACKTRACES 0x1u
+
+/*
+ * lrt_dump_json() - snapshot of @rt as a JSON text (schema: docs/snapshot.schema.json).
+ * Returns a malloc'd string the caller frees with free(), or NULL with errno.  Runtime
+ * thread only (the dump agent takes snapshots from its own thread safely).
+ */
+LRT_EXPORT char *lrt_dump_json(lrt_runtime_t *rt, unsigned flags);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LRT_LRT_H */

@@ -1,0 +1,382 @@
+/* Internal declarations shared by the subsystems.  Names: lrt__ (non-static). */
+#ifndef LRT_INTERNAL_H
+#define LRT_INTERNAL_H
+
+#include "lrt/lrt.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define LRT__LIKELY(x) __builtin_expect(!!(x), 1)
+#define LRT__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define LRT__TLS __thread __attribute__((tls_model("initial-exec")))
+
+#if defined(__SANITIZE_ADDRESS__)
+#define LRT__ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LRT__ASAN 1
+#endif
+#endif
+
+/* ---- intrusive doubly-linked list ------------------------------------------------- */
+typedef struct lrt__link {
+    struct lrt__link *next, *prev;
+} lrt__link;
+
+static inline void lrt__list_init(lrt__link *h) { h->next = h->prev = h; }
+static inline bool lrt__list_empty(const lrt__link *h) { return h->next == h; }
+static inline void lrt__list_push(lrt__link *h, lrt__link *n) /* at the tail */
+{
+    n->prev = h->prev;
+    n->next = h;
+    h->prev->next = n;
+    h->prev = n;
+}
+static inline void lrt__list_del(lrt__link *n)
+{
+    n->prev->next = n->next;
+    n->next->prev = n->prev;
+    n->next = n->prev = NULL;
+}
+static inline bool lrt__linked(const lrt__link *n) { return n->next != NULL; }
+#define lrt__container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+
+/* ---- enums shared with tracing and dumps ------------------------------------------ */
+enum lrt__state { LRT__RUNNABLE = 0, LRT__RUNNING, LRT__SUSPENDED, LRT__FINISHED };
+
+enum lrt__wait_kind {
+    LRT__WAIT_NONE = 0,
+    LRT__WAIT_YIELD,    /* runnable after lrt_yield / budget */
+    LRT__WAIT_FD,       /* obj = registration, aux = fd, aux2 = interest */
+    LRT__WAIT_SLEEP,    /* aux = deadline ns */
+    LRT__WAIT_JOIN,     /* obj = joined task, aux = its id */
+    LRT__WAIT_BLOCKING, /* obj = job, aux = job id */
+    LRT__WAIT_CHAN_SEND,
+    LRT__WAIT_CHAN_RECV,
+    LRT__WAIT_ONESHOT,
+    LRT__WAIT_NOTIFY,
+    LRT__WAIT_MUTEX,
+    LRT__WAIT_SEM,
+    LRT__WAIT__COUNT
+};
+
+enum lrt__waker_kind {
+    LRT__WAKER_NONE = 0,
+    LRT__WAKER_IO,
+    LRT__WAKER_TIMER,
+    LRT__WAKER_TASK,
+    LRT__WAKER_REMOTE,
+    LRT__WAKER_BLOCKING,
+    LRT__WAKER_CANCEL,
+    LRT__WAKER_SPAWN,
+};
+
+enum lrt__poll_result { LRT__POLL_YIELDED = 0, LRT__POLL_SUSPENDED, LRT__POLL_FINISHED };
+
+extern const char *const lrt__wait_names[LRT__WAIT__COUNT];
+extern const char *const lrt__state_names[4];
+extern const char *const lrt__waker_names[8];
+
+/* ---- timers (time.c) -------------------------------------------------------------- */
+typedef struct lrt__timer {
+    lrt__link link;
+    uint64_t deadline_ns; /* never fire before this */
+    uint64_t when;        /* wheel tick: ceil(deadline / tick) */
+    uint8_t level, slot;
+} lrt__timer;
+
+#define LRT__WHEEL_LEVELS 6
+#define LRT__WHEEL_SLOTS 64
+#define LRT__TICK_SHIFT 15 /* 32.8 us wheel tick */
+
+typedef struct lrt__wheel {
+    uint64_t elapsed; /* ticks processed */
+    uint64_t occupied[LRT__WHEEL_LEVELS];
+    lrt__link slots[LRT__WHEEL_LEVELS][LRT__WHEEL_SLOTS];
+    size_t count;
+} lrt__wheel;
+
+/* ---- stacks (stack.c) ------------------------------------------------------------- */
+typedef struct lrt__stack {
+    void *base;    /* lowest usable byte (above the guard) */
+    size_t size;   /* usable bytes */
+    void *map;     /* mapping start (guard included) or NULL for slab stacks */
+    size_t map_size;
+    struct lrt__stack *next_free;
+    struct lrt__slab *slab; /* slab stacks: owning slab */
+    uint32_t guarded;
+    uint32_t valgrind_id;
+} lrt__stack;
+
+#define LRT__STACK_CANARY 0x6c72742d63616e61ULL /* "lrt-cana" */
+
+/* ---- tasks (task.c) --------------------------------------------------------------- */
+struct lrt_runtime;
+
+enum {
+    LRT__TF_CANCELLED = 1u << 0, /* abort requested: suspension points return -ECANCELED */
+    LRT__TF_DETACHED = 1u << 1,  /* no join handle */
+    LRT__TF_BLOCKING = 1u << 2,  /* a blocking-pool job, not a task */
+    LRT__TF_ROOT = 1u << 3,      /* block_on's task */
+    LRT__TF_STARTED = 1u << 4,   /* has run at least once */
+    LRT__TF_ENQUEUED = 1u << 5,  /* in the run queue */
+    LRT__TF_TIMER = 1u << 6,     /* timer armed */
+    LRT__TF_JOB_QUEUED = 1u << 7 /* blocking job not yet picked by a thread */
+};
+
+struct lrt_task {
+    /* hot: switch + queue + state, first cache line */
+    void *sp;                    /* saved stack pointer while not running */
+    struct lrt_task *next_run;   /* run queue link */
+    struct lrt_runtime *rt;
+    uint32_t flags;
+    uint8_t state;               /* enum lrt__state */
+    uint8_t wait_kind;           /* enum lrt__wait_kind */
+    uint8_t last_waker;          /* enum lrt__waker_kind */
+    uint8_t refs;                /* 1 for the runtime while alive + 1 for the handle */
+    int wake_result;             /* what the suspension point returns */
+    lrt__stack *stack;
+    lrt_fn fn;
+    void *arg;
+    /* second line: result, join, wait object */
+    void *result;
+    struct lrt_task *joiner;     /* task suspended in lrt_join on us */
+    const void *wait_obj;
+    uint64_t wait_aux;           /* fd / deadline / task id / job id */
+    uint64_t id;
+    uint64_t parent_id;
+    uint64_t last_waker_id;
+    uint64_t state_since;        /* lrt__cycles() when it entered its state */
+    /* diagnosis */
+    uint64_t polls;
+    uint64_t busy_cycles;
+    const char *name;
+    const char *file;
+    const char *func;
+    int line;
+    uint32_t wait_aux2;          /* fd interest */
+    lrt__link all;               /* registry of live tasks */
+    lrt__link wq;                /* membership of one wait queue (sync, fd waiters) */
+    lrt__timer timer;            /* sleep / timeout */
+    uint64_t timer_deadline;
+    uint64_t spawn_ns;
+    uint64_t job_enqueue_ns;     /* blocking: submit time */
+#ifdef LRT__ASAN
+    void *asan_fake;
+#endif
+};
+
+/* ---- tracing hooks (trace.h is included by the .c files) -------------------------- */
+
+/* ---- runtime (runtime.c) ---------------------------------------------------------- */
+struct lrt__io;
+struct lrt__pool;
+struct lrt__remote;
+struct lrt__agent;
+struct lrt__stall;
+
+typedef struct lrt__metrics {
+    uint64_t spawned, polls, forced_yields, io_ready, remote_schedules, parks;
+    uint64_t timers_fired, blocking_jobs, stalls;
+    uint64_t poll_hist[16];    /* poll duration: bucket i = [2^i us .. 2^(i+1) us), 0 = <1us */
+    uint64_t sched_hist[16];   /* wake -> poll latency, same buckets */
+} lrt__metrics;
+
+struct lrt_runtime {
+    /* scheduler hot state */
+    struct lrt_task *rq_head, *rq_tail;
+    struct lrt_task *current;     /* running task, NULL in the scheduler */
+    void *sched_sp;               /* scheduler context while a task runs */
+    unsigned event_interval;
+    unsigned tick;                /* polls since the last I/O check */
+    unsigned budget, budget_left;
+    uint64_t poll_seq;            /* incremented at every poll begin and end (stall.c) */
+    uint64_t poll_start;          /* lrt__cycles() at poll begin */
+    lrt__metrics m;
+
+    pthread_t thread;
+    lrt_options_t opts;
+    size_t alive;                 /* live tasks (not blocking jobs) */
+    uint64_t next_task_id;
+    uint64_t next_job_id;
+    lrt__link tasks;              /* registry (task.all) */
+    int in_block_on;
+    int shutting_down;
+    struct lrt_task *root;
+
+    /* time */
+    int paused;
+    uint64_t virt_now;
+    lrt__wheel wheel;
+
+    /* stacks */
+    size_t stack_size;
+    lrt__stack *stack_pool;       /* free stacks, LIFO */
+    size_t stack_pool_len;
+    size_t guarded_live;          /* guarded stacks in existence */
+    struct lrt__slab *slabs;
+    struct lrt_task *task_free;   /* free task records */
+    void *task_chunks;            /* chunks of task records */
+    void *sigstack;               /* sigaltstack for overflow reports */
+
+    struct lrt__io *io;
+    struct lrt__pool *pool;
+    struct lrt__remote *remote;
+    struct lrt__agent *agent;
+    struct lrt__stall *stall;
+
+    /* dump bookkeeping shared with the agent thread */
+    pthread_mutex_t dump_lock;    /* held by the runtime thread except while polling */
+    uint64_t start_ns;
+};
+
+extern LRT__TLS struct lrt_runtime *lrt__tls_rt;   /* current runtime of this thread */
+extern LRT__TLS int lrt__tls_in_block_on;
+
+/* ---- cycles clock ----------------------------------------------------------------- */
+static inline uint64_t lrt__cycles(void)
+{
+#if defined(__x86_64__)
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((uint64_t)hi << 32) | lo;
+#else
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+#endif
+}
+uint64_t lrt__cycles_to_ns(uint64_t cycles); /* duration conversion */
+uint64_t lrt__mono_ns(void);                 /* real CLOCK_MONOTONIC */
+void lrt__cycles_calibrate(void);
+
+/* ---- context switch (context_*.S) ------------------------------------------------- */
+void lrt__ctx_switch(void **save_sp, void *to_sp);
+void lrt__ctx_entry(void); /* trampoline: calls r13(r12) */
+void *lrt__ctx_init(void *stack_top, void (*entry)(void *), void *arg);
+
+/* ---- stack.c ---------------------------------------------------------------------- */
+int lrt__stacks_init(struct lrt_runtime *rt);
+void lrt__stacks_fini(struct lrt_runtime *rt);
+lrt__stack *lrt__stack_get(struct lrt_runtime *rt);
+void lrt__stack_put(struct lrt_runtime *rt, lrt__stack *s);
+bool lrt__stack_canary_ok(const lrt__stack *s);
+void lrt__stack_overflow_report(struct lrt_task *t, const char *how); /* does not return */
+int lrt__sigaltstack_install(struct lrt_runtime *rt);
+
+/* ---- task.c ----------------------------------------------------------------------- */
+struct lrt_task *lrt__task_alloc(struct lrt_runtime *rt);
+void lrt__task_free(struct lrt_runtime *rt, struct lrt_task *t);
+void lrt__task_release(struct lrt_task *t); /* drop one ref; frees when 0 */
+void lrt__task_finished(struct lrt_task *t); /* wake joiner, unregister, drop runtime ref */
+void lrt__tasks_free_all(struct lrt_runtime *rt);
+/* Check the calling thread / task context; returns rt or NULL with *err set. */
+struct lrt_runtime *lrt__rt_check(struct lrt_runtime *rt, int *err);
+
+/* ---- sched.c ---------------------------------------------------------------------- */
+/* Suspend the running task with wait reason (kind, obj, aux).  deadline_ns != 0 arms
+ * the task's timer: on expiry the task wakes with -ETIMEDOUT (sleeps map that to 0).
+ * Returns the wake result: 0, -ECANCELED, -ETIMEDOUT, or what lrt__wake passed.
+ * If the task is already cancelled, returns -ECANCELED at once without suspending. */
+int lrt__suspend(int kind, const void *obj, uint64_t aux, uint64_t deadline_ns);
+/* Make a suspended task runnable with @result (no-op unless suspended). */
+void lrt__wake(struct lrt_task *t, int result, int waker_kind);
+void lrt__enqueue(struct lrt_runtime *rt, struct lrt_task *t);
+/* The running task (NULL outside a task, or on a foreign thread). */
+static inline struct lrt_task *lrt__current(void)
+{
+    struct lrt_runtime *rt = lrt__tls_rt;
+    return rt ? rt->current : NULL;
+}
+/* Resolve the running task or return an errno (-EPERM off the runtime thread or outside
+ * a task, -ECANCELED if cancelled). */
+int lrt__task_ctx(struct lrt_task **out);
+/* Count one completed I/O operation against the budget; forces a yield when spent. */
+int lrt__budget_spend(void);
+/* Run the scheduler until @until finished (or, with until NULL, until nothing can run
+ * and no wake-up source remains / the deadline passes).  Returns 0 or -EDEADLK. */
+int lrt__run(struct lrt_runtime *rt, struct lrt_task *until, uint64_t deadline_ns);
+void lrt__task_main(void *task);
+/* Does anything remain that could wake a task (fd waiters, timers, jobs, handles)? */
+bool lrt__wakeup_sources(struct lrt_runtime *rt);
+
+/* ---- time.c ----------------------------------------------------------------------- */
+void lrt__wheel_init(lrt__wheel *w, uint64_t now_ns);
+void lrt__timer_arm(struct lrt_runtime *rt, struct lrt_task *t, uint64_t deadline_ns);
+void lrt__timer_cancel(struct lrt_runtime *rt, struct lrt_task *t);
+/* Fire due timers (wakes tasks); returns the number fired. */
+size_t lrt__timers_process(struct lrt_runtime *rt, uint64_t now_ns);
+/* Earliest deadline of the next wheel slot (ns), or UINT64_MAX when none. */
+uint64_t lrt__timers_next(struct lrt_runtime *rt);
+uint64_t lrt__rt_now(struct lrt_runtime *rt);
+/* Visit every armed timer (dump). */
+void lrt__timers_foreach(struct lrt_runtime *rt, void (*fn)(struct lrt_task *t, void *ctx), void *ctx);
+
+/* ---- io.c (the driver contract: the scheduler calls only these) ------------------- */
+/* Cross-thread wake-up object: an eventfd plus the "parked" flag.  Refcounted so that a
+ * blocking thread that outlives the runtime (shutdown timeout) can still post safely. */
+typedef struct lrt__notifier {
+    atomic_int refs;
+    atomic_int parked; /* set by the runtime thread around epoll_wait */
+    int efd;
+} lrt__notifier;
+lrt__notifier *lrt__notifier_get(struct lrt_runtime *rt); /* new reference; runtime thread */
+void lrt__notifier_put(lrt__notifier *n);                   /* any thread; frees at 0 */
+/* Any thread, after publishing work: writes the eventfd only if the runtime is parked.
+ * The runtime sets parked (seq_cst), re-checks lrt__remote_pending/lrt__pool_ready and
+ * only then sleeps, so no wake-up is lost. */
+void lrt__notifier_wake(lrt__notifier *n);
+
+int lrt__io_init(struct lrt_runtime *rt);
+void lrt__io_fini(struct lrt_runtime *rt);
+/* Wait for events up to timeout_ns (0 = poll, UINT64_MAX = forever; sub-ms precision via
+ * epoll_pwait2), wake the tasks whose fds became ready; returns the number of events.
+ * Drains the eventfd.  Before sleeping (timeout != 0) it sets the notifier's parked flag
+ * and re-checks remote/blocking queues.  The scheduler then calls lrt__remote_drain and
+ * lrt__pool_drain itself. */
+int lrt__io_poll(struct lrt_runtime *rt, uint64_t timeout_ns);
+/* Number of tasks waiting on fds (wake-up sources for deadlock detection). */
+size_t lrt__io_waiters(struct lrt_runtime *rt);
+size_t lrt__io_registered(struct lrt_runtime *rt);
+/* Visit each registration (dump). */
+void lrt__io_foreach(struct lrt_runtime *rt,
+                     void (*fn)(int fd, uint32_t ready, int readers, int writers, void *ctx),
+                     void *ctx);
+
+/* ---- blocking.c ------------------------------------------------------------------- */
+int lrt__pool_init(struct lrt_runtime *rt);
+/* Stop accepting jobs; drop queued ones (their joiners get -ECANCELED); wait up to
+ * timeout_ns (UINT64_MAX = forever) for running jobs; print the ones still running on
+ * stderr when report; returns how many still run (their threads finish on their own and
+ * free the shared state).  Then frees the runtime side. */
+size_t lrt__pool_shutdown(struct lrt_runtime *rt, uint64_t timeout_ns, bool report);
+bool lrt__pool_ready(struct lrt_runtime *rt);     /* completions waiting (atomic load) */
+size_t lrt__pool_drain(struct lrt_runtime *rt);   /* runtime thread: deliver completions */
+size_t lrt__pool_pending(struct lrt_runtime *rt); /* submitted, not yet delivered */
+void lrt__pool_stats(struct lrt_runtime *rt, unsigned *threads, unsigned *idle, size_t *queued);
+void lrt__pool_foreach(struct lrt_runtime *rt,
+                       void (*fn)(uint64_t job_id, int running, uint64_t since_ns, void *ctx), void *ctx);
+bool lrt__pool_abort(struct lrt_task *job); /* drop a queued job; true if dropped */
+
+/* ---- remote.c --------------------------------------------------------------------- */
+int lrt__remote_init(struct lrt_runtime *rt);
+void lrt__remote_shutdown(struct lrt_runtime *rt); /* later handle_spawn -> -ESHUTDOWN */
+void lrt__remote_fini(struct lrt_runtime *rt);
+bool lrt__remote_pending(struct lrt_runtime *rt);   /* atomic load */
+size_t lrt__remote_drain(struct lrt_runtime *rt);   /* spawn injected tasks */
+bool lrt__remote_live_handles(struct lrt_runtime *rt); /* handles besides the runtime's */
+
+/* ---- dump.c / agent.c / stall.c --------------------------------------------------- */
+int lrt__agent_start(struct lrt_runtime *rt);
+void lrt__agent_stop(struct lrt_runtime *rt);
+int lrt__stall_start(struct lrt_runtime *rt);
+void lrt__stall_stop(struct lrt_runtime *rt);
+/* Print the task table with wait reasons to stderr (deadlock report). */
+void lrt__dump_deadlock(struct lrt_runtime *rt);
+
+#endif

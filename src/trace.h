@@ -1,0 +1,54 @@
+/*
+ * Thin internal macros over the LTTng-UST provider in tracepoints/lrt_tp.h.
+ *
+ * LRT__TP(event, args...) fires tracepoint lrt:event.  With tracing compiled in
+ * (LRT_TRACE_ENABLED=1, the default) a disabled tracepoint costs one load and a branch;
+ * with `make TRACE=0` every macro compiles to nothing.
+ * LRT__TP_ENABLED(event) guards arguments that are costly to compute; then use
+ * LRT__TP_DO(event, args...).
+ *
+ * Event signatures (the contract with tracepoints/lrt_tp.h):
+ *   task_spawn(uint64_t task_id, uint64_t parent_id, const char *name, const char *file,
+ *              int line, const char *func)
+ *   task_poll_begin(uint64_t task_id)
+ *   task_poll_end(uint64_t task_id, int result)            enum lrt__poll_result
+ *   task_wake(uint64_t task_id, int waker, uint64_t waker_task_id)   enum lrt__waker_kind
+ *   task_terminate(uint64_t task_id, int status)            0 or -ECANCELED
+ *   io_register(int fd, uint32_t interest)
+ *   io_deregister(int fd, uint32_t interest)
+ *   io_ready(int fd, uint32_t events)
+ *   driver_park_begin(int64_t timeout_ns)                   -1 = infinite
+ *   driver_park_end(int64_t timeout_ns, int n_events)
+ *   timer_fire(uint64_t task_id, uint64_t deadline_ns, uint64_t late_ns)
+ *   blocking_submit(uint64_t job_id, uint64_t queue_depth)
+ *   blocking_begin(uint64_t job_id, uint64_t queue_ns)
+ *   blocking_end(uint64_t job_id, uint64_t run_ns)
+ *   blocking_thread_spawn(uint32_t threads)                  threads alive after
+ *   blocking_thread_exit(uint32_t threads)
+ *   remote_schedule(uint64_t task_id)
+ *   stall(uint64_t task_id, uint64_t duration_ns, const uint64_t *ips, unsigned n_ips)
+ *   runtime_new(uint32_t event_interval, uint64_t stack_size)
+ *   runtime_shutdown(uint64_t alive_tasks, int status)
+ */
+#ifndef LRT_TRACE_H
+#define LRT_TRACE_H
+
+#ifndef LRT_TRACE_ENABLED
+#define LRT_TRACE_ENABLED 1
+#endif
+
+#if LRT_TRACE_ENABLED
+#include "lrt_tp.h"
+#define LRT__TP(ev, ...) lttng_ust_tracepoint(lrt, ev, __VA_ARGS__)
+#define LRT__TP_ENABLED(ev) lttng_ust_tracepoint_enabled(lrt, ev)
+#define LRT__TP_DO(ev, ...) lttng_ust_do_tracepoint(lrt, ev, __VA_ARGS__)
+#else
+#define LRT__TP(ev, ...) do { } while (0)
+#define LRT__TP_ENABLED(ev) 0
+#define LRT__TP_DO(ev, ...) do { } while (0)
+#endif
+
+/* trace.c: loads liblrt-tp.so when LRT_TRACE=1 (never unloaded). */
+void lrt__trace_init(void);
+
+#endif
