@@ -36,7 +36,7 @@ TP_OBJ   := $(BUILD)/obj/tp/lrt_tp.c.o
 TEST_SRCS := $(wildcard tests/test_*.c) tests/runner.c
 TEST_OBJS := $(patsubst tests/%,$(BUILD)/obj/tests/%.o,$(TEST_SRCS))
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
-TOOLS    := $(BUILD)/tools/lrt-dump
+TOOLS    := $(patsubst tools/%.c,$(BUILD)/tools/%,$(wildcard tools/*.c))
 
 SO   := $(BUILD)/liblrt.so
 A    := $(BUILD)/liblrt.a

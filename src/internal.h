@@ -109,7 +109,8 @@ typedef struct lrt__stack {
     size_t map_size;
     struct lrt__stack *next_free;
     struct lrt__slab *slab; /* slab stacks: owning slab */
-    uint32_t guarded;
+    uint16_t guarded;
+    uint16_t in_use;
     uint32_t valgrind_id;
 } lrt__stack;
 
@@ -151,10 +152,10 @@ struct lrt_task {
     uint64_t id;
     uint64_t parent_id;
     uint64_t last_waker_id;
-    uint64_t state_since;        /* lrt__cycles() when it entered its state */
+    uint64_t state_since;        /* coarse ns when it entered its state */
     /* diagnosis */
     uint64_t polls;
-    uint64_t busy_cycles;
+    uint64_t busy_ns;
     const char *name;
     const char *file;
     const char *func;
@@ -196,7 +197,15 @@ struct lrt_runtime {
     unsigned tick;                /* polls since the last I/O check */
     unsigned budget, budget_left;
     uint64_t poll_seq;            /* incremented at every poll begin and end (stall.c) */
-    uint64_t poll_start;          /* lrt__cycles() at poll begin */
+    uint64_t poll_start;          /* coarse ns when the running task got the CPU */
+    uint64_t clock_cache;         /* coarse ns of the last switch (wake timestamps) */
+    struct lrt_task *last;        /* task that switched back to the scheduler stack */
+    int stop;                     /* run deadline passed: return to the scheduler */
+    uint64_t run_deadline;        /* lrt__mono_ns() deadline of lrt__run, 0 = none */
+#ifdef LRT__ASAN
+    void *asan_sched_bottom;
+    size_t asan_sched_size;
+#endif
     lrt__metrics m;
 
     pthread_t thread;
@@ -238,22 +247,9 @@ struct lrt_runtime {
 extern LRT__TLS struct lrt_runtime *lrt__tls_rt;   /* current runtime of this thread */
 extern LRT__TLS int lrt__tls_in_block_on;
 
-/* ---- cycles clock ----------------------------------------------------------------- */
-static inline uint64_t lrt__cycles(void)
-{
-#if defined(__x86_64__)
-    uint32_t lo, hi;
-    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-    return ((uint64_t)hi << 32) | lo;
-#else
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-#endif
-}
-uint64_t lrt__cycles_to_ns(uint64_t cycles); /* duration conversion */
-uint64_t lrt__mono_ns(void);                 /* real CLOCK_MONOTONIC */
-void lrt__cycles_calibrate(void);
+/* ---- clocks ----------------------------------------------------------------------- */
+uint64_t lrt__mono_ns(void);   /* CLOCK_MONOTONIC */
+uint64_t lrt__coarse_ns(void); /* CLOCK_MONOTONIC_COARSE: same epoch, 4 ms steps, ~5 ns */
 
 /* ---- context switch (context_*.S) ------------------------------------------------- */
 void lrt__ctx_switch(void **save_sp, void *to_sp);
@@ -268,6 +264,7 @@ void lrt__stack_put(struct lrt_runtime *rt, lrt__stack *s);
 bool lrt__stack_canary_ok(const lrt__stack *s);
 void lrt__stack_overflow_report(struct lrt_task *t, const char *how); /* does not return */
 int lrt__sigaltstack_install(struct lrt_runtime *rt);
+void lrt__sigaltstack_remove(struct lrt_runtime *rt);
 
 /* ---- task.c ----------------------------------------------------------------------- */
 struct lrt_task *lrt__task_alloc(struct lrt_runtime *rt);

@@ -1,0 +1,543 @@
+/*
+ * blocking.c - the blocking thread pool.
+ *
+ * A job is a struct lrt_task flagged LRT__TF_BLOCKING: it has a job id, a join handle and
+ * a runtime reference like a task, but no stack of its own; fn(arg) runs on a pool thread.
+ *
+ * Threads are created on demand, up to opts.max_blocking_threads, only when no idle
+ * thread can take the job; an idle thread retires after opts.blocking_keep_alive_ms.
+ * Jobs are served FIFO.  A finished job is pushed on the completion list and the runtime
+ * is woken through the notifier (eventfd written only while the runtime is parked);
+ * lrt__pool_drain() then delivers the completions on the runtime thread.
+ *
+ * Threads and ownership.  All of struct lrt__pool below the "shared" line is guarded by
+ * pool->mu.  A pool thread touches a job record only under the mutex and only its links
+ * (t->wq while queued, t->next_run on the completion list), fn/arg/id/job_enqueue_ns
+ * (read at pick) and result (written at completion).  Every other field, flags included,
+ * belongs to the runtime thread: JOB_QUEUED is therefore cleared on the runtime thread,
+ * when the job is dropped or delivered, not when a thread picks it (whether a job has
+ * started is known from its queue link, under the mutex; see lrt__pool_abort()).
+ *
+ * Lifetime.  The pool object is refcounted: one reference for the runtime and one per
+ * thread.  When lrt__pool_shutdown() gives up on running jobs it marks the pool orphaned
+ * and drops the runtime's reference; from then on a thread never touches a job record
+ * again (the runtime leaks those records on purpose), never touches rt, and the last
+ * thread out frees the pool and its notifier reference.
+ *
+ * Pool threads have every asynchronous signal blocked (process-directed signals go to the
+ * application's threads, never into a job), keep the synchronous fault signals (so a crash
+ * in a job reports normally), are detached, named "lrt-blocking", and get a 1 MiB stack:
+ * small next to glibc's 8 MiB default when hundreds of threads exist, but enough for the
+ * library calls jobs are made of (getaddrinfo, stdio, compression).  The stack is virtual
+ * memory: only touched pages cost.
+ */
+#include "internal.h"
+#include "trace.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define POOL_STACK_SIZE (1u << 20)
+#define POOL_DEFAULT_MAX 512u
+#define POOL_DEFAULT_KEEP_ALIVE_MS 10000u
+
+/* One per pool thread, on its own stack, linked in pool->workers while alive. */
+struct worker {
+    lrt__link link;
+    struct lrt_task *job; /* running job, NULL while idle */
+    uint64_t job_id;
+    uint64_t begin_ns;
+};
+
+struct lrt__pool {
+    /* runtime thread only */
+    size_t outstanding;       /* submitted, not yet delivered or dropped */
+    unsigned max_threads;
+    uint64_t keep_alive_ns;
+
+    /* read by any thread without the mutex */
+    atomic_bool ready;        /* completion list not empty */
+    lrt__notifier *notifier;  /* reference owned by the pool object */
+
+    /* shared: guarded by mu */
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv;   /* idle threads wait here (CLOCK_MONOTONIC) */
+    pthread_cond_t done_cv;   /* shutdown waits here for running jobs and threads */
+    lrt__link queue;          /* queued jobs, through t->wq, FIFO */
+    lrt__link workers;        /* struct worker of every live thread */
+    struct lrt_task *done_head, *done_tail; /* completions, through t->next_run */
+    size_t queued;
+    size_t running;
+    unsigned threads;
+    unsigned idle;            /* waiting threads not yet claimed by a submit */
+    unsigned notified;        /* claimed wake-ups not yet consumed */
+    unsigned refs;            /* runtime + one per thread */
+    bool stopping;            /* no more jobs: threads exit once the queue is empty */
+    bool orphaned;            /* runtime gone: never touch a job again */
+    bool shutdown_waiting;    /* signal done_cv on every completion and exit */
+};
+
+static void pool_free(struct lrt__pool *p)
+{
+    pthread_cond_destroy(&p->work_cv);
+    pthread_cond_destroy(&p->done_cv);
+    pthread_mutex_destroy(&p->mu);
+    if (p->notifier)
+        lrt__notifier_put(p->notifier);
+    free(p);
+}
+
+/* Drop one reference; called with p->mu held, returns with it released. */
+static void pool_unref_unlock(struct lrt__pool *p)
+{
+    bool last = --p->refs == 0;
+    pthread_mutex_unlock(&p->mu);
+    if (last)
+        pool_free(p);
+}
+
+static struct timespec abs_deadline(uint64_t deadline_ns)
+{
+    struct timespec ts = {
+        .tv_sec = (time_t)(deadline_ns / 1000000000u),
+        .tv_nsec = (long)(deadline_ns % 1000000000u),
+    };
+    return ts;
+}
+
+static uint64_t add_sat(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/* ---- pool thread ------------------------------------------------------------------ */
+
+/* Run queued jobs until the queue is empty; called and returns with p->mu held. */
+static void run_jobs(struct lrt__pool *p, struct worker *w)
+{
+    while (!lrt__list_empty(&p->queue)) {
+        struct lrt_task *job = lrt__container_of(p->queue.next, struct lrt_task, wq);
+        lrt__list_del(&job->wq); /* unlinked = started: lrt__pool_abort() can't drop it */
+        p->queued--;
+        p->running++;
+        lrt_fn fn = job->fn;
+        void *arg = job->arg;
+        uint64_t enq = job->job_enqueue_ns;
+        (void)enq;
+        w->job = job;
+        w->job_id = job->id;
+        w->begin_ns = lrt__mono_ns();
+        pthread_mutex_unlock(&p->mu);
+
+        LRT__TP(blocking_begin, w->job_id, w->begin_ns > enq ? w->begin_ns - enq : 0);
+        void *result = fn(arg);
+        uint64_t end_ns = lrt__mono_ns();
+        LRT__TP(blocking_end, w->job_id, end_ns - w->begin_ns);
+        (void)end_ns;
+
+        pthread_mutex_lock(&p->mu);
+        w->job = NULL;
+        p->running--;
+        if (p->shutdown_waiting)
+            pthread_cond_broadcast(&p->done_cv);
+        if (p->orphaned)
+            continue; /* the record may be gone with the runtime: drop the result */
+        job->result = result;
+        job->next_run = NULL;
+        if (p->done_tail)
+            p->done_tail->next_run = job;
+        else
+            p->done_head = job;
+        p->done_tail = job;
+        /* seq_cst store, then the notifier's seq_cst load of "parked": pairs with the
+         * runtime setting parked and re-checking lrt__pool_ready() before it sleeps. */
+        atomic_store(&p->ready, true);
+        pthread_mutex_unlock(&p->mu);
+        lrt__notifier_wake(p->notifier); /* alive: the pool holds a reference */
+        pthread_mutex_lock(&p->mu);
+    }
+}
+
+static void *pool_thread(void *arg)
+{
+    struct lrt__pool *p = arg;
+    struct worker w = { .job = NULL };
+
+    pthread_setname_np(pthread_self(), "lrt-blocking");
+    pthread_mutex_lock(&p->mu);
+    lrt__list_push(&p->workers, &w.link);
+    for (;;) {
+        run_jobs(p, &w);
+        if (p->stopping)
+            break;
+        /* Idle.  A submit claims us by moving one count from idle to notified, so two
+         * quick submits never count the same idle thread twice.  The keep-alive is fixed
+         * when we go idle: spurious wake-ups don't extend it. */
+        p->idle++;
+        uint64_t deadline = add_sat(lrt__mono_ns(), p->keep_alive_ns);
+        struct timespec ts = abs_deadline(deadline);
+        bool retire = false;
+        for (;;) {
+            int rc = pthread_cond_timedwait(&p->work_cv, &p->mu, &ts);
+            if (p->notified > 0) {
+                p->notified--;
+                break;
+            }
+            if (p->stopping || rc == ETIMEDOUT || lrt__mono_ns() >= deadline) {
+                p->idle--;
+                /* Work nobody claimed us for (can't happen by construction, but never
+                 * strand a job): take it rather than retire. */
+                retire = p->stopping || lrt__list_empty(&p->queue);
+                break;
+            }
+        }
+        if (retire)
+            break;
+    }
+    lrt__list_del(&w.link);
+    p->threads--;
+    unsigned left = p->threads;
+    if (p->shutdown_waiting)
+        pthread_cond_broadcast(&p->done_cv);
+    LRT__TP(blocking_thread_exit, left);
+    (void)left;
+    pool_unref_unlock(p);
+    return NULL;
+}
+
+/* Start one thread; called with p->mu held (the count is reserved by the caller).
+ * Returns 0 or a positive errno. */
+static int spawn_thread(struct lrt__pool *p)
+{
+    pthread_attr_t attr;
+    sigset_t all, old;
+    pthread_t tid;
+    int err;
+
+    if ((err = pthread_attr_init(&attr)) != 0)
+        return err;
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, POOL_STACK_SIZE);
+    /* The new thread inherits the mask: block before creating so there is no window in
+     * which it could take a process signal. */
+    sigfillset(&all);
+    sigdelset(&all, SIGSEGV);
+    sigdelset(&all, SIGBUS);
+    sigdelset(&all, SIGFPE);
+    sigdelset(&all, SIGILL);
+    sigdelset(&all, SIGTRAP);
+    sigdelset(&all, SIGSYS);
+    sigdelset(&all, SIGABRT);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    err = pthread_create(&tid, &attr, pool_thread, p);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    return err;
+}
+
+/* ---- runtime side ----------------------------------------------------------------- */
+
+int lrt__pool_init(struct lrt_runtime *rt)
+{
+    struct lrt__pool *p = calloc(1, sizeof(*p));
+    pthread_condattr_t ca;
+    int err;
+
+    if (!p)
+        return -ENOMEM;
+    p->max_threads = rt->opts.max_blocking_threads ? rt->opts.max_blocking_threads
+                                                   : POOL_DEFAULT_MAX;
+    p->keep_alive_ns = (uint64_t)(rt->opts.blocking_keep_alive_ms
+                                      ? rt->opts.blocking_keep_alive_ms
+                                      : POOL_DEFAULT_KEEP_ALIVE_MS) * 1000000u;
+    lrt__list_init(&p->queue);
+    lrt__list_init(&p->workers);
+    atomic_init(&p->ready, false);
+    p->refs = 1;
+
+    if ((err = pthread_condattr_init(&ca)) != 0)
+        goto err_free;
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    err = pthread_cond_init(&p->work_cv, &ca);
+    if (!err && (err = pthread_cond_init(&p->done_cv, &ca)) != 0)
+        pthread_cond_destroy(&p->work_cv);
+    pthread_condattr_destroy(&ca);
+    if (err)
+        goto err_free;
+    if ((err = pthread_mutex_init(&p->mu, NULL)) != 0)
+        goto err_cond;
+    p->notifier = lrt__notifier_get(rt);
+    if (!p->notifier) {
+        err = ENOMEM;
+        goto err_mutex;
+    }
+    rt->pool = p;
+    return 0;
+
+err_mutex:
+    pthread_mutex_destroy(&p->mu);
+err_cond:
+    pthread_cond_destroy(&p->work_cv);
+    pthread_cond_destroy(&p->done_cv);
+err_free:
+    free(p);
+    return -err;
+}
+
+lrt_task_t *lrt_spawn_blocking(lrt_fn fn, void *arg)
+{
+    struct lrt_runtime *rt;
+    struct lrt__pool *p;
+    struct lrt_task *job;
+    int err = 0;
+
+    if (!fn) {
+        errno = EINVAL;
+        return NULL;
+    }
+    rt = lrt__rt_check(NULL, &err);
+    if (!rt) {
+        /* No current runtime means this is not a runtime thread (a foreign thread, a
+         * pool thread): EPERM, as for every runtime-thread-only call. */
+        errno = (err == -EINVAL || err == 0) ? EPERM : (err < 0 ? -err : err);
+        return NULL;
+    }
+    p = rt->pool;
+    if (rt->shutting_down || !p) {
+        errno = ESHUTDOWN;
+        return NULL;
+    }
+    job = lrt__task_alloc(rt);
+    if (!job) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    job->flags = LRT__TF_BLOCKING | LRT__TF_JOB_QUEUED;
+    job->refs = 2; /* runtime + handle */
+    job->id = ++rt->next_job_id;
+    job->fn = fn;
+    job->arg = arg;
+    job->name = "blocking";
+    job->state = LRT__RUNNABLE;
+    job->parent_id = rt->current ? rt->current->id : 0;
+    job->job_enqueue_ns = lrt__mono_ns();
+
+    pthread_mutex_lock(&p->mu);
+    lrt__list_push(&p->queue, &job->wq);
+    size_t depth = ++p->queued;
+    if (p->idle > 0) {
+        p->idle--;
+        p->notified++;
+        pthread_cond_signal(&p->work_cv);
+    } else if (p->threads < p->max_threads) {
+        p->threads++;
+        p->refs++;
+        int cerr = spawn_thread(p);
+        if (cerr != 0) {
+            p->threads--;
+            p->refs--;
+            /* With threads left the job just waits its turn; with none it would never
+             * run.  (A job still linked was not picked.) */
+            if (p->threads == 0 && lrt__linked(&job->wq)) {
+                lrt__list_del(&job->wq);
+                p->queued--;
+                pthread_mutex_unlock(&p->mu);
+                lrt__task_free(rt, job);
+                errno = cerr == EAGAIN ? EAGAIN : ENOMEM;
+                return NULL;
+            }
+        } else {
+            LRT__TP(blocking_thread_spawn, p->threads);
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+
+    p->outstanding++;
+    rt->m.blocking_jobs++;
+    LRT__TP(blocking_submit, job->id, depth);
+    (void)depth;
+    return job;
+}
+
+bool lrt__pool_ready(struct lrt_runtime *rt)
+{
+    struct lrt__pool *p = rt->pool;
+    return p && atomic_load(&p->ready);
+}
+
+size_t lrt__pool_pending(struct lrt_runtime *rt)
+{
+    return rt->pool ? rt->pool->outstanding : 0;
+}
+
+static void deliver(struct lrt__pool *p, struct lrt_task *job, int wake_result)
+{
+    job->flags &= ~(uint32_t)LRT__TF_JOB_QUEUED;
+    job->state = LRT__FINISHED;
+    if (wake_result)
+        job->wake_result = wake_result;
+    p->outstanding--;
+    lrt__task_finished(job);
+}
+
+size_t lrt__pool_drain(struct lrt_runtime *rt)
+{
+    struct lrt__pool *p = rt->pool;
+    struct lrt_task *job;
+    size_t n = 0;
+
+    if (!p || !atomic_load(&p->ready))
+        return 0;
+    pthread_mutex_lock(&p->mu);
+    job = p->done_head;
+    p->done_head = p->done_tail = NULL;
+    atomic_store(&p->ready, false);
+    pthread_mutex_unlock(&p->mu);
+
+    while (job) {
+        struct lrt_task *next = job->next_run;
+        job->next_run = NULL;
+        deliver(p, job, 0);
+        job = next;
+        n++;
+    }
+    return n;
+}
+
+bool lrt__pool_abort(struct lrt_task *job)
+{
+    struct lrt__pool *p = job->rt ? job->rt->pool : NULL;
+    bool dropped = false;
+
+    if (!p || !(job->flags & LRT__TF_BLOCKING))
+        return false;
+    pthread_mutex_lock(&p->mu);
+    if (lrt__linked(&job->wq)) { /* still queued: no thread picked it */
+        lrt__list_del(&job->wq);
+        p->queued--;
+        dropped = true;
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (dropped) {
+        job->flags &= ~(uint32_t)LRT__TF_JOB_QUEUED;
+        p->outstanding--;
+    }
+    return dropped;
+}
+
+void lrt__pool_stats(struct lrt_runtime *rt, unsigned *threads, unsigned *idle, size_t *queued)
+{
+    struct lrt__pool *p = rt->pool;
+    unsigned t = 0, i = 0;
+    size_t q = 0;
+
+    if (p) {
+        pthread_mutex_lock(&p->mu);
+        t = p->threads;
+        i = p->idle;
+        q = p->queued;
+        pthread_mutex_unlock(&p->mu);
+    }
+    if (threads)
+        *threads = t;
+    if (idle)
+        *idle = i;
+    if (queued)
+        *queued = q;
+}
+
+/* Calls fn under the pool mutex (so it also works from the dump agent's thread): fn must
+ * not call back into the pool.  Running jobs first, with their begin time, then queued
+ * ones in FIFO order with their submit time (lrt__mono_ns clock). */
+void lrt__pool_foreach(struct lrt_runtime *rt,
+                       void (*fn)(uint64_t job_id, int running, uint64_t since_ns, void *ctx), void *ctx)
+{
+    struct lrt__pool *p = rt->pool;
+    lrt__link *l;
+
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    for (l = p->workers.next; l != &p->workers; l = l->next) {
+        struct worker *w = lrt__container_of(l, struct worker, link);
+        if (w->job)
+            fn(w->job_id, 1, w->begin_ns, ctx);
+    }
+    for (l = p->queue.next; l != &p->queue; l = l->next) {
+        struct lrt_task *job = lrt__container_of(l, struct lrt_task, wq);
+        fn(job->id, 0, job->job_enqueue_ns, ctx);
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+size_t lrt__pool_shutdown(struct lrt_runtime *rt, uint64_t timeout_ns, bool report)
+{
+    struct lrt__pool *p = rt->pool;
+    lrt__link dropped;
+    size_t still = 0;
+
+    if (!p)
+        return 0;
+    uint64_t start = lrt__mono_ns();
+    uint64_t deadline = add_sat(start, timeout_ns);
+    struct timespec ts = abs_deadline(deadline);
+
+    /* 1. Stop accepting and take the queue: those jobs never run. */
+    lrt__list_init(&dropped);
+    pthread_mutex_lock(&p->mu);
+    p->stopping = true;
+    p->shutdown_waiting = true;
+    while (!lrt__list_empty(&p->queue)) {
+        lrt__link *l = p->queue.next;
+        lrt__list_del(l);
+        lrt__list_push(&dropped, l);
+    }
+    p->queued = 0;
+    pthread_cond_broadcast(&p->work_cv); /* idle threads see stopping and exit */
+    pthread_mutex_unlock(&p->mu);
+
+    while (!lrt__list_empty(&dropped)) {
+        struct lrt_task *job = lrt__container_of(dropped.next, struct lrt_task, wq);
+        lrt__list_del(&job->wq);
+        deliver(p, job, -ECANCELED);
+    }
+
+    /* 2. Wait for running jobs, and for the threads to leave (prompt once idle), so that
+     * a clean shutdown leaves no thread behind. */
+    pthread_mutex_lock(&p->mu);
+    while (p->running > 0 || p->threads > 0) {
+        int rc;
+        if (timeout_ns == UINT64_MAX)
+            rc = pthread_cond_wait(&p->done_cv, &p->mu);
+        else
+            rc = pthread_cond_timedwait(&p->done_cv, &p->mu, &ts);
+        if (rc == ETIMEDOUT)
+            break;
+    }
+
+    /* 3. What still runs is orphaned: its thread will drop the result and never touch
+     * the record again.  Completions posted before this point are delivered below. */
+    p->orphaned = true;
+    p->shutdown_waiting = false;
+    still = p->running;
+    if (still && report) {
+        uint64_t waited_ms = (lrt__mono_ns() - start) / 1000000u;
+        for (lrt__link *l = p->workers.next; l != &p->workers; l = l->next) {
+            struct worker *w = lrt__container_of(l, struct worker, link);
+            if (w->job)
+                fprintf(stderr, "lrt: shutdown: blocking job %llu still running after %llu ms\n",
+                        (unsigned long long)w->job_id, (unsigned long long)waited_ms);
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+
+    lrt__pool_drain(rt);
+
+    rt->pool = NULL;
+    pthread_mutex_lock(&p->mu);
+    pool_unref_unlock(p);
+    return still;
+}

@@ -1,0 +1,368 @@
+/*
+ * Task stacks.
+ *
+ * Strategy (see docs/guide.md, "Stacks"):
+ *  - A task takes a stack when it first runs and gives it back when it finishes; free
+ *    stacks go to a LIFO pool so a recycled stack is warm and costs no page fault.
+ *  - Guarded stacks: one mmap per stack with a PROT_NONE guard page below it.  The guard
+ *    splits the mapping, so each costs two of the process's vm.max_map_count mappings
+ *    (65530 by default): we keep at most max_map_count/4 guarded stacks alive.
+ *  - Beyond that, slab stacks: LRT__SLAB_STACKS stacks per mmap, no guard pages (one
+ *    mapping per slab).  Each stack (guarded or not) has a canary at its lowest bytes,
+ *    checked every time its task switches back to the scheduler; a smashed canary is
+ *    reported like a guard-page hit, before anything else runs.
+ *  - mmap(MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE) + MADV_NOHUGEPAGE: only touched pages
+ *    cost memory, and a touched page is 4 KiB, not a 2 MiB huge page.
+ *  - A stack overflow into a guard page raises SIGSEGV; our handler runs on a
+ *    sigaltstack and prints the task's id, name and spawn location before the process
+ *    dies with the default action.
+ */
+#include "internal.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define LRT__HAVE_VALGRIND 1
+#endif
+#endif
+
+#define LRT__SLAB_STACKS 64
+#define LRT__POOL_WARM 1024   /* free stacks kept with their pages */
+#define LRT__ALTSTACK_SIZE (64 * 1024)
+
+struct lrt__slab {
+    struct lrt__slab *next;
+    void *map;
+    size_t map_size;
+    lrt__stack stacks[LRT__SLAB_STACKS];
+};
+
+static size_t page_size;
+static size_t guarded_max;
+
+static void stack_globals_init(void)
+{
+    page_size = (size_t)sysconf(_SC_PAGESIZE);
+    long maps = 65530;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "re");
+    if (f) {
+        if (fscanf(f, "%ld", &maps) != 1)
+            maps = 65530;
+        fclose(f);
+    }
+    guarded_max = maps > 400 ? (size_t)maps / 4 : 100;
+    const char *e = getenv("LRT_GUARDED_STACKS_MAX"); /* tests: force slab stacks early */
+    if (e && *e)
+        guarded_max = (size_t)strtoul(e, NULL, 10);
+}
+
+static pthread_once_t globals_once = PTHREAD_ONCE_INIT;
+
+int lrt__stacks_init(struct lrt_runtime *rt)
+{
+    pthread_once(&globals_once, stack_globals_init);
+    rt->stack_size = (rt->opts.stack_size + page_size - 1) & ~(page_size - 1);
+    return 0;
+}
+
+static void stack_set_canary(lrt__stack *s)
+{
+    ((uint64_t *)s->base)[0] = LRT__STACK_CANARY;
+    ((uint64_t *)s->base)[1] = LRT__STACK_CANARY ^ (uint64_t)(uintptr_t)s;
+}
+
+bool lrt__stack_canary_ok(const lrt__stack *s)
+{
+    return ((const uint64_t *)s->base)[0] == LRT__STACK_CANARY &&
+           ((const uint64_t *)s->base)[1] == (LRT__STACK_CANARY ^ (uint64_t)(uintptr_t)s);
+}
+
+static void stack_register(lrt__stack *s)
+{
+#ifdef LRT__HAVE_VALGRIND
+    s->valgrind_id = VALGRIND_STACK_REGISTER(s->base, (char *)s->base + s->size);
+#else
+    (void)s;
+#endif
+}
+
+static void stack_deregister(lrt__stack *s)
+{
+#ifdef LRT__HAVE_VALGRIND
+    VALGRIND_STACK_DEREGISTER(s->valgrind_id);
+#else
+    (void)s;
+#endif
+}
+
+static lrt__stack *stack_new_guarded(struct lrt_runtime *rt)
+{
+    lrt__stack *s = malloc(sizeof *s);
+    if (!s)
+        return NULL;
+    size_t map_size = rt->stack_size + page_size;
+    void *m = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED)
+        goto err_free;
+    if (mprotect(m, page_size, PROT_NONE) != 0)
+        goto err_unmap;
+    madvise(m, map_size, MADV_NOHUGEPAGE);
+    memset(s, 0, sizeof *s);
+    s->map = m;
+    s->map_size = map_size;
+    s->base = (char *)m + page_size;
+    s->size = rt->stack_size;
+    s->guarded = 1;
+    rt->guarded_live++;
+    stack_register(s);
+    return s;
+err_unmap:
+    munmap(m, map_size);
+err_free:
+    free(s);
+    return NULL;
+}
+
+static lrt__stack *stack_new_slab(struct lrt_runtime *rt)
+{
+    struct lrt__slab *sl = malloc(sizeof *sl);
+    if (!sl)
+        return NULL;
+    size_t map_size = rt->stack_size * LRT__SLAB_STACKS;
+    void *m = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED) {
+        free(sl);
+        return NULL;
+    }
+    madvise(m, map_size, MADV_NOHUGEPAGE);
+    memset(sl, 0, sizeof *sl);
+    sl->map = m;
+    sl->map_size = map_size;
+    sl->next = rt->slabs;
+    rt->slabs = sl;
+    /* Keep stacks 1..63 in the pool, hand out stack 0. */
+    for (int i = LRT__SLAB_STACKS - 1; i >= 0; i--) {
+        lrt__stack *s = &sl->stacks[i];
+        s->base = (char *)m + (size_t)i * rt->stack_size;
+        s->size = rt->stack_size;
+        s->slab = sl;
+        stack_register(s);
+        if (i > 0) {
+            s->next_free = rt->stack_pool;
+            rt->stack_pool = s;
+            rt->stack_pool_len++;
+        }
+    }
+    return &sl->stacks[0];
+}
+
+lrt__stack *lrt__stack_get(struct lrt_runtime *rt)
+{
+    lrt__stack *s = rt->stack_pool;
+    if (LRT__LIKELY(s != NULL)) {
+        rt->stack_pool = s->next_free;
+        rt->stack_pool_len--;
+    } else if (rt->guarded_live < guarded_max) {
+        s = stack_new_guarded(rt);
+        if (!s) /* mapping limit reached earlier than estimated: fall back to slabs */
+            s = stack_new_slab(rt);
+    } else {
+        s = stack_new_slab(rt);
+    }
+    if (s) {
+        s->in_use = 1;
+        stack_set_canary(s);
+    }
+    return s;
+}
+
+void lrt__stack_put(struct lrt_runtime *rt, lrt__stack *s)
+{
+    s->in_use = 0;
+    if (rt->stack_pool_len >= LRT__POOL_WARM) {
+        if (s->guarded) {
+            stack_deregister(s);
+            munmap(s->map, s->map_size);
+            rt->guarded_live--;
+            free(s);
+            return;
+        }
+        /* Slab stacks stay mapped; give their pages back lazily. */
+        madvise(s->base, s->size, MADV_FREE);
+    }
+    s->next_free = rt->stack_pool;
+    rt->stack_pool = s;
+    rt->stack_pool_len++;
+}
+
+void lrt__stacks_fini(struct lrt_runtime *rt)
+{
+    /* Pooled stacks and slabs without a stack in use are released: a task leaked by a
+     * shutdown timeout keeps its stack. */
+    for (lrt__stack *s = rt->stack_pool, *n; s; s = n) {
+        n = s->next_free;
+        if (s->guarded) {
+            stack_deregister(s);
+            munmap(s->map, s->map_size);
+            free(s);
+        }
+    }
+    rt->stack_pool = NULL;
+    rt->stack_pool_len = 0;
+    struct lrt__slab **pp = &rt->slabs;
+    while (*pp) {
+        struct lrt__slab *sl = *pp;
+        bool busy = false;
+        for (int i = 0; i < LRT__SLAB_STACKS; i++)
+            busy |= sl->stacks[i].in_use;
+        if (busy) {
+            pp = &sl->next;
+            continue;
+        }
+        for (int i = 0; i < LRT__SLAB_STACKS; i++)
+            stack_deregister(&sl->stacks[i]);
+        munmap(sl->map, sl->map_size);
+        *pp = sl->next;
+        free(sl);
+    }
+}
+
+/* ---- overflow reports ------------------------------------------------------------ */
+
+
+
+static void put_str(char *buf, size_t *len, size_t cap, const char *s)
+{
+    while (s && *s && *len < cap)
+        buf[(*len)++] = *s++;
+}
+
+static void put_u64(char *buf, size_t *len, size_t cap, uint64_t v)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n && *len < cap)
+        buf[(*len)++] = tmp[--n];
+}
+
+/* Async-signal-safe: formats by hand and writes with write(2). */
+static void report(struct lrt_task *t, const char *how)
+{
+    char buf[512];
+    size_t n = 0, cap = sizeof buf;
+    put_str(buf, &n, cap, "lrt: ");
+    put_str(buf, &n, cap, how);
+    put_str(buf, &n, cap, " in task ");
+    put_u64(buf, &n, cap, t->id);
+    put_str(buf, &n, cap, " '");
+    put_str(buf, &n, cap, t->name ? t->name : "?");
+    put_str(buf, &n, cap, "' spawned at ");
+    put_str(buf, &n, cap, t->file ? t->file : "?");
+    put_str(buf, &n, cap, ":");
+    put_u64(buf, &n, cap, (uint64_t)(t->line > 0 ? t->line : 0));
+    put_str(buf, &n, cap, " (");
+    put_str(buf, &n, cap, t->func ? t->func : "?");
+    put_str(buf, &n, cap, "), stack size ");
+    put_u64(buf, &n, cap, t->stack ? t->stack->size : 0);
+    put_str(buf, &n, cap, " bytes (raise lrt_options.stack_size)\n");
+    ssize_t w = write(2, buf, n);
+    (void)w;
+}
+
+void lrt__stack_overflow_report(struct lrt_task *t, const char *how)
+{
+    report(t, how);
+    abort();
+}
+
+#ifndef LRT__ASAN
+static struct sigaction prev_segv, prev_bus;
+static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
+
+static void segv_handler(int sig, siginfo_t *si, void *uctx)
+{
+    struct lrt_runtime *rt = lrt__tls_rt;
+    struct lrt_task *t = rt ? rt->current : NULL;
+    if (t && t->stack) {
+        char *addr = si->si_addr;
+        char *lo = (char *)t->stack->base - page_size;
+        if (addr >= lo && addr < (char *)t->stack->base + 256) {
+            report(t, "stack overflow");
+            signal(sig, SIG_DFL); /* the faulting instruction re-runs and kills us */
+            return;
+        }
+    }
+    struct sigaction *prev = sig == SIGSEGV ? &prev_segv : &prev_bus;
+    if (prev->sa_flags & SA_SIGINFO) {
+        if (prev->sa_sigaction) {
+            prev->sa_sigaction(sig, si, uctx);
+            return;
+        }
+    } else if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN) {
+        prev->sa_handler(sig);
+        return;
+    }
+    signal(sig, SIG_DFL);
+}
+
+static void install_handler(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = segv_handler;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &prev_segv);
+    sigaction(SIGBUS, &sa, &prev_bus);
+}
+
+#endif /* !LRT__ASAN */
+
+int lrt__sigaltstack_install(struct lrt_runtime *rt)
+{
+#ifdef LRT__ASAN
+    (void)rt; /* ASan reports stack overflows itself and owns SIGSEGV */
+    return 0;
+#else
+    stack_t cur;
+    if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE)) {
+        pthread_once(&handler_once, install_handler);
+        return 0; /* the thread already has one */
+    }
+    void *mem = mmap(NULL, LRT__ALTSTACK_SIZE, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED)
+        return -ENOMEM;
+    stack_t ss = {.ss_sp = mem, .ss_size = LRT__ALTSTACK_SIZE, .ss_flags = 0};
+    if (sigaltstack(&ss, NULL) != 0) {
+        munmap(mem, LRT__ALTSTACK_SIZE);
+        return -errno;
+    }
+    rt->sigstack = mem;
+    pthread_once(&handler_once, install_handler);
+    return 0;
+#endif
+}
+
+void lrt__sigaltstack_remove(struct lrt_runtime *rt)
+{
+    if (!rt->sigstack)
+        return;
+    stack_t ss = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};
+    sigaltstack(&ss, NULL);
+    munmap(rt->sigstack, LRT__ALTSTACK_SIZE);
+    rt->sigstack = NULL;
+}

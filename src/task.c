@@ -1,0 +1,273 @@
+/*
+ * Tasks: records, ids, names, spawn locations, join/abort/detach, the registry of live
+ * tasks.  Task records come from per-runtime chunks and a free list: spawning allocates
+ * nothing once the pool is warm.  A record is referenced by the runtime while the task
+ * is alive and by its join handle until joined or detached.
+ */
+#include "internal.h"
+#include "trace.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHUNK_TASKS 256
+
+struct chunk {
+    struct chunk *next;
+    struct lrt_task tasks[CHUNK_TASKS];
+};
+
+const char *const lrt__state_names[4] = {"runnable", "running", "suspended", "finished"};
+const char *const lrt__wait_names[LRT__WAIT__COUNT] = {
+    "none", "yield", "fd", "sleep", "join", "blocking", "chan_send", "chan_recv",
+    "oneshot", "notify", "mutex", "semaphore"};
+const char *const lrt__waker_names[8] = {"none", "io", "timer", "task", "remote", "blocking",
+                                          "cancel", "spawn"};
+
+struct lrt_task *lrt__task_alloc(struct lrt_runtime *rt)
+{
+    struct lrt_task *t = rt->task_free;
+    if (LRT__UNLIKELY(!t)) {
+        struct chunk *c = malloc(sizeof *c);
+        if (!c)
+            return NULL;
+        c->next = rt->task_chunks;
+        rt->task_chunks = c;
+        for (int i = CHUNK_TASKS - 1; i >= 0; i--) {
+            c->tasks[i].next_run = rt->task_free;
+            rt->task_free = &c->tasks[i];
+        }
+        t = rt->task_free;
+    }
+    rt->task_free = t->next_run;
+    memset(t, 0, sizeof *t);
+    t->rt = rt;
+    return t;
+}
+
+void lrt__task_free(struct lrt_runtime *rt, struct lrt_task *t)
+{
+    t->next_run = rt->task_free;
+    t->state = LRT__FINISHED;
+    t->refs = 0;
+    rt->task_free = t;
+}
+
+void lrt__tasks_free_all(struct lrt_runtime *rt)
+{
+    struct chunk *c = rt->task_chunks;
+    while (c) {
+        struct chunk *n = c->next;
+        free(c);
+        c = n;
+    }
+    rt->task_chunks = NULL;
+    rt->task_free = NULL;
+}
+
+void lrt__task_release(struct lrt_task *t)
+{
+    if (--t->refs == 0)
+        lrt__task_free(t->rt, t);
+}
+
+struct lrt_runtime *lrt__rt_check(struct lrt_runtime *rt, int *err)
+{
+    if (!rt)
+        rt = lrt__tls_rt;
+    if (!rt) {
+        *err = -EINVAL;
+        return NULL;
+    }
+    if (!pthread_equal(rt->thread, pthread_self())) {
+        *err = -EPERM;
+        return NULL;
+    }
+    return rt;
+}
+
+/* Called on the runtime thread once a task returned (or was dropped before running) or
+ * a blocking job completed: wake the joiner, leave the registry, drop the runtime's
+ * reference.  The stack was already given back. */
+void lrt__task_finished(struct lrt_task *t)
+{
+    struct lrt_runtime *rt = t->rt;
+    t->state = LRT__FINISHED;
+    t->wait_kind = LRT__WAIT_NONE;
+    if (!(t->flags & LRT__TF_BLOCKING)) {
+        lrt__list_del(&t->all);
+        rt->alive--;
+        LRT__TP(task_terminate, t->id, t->wake_result);
+    }
+    if (t->joiner) {
+        struct lrt_task *j = t->joiner;
+        t->joiner = NULL;
+        lrt__wake(j, 0, (t->flags & LRT__TF_BLOCKING) ? LRT__WAKER_BLOCKING : LRT__WAKER_TASK);
+    }
+    lrt__task_release(t);
+}
+
+lrt_task_t *lrt_spawn_at(lrt_runtime_t *rt, const char *name, lrt_fn fn, void *arg,
+                         const char *file, int line, const char *func)
+{
+    int err = 0;
+    rt = lrt__rt_check(rt, &err);
+    if (LRT__UNLIKELY(!rt)) {
+        errno = -err;
+        return NULL;
+    }
+    if (LRT__UNLIKELY(!fn)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (LRT__UNLIKELY(rt->shutting_down)) {
+        errno = ESHUTDOWN;
+        return NULL;
+    }
+    struct lrt_task *t = lrt__task_alloc(rt);
+    if (LRT__UNLIKELY(!t)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    struct lrt_task *cur = rt->current;
+    t->id = ++rt->next_task_id;
+    t->parent_id = cur ? cur->id : 0;
+    t->fn = fn;
+    t->arg = arg;
+    t->name = name ? name : "task";
+    t->file = file ? file : "?";
+    t->line = line;
+    t->func = func ? func : "?";
+    t->refs = 2;
+    t->state = LRT__RUNNABLE;
+    t->last_waker = LRT__WAKER_SPAWN;
+    t->last_waker_id = t->parent_id;
+    t->state_since = rt->clock_cache;
+    lrt__list_push(&rt->tasks, &t->all);
+    rt->alive++;
+    rt->m.spawned++;
+    LRT__TP(task_spawn, t->id, t->parent_id, t->name, t->file, line, t->func);
+    lrt__enqueue(rt, t);
+    return t;
+}
+
+/* The plain functions behind the spawn macros (for function pointers and FFI). */
+#undef lrt_spawn_local
+#undef lrt_spawn
+#undef lrt_spawn_named
+lrt_task_t *lrt_spawn_local(lrt_runtime_t *rt, lrt_fn fn, void *arg)
+{
+    if (!rt) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return lrt_spawn_at(rt, NULL, fn, arg, NULL, 0, NULL);
+}
+
+lrt_task_t *lrt_spawn(lrt_fn fn, void *arg)
+{
+    return lrt_spawn_at(NULL, NULL, fn, arg, NULL, 0, NULL);
+}
+
+lrt_task_t *lrt_spawn_named(const char *name, lrt_fn fn, void *arg)
+{
+    return lrt_spawn_at(NULL, name, fn, arg, NULL, 0, NULL);
+}
+
+static int join_wait(struct lrt_task *cur, struct lrt_task *t, int64_t timeout_ms)
+{
+    uint64_t deadline = 0;
+    if (timeout_ms >= 0)
+        deadline = lrt__rt_now(cur->rt) + (uint64_t)timeout_ms * 1000000ull;
+    if (timeout_ms == 0)
+        return -ETIMEDOUT;
+    t->joiner = cur;
+    int kind = (t->flags & LRT__TF_BLOCKING) ? LRT__WAIT_BLOCKING : LRT__WAIT_JOIN;
+    int rc = lrt__suspend(kind, t, t->id, deadline);
+    if (t->joiner == cur)
+        t->joiner = NULL;
+    return rc;
+}
+
+int lrt_join_timeout(lrt_task_t *t, void **result, int64_t timeout_ms)
+{
+    if (!t)
+        return -EINVAL;
+    struct lrt_task *cur;
+    int err = lrt__task_ctx(&cur);
+    if (err)
+        return err;
+    if (t == cur || t->rt != cur->rt || t->joiner)
+        return -EINVAL;
+    while (t->state != LRT__FINISHED) {
+        int rc = join_wait(cur, t, timeout_ms);
+        if (rc && t->state != LRT__FINISHED)
+            return rc;
+    }
+    int status = t->wake_result;
+    if (status == 0 && result)
+        *result = t->result;
+    t->flags |= LRT__TF_DETACHED;
+    lrt__task_release(t);
+    return status;
+}
+
+int lrt_join(lrt_task_t *t, void **result)
+{
+    return lrt_join_timeout(t, result, -1);
+}
+
+void lrt_abort(lrt_task_t *t)
+{
+    int err;
+    if (!t || t->state == LRT__FINISHED || !lrt__rt_check(t->rt, &err))
+        return;
+    if (t->flags & LRT__TF_BLOCKING) {
+        if (lrt__pool_abort(t)) {
+            t->wake_result = -ECANCELED;
+            lrt__task_finished(t);
+        }
+        return;
+    }
+    t->flags |= LRT__TF_CANCELLED;
+    if (t->state == LRT__SUSPENDED)
+        lrt__wake(t, -ECANCELED, LRT__WAKER_CANCEL);
+}
+
+int lrt_task_is_finished(const lrt_task_t *t)
+{
+    return t && t->state == LRT__FINISHED;
+}
+
+void lrt_task_detach(lrt_task_t *t)
+{
+    int err;
+    if (!t || (t->flags & LRT__TF_DETACHED) || !lrt__rt_check(t->rt, &err))
+        return;
+    t->flags |= LRT__TF_DETACHED;
+    lrt__task_release(t);
+}
+
+uint64_t lrt_task_id(const lrt_task_t *t)
+{
+    return t ? t->id : 0;
+}
+
+uint64_t lrt_task_self_id(void)
+{
+    struct lrt_task *t = lrt__current();
+    return t ? t->id : 0;
+}
+
+int lrt_task_set_name(const char *name)
+{
+    struct lrt_task *t;
+    int err = lrt__task_ctx(&t);
+    if (err)
+        return err;
+    if (!name)
+        return -EINVAL;
+    t->name = name;
+    return 0;
+}

@@ -1,0 +1,381 @@
+#!/bin/bash
+# t-trace.sh - record examples/trace_demo with LTTng and check the trace.
+#
+# Starts its own lttng-sessiond (or reuses one already running, which it then leaves
+# alone), records the demo with LRT_TRACE=1 into a session whose shared memory lives in a
+# private temp dir, and asserts: every lrt event kind present, spawn/terminate and poll
+# begin/end balanced per task, every poll of a suspended task preceded by a wake, io_ready
+# for the demo's fds, no lost events, babeltrace2 --debug-info resolves source lines; then
+# `lrt-trace summary` / `chrome` on that trace, `lrt-trace summary` failing on a trace that
+# lost events, and `lrt-trace --live` through an lttng-relayd on 127.0.0.1.
+# Environment: BUILD (default build), SANITIZE (as given to make), KEEP=1 keeps the temp
+# dir.  Needs root or membership of the "tracing" group only for the sessiond it starts.
+set -u
+
+cd "$(dirname "$0")/.." || exit 1
+BUILD=${BUILD:-build}
+SANITIZE=${SANITIZE:-}
+PY=/usr/bin/python3            # Debian's interpreter: the one with bt2
+DEMO=$BUILD/examples/trace_demo
+TPSO=$BUILD/liblrt-tp.so
+TOOL=tools/lrt-trace
+
+say() { echo "t-trace: $*"; }
+fail() {
+    echo "t-trace: FAIL: $*" >&2
+    KEEP=1
+    exit 1
+}
+
+# ---- prerequisites: CI provides them, so their absence is a failure, not a skip --------
+for c in lttng lttng-sessiond lttng-relayd babeltrace2; do
+    command -v "$c" >/dev/null || fail "$c is not installed (make deps)"
+done
+"$PY" -c 'import bt2' 2>/dev/null || fail "$PY cannot import bt2 (install python3-bt2)"
+[ -x "$DEMO" ] || fail "$DEMO is not built"
+[ -e "$TPSO" ] || fail "$TPSO is not built"
+if ldd "$BUILD/liblrt.so" | grep -q lttng; then
+    fail "liblrt.so links liblttng-ust (must use dynamic linkage): $(ldd "$BUILD/liblrt.so" | grep lttng)"
+fi
+
+# ---- one run at a time (a shared root sessiond and fixed names) ---------------------
+exec 9>"/tmp/lrt-t-trace.$(id -u).lock"
+flock -w 600 9 || fail "another t-trace.sh holds the lock for 10 minutes"
+
+tmp=$(mktemp -d /tmp/lrt-t-trace.XXXXXX) || fail "mktemp"
+KEEP=${KEEP:-0}
+sessiond_pid=
+relayd_pid=
+sessions=()
+
+cleanup() {
+    local s
+    for s in "${sessions[@]}"; do
+        lttng destroy "$s" >/dev/null 2>&1
+    done
+    if [ -n "$relayd_pid" ]; then
+        kill "$relayd_pid" 2>/dev/null
+        wait "$relayd_pid" 2>/dev/null
+    fi
+    if [ -n "$sessiond_pid" ]; then
+        kill "$sessiond_pid" 2>/dev/null
+        for _ in $(seq 50); do kill -0 "$sessiond_pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$sessiond_pid" 2>/dev/null
+    fi
+    if [ "$KEEP" = 1 ]; then
+        echo "t-trace: files kept in $tmp"
+    else
+        rm -rf "$tmp"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# ---- sanitizers -----------------------------------------------------------------------
+# LTTng-UST is not instrumented but works under ASan/UBSan; its threads keep a few
+# allocations until exit, which LeakSanitizer would report as leaks of the demo.
+if [ -n "$SANITIZE" ]; then
+    printf 'leak:liblttng-ust\nleak:liblttng-ust-common\nleak:liblttng-ust-tracepoint\nleak:_dl_\n' \
+        >"$tmp/lsan.supp"
+    export LSAN_OPTIONS="suppressions=$tmp/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+    case "$SANITIZE" in
+    *thread*) export TSAN_OPTIONS="report_signal_unsafe=0${TSAN_OPTIONS:+:$TSAN_OPTIONS}" ;;
+    esac
+fi
+
+# ---- session daemon ------------------------------------------------------------------
+if [ "$(id -u)" = 0 ]; then
+    rundir=/var/run/lttng
+else
+    export LTTNG_HOME=$tmp/home   # a private per-user sessiond
+    mkdir -p "$LTTNG_HOME"
+    rundir=$LTTNG_HOME/.lttng
+fi
+pidfile=$rundir/lttng-sessiond.pid
+if [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    say "using the running lttng-sessiond (pid $(cat "$pidfile"))"
+else
+    lttng-sessiond --daemonize --no-kernel >"$tmp/sessiond.log" 2>&1 ||
+        fail "lttng-sessiond did not start: $(tail -3 "$tmp/sessiond.log")"
+    [ -s "$pidfile" ] || fail "lttng-sessiond started but wrote no $pidfile"
+    sessiond_pid=$(cat "$pidfile")
+    say "started lttng-sessiond (pid $sessiond_pid)"
+fi
+# Apps wait for the sessiond at start-up: long enough to never miss the first events,
+# and never the 3 s default when something is wrong.
+export LTTNG_UST_REGISTER_TIMEOUT=10000
+
+# create_session NAME OUTPUT [lttng create options...] - lrt:* + statedump + contexts
+create_session() {
+    local name=$1 out=$2
+    shift 2
+    sessions+=("$name")
+    {
+        lttng create "$name" --shm-path="$tmp/shm" "$@" &&
+            lttng enable-channel -u "${CHANNEL_OPTS[@]}" ch &&
+            lttng enable-event -u -c ch 'lrt:*' &&
+            lttng enable-event -u -c ch 'lttng_ust_statedump:*' &&
+            lttng add-context -u -c ch -t vpid -t vtid -t ip -t procname &&
+            lttng start
+    } >>"$tmp/lttng.log" 2>&1 || fail "lttng session $name: $(tail -3 "$tmp/lttng.log")"
+    : "$out"
+}
+destroy_session() {
+    lttng destroy "$1" >>"$tmp/lttng.log" 2>&1 || fail "lttng destroy $1"
+    local s keep=()
+    for s in "${sessions[@]}"; do [ "$s" = "$1" ] || keep+=("$s"); done
+    sessions=("${keep[@]}")
+}
+
+# ---- 1. record the demo --------------------------------------------------------------
+sess=lrt-t-trace-$$
+CHANNEL_OPTS=(--subbuf-size=1M --num-subbuf=8)
+create_session "$sess" "$tmp/trace" --output="$tmp/trace"
+LRT_TRACE=1 "$DEMO" >"$tmp/demo.out" 2>"$tmp/demo.err" ||
+    fail "trace_demo failed: $(tail -5 "$tmp/demo.err")"
+destroy_session "$sess"
+grep -q '^ok$' "$tmp/demo.out" || fail "trace_demo did not finish: $(cat "$tmp/demo.out")"
+fds=$(sed -n 's/^fds: //p' "$tmp/demo.out")
+[ -n "$fds" ] || fail "trace_demo printed no fds"
+
+# The stall event is required once the stall detector is part of the library.
+need_stall=0
+if nm "$BUILD/liblrt.so" 2>/dev/null | grep -q 'lrt__stall_'; then need_stall=1; fi
+
+# ---- 2. assertions on the trace ------------------------------------------------------
+"$PY" - "$tmp/trace" "$fds" "$need_stall" >"$tmp/check.out" 2>&1 <<'EOF'
+import sys
+import bt2
+
+trace, fds, need_stall = sys.argv[1], [int(x) for x in sys.argv[2].split()], sys.argv[3] == "1"
+KINDS = ["runtime_new", "runtime_shutdown", "task_spawn", "task_poll_begin", "task_poll_end",
+         "task_wake", "task_terminate", "io_register", "io_deregister", "io_ready",
+         "driver_park_begin", "driver_park_end", "timer_fire", "blocking_submit",
+         "blocking_begin", "blocking_end", "blocking_thread_spawn", "blocking_thread_exit",
+         "remote_schedule"] + (["stall"] if need_stall else [])
+errors = []
+def err(msg):
+    if len(errors) < 30:
+        errors.append(msg)
+
+lost = 0
+events = []
+statedump = 0
+for msg in bt2.TraceCollectionMessageIterator(trace):
+    t = type(msg)
+    if t is bt2._EventMessageConst:
+        name = msg.event.name
+        if name.startswith("lttng_ust_statedump:"):
+            statedump += 1
+        if not name.startswith("lrt:"):
+            continue
+        ctx = msg.event.common_context_field
+        p = {k: (int(v) if not isinstance(v, (bt2._StringFieldConst, bt2._ArrayFieldConst))
+                 else str(v)) for k, v in msg.event.payload_field.items()}
+        events.append((name[4:], msg.default_clock_snapshot.ns_from_origin,
+                       int(ctx["vtid"]), p))
+    elif t in (bt2._DiscardedEventsMessageConst, bt2._DiscardedPacketsMessageConst):
+        lost += msg.count if msg.count is not None else 1
+
+if lost:
+    err("the tracer lost %d events/packets" % lost)
+if not statedump:
+    err("no lttng_ust_statedump events (needed by --debug-info)")
+seen = {e[0] for e in events}
+for k in KINDS:
+    if k not in seen:
+        err("no lrt:%s event" % k)
+
+spawned, terminated = {}, {}
+state = {}      # task -> "new" | "polling" | "runnable" | "suspended" | "woken" | "done"
+current = {}    # vtid -> task in a poll
+last_result = {}
+polls = 0
+for name, ts, vtid, p in events:
+    tid = p.get("task_id")
+    if name == "task_spawn":
+        if tid in spawned:
+            err("task %d spawned twice" % tid)
+        spawned[tid] = p
+        state[tid] = "new"
+    elif name in ("task_poll_begin", "task_poll_end", "task_terminate", "task_wake"):
+        if tid not in spawned:
+            err("%s for task %d that was never spawned" % (name, tid))
+            continue
+        st = state[tid]
+        if name == "task_wake":
+            if st == "suspended":
+                state[tid] = "woken"
+        elif name == "task_poll_begin":
+            polls += 1
+            if vtid in current:
+                err("poll of task %d begins inside the poll of task %d" % (tid, current[vtid]))
+            current[vtid] = tid
+            if st == "suspended":
+                err("task %d polled after suspending without a wake" % tid)
+            elif st in ("polling", "done"):
+                err("task %d: poll_begin in state %s" % (tid, st))
+            state[tid] = "polling"
+        elif name == "task_poll_end":
+            if st != "polling" or current.get(vtid) != tid:
+                err("task %d: poll_end without its poll_begin" % tid)
+            current.pop(vtid, None)
+            r = p["result"]
+            last_result[tid] = r
+            state[tid] = {0: "runnable", 1: "suspended", 2: "ran"}.get(r, "?")
+        elif name == "task_terminate":
+            if tid in terminated:
+                err("task %d terminated twice" % tid)
+            terminated[tid] = p["status"]
+            if st == "polling":
+                err("task %d terminated inside its poll" % tid)
+            if tid in last_result and last_result[tid] != 2:
+                err("task %d terminated but its last poll ended %d, not finished"
+                    % (tid, last_result[tid]))
+            state[tid] = "done"
+for tid in spawned:
+    if tid not in terminated:
+        err("task %d (%s) spawned but never terminated" % (tid, spawned[tid]["name"]))
+names = {p["name"] for p in spawned.values()}
+for n in ("main", "reader", "writer", "sleeper", "ponger", "yielder", "victim", "hog",
+          "from_remote"):
+    if n not in names and not (n == "from_remote" and "remote" in names):
+        err("no task named %s was spawned (names: %s)" % (n, sorted(names)))
+if not any(v != 0 for v in terminated.values()):
+    err("no task terminated with a non-zero status (the aborted victim)")
+ready_fds = {p["fd"] for n, _, _, p in events if n == "io_ready"}
+for fd in fds:
+    if fd not in ready_fds:
+        err("no io_ready for fd %d (io_ready fds: %s)" % (fd, sorted(ready_fds)))
+wakers = {p["waker"] for n, _, _, p in events if n == "task_wake"}
+for w, wn in ((1, "io"), (2, "timer"), (3, "task"), (5, "blocking")):
+    if w not in wakers:
+        err("no wake by %s" % wn)
+if polls == 0:
+    err("no polls")
+print("%d lrt events, %d tasks, %d polls, %d statedump events, lost %d"
+      % (len(events), len(spawned), polls, statedump, lost))
+for e in errors:
+    print("ERROR: " + e)
+sys.exit(1 if errors else 0)
+EOF
+rc=$?
+cat "$tmp/check.out"
+[ $rc = 0 ] || fail "trace assertions failed"
+
+# babeltrace2 --debug-info: source file:line of the call sites (needs vpid+ip+statedump, -g)
+if readelf -S "$BUILD/liblrt.so" | grep -q '\.debug_info'; then
+    babeltrace2 --debug-info "$tmp/trace" >"$tmp/bt.txt" 2>"$tmp/bt.err" ||
+        fail "babeltrace2 --debug-info: $(tail -3 "$tmp/bt.err")"
+    grep 'lrt:task_poll_begin' "$tmp/bt.txt" | grep -Eq 'src = "[^"]+\.c:[0-9]+"' ||
+        fail "babeltrace2 --debug-info shows no source line for lrt events: $(grep -m1 'lrt:task_poll_begin' "$tmp/bt.txt")"
+    say "babeltrace2 --debug-info: $(grep -m1 'lrt:task_poll_begin' "$tmp/bt.txt" | grep -o 'debug_info = {[^}]*}')"
+fi
+
+# ---- 3. lrt-trace summary / chrome -----------------------------------------------------
+"$TOOL" summary "$tmp/trace" >"$tmp/summary.txt" 2>"$tmp/summary.err" ||
+    fail "lrt-trace summary: $(cat "$tmp/summary.err")"
+for w in main reader writer sleeper 'longest polls' 'timer lateness' 'blocking pool' driver; do
+    grep -q "$w" "$tmp/summary.txt" || fail "lrt-trace summary lacks '$w'"
+done
+"$TOOL" summary --json "$tmp/trace" >"$tmp/summary.json" || fail "lrt-trace summary --json"
+"$TOOL" chrome "$tmp/trace" -o "$tmp/chrome.json" 2>"$tmp/chrome.err" ||
+    fail "lrt-trace chrome: $(cat "$tmp/chrome.err")"
+"$PY" - "$tmp/summary.json" "$tmp/chrome.json" <<'EOF' || fail "lrt-trace output checks"
+import json, sys
+s = json.load(open(sys.argv[1]))
+c = json.load(open(sys.argv[2]))
+bad = []
+names = {t["name"] for t in s["tasks"]}
+for n in ("main", "reader", "writer", "sleeper", "hog"):
+    if n not in names:
+        bad.append("summary: no task %s" % n)
+if not all(t["polls"] > 0 for t in s["tasks"] if t["name"] in ("main", "reader", "hog")):
+    bad.append("summary: a task without polls")
+if s["blocking"]["jobs"] < 1 or s["timer_lateness"]["count"] < 1 or s["driver"]["parks"] < 1:
+    bad.append("summary: blocking/timer/driver sections empty")
+if s["longest_polls"][0]["name"] != "hog":
+    bad.append("summary: the longest poll is not hog's: %s" % s["longest_polls"][0])
+ev = c["traceEvents"]
+tracks = {e["args"]["name"] for e in ev if e["ph"] == "M" and e["name"] == "thread_name"}
+for n in ("main", "reader", "writer", "sleeper", "hog"):
+    if not any(t.startswith("task ") and t.endswith(" " + n) for t in tracks):
+        bad.append("chrome: no track for task %s (%s)" % (n, sorted(tracks)))
+if not any(t.startswith("blocking thread") for t in tracks):
+    bad.append("chrome: no blocking thread track")
+polls = [e for e in ev if e["ph"] == "X" and e.get("cat") == "poll"]
+jobs = [e for e in ev if e["ph"] == "X" and e.get("cat") == "blocking"]
+starts = {e["id"] for e in ev if e["ph"] == "s"}
+ends = {e["id"] for e in ev if e["ph"] == "f"}
+if len(polls) != sum(t["polls"] for t in s["tasks"]):
+    bad.append("chrome: %d poll slices for %d polls" % (len(polls), sum(t["polls"] for t in s["tasks"])))
+if not jobs:
+    bad.append("chrome: no blocking job slice")
+if not starts or starts != ends:
+    bad.append("chrome: flow arrows unbalanced (%d starts, %d ends)" % (len(starts), len(ends)))
+if not any(e["ph"] == "s" and e["name"] == "wake:task" and e["tid"] >= 100000000 for e in ev):
+    bad.append("chrome: no task->task flow arrow")
+for e in bad:
+    print("ERROR: " + e)
+print("chrome: %d events, %d poll slices, %d job slices, %d flows" % (len(ev), len(polls), len(jobs), len(starts)))
+sys.exit(1 if bad else 0)
+EOF
+say "lrt-trace summary and chrome ok"
+
+# ---- 4. lost events are an error -----------------------------------------------------
+sess=lrt-t-trace-lost-$$
+CHANNEL_OPTS=(--subbuf-size=4096 --num-subbuf=2 --switch-timer=0)
+create_session "$sess" "$tmp/lost" --output="$tmp/lost"
+LRT_TRACE=1 "$DEMO" --flood 20000 >/dev/null 2>"$tmp/flood.err" ||
+    fail "trace_demo --flood failed: $(tail -3 "$tmp/flood.err")"
+destroy_session "$sess"
+if "$TOOL" summary "$tmp/lost" >/dev/null 2>"$tmp/lost.err"; then
+    fail "lrt-trace summary accepted a trace that lost events"
+fi
+grep -q 'lost' "$tmp/lost.err" || fail "lrt-trace summary: unclear error: $(cat "$tmp/lost.err")"
+say "lost events reported: $(head -1 "$tmp/lost.err")"
+
+# ---- 5. live: lttng-relayd on 127.0.0.1, lrt-trace --live --------------------------
+port() { echo $((20000 + (RANDOM % 20000))); }
+for attempt in 1 2 3; do
+    cport=$(port) dport=$(port) lport=$(port)
+    lttng-relayd -o "$tmp/relay" -C "tcp://127.0.0.1:$cport" -D "tcp://127.0.0.1:$dport" \
+        -L "tcp://127.0.0.1:$lport" >"$tmp/relayd.log" 2>&1 &
+    relayd_pid=$!
+    for _ in $(seq 50); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$lport") 2>/dev/null && break
+        kill -0 "$relayd_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -0 "$relayd_pid" 2>/dev/null && break
+    wait "$relayd_pid" 2>/dev/null
+    relayd_pid=
+done
+[ -n "$relayd_pid" ] || fail "lttng-relayd did not start: $(tail -3 "$tmp/relayd.log")"
+sess=lrt-t-trace-live-$$
+CHANNEL_OPTS=(--subbuf-size=1M --num-subbuf=8)
+create_session "$sess" "" --live=100000 --set-url="net://127.0.0.1:$cport:$dport"
+url="net://127.0.0.1:$lport/host/$(hostname)/$sess"
+"$TOOL" summary --json --live "$url" >"$tmp/live.json" 2>"$tmp/live.err" &
+live_pid=$!
+sleep 0.5   # the reader attaches to the session before the data flows
+LRT_TRACE=1 "$DEMO" >"$tmp/demo-live.out" 2>"$tmp/demo-live.err" ||
+    fail "trace_demo (live) failed: $(tail -3 "$tmp/demo-live.err")"
+destroy_session "$sess"
+for _ in $(seq 300); do kill -0 "$live_pid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$live_pid" 2>/dev/null; then
+    kill "$live_pid"
+    fail "lrt-trace --live did not end 30 s after the session was destroyed"
+fi
+wait "$live_pid" || fail "lrt-trace --live: $(cat "$tmp/live.err")"
+"$PY" - "$tmp/live.json" <<'EOF' || fail "lrt-trace --live output"
+import json, sys
+s = json.load(open(sys.argv[1]))
+names = {t["name"] for t in s["tasks"]}
+ok = {"main", "reader", "hog"} <= names and s["events"] > 50
+print("live: %d events, tasks %s" % (s["events"], sorted(names)))
+sys.exit(0 if ok else 1)
+EOF
+say "lttng-live ok"
+
+say "PASS"

@@ -1,0 +1,851 @@
+/* Tests of the epoll driver and the I/O calls (src/io.c). */
+#include "test_util.h"
+
+#include "internal.h" /* lrt__io_registered / lrt__io_foreach / lrt__io_waiters */
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* ---- helpers ---------------------------------------------------------------------- */
+
+/* A listening TCP socket on 127.0.0.1, ephemeral port (blocking: lrt makes it
+ * non-blocking on first use). */
+static int listen_loopback(uint16_t *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CU_ASSERT_FATAL(fd >= 0);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CU_ASSERT_FATAL(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    CU_ASSERT_FATAL(listen(fd, 256) == 0);
+    socklen_t l = sizeof sa;
+    CU_ASSERT_FATAL(getsockname(fd, (struct sockaddr *)&sa, &l) == 0);
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+static struct sockaddr_in loopback_addr(uint16_t port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons(port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    return sa;
+}
+
+static int tcp_socket(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CU_ASSERT_FATAL(fd >= 0);
+    return fd;
+}
+
+static int connect_loopback(uint16_t port)
+{
+    int fd = tcp_socket();
+    struct sockaddr_in sa = loopback_addr(port);
+    int rc = lrt_connect(fd, (struct sockaddr *)&sa, sizeof sa);
+    CU_ASSERT_EQUAL(rc, 0);
+    return fd;
+}
+
+static int fd_is_open(int fd) { return fcntl(fd, F_GETFD) != -1; }
+
+/* ---- echo over loopback ----------------------------------------------------------- */
+
+#define ECHO_CLIENTS 100
+#define ECHO_BYTES 16384
+
+struct echo {
+    int lfd;
+    uint16_t port;
+    int accepted;
+    int flags_ok;
+};
+
+struct echo_client {
+    struct echo *e;
+    int id;
+};
+
+static void *echo_handler(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char buf[4096];
+    for (;;) {
+        ssize_t n = lrt_read(fd, buf, sizeof buf);
+        if (n <= 0)
+            break;
+        if (lrt_write_all(fd, buf, (size_t)n) != n)
+            break;
+    }
+    lrt_close(fd);
+    return NULL;
+}
+
+static void *echo_server(void *arg)
+{
+    struct echo *e = arg;
+    for (;;) {
+        int c = lrt_accept(e->lfd, NULL, NULL);
+        if (c < 0)
+            return (void *)(intptr_t)c;
+        int fl = fcntl(c, F_GETFL), fdfl = fcntl(c, F_GETFD);
+        if ((fl & O_NONBLOCK) && (fdfl & FD_CLOEXEC))
+            e->flags_ok++;
+        e->accepted++;
+        lrt_task_t *h = lrt_spawn(echo_handler, (void *)(intptr_t)c);
+        CU_ASSERT_PTR_NOT_NULL(h);
+        if (h)
+            lrt_task_detach(h);
+    }
+}
+
+static void *echo_client_fn(void *arg)
+{
+    struct echo_client *c = arg;
+    unsigned char out[ECHO_BYTES], in[ECHO_BYTES];
+    for (size_t i = 0; i < sizeof out; i++)
+        out[i] = (unsigned char)(c->id * 31 + i * 7);
+    int fd = connect_loopback(c->e->port);
+    if (lrt_write_all(fd, out, sizeof out) != (ssize_t)sizeof out)
+        return (void *)0;
+    shutdown(fd, SHUT_WR); /* the handler sees EOF after the data, closes, we see EOF */
+    size_t got = 0;
+    for (;;) {
+        ssize_t n = lrt_read(fd, in + got, sizeof in - got);
+        if (n < 0)
+            return (void *)0;
+        if (n == 0)
+            break;
+        got += (size_t)n;
+        if (got == sizeof in) {
+            char extra;
+            if (lrt_read(fd, &extra, 1) != 0)
+                return (void *)0;
+            break;
+        }
+    }
+    int ok = got == sizeof in && memcmp(in, out, sizeof in) == 0;
+    CU_ASSERT_EQUAL(lrt_close(fd), 0);
+    return (void *)(intptr_t)ok;
+}
+
+static void *echo_root(void *arg)
+{
+    (void)arg;
+    struct echo e = {0};
+    e.lfd = listen_loopback(&e.port);
+    lrt_task_t *srv = lrt_spawn(echo_server, &e);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(srv);
+    static struct echo_client cl[ECHO_CLIENTS];
+    lrt_task_t *t[ECHO_CLIENTS];
+    for (int i = 0; i < ECHO_CLIENTS; i++) {
+        cl[i] = (struct echo_client){&e, i};
+        t[i] = lrt_spawn(echo_client_fn, &cl[i]);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(t[i]);
+    }
+    int ok = 0;
+    for (int i = 0; i < ECHO_CLIENTS; i++) {
+        void *res = NULL;
+        CU_ASSERT_EQUAL(lrt_join(t[i], &res), 0);
+        ok += (int)(intptr_t)res;
+    }
+    CU_ASSERT_EQUAL(ok, ECHO_CLIENTS);
+    CU_ASSERT_EQUAL(e.accepted, ECHO_CLIENTS);
+    CU_ASSERT_EQUAL(e.flags_ok, ECHO_CLIENTS);
+    /* closing the listener wakes the accept loop with -EBADF */
+    CU_ASSERT_EQUAL(lrt_close(e.lfd), 0);
+    void *res = NULL;
+    CU_ASSERT_EQUAL(lrt_join(srv, &res), 0);
+    CU_ASSERT_EQUAL((int)(intptr_t)res, -EBADF);
+    return NULL;
+}
+
+static void echo_over_loopback_with_many_tasks(void) { lrt_test_run(NULL, echo_root, NULL); }
+
+/* ---- pipes ------------------------------------------------------------------------ */
+
+static void *pipe_eof_reader(void *arg)
+{
+    int fd = *(int *)arg;
+    char buf[16];
+    ssize_t n = lrt_read(fd, buf, sizeof buf);
+    CU_ASSERT_EQUAL(n, 2);
+    CU_ASSERT(n == 2 && memcmp(buf, "hi", 2) == 0);
+    n = lrt_read(fd, buf, sizeof buf);
+    CU_ASSERT_EQUAL(n, 0);
+    return (void *)1;
+}
+
+static void *pipe_eof_root(void *arg)
+{
+    (void)arg;
+    int fds[2];
+    CU_ASSERT_FATAL(pipe2(fds, O_CLOEXEC) == 0);
+    lrt_task_t *r = lrt_spawn(pipe_eof_reader, &fds[0]);
+    CU_ASSERT_EQUAL(lrt_yield(), 0); /* the reader now waits in lrt_read */
+    CU_ASSERT_EQUAL(lrt_write(fds[1], "hi", 2), 2);
+    CU_ASSERT_EQUAL(lrt_yield(), 0);
+    CU_ASSERT_EQUAL(lrt_close(fds[1]), 0);
+    void *res = NULL;
+    CU_ASSERT_EQUAL(lrt_join(r, &res), 0);
+    CU_ASSERT_PTR_EQUAL(res, (void *)1);
+    CU_ASSERT_EQUAL(lrt_close(fds[0]), 0);
+    return NULL;
+}
+
+static void pipe_read_returns_zero_after_the_writer_closes(void)
+{
+    lrt_test_run(NULL, pipe_eof_root, NULL);
+}
+
+#define BULK_BYTES (1u << 20)
+
+static void *bulk_writer(void *arg)
+{
+    int fd = *(int *)arg;
+    unsigned char *buf = malloc(BULK_BYTES);
+    for (size_t i = 0; i < BULK_BYTES; i++)
+        buf[i] = (unsigned char)(i * 13 + (i >> 11));
+    ssize_t n = lrt_write_all(fd, buf, BULK_BYTES);
+    CU_ASSERT_EQUAL(n, (ssize_t)BULK_BYTES);
+    free(buf);
+    CU_ASSERT_EQUAL(lrt_close(fd), 0);
+    return NULL;
+}
+
+static void *bulk_root(void *arg)
+{
+    (void)arg;
+    int fds[2];
+    CU_ASSERT_FATAL(pipe2(fds, O_CLOEXEC) == 0);
+    lrt_task_t *w = lrt_spawn(bulk_writer, &fds[1]);
+    size_t got = 0, bad = 0;
+    unsigned char buf[3000];
+    for (;;) {
+        ssize_t n = lrt_read(fds[0], buf, sizeof buf);
+        CU_ASSERT(n >= 0);
+        if (n <= 0)
+            break;
+        for (ssize_t i = 0; i < n; i++, got++)
+            bad += buf[i] != (unsigned char)(got * 13 + (got >> 11));
+    }
+    CU_ASSERT_EQUAL(got, BULK_BYTES);
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(lrt_join(w, NULL), 0);
+    CU_ASSERT_EQUAL(lrt_close(fds[0]), 0);
+    return NULL;
+}
+
+static void pipe_carries_a_megabyte_between_two_tasks(void) { lrt_test_run(NULL, bulk_root, NULL); }
+
+/* ---- hang-ups and resets ---------------------------------------------------------- */
+
+static void *hup_reader(void *arg)
+{
+    int fd = *(int *)arg;
+    char c;
+    return (void *)(intptr_t)lrt_read(fd, &c, 1);
+}
+
+static void *hup_root(void *arg)
+{
+    (void)arg;
+    /* Unix stream pair: the peer closes while we wait */
+    int sv[2];
+    CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    lrt_task_t *r = lrt_spawn(hup_reader, &sv[0]);
+    CU_ASSERT_EQUAL(lrt_yield(), 0);
+    CU_ASSERT_EQUAL(lrt_close(sv[1]), 0);
+    void *res = (void *)-1;
+    CU_ASSERT_EQUAL(lrt_join(r, &res), 0);
+    CU_ASSERT_EQUAL((int)(intptr_t)res, 0);
+    CU_ASSERT_EQUAL(lrt_write(sv[0], "x", 1), -EPIPE);
+    CU_ASSERT_EQUAL(lrt_close(sv[0]), 0);
+
+    /* TCP: the peer resets the connection (SO_LINGER 0) */
+    uint16_t port;
+    int lfd = listen_loopback(&port);
+    int c = connect_loopback(port);
+    struct sockaddr_in peer;
+    socklen_t plen = sizeof peer;
+    int s = lrt_accept(lfd, (struct sockaddr *)&peer, &plen);
+    CU_ASSERT_FATAL(s >= 0);
+    CU_ASSERT_EQUAL(plen, sizeof peer);
+    CU_ASSERT_EQUAL(peer.sin_family, AF_INET);
+    CU_ASSERT_EQUAL(peer.sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    CU_ASSERT(setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) == 0);
+    r = lrt_spawn(hup_reader, &c);
+    CU_ASSERT_EQUAL(lrt_yield(), 0);
+    CU_ASSERT_EQUAL(lrt_close(s), 0);
+    res = NULL;
+    CU_ASSERT_EQUAL(lrt_join(r, &res), 0);
+    CU_ASSERT_EQUAL((int)(intptr_t)res, -ECONNRESET);
+    ssize_t n = lrt_write(c, "x", 1);
+    CU_ASSERT(n == -EPIPE || n == -ECONNRESET);
+    CU_ASSERT_EQUAL(lrt_close(c), 0);
+    CU_ASSERT_EQUAL(lrt_close(lfd), 0);
+
+    /* pipe whose reader is gone: write() would raise SIGPIPE */
+    int fds[2];
+    CU_ASSERT_FATAL(pipe2(fds, O_CLOEXEC) == 0);
+    CU_ASSERT_EQUAL(lrt_close(fds[0]), 0);
+    CU_ASSERT_EQUAL(lrt_write(fds[1], "x", 1), -EPIPE);
+    CU_ASSERT_EQUAL(lrt_write_all(fds[1], "xy", 2), -EPIPE);
+    CU_ASSERT_EQUAL(lrt_close(fds[1]), 0);
+
+    sigset_t pending;
+    sigpending(&pending);
+    CU_ASSERT(!sigismember(&pending, SIGPIPE));
+    return NULL;
+}
+
+static void peer_hangup_gives_eof_and_epipe_without_sigpipe(void)
+{
+    /* The runner ignores SIGPIPE; restore the default (terminate) so a stray SIGPIPE
+     * would kill the test instead of passing unnoticed. */
+    struct sigaction dfl = {.sa_handler = SIG_DFL}, old;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(SIGPIPE, &dfl, &old);
+    lrt_test_run(NULL, hup_root, NULL);
+    sigaction(SIGPIPE, &old, NULL);
+}
+
+/* ---- timeouts --------------------------------------------------------------------- */
+
+static void *timeout_root(void *arg)
+{
+    (void)arg;
+    int fds[2];
+    CU_ASSERT_FATAL(pipe2(fds, O_CLOEXEC) == 0);
+    char buf[8];
+    uint64_t t0 = lrt_now_ns();
+    CU_ASSERT_EQUAL(lrt_read_timeout(fds[0], buf, sizeof buf, 50), -ETIMEDOUT);
+    CU_ASSERT(lrt_now_ns() - t0 >= 50000000u);
+    /* timeout 0: one try */
+    CU_ASSERT_EQUAL(lrt_read_timeout(fds[0], buf, sizeof buf, 0), -ETIMEDOUT);
+    CU_ASSERT_EQUAL(write(fds[1], "ab", 2), 2);
+    CU_ASSERT_EQUAL(lrt_read_timeout(fds[0], buf, sizeof buf, 0), 2);
+    CU_ASSERT_EQUAL(write(fds[1], "c", 1), 1);
+    CU_ASSERT_EQUAL(lrt_read_timeout(fds[0], buf, sizeof buf, 1000), 1);
+    CU_ASSERT_EQUAL(lrt_close(fds[0]), 0);
+    CU_ASSERT_EQUAL(lrt_close(fds[1]), 0);
+
+    /* a full socket: writes time out */
+    int sv[2];
+    CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    static char big[65536];
+    ssize_t n;
+    size_t total = 0;
+    while ((n = lrt_write_timeout(sv[0], big, sizeof big, 0)) > 0)
+        total += (size_t)n;
+    CU_ASSERT_EQUAL(n, -ETIMEDOUT);
+    CU_ASSERT(total > 0);
+    t0 = lrt_now_ns();
+    CU_ASSERT_EQUAL(lrt_write_timeout(sv[0], big, 1, 20), -ETIMEDOUT);
+    CU_ASSERT(lrt_now_ns() - t0 >= 20000000u);
+    CU_ASSERT_EQUAL(lrt_close(sv[0]), 0);
+    CU_ASSERT_EQUAL(lrt_close(sv[1]), 0);
+
+    /* accept with nobody connecting */
+    uint16_t port;
+    int lfd = listen_loopback(&port);
+    CU_ASSERT_EQUAL(lrt_accept_timeout(lfd, NULL, NULL, 10), -ETIMEDOUT);
+    CU_ASSERT_EQUAL(lrt_accept_timeout(lfd, NULL, NULL, 0), -ETIMEDOUT);
+    CU_ASSERT_EQUAL(lrt_close(lfd), 0);
+    return NULL;
+}
+
+static void read_write_and_accept_time_out_with_etimedout(void)
+{
+    lrt_test_run_paused(timeout_root, NULL);
+}
+
+/* ---- lrt_wait_fd ------------------------------------------------------------------ */
+
+static void *late_writer(void *arg)
+{
+    int fd = *(int *)arg;
+    CU_ASSERT_EQUAL(lrt_sleep_ms(1), 0);
+    CU_ASSERT_EQUAL(write(fd, "x", 1), 1);
+    return NULL;
+}
+
+static void *wait_fd_root(void *arg)
+{
+    (void)arg;
+    int sv[2];
+    CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    int r = lrt_wait_fd(sv[0], EPOLLOUT, -1);
+    CU_ASSERT(r > 0 && (r & EPOLLOUT) && !(r & EPOLLIN));
+    CU_ASSERT_EQUAL(lrt_wait_fd(sv[0], EPOLLIN, 0), -ETIMEDOUT);
+    CU_ASSERT_EQUAL(lrt_wait_fd(sv[0], 0, -1), -EINVAL);
+
+    lrt_task_t *w = lrt_spawn(late_writer, &sv[1]);
+    r = lrt_wait_fd(sv[0], EPOLLIN, -1);
+    CU_ASSERT(r > 0 && (r & EPOLLIN) && !(r & EPOLLOUT));
+    CU_ASSERT_EQUAL(lrt_join(w, NULL), 0);
+    r = lrt_wait_fd(sv[0], EPOLLIN | EPOLLOUT, 100);
+    CU_ASSERT(r > 0 && (r & EPOLLIN) && (r & EPOLLOUT));
+
+    /* drained behind lrt's back: wait_fd asks the kernel, not the cache */
+    char c;
+    CU_ASSERT_EQUAL(read(sv[0], &c, 1), 1);
+    CU_ASSERT_EQUAL(lrt_wait_fd(sv[0], EPOLLIN, 0), -ETIMEDOUT);
+    CU_ASSERT_EQUAL(lrt_wait_fd(sv[0], EPOLLIN, 5), -ETIMEDOUT);
+
+    CU_ASSERT_EQUAL(lrt_close(sv[1]), 0);
+    r = lrt_wait_fd(sv[0], EPOLLIN | EPOLLRDHUP, -1);
+    CU_ASSERT(r > 0 && (r & EPOLLIN) && (r & EPOLLRDHUP) && (r & EPOLLHUP));
+    CU_ASSERT_EQUAL(lrt_close(sv[0]), 0);
+    return NULL;
+}
+
+static void wait_fd_returns_the_ready_events_mask(void) { lrt_test_run(NULL, wait_fd_root, NULL); }
+
+static int woken_readers;
+
+static void *mask_waiter(void *arg)
+{
+    int fd = *(int *)arg;
+    int r = lrt_wait_fd(fd, EPOLLIN, -1);
+    if (r > 0 && (r & EPOLLIN))
+        woken_readers++;
+    return NULL;
+}
+
+static void *both_waiter(void *arg)
+{
+    int fd = *(int *)arg;
+    int r = lrt_wait_fd(fd, EPOLLIN | EPOLLRDHUP, -1);
+    if (r > 0 && (r & EPOLLIN))
+        woken_readers++;
+    return NULL;
+}
+
+static void *many_waiters_root(void *arg)
+{
+    (void)arg;
+    int sv[2];
+    CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    woken_readers = 0;
+    lrt_task_t *t[5];
+    for (int i = 0; i < 4; i++)
+        t[i] = lrt_spawn(mask_waiter, &sv[0]);
+    t[4] = lrt_spawn(both_waiter, &sv[0]);
+    CU_ASSERT_EQUAL(lrt_yield(), 0);
+    CU_ASSERT_EQUAL(lrt__io_waiters(lrt_current()), 5);
+    CU_ASSERT_EQUAL(lrt_write(sv[1], "x", 1), 1);
+    for (int i = 0; i < 5; i++)
+        CU_ASSERT_EQUAL(lrt_join(t[i], NULL), 0);
+    CU_ASSERT_EQUAL(woken_readers, 5);
+    CU_ASSERT_EQUAL(lrt__io_waiters(lrt_current()), 0);
+    CU_ASSERT_EQUAL(lrt_close(sv[0]), 0);
+    CU_ASSERT_EQUAL(lrt_close(sv[1]), 0);
+    return NULL;
+}
+
+static void every_task_waiting_on_one_fd_wakes(void) { lrt_test_run(NULL, many_waiters_root, NULL); }
+
+/* ---- close, bad fds, wrong contexts ----------------------------------------------- */
+
+static ssize_t close_read_rc, close_wait_rc, close_write_rc;
+
+static void *close_reader(void *arg)
+{
+    char c;
+    close_read_rc = lrt_read(*(int *)arg, &c, 1);
+    return NULL;
+}
+
+static void *close_fd_waiter(void *arg)
+{
+    close_wait_rc = lrt_wait_fd(*(int *)arg, EPOLLIN, -1);
+    return NULL;
+}
+
+static void *close_writer(void *arg)
+{
+    static char big[1 << 16];
+    ssize_t n;
+    while ((n = lrt_write(*(int *)arg, big, sizeof big)) > 0) {
+    }
+    close_write_rc = n;
+    return NULL;
+}
+
+static void *close_root(void *arg)
+{
+    (void)arg;
+    int fds[2], sv[2];
+    CU_ASSERT_FATAL(pipe2(fds, O_CLOEXEC) == 0);
+    CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    close_read_rc = close_wait_rc = close_write_rc = 1;
+    lrt_task_t *a = lrt_spawn(close_reader, &fds[0]);
+    lrt_task_t *b = lrt_spawn(close_fd_waiter, &fds[0]);
+    lrt_task_t *c = lrt_spawn(close_writer, &sv[0]);
+    CU_ASSERT_EQUAL(lrt_yield(), 0);
+    CU_ASSERT_EQUAL(lrt__io_waiters(lrt_current()), 3);
+    CU_ASSERT_EQUAL(lrt_close(fds[0]), 0);
+    CU_ASSERT_EQUAL(lrt_close(sv[0]), 0);
+    CU_ASSERT_EQUAL(lrt_join(a, NULL), 0);
+    CU_ASSERT_EQUAL(lrt_join(b, NULL), 0);
+    CU_ASSERT_EQUAL(lrt_join(c, NULL), 0);
+    CU_ASSERT_EQUAL(close_read_rc, -EBADF);
+    CU_ASSERT_EQUAL(close_wait_rc, -EBADF);
+    CU_ASSERT_EQUAL(close_write_rc, -EBADF);
+    CU_ASSERT(!fd_is_open(fds[0]));
+    CU_ASSERT_EQUAL(lrt_close(fds[1]), 0);
+    CU_ASSERT_EQUAL(lrt_close(sv[1]), 0);
+    return NULL;
+}
+
+static void close_wakes_the_tasks_waiting_on_the_fd_with_ebadf(void)
+{
+    lrt_test_run(NULL, close_root, NULL);
+}
+
+static void *bad_fd_root(void *arg)
+{
+    (void)arg;
+    char c = 0;
+    struct sockaddr_in sa = loopback_addr(1);
+    CU_ASSERT_EQUAL(lrt_read(-1, &c, 1), -EBADF);
+    CU_ASSERT_EQUAL(lrt_write(-1, &c, 1), -EBADF);
+    CU_ASSERT_EQUAL(lrt_write_all(-1, &c, 1), -EBADF);
+    CU_ASSERT_EQUAL(lrt_read_timeout(-1, &c, 1, 0), -EBADF);
+    CU_ASSERT_EQUAL(lrt_accept(-1, NULL, NULL), -EBADF);
+    CU_ASSERT_EQUAL(lrt_connect(-1, (struct sockaddr *)&sa, sizeof sa), -EBADF);
+    CU_ASSERT_EQUAL(lrt_wait_fd(-3, EPOLLIN, 0), -EBADF);
+    CU_ASSERT_EQUAL(lrt_close(-1), -EBADF);
+    CU_ASSERT_EQUAL(lrt_read(1 << 20, &c, 1), -EBADF); /* beyond the table */
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    CU_ASSERT_FATAL(fd >= 0);
+    close(fd); /* never seen by lrt */
+    CU_ASSERT_EQUAL(lrt_read(fd, &c, 1), -EBADF);
+    CU_ASSERT_EQUAL(lrt_wait_fd(fd, EPOLLOUT, -1), -EBADF);
+    /* closing twice */
+    int fds[2];
+    CU_ASSERT_FATAL(pipe2(fds, O_CLOEXEC) == 0);
+    CU_ASSERT_EQUAL(lrt_close(fds[0]), 0); /* never registered: just closed */
+    CU_ASSERT_EQUAL(lrt_close(fds[0]), -EBADF);
+    CU_ASSERT_EQUAL(lrt_write(fds[1], "x", 1), -EPIPE);
+    CU_ASSERT_EQUAL(lrt_close(fds[1]), 0);
+    CU_ASSERT_EQUAL(lrt_write(fds[1], "x", 1), -EBADF);
+    CU_ASSERT_EQUAL(lrt_close(fds[1]), -EBADF);
+    return NULL;
+}
+
+static void bad_or_closed_fds_give_ebadf(void) { lrt_test_run(NULL, bad_fd_root, NULL); }
+
+static void io_outside_a_task_gives_eperm(void)
+{
+    int fds[2];
+    CU_ASSERT_FATAL(pipe2(fds, O_CLOEXEC) == 0);
+    char c = 'x';
+    struct sockaddr_in sa = loopback_addr(1);
+    /* no runtime at all */
+    CU_ASSERT_EQUAL(lrt_read(fds[0], &c, 1), -EPERM);
+    CU_ASSERT_EQUAL(lrt_write(fds[1], &c, 1), -EPERM);
+    CU_ASSERT_EQUAL(lrt_close(fds[0]), -EPERM);
+    /* a runtime, but no task */
+    lrt_runtime_t *rt = lrt_runtime_new(NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rt);
+    CU_ASSERT_EQUAL(lrt_read(fds[0], &c, 1), -EPERM);
+    CU_ASSERT_EQUAL(lrt_read_timeout(fds[0], &c, 1, 0), -EPERM);
+    CU_ASSERT_EQUAL(lrt_write(fds[1], &c, 1), -EPERM);
+    CU_ASSERT_EQUAL(lrt_write_all(fds[1], &c, 1), -EPERM);
+    CU_ASSERT_EQUAL(lrt_accept(fds[0], NULL, NULL), -EPERM);
+    CU_ASSERT_EQUAL(lrt_connect(fds[0], (struct sockaddr *)&sa, sizeof sa), -EPERM);
+    CU_ASSERT_EQUAL(lrt_wait_fd(fds[0], EPOLLIN, 0), -EPERM);
+    lrt_runtime_free(rt);
+    /* nothing was done to the fds */
+    CU_ASSERT(fd_is_open(fds[0]) && fd_is_open(fds[1]));
+    CU_ASSERT_EQUAL(fcntl(fds[0], F_GETFL) & O_NONBLOCK, 0);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+struct thread_calls {
+    int fd;
+    ssize_t read_rc, write_rc;
+    int wait_rc, close_rc, accept_rc;
+};
+
+static void *foreign_thread(void *arg)
+{
+    struct thread_calls *tc = arg;
+    char c = 'x';
+    tc->read_rc = lrt_read(tc->fd, &c, 1);
+    tc->write_rc = lrt_write(tc->fd, &c, 1);
+    tc->wait_rc = lrt_wait_fd(tc->fd, EPOLLIN, 0);
+    tc->accept_rc = lrt_accept(tc->fd, NULL, NULL);
+    tc->close_rc = lrt_close(tc->fd);
+    return NULL;
+}
+
+static void *thread_root(void *arg)
+{
+    (void)arg;
+    int sv[2];
+    CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    struct thread_calls tc = {.fd = sv[0]};
+    pthread_t th;
+    CU_ASSERT_FATAL(pthread_create(&th, NULL, foreign_thread, &tc) == 0);
+    pthread_join(th, NULL);
+    CU_ASSERT_EQUAL(tc.read_rc, -EPERM);
+    CU_ASSERT_EQUAL(tc.write_rc, -EPERM);
+    CU_ASSERT_EQUAL(tc.wait_rc, -EPERM);
+    CU_ASSERT_EQUAL(tc.accept_rc, -EPERM);
+    CU_ASSERT_EQUAL(tc.close_rc, -EPERM);
+    CU_ASSERT(fd_is_open(sv[0]));
+    CU_ASSERT_EQUAL(lrt_close(sv[0]), 0);
+    CU_ASSERT_EQUAL(lrt_close(sv[1]), 0);
+    return NULL;
+}
+
+static void io_from_another_thread_gives_eperm(void) { lrt_test_run(NULL, thread_root, NULL); }
+
+/* ---- cancellation ----------------------------------------------------------------- */
+
+static ssize_t abort_rc1, abort_rc2;
+static int abort_close_rc;
+
+static void *abortable_reader(void *arg)
+{
+    int fd = *(int *)arg;
+    char c;
+    abort_rc1 = lrt_read(fd, &c, 1);
+    abort_rc2 = lrt_read(fd, &c, 1); /* every later suspension point too */
+    abort_close_rc = lrt_close(fd);  /* clean-up still works in a cancelled task */
+    return NULL;
+}
+
+static void *abort_root(void *arg)
+{
+    (void)arg;
+    int fds[2];
+    CU_ASSERT_FATAL(pipe2(fds, O_CLOEXEC) == 0);
+    abort_rc1 = abort_rc2 = 1;
+    abort_close_rc = 1;
+    lrt_task_t *t = lrt_spawn(abortable_reader, &fds[0]);
+    CU_ASSERT_EQUAL(lrt_yield(), 0);
+    CU_ASSERT_EQUAL(lrt__io_waiters(lrt_current()), 1);
+    lrt_abort(t);
+    CU_ASSERT_EQUAL(lrt_join(t, NULL), -ECANCELED);
+    CU_ASSERT_EQUAL(abort_rc1, -ECANCELED);
+    CU_ASSERT_EQUAL(abort_rc2, -ECANCELED);
+    CU_ASSERT_EQUAL(abort_close_rc, 0);
+    CU_ASSERT_EQUAL(lrt__io_waiters(lrt_current()), 0);
+    CU_ASSERT(!fd_is_open(fds[0]));
+    CU_ASSERT_EQUAL(lrt_close(fds[1]), 0);
+    return NULL;
+}
+
+static void abort_of_a_task_waiting_in_read_returns_ecanceled(void)
+{
+    lrt_test_run(NULL, abort_root, NULL);
+}
+
+/* ---- connect ---------------------------------------------------------------------- */
+
+static void *refused_root(void *arg)
+{
+    (void)arg;
+    /* a bound socket that does not listen: the port stays ours and refuses */
+    int b = tcp_socket();
+    struct sockaddr_in sa = loopback_addr(0);
+    CU_ASSERT_FATAL(bind(b, (struct sockaddr *)&sa, sizeof sa) == 0);
+    socklen_t l = sizeof sa;
+    CU_ASSERT_FATAL(getsockname(b, (struct sockaddr *)&sa, &l) == 0);
+    int c = tcp_socket();
+    CU_ASSERT_EQUAL(lrt_connect(c, (struct sockaddr *)&sa, sizeof sa), -ECONNREFUSED);
+    CU_ASSERT_EQUAL(lrt_close(c), 0);
+    c = tcp_socket();
+    CU_ASSERT_EQUAL(lrt_connect_timeout(c, (struct sockaddr *)&sa, sizeof sa, 1000), -ECONNREFUSED);
+    CU_ASSERT_EQUAL(lrt_close(c), 0);
+    close(b);
+    return NULL;
+}
+
+static void connect_to_a_closed_port_gives_econnrefused(void)
+{
+    lrt_test_run(NULL, refused_root, NULL);
+}
+
+/* ---- budget ----------------------------------------------------------------------- */
+
+static int other_ran;
+
+static void *spin_dev_zero(void *arg)
+{
+    (void)arg;
+    int fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+    CU_ASSERT_FATAL(fd >= 0);
+    char b[64];
+    int i;
+    for (i = 0; i < 100000 && !other_ran; i++)
+        if (lrt_read(fd, b, sizeof b) != (ssize_t)sizeof b)
+            break;
+    CU_ASSERT_EQUAL(lrt_close(fd), 0);
+    return (void *)(intptr_t)i;
+}
+
+static void *spin_socket(void *arg)
+{
+    (void)arg;
+    int sv[2];
+    CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    char b[16] = {0};
+    int i;
+    /* always ready: each write makes the next read succeed */
+    for (i = 0; i < 100000 && !other_ran; i++) {
+        if (lrt_write(sv[0], b, sizeof b) != (ssize_t)sizeof b)
+            break;
+        if (lrt_read(sv[1], b, sizeof b) != (ssize_t)sizeof b)
+            break;
+    }
+    CU_ASSERT_EQUAL(lrt_close(sv[0]), 0);
+    CU_ASSERT_EQUAL(lrt_close(sv[1]), 0);
+    return (void *)(intptr_t)i;
+}
+
+static void *set_flag(void *arg)
+{
+    (void)arg;
+    other_ran = 1;
+    return NULL;
+}
+
+static void *budget_root(void *arg)
+{
+    int limit = (int)(intptr_t)arg;
+    lrt_fn spinners[2] = {spin_dev_zero, spin_socket};
+    for (int k = 0; k < 2; k++) {
+        other_ran = 0;
+        lrt_task_t *s = lrt_spawn(spinners[k], NULL);
+        lrt_task_t *f = lrt_spawn(set_flag, NULL);
+        void *res = NULL;
+        CU_ASSERT_EQUAL(lrt_join(s, &res), 0);
+        CU_ASSERT_EQUAL(lrt_join(f, NULL), 0);
+        CU_ASSERT(other_ran);
+        CU_ASSERT((int)(intptr_t)res <= limit);
+    }
+    return NULL;
+}
+
+static void a_task_whose_fd_is_always_ready_still_lets_others_run(void)
+{
+    lrt_test_run(NULL, budget_root, (void *)(intptr_t)1000); /* default budget 128 */
+    lrt_options_t o = {.budget = 4};
+    lrt_test_run(&o, budget_root, (void *)(intptr_t)8);
+}
+
+/* ---- regular files ---------------------------------------------------------------- */
+
+static void *regular_file_root(void *arg)
+{
+    (void)arg;
+    int fd = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        printf("(skipped: no O_TMPFILE in /tmp) ");
+        return NULL;
+    }
+    CU_ASSERT_EQUAL(lrt_write(fd, "abc", 3), 3);
+    CU_ASSERT_EQUAL(lseek(fd, 0, SEEK_SET), 0);
+    char buf[8];
+    CU_ASSERT_EQUAL(lrt_read(fd, buf, sizeof buf), 3);
+    CU_ASSERT_EQUAL(lrt_read(fd, buf, sizeof buf), 0);
+    CU_ASSERT_EQUAL(lrt_read_timeout(fd, buf, sizeof buf, 0), 0);
+    int r = lrt_wait_fd(fd, EPOLLIN | EPOLLOUT, -1);
+    CU_ASSERT(r > 0 && (r & EPOLLIN) && (r & EPOLLOUT));
+    CU_ASSERT_EQUAL(lrt_close(fd), 0);
+    return NULL;
+}
+
+static void regular_files_are_always_ready(void) { lrt_test_run(NULL, regular_file_root, NULL); }
+
+/* ---- registrations ---------------------------------------------------------------- */
+
+struct seen {
+    int fd, readers, writers, found;
+};
+
+static void seen_fn(int fd, uint32_t ready, int readers, int writers, void *ctx)
+{
+    (void)ready;
+    struct seen *s = ctx;
+    if (fd == s->fd) {
+        s->found = 1;
+        s->readers = readers;
+        s->writers = writers;
+    }
+}
+
+static void *registration_root(void *arg)
+{
+    (void)arg;
+    lrt_runtime_t *rt = lrt_current();
+    size_t base = lrt__io_registered(rt);
+    int fds[2];
+    CU_ASSERT_FATAL(pipe2(fds, O_CLOEXEC) == 0);
+    CU_ASSERT_EQUAL(fcntl(fds[1], F_GETFL) & O_NONBLOCK, 0);
+    CU_ASSERT_EQUAL(lrt_write(fds[1], "x", 1), 1);
+    CU_ASSERT_EQUAL(lrt__io_registered(rt), base + 1);
+    CU_ASSERT(fcntl(fds[1], F_GETFL) & O_NONBLOCK);
+    char c;
+    CU_ASSERT_EQUAL(lrt_read(fds[0], &c, 1), 1);
+    CU_ASSERT_EQUAL(lrt_read_timeout(fds[0], &c, 1, 0), -ETIMEDOUT);
+    CU_ASSERT_EQUAL(lrt__io_registered(rt), base + 2);
+
+    lrt_task_t *r = lrt_spawn(pipe_eof_reader, &fds[0]);
+    CU_ASSERT_EQUAL(lrt_yield(), 0);
+    struct seen s = {.fd = fds[0]};
+    lrt__io_foreach(rt, seen_fn, &s);
+    CU_ASSERT(s.found && s.readers == 1 && s.writers == 0);
+    CU_ASSERT_EQUAL(lrt_write(fds[1], "hi", 2), 2);
+    CU_ASSERT_EQUAL(lrt_close(fds[1]), 0);
+    CU_ASSERT_EQUAL(lrt__io_registered(rt), base + 1);
+    CU_ASSERT_EQUAL(lrt_join(r, NULL), 0);
+    CU_ASSERT_EQUAL(lrt_close(fds[0]), 0);
+    CU_ASSERT_EQUAL(lrt__io_registered(rt), base);
+    s = (struct seen){.fd = fds[0]};
+    lrt__io_foreach(rt, seen_fn, &s);
+    CU_ASSERT(!s.found);
+    return NULL;
+}
+
+static void fds_register_on_first_use_and_deregister_on_close(void)
+{
+    lrt_test_run(NULL, registration_root, NULL);
+}
+
+CU_TestInfo lrt_test_io[] = {
+    {"echo_over_loopback_with_many_tasks", echo_over_loopback_with_many_tasks},
+    {"pipe_read_returns_zero_after_the_writer_closes", pipe_read_returns_zero_after_the_writer_closes},
+    {"pipe_carries_a_megabyte_between_two_tasks", pipe_carries_a_megabyte_between_two_tasks},
+    {"peer_hangup_gives_eof_and_epipe_without_sigpipe", peer_hangup_gives_eof_and_epipe_without_sigpipe},
+    {"read_write_and_accept_time_out_with_etimedout", read_write_and_accept_time_out_with_etimedout},
+    {"wait_fd_returns_the_ready_events_mask", wait_fd_returns_the_ready_events_mask},
+    {"every_task_waiting_on_one_fd_wakes", every_task_waiting_on_one_fd_wakes},
+    {"close_wakes_the_tasks_waiting_on_the_fd_with_ebadf", close_wakes_the_tasks_waiting_on_the_fd_with_ebadf},
+    {"bad_or_closed_fds_give_ebadf", bad_or_closed_fds_give_ebadf},
+    {"io_outside_a_task_gives_eperm", io_outside_a_task_gives_eperm},
+    {"io_from_another_thread_gives_eperm", io_from_another_thread_gives_eperm},
+    {"abort_of_a_task_waiting_in_read_returns_ecanceled", abort_of_a_task_waiting_in_read_returns_ecanceled},
+    {"connect_to_a_closed_port_gives_econnrefused", connect_to_a_closed_port_gives_econnrefused},
+    {"a_task_whose_fd_is_always_ready_still_lets_others_run", a_task_whose_fd_is_always_ready_still_lets_others_run},
+    {"fds_register_on_first_use_and_deregister_on_close", fds_register_on_first_use_and_deregister_on_close},
+    {"regular_files_are_always_ready", regular_files_are_always_ready},
+    CU_TEST_INFO_NULL,
+};
