@@ -228,6 +228,7 @@ struct lrt_runtime {
     lrt__stack *stack_pool;       /* free stacks, LIFO */
     size_t stack_pool_len;
     size_t guarded_live;          /* guarded stacks in existence */
+    size_t guarded_max;           /* beyond this many, slab stacks (no guard page) */
     struct lrt__slab *slabs;
     struct lrt_task *task_free;   /* free task records */
     void *task_chunks;            /* chunks of task records */
@@ -239,7 +240,10 @@ struct lrt_runtime {
     struct lrt__agent *agent;
     struct lrt__stall *stall;
 
-    /* dump bookkeeping shared with the agent thread */
+    /* dump bookkeeping shared with the agent thread: the agent sets dump_request and
+     * wakes the notifier; the runtime thread answers at its next safe point (between
+     * polls: event-interval maintenance and park) with lrt__agent_safepoint(). */
+    atomic_int dump_request;
     pthread_mutex_t dump_lock;    /* held by the runtime thread except while polling */
     uint64_t start_ns;
 };
@@ -370,6 +374,7 @@ bool lrt__remote_live_handles(struct lrt_runtime *rt); /* handles besides the ru
 
 /* ---- dump.c / agent.c / stall.c --------------------------------------------------- */
 int lrt__agent_start(struct lrt_runtime *rt);
+void lrt__agent_safepoint(struct lrt_runtime *rt); /* runtime thread, between polls */
 void lrt__agent_stop(struct lrt_runtime *rt);
 int lrt__stall_start(struct lrt_runtime *rt);
 void lrt__stall_stop(struct lrt_runtime *rt);

@@ -653,7 +653,7 @@ int lrt__io_poll(struct lrt_runtime *rt, uint64_t timeout_ns)
         /* Publish "parked" before re-checking the queues: a poster that pushed before
          * our store sees parked=0 and does not write, but then we see its work here. */
         atomic_store(&notifier->parked, 1);
-        if (lrt__remote_pending(rt) || lrt__pool_ready(rt))
+        if (lrt__remote_pending(rt) || lrt__pool_ready(rt) || atomic_load(&rt->dump_request))
             timeout_ns = 0;
     }
     if (timeout_ns != 0)

@@ -196,6 +196,8 @@ static void maintenance(struct lrt_runtime *rt)
         lrt__pool_drain(rt);
     if (rt->run_deadline && lrt__mono_ns() >= rt->run_deadline)
         rt->stop = 1;
+    if (atomic_load_explicit(&rt->dump_request, memory_order_relaxed))
+        lrt__agent_safepoint(rt);
 }
 
 /* Finish a task that never started: aborted before its first poll, or no stack. */
@@ -413,6 +415,8 @@ static int park(struct lrt_runtime *rt)
     if (rt->wheel.count)
         lrt__timers_process(rt, lrt__rt_now(rt));
 drain:
+    if (atomic_load_explicit(&rt->dump_request, memory_order_relaxed))
+        lrt__agent_safepoint(rt);
     if (lrt__remote_pending(rt))
         lrt__remote_drain(rt);
     if (lrt__pool_ready(rt))

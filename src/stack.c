@@ -69,6 +69,7 @@ int lrt__stacks_init(struct lrt_runtime *rt)
 {
     pthread_once(&globals_once, stack_globals_init);
     rt->stack_size = (rt->opts.stack_size + page_size - 1) & ~(page_size - 1);
+    rt->guarded_max = guarded_max;
     return 0;
 }
 
@@ -171,7 +172,7 @@ lrt__stack *lrt__stack_get(struct lrt_runtime *rt)
     if (LRT__LIKELY(s != NULL)) {
         rt->stack_pool = s->next_free;
         rt->stack_pool_len--;
-    } else if (rt->guarded_live < guarded_max) {
+    } else if (rt->guarded_live < rt->guarded_max) {
         s = stack_new_guarded(rt);
         if (!s) /* mapping limit reached earlier than estimated: fall back to slabs */
             s = stack_new_slab(rt);
@@ -298,7 +299,8 @@ static void segv_handler(int sig, siginfo_t *si, void *uctx)
     struct lrt_task *t = rt ? rt->current : NULL;
     if (t && t->stack) {
         char *addr = si->si_addr;
-        char *lo = (char *)t->stack->base - page_size;
+        /* the guard page, or (slab stacks) up to 64 KiB below the base */
+        char *lo = (char *)t->stack->base - (t->stack->guarded ? page_size : 65536);
         if (addr >= lo && addr < (char *)t->stack->base + 256) {
             report(t, "stack overflow");
             signal(sig, SIG_DFL); /* the faulting instruction re-runs and kills us */

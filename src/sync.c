@@ -16,6 +16,9 @@
  * message to the next receiver or the front of the buffer, the lock to the next waiter,
  * the permits to the semaphore, the notification to the next waiter.  A sender whose
  * message already went into the buffer returns 0: the send happened.
+ * (sched.c today keeps the result of a task already woken: lrt_abort() on a runnable
+ * task only sets the flag for its next suspension point, so the give-back paths are a
+ * safety net, not the common case.)
  *
  * `handed` counts hand-offs whose receiving task has not run yet; free() answers -EBUSY
  * while it is non-zero, because a give-back would touch the object.
@@ -292,7 +295,7 @@ int lrt_chan_send(lrt_chan_t *c, void *msg)
     return r < 0 ? r : -EPIPE;
 }
 
-static int chan_wait_recv(lrt_chan_t *c, struct lrt_task *t, void **msg, uint64_t deadline)
+static inline __attribute__((always_inline)) int chan_wait_recv(lrt_chan_t *c, struct lrt_task *t, void **msg, uint64_t deadline)
 {
     waiter w = {.task = t};
     lrt__list_push(&c->recvq, &w.link);

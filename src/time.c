@@ -222,7 +222,9 @@ uint64_t lrt__timers_next(struct lrt_runtime *rt)
         }
         return best;
     }
-    return start << LRT__TICK_SHIFT;
+    /* A higher-level slot starting at tick k holds deadlines above (k-1) ticks: wake
+     * just after that, cascade, and fire each timer at its exact deadline. */
+    return start ? ((start - 1) << LRT__TICK_SHIFT) + 1 : 0;
 }
 
 void lrt__timers_foreach(struct lrt_runtime *rt, void (*fn)(struct lrt_task *t, void *ctx), void *ctx)

@@ -399,7 +399,7 @@ static void *recv_timeout_root(void *arg)
 
 static void channel_recv_timeout_returns_etimedout_when_nothing_arrives(void)
 {
-    lrt_test_run(NULL, recv_timeout_root, NULL);
+    lrt_test_run_paused(recv_timeout_root, NULL);
 }
 
 struct pp {
@@ -976,7 +976,7 @@ static void *cancel_ctx_root(void *arg)
 
 static void aborted_task_gets_ecanceled_from_sync_waits_but_can_still_clean_up(void)
 {
-    lrt_test_run(NULL, cancel_ctx_root, NULL);
+    lrt_test_run_paused(cancel_ctx_root, NULL);
 }
 
 CU_TestInfo lrt_test_sync[] = {
