@@ -10,13 +10,51 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
-#define CHUNK_TASKS 256
+/* Task records come in chunks: the first few small (malloc), then 2 MiB chunks backed by
+ * a transparent huge page when the kernel allows it (madvise mode here).  A million
+ * spawned-but-not-yet-run tasks need a million fresh records; faulting them in 4 KiB
+ * pages costs ~2 us per page on this hypervisor (~130 ns per task), one 2 MiB page
+ * ~25 ns per task. */
+#define SMALL_CHUNK_TASKS 256
+#define SMALL_CHUNKS 4
+#define HUGE_CHUNK (2u << 20)
 
 struct chunk {
     struct chunk *next;
-    struct lrt_task tasks[CHUNK_TASKS];
+    size_t bytes; /* 0 = malloc'd small chunk, else mmap'd size */
+    struct lrt_task tasks[];
 };
+
+static size_t chunk_count(const struct lrt_runtime *rt)
+{
+    size_t n = 0;
+    for (const struct chunk *c = rt->task_chunks; c && n <= SMALL_CHUNKS; c = c->next)
+        n++;
+    return n;
+}
+
+static struct chunk *chunk_new(struct lrt_runtime *rt, size_t *ntasks)
+{
+    struct chunk *c;
+    if (chunk_count(rt) < SMALL_CHUNKS) {
+        c = malloc(sizeof *c + SMALL_CHUNK_TASKS * sizeof(struct lrt_task));
+        if (!c)
+            return NULL;
+        c->bytes = 0;
+        *ntasks = SMALL_CHUNK_TASKS;
+        return c;
+    }
+    void *m = mmap(NULL, HUGE_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    madvise(m, HUGE_CHUNK, MADV_HUGEPAGE);
+    c = m;
+    c->bytes = HUGE_CHUNK;
+    *ntasks = (HUGE_CHUNK - sizeof *c) / sizeof(struct lrt_task);
+    return c;
+}
 
 const char *const lrt__state_names[4] = {"runnable", "running", "suspended", "finished"};
 const char *const lrt__wait_names[LRT__WAIT__COUNT] = {
@@ -29,12 +67,14 @@ struct lrt_task *lrt__task_alloc(struct lrt_runtime *rt)
 {
     struct lrt_task *t = rt->task_free;
     if (LRT__UNLIKELY(!t)) {
-        struct chunk *c = malloc(sizeof *c);
+        size_t n;
+        struct chunk *c = chunk_new(rt, &n);
         if (!c)
             return NULL;
         c->next = rt->task_chunks;
         rt->task_chunks = c;
-        for (int i = CHUNK_TASKS - 1; i >= 0; i--) {
+        /* Thread the free list in address order so records are touched sequentially. */
+        for (size_t i = n; i-- > 0;) {
             c->tasks[i].next_run = rt->task_free;
             rt->task_free = &c->tasks[i];
         }
@@ -59,7 +99,10 @@ void lrt__tasks_free_all(struct lrt_runtime *rt)
     struct chunk *c = rt->task_chunks;
     while (c) {
         struct chunk *n = c->next;
-        free(c);
+        if (c->bytes)
+            munmap(c, c->bytes);
+        else
+            free(c);
         c = n;
     }
     rt->task_chunks = NULL;

@@ -475,6 +475,29 @@ static void test_shutdown_timeout_gives_up_on_a_stuck_job(void)
     close(s.fds[1]);
 }
 
+static void test_shutdown_background_leaves_a_running_job_to_finish_alone(void)
+{
+    struct stuck s = { .started = 0, .returned = 0, .queued_ran = 0 };
+    CU_ASSERT_FATAL(pipe(s.fds) == 0);
+    lrt_options_t o = pool_opts(1, 0);
+    lrt_runtime_t *rt = lrt_runtime_new(&o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rt);
+    CU_ASSERT_EQUAL(lrt_block_on(rt, stuck_root, &s, NULL), 0);
+    uint64_t t0 = lrt__mono_ns();
+    lrt_shutdown_background(rt); /* does not wait for the job */
+    CU_ASSERT(lrt__mono_ns() - t0 < 100000000u);
+    CU_ASSERT_EQUAL(atomic_load(&s.returned), 0);
+
+    CU_ASSERT_EQUAL(write(s.fds[1], "x", 1), 1);
+    for (int i = 0; i < 400 && !atomic_load(&s.returned); i++)
+        real_sleep_ms(1);
+    CU_ASSERT_EQUAL(atomic_load(&s.returned), 1);
+    real_sleep_ms(20);
+    CU_ASSERT_EQUAL(atomic_load(&s.queued_ran), 0);
+    close(s.fds[0]);
+    close(s.fds[1]);
+}
+
 /* ---- errors --------------------------------------------------------------------- */
 
 struct foreign {
@@ -545,6 +568,7 @@ CU_TestInfo lrt_test_blocking[] = {
     {"a_detached_job_is_freed_when_it_finishes", test_a_detached_job_is_freed_when_it_finishes},
     {"runtime_free_waits_for_running_jobs", test_runtime_free_waits_for_running_jobs},
     {"shutdown_timeout_gives_up_on_a_stuck_job", test_shutdown_timeout_gives_up_on_a_stuck_job},
+    {"shutdown_background_leaves_a_running_job_to_finish_alone", test_shutdown_background_leaves_a_running_job_to_finish_alone},
     {"spawn_blocking_off_the_runtime_thread_fails_with_eperm", test_spawn_blocking_off_the_runtime_thread_fails_with_eperm},
     {"spawn_blocking_with_a_null_function_fails_with_einval", test_spawn_blocking_with_a_null_function_fails_with_einval},
     CU_TEST_INFO_NULL,
