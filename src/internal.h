@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define LRT__LIKELY(x) __builtin_expect(!!(x), 1)
 #define LRT__UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -246,6 +247,10 @@ struct lrt_runtime {
     atomic_int dump_request;
     pthread_mutex_t dump_lock;    /* held by the runtime thread except while polling */
     uint64_t start_ns;
+    /* diagnosis (dump.c / agent.c / stall.c): the runtime thread's kernel tid (signals and
+     * /proc), the duration of the last snapshot taken on the runtime thread. */
+    pid_t tid;
+    uint64_t last_snapshot_pause_ns;
 };
 
 extern LRT__TLS struct lrt_runtime *lrt__tls_rt;   /* current runtime of this thread */
@@ -380,5 +385,54 @@ int lrt__stall_start(struct lrt_runtime *rt);
 void lrt__stall_stop(struct lrt_runtime *rt);
 /* Print the task table with wait reasons to stderr (deadlock report). */
 void lrt__dump_deadlock(struct lrt_runtime *rt);
+
+/* JSON text being written into an mmap'd buffer: no malloc, so the dump agent can write
+ * a snapshot while the runtime thread is frozen inside malloc (dump.c). */
+typedef struct lrt__jw {
+    char *buf;
+    size_t len, cap;
+    int depth, oom;
+    uint8_t first[32];
+} lrt__jw;
+void lrt__jw_free(lrt__jw *w);
+
+/* One symbolized frame.  module points into the dynamic linker's link map. */
+typedef struct lrt__frame {
+    uint64_t ip, sym_off, mod_off; /* mod_off: ip - load bias (the ELF virtual address) */
+    const char *module;
+    char sym[120];
+} lrt__frame;
+
+/* Registers of the runtime thread captured by the live-capture signal (dump.c). */
+typedef struct lrt__live {
+    int have;        /* 1: regs valid, the thread is frozen in the signal handler */
+    int in_syscall;  /* captured from /proc/self/task/TID/syscall, thread not frozen */
+    uint64_t gregs[23];
+} lrt__live;
+
+enum { LRT__SNAP_API = 0, LRT__SNAP_SAFEPOINT, LRT__SNAP_STUCK, LRT__SNAP_IDLE };
+/* Write a snapshot of @rt as JSON into @w.  Runtime thread (API, SAFEPOINT), or another
+ * thread while the runtime thread is frozen or outside lrt (STUCK with @live, IDLE). */
+int lrt__snapshot(struct lrt_runtime *rt, unsigned flags, int mode, const lrt__live *live, lrt__jw *w);
+/* Unwind from captured registers (skipping nothing); returns the frame count. */
+int lrt__unwind_regs(const uint64_t *gregs, int signal_frame, lrt__frame *out, int max);
+/* Freeze the thread @tid (the runtime thread) in a signal handler and copy its registers
+ * into @live; lrt__live_release() lets it go.  Serialised process-wide.  Returns 0,
+ * -ETIMEDOUT (the thread did not take the signal within @timeout_ms) or -errno. */
+int lrt__live_freeze(pid_t tid, lrt__live *live, unsigned timeout_ms);
+void lrt__live_release(lrt__live *live);
+/* Warm libunwind (first unwind in a signal handler is slow); any thread. */
+void lrt__unwind_warm(void);
+/* Stall records for the snapshot (stall.c); writes the "stalls" array. */
+void lrt__stall_json(struct lrt_runtime *rt, lrt__jw *w);
+/* JSON writer primitives (dump.c), shared with stall.c. */
+void lrt__jw_obj(lrt__jw *w, const char *key);   /* key NULL inside arrays */
+void lrt__jw_arr(lrt__jw *w, const char *key);
+void lrt__jw_end(lrt__jw *w, char close);
+void lrt__jw_str(lrt__jw *w, const char *key, const char *v);
+void lrt__jw_u64(lrt__jw *w, const char *key, uint64_t v);
+void lrt__jw_i64(lrt__jw *w, const char *key, int64_t v);
+void lrt__jw_bool(lrt__jw *w, const char *key, bool v);
+void lrt__jw_frames(lrt__jw *w, const char *key, const lrt__frame *f, int n);
 
 #endif

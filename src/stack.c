@@ -33,6 +33,10 @@
 #endif
 #endif
 
+#ifdef LRT__ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
 #define LRT__SLAB_STACKS 64
 #define LRT__POOL_WARM 1024   /* free stacks kept with their pages */
 #define LRT__ALTSTACK_SIZE (64 * 1024)
@@ -85,6 +89,17 @@ bool lrt__stack_canary_ok(const lrt__stack *s)
            ((const uint64_t *)s->base)[1] == (LRT__STACK_CANARY ^ (uint64_t)(uintptr_t)s);
 }
 
+/* Task frames that never returned leave redzone poison in the shadow memory; clear it
+ * before the range goes back to the kernel, or a later mmap at the same address
+ * inherits it. */
+static void unmap(void *addr, size_t len)
+{
+#ifdef LRT__ASAN
+    __asan_unpoison_memory_region(addr, len);
+#endif
+    munmap(addr, len);
+}
+
 static void stack_register(lrt__stack *s)
 {
 #ifdef LRT__HAVE_VALGRIND
@@ -126,7 +141,7 @@ static lrt__stack *stack_new_guarded(struct lrt_runtime *rt)
     stack_register(s);
     return s;
 err_unmap:
-    munmap(m, map_size);
+    unmap(m, map_size);
 err_free:
     free(s);
     return NULL;
@@ -192,7 +207,7 @@ void lrt__stack_put(struct lrt_runtime *rt, lrt__stack *s)
     if (rt->stack_pool_len >= LRT__POOL_WARM) {
         if (s->guarded) {
             stack_deregister(s);
-            munmap(s->map, s->map_size);
+            unmap(s->map, s->map_size);
             rt->guarded_live--;
             free(s);
             return;
@@ -213,7 +228,7 @@ void lrt__stacks_fini(struct lrt_runtime *rt)
         n = s->next_free;
         if (s->guarded) {
             stack_deregister(s);
-            munmap(s->map, s->map_size);
+            unmap(s->map, s->map_size);
             free(s);
         }
     }
@@ -231,7 +246,7 @@ void lrt__stacks_fini(struct lrt_runtime *rt)
         }
         for (int i = 0; i < LRT__SLAB_STACKS; i++)
             stack_deregister(&sl->stacks[i]);
-        munmap(sl->map, sl->map_size);
+        unmap(sl->map, sl->map_size);
         *pp = sl->next;
         free(sl);
     }
