@@ -544,6 +544,41 @@ static void test_spawn_blocking_off_the_runtime_thread_fails_with_eperm(void)
     lrt_test_run(NULL, eperm_root, NULL);
 }
 
+struct late_spawn {
+    int sleep_rc;
+    lrt_task_t *job;
+    int err;
+};
+
+/* Cancelled by the shutdown, the task tries to hand work to the pool on its way out. */
+static void *spawn_on_cancel_task(void *arg)
+{
+    struct late_spawn *l = arg;
+    l->sleep_rc = lrt_sleep_ms(10000);
+    errno = 0;
+    l->job = lrt_spawn_blocking(mark_job, NULL);
+    l->err = errno;
+    return NULL;
+}
+
+static void *eshutdown_root(void *arg)
+{
+    lrt_task_t *t = lrt_spawn(spawn_on_cancel_task, arg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    lrt_yield(); /* let it start sleeping */
+    lrt_task_detach(t);
+    return NULL;
+}
+
+static void test_spawn_blocking_during_shutdown_fails_with_eshutdown(void)
+{
+    struct late_spawn l = { 1, (lrt_task_t *)1, 0 };
+    lrt_test_run(NULL, eshutdown_root, &l);
+    CU_ASSERT_EQUAL(l.sleep_rc, -ECANCELED);
+    CU_ASSERT_PTR_NULL(l.job);
+    CU_ASSERT_EQUAL(l.err, ESHUTDOWN);
+}
+
 static void *einval_root(void *arg)
 {
     (void)arg;
@@ -570,6 +605,7 @@ CU_TestInfo lrt_test_blocking[] = {
     {"shutdown_timeout_gives_up_on_a_stuck_job", test_shutdown_timeout_gives_up_on_a_stuck_job},
     {"shutdown_background_leaves_a_running_job_to_finish_alone", test_shutdown_background_leaves_a_running_job_to_finish_alone},
     {"spawn_blocking_off_the_runtime_thread_fails_with_eperm", test_spawn_blocking_off_the_runtime_thread_fails_with_eperm},
+    {"spawn_blocking_during_shutdown_fails_with_eshutdown", test_spawn_blocking_during_shutdown_fails_with_eshutdown},
     {"spawn_blocking_with_a_null_function_fails_with_einval", test_spawn_blocking_with_a_null_function_fails_with_einval},
     CU_TEST_INFO_NULL,
 };
