@@ -92,13 +92,13 @@ $(BUILD)/examples/%: examples/%.c $(SO)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) $(CFLAGS) $(SANFLAGS) -MMD -MP -o $@ $< \
-	    -L$(BUILD) -llrt -Wl,-rpath,'$$ORIGIN/..'
+	    -L$(BUILD) -llrt -Wl,-rpath,'$$ORIGIN/..:$$ORIGIN/../lib'
 
 $(BUILD)/tools/%: tools/%.c $(SO)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) $(CFLAGS) $(SANFLAGS) -MMD -MP -o $@ $< \
-	    -L$(BUILD) -llrt -ljansson -ldw -Wl,-rpath,'$$ORIGIN/..'
+	    -L$(BUILD) -llrt -ljansson -ldw -Wl,-rpath,'$$ORIGIN/..:$$ORIGIN/../lib'
 
 $(BUILD)/lrt.pc: Makefile
 	@mkdir -p $(dir $@)
@@ -142,7 +142,7 @@ install: all
 	install -m 755 $(TPSO) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 $(BUILD)/lrt.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 	install -m 755 $(TOOLS) tools/lrt-trace $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 docs/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	$(if $(wildcard docs/*.1),install -m 644 $(wildcard docs/*.1) $(DESTDIR)$(PREFIX)/share/man/man1/)
 	install -m 644 docs/*.3 $(DESTDIR)$(PREFIX)/share/man/man3/
 
 uninstall:
