@@ -84,10 +84,13 @@ extern const char *const lrt__state_names[4];
 extern const char *const lrt__waker_names[8];
 
 /* ---- timers (time.c) -------------------------------------------------------------- */
+/* A timer lives on the stack of the task that waits (lrt__suspend's frame): only
+ * sleeping tasks pay for one, and the task record stays small. */
 typedef struct lrt__timer {
     lrt__link link;
     uint64_t deadline_ns; /* never fire before this */
     uint64_t when;        /* wheel tick: ceil(deadline / tick) */
+    struct lrt_task *task;
     uint8_t level, slot;
 } lrt__timer;
 
@@ -144,12 +147,17 @@ struct lrt_task {
     int wake_result;             /* what the suspension point returns */
     lrt__stack *stack;
     lrt_fn fn;
-    void *arg;
-    /* second line: result, join, wait object */
-    void *result;
+    union {
+        void *arg;               /* until the task (or job) starts */
+        void *result;            /* once it returned */
+    };
+    /* second line: join, wait object */
     struct lrt_task *joiner;     /* task suspended in lrt_join on us */
     const void *wait_obj;
-    uint64_t wait_aux;           /* fd / deadline / task id / job id */
+    union {
+        uint64_t wait_aux;       /* fd / deadline / task id / job id */
+        uint64_t job_enqueue_ns; /* blocking jobs (never wait): submit time */
+    };
     uint64_t id;
     uint64_t parent_id;
     uint64_t last_waker_id;
@@ -164,10 +172,8 @@ struct lrt_task {
     uint32_t wait_aux2;          /* fd interest */
     lrt__link all;               /* registry of live tasks */
     lrt__link wq;                /* membership of one wait queue (sync, fd waiters) */
-    lrt__timer timer;            /* sleep / timeout */
-    uint64_t timer_deadline;
-    uint64_t spawn_ns;
-    uint64_t job_enqueue_ns;     /* blocking: submit time */
+    lrt__timer *timer;           /* armed sleep / timeout (on the task's stack) */
+    uint64_t timer_deadline;     /* its deadline while armed, else 0 (for dumps) */
 #ifdef LRT__ASAN
     void *asan_fake;
 #endif
@@ -313,7 +319,7 @@ bool lrt__wakeup_sources(struct lrt_runtime *rt);
 
 /* ---- time.c ----------------------------------------------------------------------- */
 void lrt__wheel_init(lrt__wheel *w, uint64_t now_ns);
-void lrt__timer_arm(struct lrt_runtime *rt, struct lrt_task *t, uint64_t deadline_ns);
+void lrt__timer_arm(struct lrt_runtime *rt, struct lrt_task *t, lrt__timer *tm, uint64_t deadline_ns);
 void lrt__timer_cancel(struct lrt_runtime *rt, struct lrt_task *t);
 /* Fire due timers (wakes tasks); returns the number fired. */
 size_t lrt__timers_process(struct lrt_runtime *rt, uint64_t now_ns);
@@ -414,8 +420,8 @@ enum { LRT__SNAP_API = 0, LRT__SNAP_SAFEPOINT, LRT__SNAP_STUCK, LRT__SNAP_IDLE }
 /* Write a snapshot of @rt as JSON into @w.  Runtime thread (API, SAFEPOINT), or another
  * thread while the runtime thread is frozen or outside lrt (STUCK with @live, IDLE). */
 int lrt__snapshot(struct lrt_runtime *rt, unsigned flags, int mode, const lrt__live *live, lrt__jw *w);
-/* Unwind from captured registers (skipping nothing); returns the frame count. */
-int lrt__unwind_regs(const uint64_t *gregs, int signal_frame, lrt__frame *out, int max);
+/* Backtrace of a live capture (lrt's frames trimmed); returns the frame count. */
+int lrt__unwind_live(const lrt__live *lv, lrt__frame *out, int max);
 /* Freeze the thread @tid (the runtime thread) in a signal handler and copy its registers
  * into @live; lrt__live_release() lets it go.  Serialised process-wide.  Returns 0,
  * -ETIMEDOUT (the thread did not take the signal within @timeout_ms) or -errno. */

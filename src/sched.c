@@ -318,11 +318,16 @@ int lrt__suspend(int kind, const void *obj, uint64_t aux, uint64_t deadline_ns)
     t->wait_aux = aux;
     t->state = LRT__SUSPENDED;
     t->wake_result = 0;
-    if (deadline_ns)
-        lrt__timer_arm(rt, t, deadline_ns);
-    schedule(rt, t);
-    if (t->flags & LRT__TF_TIMER)
-        lrt__timer_cancel(rt, t);
+    if (deadline_ns) {
+        lrt__timer tm;
+        lrt__timer_arm(rt, t, &tm, deadline_ns);
+        schedule(rt, t);
+        if (t->flags & LRT__TF_TIMER)
+            lrt__timer_cancel(rt, t);
+        t->timer = NULL;
+    } else {
+        schedule(rt, t);
+    }
     t->wait_kind = LRT__WAIT_NONE;
     t->wait_obj = NULL;
     return t->wake_result;

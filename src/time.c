@@ -114,15 +114,18 @@ static void fire(struct lrt_runtime *rt, struct lrt_task *t, uint64_t now_ns)
 {
     (void)now_ns; /* only traced */
     t->flags &= ~LRT__TF_TIMER;
+    t->timer_deadline = 0;
     rt->wheel.count--;
     rt->m.timers_fired++;
-    LRT__TP(timer_fire, t->id, t->timer.deadline_ns, now_ns - t->timer.deadline_ns);
+    LRT__TP(timer_fire, t->id, t->timer->deadline_ns, now_ns - t->timer->deadline_ns);
     lrt__wake(t, t->wait_kind == LRT__WAIT_SLEEP ? 0 : -ETIMEDOUT, LRT__WAKER_TIMER);
 }
 
-void lrt__timer_arm(struct lrt_runtime *rt, struct lrt_task *t, uint64_t deadline_ns)
+void lrt__timer_arm(struct lrt_runtime *rt, struct lrt_task *t, lrt__timer *tm, uint64_t deadline_ns)
 {
-    lrt__timer *tm = &t->timer;
+    tm->task = t;
+    t->timer = tm;
+    t->timer_deadline = deadline_ns;
     tm->deadline_ns = deadline_ns;
     tm->when = (deadline_ns + TICK_NS - 1) >> LRT__TICK_SHIFT;
     t->flags |= LRT__TF_TIMER;
@@ -143,7 +146,8 @@ void lrt__timer_cancel(struct lrt_runtime *rt, struct lrt_task *t)
     if (!(t->flags & LRT__TF_TIMER))
         return;
     t->flags &= ~LRT__TF_TIMER;
-    wheel_remove(&rt->wheel, &t->timer);
+    t->timer_deadline = 0;
+    wheel_remove(&rt->wheel, t->timer);
     rt->wheel.count--;
 }
 
@@ -182,7 +186,7 @@ size_t lrt__timers_process(struct lrt_runtime *rt, uint64_t now_ns)
         while (!lrt__list_empty(&list)) {
             lrt__timer *tm = lrt__container_of(list.next, lrt__timer, link);
             lrt__list_del(&tm->link);
-            struct lrt_task *t = lrt__container_of(tm, struct lrt_task, timer);
+            struct lrt_task *t = tm->task;
             if (tm->deadline_ns <= now_ns) {
                 fire(rt, t, now_ns);
                 fired++;
@@ -237,7 +241,7 @@ void lrt__timers_foreach(struct lrt_runtime *rt, void (*fn)(struct lrt_task *t, 
             lrt__link *h = &rt->wheel.slots[l][s];
             for (lrt__link *n = h->next; n != h;) {
                 lrt__link *next = n->next;
-                fn(lrt__container_of(n, struct lrt_task, timer.link), ctx);
+                fn(lrt__container_of(n, lrt__timer, link)->task, ctx);
                 n = next;
             }
         }

@@ -96,7 +96,8 @@ LRT_EXPORT int lrt_shutdown_timeout(lrt_runtime_t *rt, uint64_t timeout_ms);
  * finish on their own, tasks are cancelled.  Frees rt.  Runtime thread only. */
 LRT_EXPORT void lrt_shutdown_background(lrt_runtime_t *rt);
 
-/* lrt_runtime_free() - shut down waiting for everything (tasks and blocking jobs). */
+/* lrt_runtime_free() - shut down waiting for everything: tasks and running blocking jobs
+ * (queued jobs that never started are dropped; their joiners see -ECANCELED). */
 LRT_EXPORT void lrt_runtime_free(lrt_runtime_t *rt);
 
 /* lrt_enter() - make @rt current on this thread (the runtime thread); returns the
