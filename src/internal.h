@@ -116,6 +116,7 @@ typedef struct lrt__stack {
     uint16_t guarded;
     uint16_t in_use;
     uint32_t valgrind_id;
+    uint32_t color;    /* bytes left unused at the top: spreads stack tops over cache sets */
 } lrt__stack;
 
 #define LRT__STACK_CANARY 0x6c72742d63616e61ULL /* "lrt-cana" */
@@ -131,11 +132,12 @@ enum {
     LRT__TF_STARTED = 1u << 4,   /* has run at least once */
     LRT__TF_ENQUEUED = 1u << 5,  /* in the run queue */
     LRT__TF_TIMER = 1u << 6,     /* timer armed */
-    LRT__TF_JOB_QUEUED = 1u << 7 /* blocking job not yet picked by a thread */
+    LRT__TF_JOB_QUEUED = 1u << 7, /* blocking job not yet picked by a thread */
+    LRT__TF_CANARY = 1u << 8      /* on a slab stack (no guard page): check its canary */
 };
 
 struct lrt_task {
-    /* hot: switch + queue + state, first cache line */
+    /* line 1: everything a poll touches (switch, queue, state, accounting) */
     void *sp;                    /* saved stack pointer while not running */
     struct lrt_task *next_run;   /* run queue link */
     struct lrt_runtime *rt;
@@ -145,13 +147,17 @@ struct lrt_task {
     uint8_t last_waker;          /* enum lrt__waker_kind */
     uint8_t refs;                /* 1 for the runtime while alive + 1 for the handle */
     int wake_result;             /* what the suspension point returns */
+    uint32_t wait_aux2;          /* fd interest */
+    uint64_t polls;
+    uint64_t busy_ns;
+    uint64_t state_since;        /* coarse ns when it entered its state */
+    /* line 2: start, join, wait */
     lrt__stack *stack;
     lrt_fn fn;
     union {
         void *arg;               /* until the task (or job) starts */
         void *result;            /* once it returned */
     };
-    /* second line: join, wait object */
     struct lrt_task *joiner;     /* task suspended in lrt_join on us */
     const void *wait_obj;
     union {
@@ -159,17 +165,13 @@ struct lrt_task {
         uint64_t job_enqueue_ns; /* blocking jobs (never wait): submit time */
     };
     uint64_t id;
-    uint64_t parent_id;
     uint64_t last_waker_id;
-    uint64_t state_since;        /* coarse ns when it entered its state */
-    /* diagnosis */
-    uint64_t polls;
-    uint64_t busy_ns;
+    /* cold: identity and lists */
+    uint64_t parent_id;
     const char *name;
     const char *file;
     const char *func;
     int line;
-    uint32_t wait_aux2;          /* fd interest */
     lrt__link all;               /* registry of live tasks */
     lrt__link wq;                /* membership of one wait queue (sync, fd waiters) */
     lrt__timer *timer;           /* armed sleep / timeout (on the task's stack) */
@@ -236,6 +238,7 @@ struct lrt_runtime {
     size_t stack_pool_len;
     size_t guarded_live;          /* guarded stacks in existence */
     size_t guarded_max;           /* beyond this many, slab stacks (no guard page) */
+    unsigned stacks_made;         /* stack colouring counter */
     struct lrt__slab *slabs;
     struct lrt_task *task_free;   /* free task records */
     void *task_chunks;            /* chunks of task records */

@@ -170,14 +170,16 @@ static bool prepare(struct lrt_runtime *rt, struct lrt_task *t)
     /* frames of the stack's previous task never returned: drop their redzones */
     __asan_unpoison_memory_region(s->base, s->size);
 #endif
-    t->sp = lrt__ctx_init((char *)s->base + s->size, lrt__task_main, t);
-    t->flags |= LRT__TF_STARTED;
+    t->sp = lrt__ctx_init((char *)s->base + s->size - s->color, lrt__task_main, t);
+    t->flags |= LRT__TF_STARTED | (s->guarded ? 0 : LRT__TF_CANARY);
     return true;
 }
 
+/* Slab stacks have no guard page: their canary is checked at every switch-out.  Guarded
+ * stacks skip it, so a switch touches no page but the top of the stack. */
 static inline void check_canary(struct lrt_task *t)
 {
-    if (LRT__UNLIKELY(t->stack && !lrt__stack_canary_ok(t->stack)))
+    if (LRT__UNLIKELY(t->flags & LRT__TF_CANARY) && !lrt__stack_canary_ok(t->stack))
         lrt__stack_overflow_report(t, "stack overflow (canary smashed)");
 }
 

@@ -100,6 +100,15 @@ static void unmap(void *addr, size_t len)
     munmap(addr, len);
 }
 
+/* Stack tops are page aligned (and slab stacks a power-of-two size apart), so every
+ * task's saved frame would map to the same few cache sets: with 1000 tasks yielding in
+ * turn, the switch missed in L1 and L2 on every resume.  Each stack's first frame starts
+ * at one of 32 offsets, 64 bytes apart (within the first page: no extra RSS). */
+static uint32_t next_color(struct lrt_runtime *rt)
+{
+    return ((rt->stacks_made++ * 13u) % 32u) * 64u;
+}
+
 static void stack_register(lrt__stack *s)
 {
 #ifdef LRT__HAVE_VALGRIND
@@ -137,6 +146,7 @@ static lrt__stack *stack_new_guarded(struct lrt_runtime *rt)
     s->base = (char *)m + page_size;
     s->size = rt->stack_size;
     s->guarded = 1;
+    s->color = next_color(rt);
     rt->guarded_live++;
     stack_register(s);
     return s;
@@ -171,6 +181,7 @@ static lrt__stack *stack_new_slab(struct lrt_runtime *rt)
         s->base = (char *)m + (size_t)i * rt->stack_size;
         s->size = rt->stack_size;
         s->slab = sl;
+        s->color = next_color(rt);
         stack_register(s);
         if (i > 0) {
             s->next_free = rt->stack_pool;
