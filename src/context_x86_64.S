@@ -4,8 +4,16 @@
  * void lrt__ctx_switch(void **save_sp, void *to_sp)
  *   Saves the callee-saved registers, MXCSR and the x87 control word on the current
  *   stack, stores the stack pointer in *save_sp, switches to to_sp and restores the same
- *   frame there.  It ends with an indirect jmp to the popped return address rather than
- *   `ret`: the return-stack predictor would miss on every switch (8.5 ns vs 2.5 ns).
+ *   frame there.
+ *
+ *   It ends with `ret`, not with `pop; jmp *reg`.  An indirect jmp avoids a return
+ *   misprediction when the task resumes somewhere else than the caller of the switch,
+ *   but it leaves the return-stack buffer one entry deep: every later `ret` of the
+ *   resumed task then mispredicts.  lrt switches task-to-task from a single call site
+ *   (sched.c: schedule()), so the entry pushed by `call lrt__ctx_switch` is exactly
+ *   where the other task resumes: `ret` predicts it and keeps the RSB balanced.
+ *   Measured here (min of 7 runs, -O2): two tasks yielding 33.8 -> 17.2 ns per yield,
+ *   1000 tasks 43.5 -> 26.5 ns, channel ping-pong 111 -> 86 ns per round trip.
  *
  * Saved frame, from the saved sp upwards:
  *   0: MXCSR (4 bytes) | x87 CW (2 bytes) | pad
@@ -47,8 +55,7 @@ lrt__ctx_switch:
     popq    %r12
     popq    %rbx
     popq    %rbp
-    popq    %r8
-    jmpq    *%r8
+    ret
     .cfi_endproc
     .size   lrt__ctx_switch, .-lrt__ctx_switch
 

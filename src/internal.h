@@ -308,9 +308,17 @@ static inline struct lrt_task *lrt__current(void)
     struct lrt_runtime *rt = lrt__tls_rt;
     return rt ? rt->current : NULL;
 }
-/* Resolve the running task or return an errno (-EPERM off the runtime thread or outside
- * a task, -ECANCELED if cancelled). */
-int lrt__task_ctx(struct lrt_task **out);
+/* Resolve the running task, or -EPERM off the runtime thread or outside a task.  The
+ * thread-local current runtime is only ever set on its own thread (lrt_enter and
+ * lrt_block_on check), so no pthread_self() comparison is needed here. */
+static inline int lrt__task_ctx(struct lrt_task **out)
+{
+    struct lrt_runtime *rt = lrt__tls_rt;
+    if (LRT__UNLIKELY(!rt || !rt->current))
+        return -EPERM;
+    *out = rt->current;
+    return 0;
+}
 /* Count one completed I/O operation against the budget; forces a yield when spent. */
 int lrt__budget_spend(void);
 /* Run the scheduler until @until finished (or, with until NULL, until nothing can run
@@ -422,19 +430,24 @@ typedef struct lrt__live {
 enum { LRT__SNAP_API = 0, LRT__SNAP_SAFEPOINT, LRT__SNAP_STUCK, LRT__SNAP_IDLE };
 /* Write a snapshot of @rt as JSON into @w.  Runtime thread (API, SAFEPOINT), or another
  * thread while the runtime thread is frozen or outside lrt (STUCK with @live, IDLE). */
-int lrt__snapshot(struct lrt_runtime *rt, unsigned flags, int mode, const lrt__live *live, lrt__jw *w);
+int lrt__snapshot(struct lrt_runtime *rt, unsigned flags, int mode, const lrt__live *lv, lrt__jw *w);
 /* Backtrace of a live capture (lrt's frames trimmed); returns the frame count. */
 int lrt__unwind_live(const lrt__live *lv, lrt__frame *out, int max);
 /* Freeze the thread @tid (the runtime thread) in a signal handler and copy its registers
  * into @live; lrt__live_release() lets it go.  Serialised process-wide.  Returns 0,
  * -ETIMEDOUT (the thread did not take the signal within @timeout_ms) or -errno. */
 int lrt__live_freeze(pid_t tid, lrt__live *live, unsigned timeout_ms);
-void lrt__live_release(lrt__live *live);
+void lrt__live_release(lrt__live *lv);
+/* Registers of @tid without stopping it when it is blocked in a system call and its
+ * stack unwinds from sp/pc alone (in_syscall), else lrt__live_freeze().  Release with
+ * lrt__live_release() in both cases. */
+int lrt__live_capture(pid_t tid, lrt__live *lv, unsigned timeout_ms);
 /* Warm libunwind (first unwind in a signal handler is slow); any thread. */
 void lrt__unwind_warm(void);
 /* Stall records for the snapshot (stall.c); writes the "stalls" array. */
 void lrt__stall_json(struct lrt_runtime *rt, lrt__jw *w);
 /* JSON writer primitives (dump.c), shared with stall.c. */
+void lrt__jw_raw(lrt__jw *w, const char *s, size_t n);
 void lrt__jw_obj(lrt__jw *w, const char *key);   /* key NULL inside arrays */
 void lrt__jw_arr(lrt__jw *w, const char *key);
 void lrt__jw_end(lrt__jw *w, char close);

@@ -288,14 +288,6 @@ void lrt__task_main(void *p)
 
 /* ---- suspension points ------------------------------------------------------------ */
 
-int lrt__task_ctx(struct lrt_task **out)
-{
-    struct lrt_runtime *rt = lrt__tls_rt;
-    if (LRT__UNLIKELY(!rt || !rt->current || !pthread_equal(rt->thread, pthread_self())))
-        return -EPERM;
-    *out = rt->current;
-    return 0;
-}
 
 /* A cancelled task still goes through the scheduler once per suspension point, so a
  * loop that ignores -ECANCELED cannot monopolise the thread or hang a shutdown. */
