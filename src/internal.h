@@ -208,7 +208,8 @@ struct lrt_runtime {
     uint64_t poll_seq;            /* incremented at every poll begin and end (stall.c) */
     uint64_t poll_start;          /* coarse ns when the running task got the CPU */
     uint64_t clock_cache;         /* coarse ns of the last switch (wake timestamps) */
-    struct lrt_task *last;        /* task that switched back to the scheduler stack */
+    struct lrt_task *dead;        /* finished on its own stack, reaped after the switch */
+    struct lrt_task *run_until;   /* lrt__run's target: returns to the scheduler when done */
     int stop;                     /* run deadline passed: return to the scheduler */
     uint64_t run_deadline;        /* lrt__mono_ns() deadline of lrt__run, 0 = none */
 #ifdef LRT__ASAN
@@ -446,6 +447,7 @@ int lrt__live_capture(pid_t tid, lrt__live *lv, unsigned timeout_ms);
 void lrt__unwind_warm(void);
 /* Stall records for the snapshot (stall.c); writes the "stalls" array. */
 void lrt__stall_json(struct lrt_runtime *rt, lrt__jw *w);
+uint64_t lrt__stall_suppressed(struct lrt_runtime *rt); /* reports not printed (rate limit) */
 /* JSON writer primitives (dump.c), shared with stall.c. */
 void lrt__jw_raw(lrt__jw *w, const char *s, size_t n);
 void lrt__jw_obj(lrt__jw *w, const char *key);   /* key NULL inside arrays */

@@ -241,32 +241,50 @@ static struct lrt_task *pick_next(struct lrt_runtime *rt)
     }
 }
 
+/* Release a task that finished on its own stack.  Runs right after the switch away from
+ * it, on the next task's (or the scheduler's) stack. */
+static inline void reap(struct lrt_runtime *rt)
+{
+    struct lrt_task *d = rt->dead;
+    if (LRT__UNLIKELY(d != NULL)) {
+        rt->dead = NULL;
+        lrt__stack *s = d->stack;
+        d->stack = NULL;
+        lrt__stack_put(rt, s);
+        lrt__task_finished(d);
+    }
+}
+
 /*
  * The running task @t gives up the CPU; its state is already RUNNABLE (and queued),
- * SUSPENDED or FINISHED.  Returns when @t runs again (never for FINISHED).
+ * SUSPENDED or FINISHED.  Returns when @t runs again (never for FINISHED).  A finished
+ * task also switches straight to the next one, which reaps it; only block_on's task
+ * returns to the scheduler stack so that lrt_block_on returns at once.
  */
 static void schedule(struct lrt_runtime *rt, struct lrt_task *t)
 {
     check_canary(t);
     poll_end(rt, t);
-    if (LRT__LIKELY(t->state != LRT__FINISHED)) {
-        struct lrt_task *next = pick_next(rt);
+    bool dying = t->state == LRT__FINISHED;
+    struct lrt_task *next = NULL;
+    if (LRT__LIKELY(!dying) || t != rt->run_until) {
+        next = pick_next(rt);
         if (next == t) { /* yielded and alone: the scheduler picks it again */
             poll_begin(rt, t);
             return;
         }
-        account_switch(rt, t, next);
-        if (next) {
-            poll_begin(rt, next);
-            ctx_switch(rt, &t->sp, next->sp, next->stack, false);
-            return;
-        }
-    } else {
-        account_switch(rt, t, NULL);
     }
-    rt->current = NULL;
-    rt->last = t;
-    ctx_switch(rt, &t->sp, rt->sched_sp, NULL, t->state == LRT__FINISHED);
+    account_switch(rt, t, next);
+    if (dying)
+        rt->dead = t;
+    if (next) {
+        poll_begin(rt, next);
+        ctx_switch(rt, &t->sp, next->sp, next->stack, dying);
+    } else {
+        rt->current = NULL;
+        ctx_switch(rt, &t->sp, rt->sched_sp, NULL, dying);
+    }
+    reap(rt);
 }
 
 void lrt__task_main(void *p)
@@ -276,6 +294,7 @@ void lrt__task_main(void *p)
 #ifdef LRT__ASAN
     __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
 #endif
+    reap(rt);
     t->result = t->fn(t->arg);
     t->state = LRT__FINISHED;
     if (t->flags & LRT__TF_CANCELLED)
@@ -437,6 +456,7 @@ int lrt__run(struct lrt_runtime *rt, struct lrt_task *until, uint64_t deadline_n
     }
 #endif
     rt->run_deadline = deadline_ns;
+    rt->run_until = until;
     rt->stop = 0;
     rt->clock_cache = lrt__coarse_ns();
     int rc = 0;
@@ -459,17 +479,10 @@ int lrt__run(struct lrt_runtime *rt, struct lrt_task *until, uint64_t deadline_n
         account_switch(rt, NULL, t);
         poll_begin(rt, t);
         ctx_switch(rt, &rt->sched_sp, t->sp, t->stack, false);
-        /* Back on the scheduler stack: the queue ran dry or a task finished. */
-        struct lrt_task *last = rt->last;
-        rt->last = NULL;
-        if (last && last->state == LRT__FINISHED) {
-            lrt__stack *s = last->stack;
-            last->stack = NULL;
-            if (s)
-                lrt__stack_put(rt, s);
-            lrt__task_finished(last);
-        }
+        /* Back on the scheduler stack: the queue ran dry or block_on's task finished. */
+        reap(rt);
     }
     rt->run_deadline = 0;
+    rt->run_until = NULL;
     return rc;
 }
