@@ -107,13 +107,11 @@ typedef struct lrt__wheel {
 
 /* ---- stacks (stack.c) ------------------------------------------------------------- */
 typedef struct lrt__stack {
-    void *base;    /* lowest usable byte (above the guard) */
+    void *base;    /* lowest usable byte (above the guard page) */
     size_t size;   /* usable bytes */
-    void *map;     /* mapping start (guard included) or NULL for slab stacks */
-    size_t map_size;
     struct lrt__stack *next_free;
     struct lrt__slab *slab; /* slab stacks: owning slab */
-    uint16_t guarded;
+    uint16_t guarded;  /* 0 canary, 1 MADV_GUARD_INSTALL, 2 mprotect, 0xffff not set up */
     uint16_t in_use;
     uint32_t valgrind_id;
     uint32_t color;    /* bytes left unused at the top: spreads stack tops over cache sets */
@@ -199,7 +197,9 @@ typedef struct lrt__metrics {
 
 struct lrt_runtime {
     /* scheduler hot state */
-    struct lrt_task *rq_head, *rq_tail;
+    struct lrt_task *rq_head, *rq_tail;   /* run queue: new tasks and yields, FIFO */
+    struct lrt_task *wk_head, *wk_tail;   /* woken tasks, FIFO, served first */
+    int serve_rq;                         /* next pick takes the run queue first */
     struct lrt_task *current;     /* running task, NULL in the scheduler */
     void *sched_sp;               /* scheduler context while a task runs */
     unsigned event_interval;
@@ -237,8 +237,10 @@ struct lrt_runtime {
     size_t stack_size;
     lrt__stack *stack_pool;       /* free stacks, LIFO */
     size_t stack_pool_len;
-    size_t guarded_live;          /* guarded stacks in existence */
-    size_t guarded_max;           /* beyond this many, slab stacks (no guard page) */
+    lrt__stack *stack_cold;       /* free stacks whose pages went back to the kernel */
+    size_t guarded_live;          /* stacks guarded by mprotect (they cost mappings) */
+    size_t guarded_max;           /* mprotect budget; beyond it, canaries */
+    bool guard_install;           /* MADV_GUARD_INSTALL works */
     unsigned stacks_made;         /* stack colouring counter */
     struct lrt__slab *slabs;
     struct lrt_task *task_free;   /* free task records */
@@ -280,6 +282,7 @@ int lrt__stacks_init(struct lrt_runtime *rt);
 void lrt__stacks_fini(struct lrt_runtime *rt);
 lrt__stack *lrt__stack_get(struct lrt_runtime *rt);
 void lrt__stack_put(struct lrt_runtime *rt, lrt__stack *s);
+void lrt__stacks_trim(struct lrt_runtime *rt); /* at park: release excess free stacks */
 bool lrt__stack_canary_ok(const lrt__stack *s);
 void lrt__stack_overflow_report(struct lrt_task *t, const char *how); /* does not return */
 int lrt__sigaltstack_install(struct lrt_runtime *rt);
@@ -302,7 +305,7 @@ struct lrt_runtime *lrt__rt_check(struct lrt_runtime *rt, int *err);
 int lrt__suspend(int kind, const void *obj, uint64_t aux, uint64_t deadline_ns);
 /* Make a suspended task runnable with @result (no-op unless suspended). */
 void lrt__wake(struct lrt_task *t, int result, int waker_kind);
-void lrt__enqueue(struct lrt_runtime *rt, struct lrt_task *t);
+void lrt__enqueue(struct lrt_runtime *rt, struct lrt_task *t); /* run queue tail */
 /* The running task (NULL outside a task, or on a foreign thread). */
 static inline struct lrt_task *lrt__current(void)
 {

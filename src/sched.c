@@ -44,29 +44,56 @@ uint64_t lrt__coarse_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* ---- run queue -------------------------------------------------------------------- */
+/* ---- queues ----------------------------------------------------------------------- *
+ * Two FIFO queues.  The run queue holds tasks that never ran and tasks that yielded; the
+ * wake queue holds tasks woken by an event (fd, timer, another task, a job).  Woken tasks
+ * are served first: a timer that fires during a burst of 100k spawns must not wait
+ * behind all of them (that was a 145 ms p50 lateness in the 100k-timer benchmark).  So
+ * that new tasks cannot starve behind a steady stream of wake-ups, the run queue is
+ * served first once every event interval.  A yield goes to the run queue's tail: every
+ * other runnable task runs before the yielder runs again. */
 
-static inline void rq_push(struct lrt_runtime *rt, struct lrt_task *t)
+static inline void q_push(struct lrt_task **head, struct lrt_task **tail, struct lrt_task *t)
 {
     t->next_run = NULL;
     t->flags |= LRT__TF_ENQUEUED;
-    if (rt->rq_tail)
-        rt->rq_tail->next_run = t;
+    if (*tail)
+        (*tail)->next_run = t;
     else
-        rt->rq_head = t;
-    rt->rq_tail = t;
+        *head = t;
+    *tail = t;
+}
+
+static inline struct lrt_task *q_pop(struct lrt_task **head, struct lrt_task **tail)
+{
+    struct lrt_task *t = *head;
+    if (t) {
+        *head = t->next_run;
+        if (!*head)
+            *tail = NULL;
+        t->flags &= ~LRT__TF_ENQUEUED;
+    }
+    return t;
+}
+
+static inline void rq_push(struct lrt_runtime *rt, struct lrt_task *t)
+{
+    q_push(&rt->rq_head, &rt->rq_tail, t);
 }
 
 static inline struct lrt_task *rq_pop(struct lrt_runtime *rt)
 {
-    struct lrt_task *t = rt->rq_head;
-    if (t) {
-        rt->rq_head = t->next_run;
-        if (!rt->rq_head)
-            rt->rq_tail = NULL;
-        t->flags &= ~LRT__TF_ENQUEUED;
+    if (LRT__UNLIKELY(rt->serve_rq) && rt->rq_head) {
+        rt->serve_rq = 0;
+        return q_pop(&rt->rq_head, &rt->rq_tail);
     }
-    return t;
+    struct lrt_task *t = q_pop(&rt->wk_head, &rt->wk_tail);
+    return t ? t : q_pop(&rt->rq_head, &rt->rq_tail);
+}
+
+static inline bool runnable(const struct lrt_runtime *rt)
+{
+    return rt->wk_head || rt->rq_head;
 }
 
 void lrt__enqueue(struct lrt_runtime *rt, struct lrt_task *t)
@@ -86,7 +113,7 @@ void lrt__wake(struct lrt_task *t, int result, int waker_kind)
     t->last_waker_id = cur ? cur->id : 0;
     t->state_since = rt->clock_cache;
     LRT__TP(task_wake, t->id, waker_kind, t->last_waker_id);
-    rq_push(rt, t);
+    q_push(&rt->wk_head, &rt->wk_tail, t);
 }
 
 /* ---- accounting ------------------------------------------------------------------- */
@@ -217,6 +244,7 @@ static struct lrt_task *pick_next(struct lrt_runtime *rt)
 {
     if (LRT__UNLIKELY(++rt->tick >= rt->event_interval)) {
         rt->tick = 0;
+        rt->serve_rq = 1;
         maintenance(rt);
     }
     for (;;) {
@@ -376,7 +404,7 @@ int lrt__budget_spend(void)
 
 bool lrt__wakeup_sources(struct lrt_runtime *rt)
 {
-    return rt->rq_head || rt->wheel.count || lrt__io_waiters(rt) || lrt__pool_pending(rt) ||
+    return runnable(rt) || rt->wheel.count || lrt__io_waiters(rt) || lrt__pool_pending(rt) ||
            lrt__remote_pending(rt) || lrt__remote_live_handles(rt);
 }
 
@@ -392,7 +420,7 @@ static int park(struct lrt_runtime *rt)
         lrt__remote_drain(rt);
     if (lrt__pool_ready(rt))
         lrt__pool_drain(rt);
-    if (rt->rq_head)
+    if (runnable(rt))
         return 0;
     bool sources = lrt__wakeup_sources(rt);
     if (rt->run_deadline) {
@@ -409,7 +437,7 @@ static int park(struct lrt_runtime *rt)
     if (rt->paused) {
         /* Virtual time: take what I/O has to offer, then jump to the next timer unless
          * real work (blocking jobs, other threads) could still arrive. */
-        if (lrt__io_poll(rt, 0) > 0 || rt->rq_head)
+        if (lrt__io_poll(rt, 0) > 0 || runnable(rt))
             goto drain;
         if (next != UINT64_MAX && !lrt__pool_pending(rt)) {
             if (next > rt->virt_now)
@@ -428,6 +456,8 @@ static int park(struct lrt_runtime *rt)
             timeout = left;
     }
     rt->m.parks++;
+    if (rt->stack_pool_len > 1024 && timeout)
+        lrt__stacks_trim(rt); /* idle: a good moment for the syscalls */
     lrt__io_poll(rt, timeout);
     rt->clock_cache = lrt__coarse_ns();
     if (rt->wheel.count)

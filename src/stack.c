@@ -3,16 +3,22 @@
  *
  * Strategy (see docs/guide.md, "Stacks"):
  *  - A task takes a stack when it first runs and gives it back when it finishes; free
- *    stacks go to a LIFO pool so a recycled stack is warm and costs no page fault.
- *  - Guarded stacks: one mmap per stack with a PROT_NONE guard page below it.  The guard
- *    splits the mapping, so each costs two of the process's vm.max_map_count mappings
- *    (65530 by default): we keep at most max_map_count/4 guarded stacks alive.
- *  - Beyond that, slab stacks: LRT__SLAB_STACKS stacks per mmap, no guard pages (one
- *    mapping per slab).  Each stack (guarded or not) has a canary at its lowest bytes,
- *    checked every time its task switches back to the scheduler; a smashed canary is
- *    reported like a guard-page hit, before anything else runs.
- *  - mmap(MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE) + MADV_NOHUGEPAGE: only touched pages
- *    cost memory, and a touched page is 4 KiB, not a 2 MiB huge page.
+ *    stacks go to a LIFO pool so a recycled stack is warm and costs no page fault.  The
+ *    pool never makes a syscall on the hot path: stacks beyond LRT__POOL_WARM are given
+ *    back to the kernel (MADV_FREE) in small batches when the runtime parks.
+ *  - Stacks come in slabs: one mmap(MAP_PRIVATE|MAP_NORESERVE) per LRT__SLAB_STACKS
+ *    stacks, each slot a guard page followed by the stack, MADV_NOHUGEPAGE (only touched
+ *    4 KiB pages cost memory).
+ *  - Guard pages: MADV_GUARD_INSTALL (Linux 6.13+) turns a page into a guard region
+ *    without splitting the mapping, so every stack is guarded whatever
+ *    vm.max_map_count says.  On older kernels a guard page is a PROT_NONE mprotect,
+ *    which splits the mapping: each guarded stack then costs two of the process's
+ *    max_map_count mappings (65530 by default), so only the first max_map_count/4 live
+ *    stacks get one (LRT_GUARDED_STACKS_MAX overrides) and the rest get a canary.
+ *  - Canary (unguarded stacks only): two words at the stack's lowest bytes, checked
+ *    every time its task switches out; a smashed canary is reported like a guard-page
+ *    hit, before anything else runs.  Guarded stacks never touch their lowest page, so
+ *    an idle task costs one page of stack.
  *  - A stack overflow into a guard page raises SIGSEGV; our handler runs on a
  *    sigaltstack and prints the task's id, name and spawn location before the process
  *    dies with the default action.
@@ -37,8 +43,13 @@
 #include <sanitizer/asan_interface.h>
 #endif
 
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
 #define LRT__SLAB_STACKS 64
-#define LRT__POOL_WARM 1024   /* free stacks kept with their pages */
+#define LRT__POOL_WARM 1024  /* free stacks kept with their pages */
+#define LRT__TRIM_BATCH 64   /* stacks released per park beyond that */
 #define LRT__ALTSTACK_SIZE (64 * 1024)
 
 struct lrt__slab {
@@ -50,6 +61,7 @@ struct lrt__slab {
 
 static size_t page_size;
 static size_t guarded_max;
+static int guard_install_ok = -1; /* -1 unknown, 0 no, 1 yes */
 
 static void stack_globals_init(void)
 {
@@ -62,9 +74,11 @@ static void stack_globals_init(void)
         fclose(f);
     }
     guarded_max = maps > 400 ? (size_t)maps / 4 : 100;
-    const char *e = getenv("LRT_GUARDED_STACKS_MAX"); /* tests: force slab stacks early */
-    if (e && *e)
+    const char *e = getenv("LRT_GUARDED_STACKS_MAX"); /* mprotect fallback / tests */
+    if (e && *e) {
         guarded_max = (size_t)strtoul(e, NULL, 10);
+        guard_install_ok = 0;
+    }
 }
 
 static pthread_once_t globals_once = PTHREAD_ONCE_INIT;
@@ -74,6 +88,7 @@ int lrt__stacks_init(struct lrt_runtime *rt)
     pthread_once(&globals_once, stack_globals_init);
     rt->stack_size = (rt->opts.stack_size + page_size - 1) & ~(page_size - 1);
     rt->guarded_max = guarded_max;
+    rt->guard_install = guard_install_ok != 0;
     return 0;
 }
 
@@ -100,10 +115,10 @@ static void unmap(void *addr, size_t len)
     munmap(addr, len);
 }
 
-/* Stack tops are page aligned (and slab stacks a power-of-two size apart), so every
- * task's saved frame would map to the same few cache sets: with 1000 tasks yielding in
- * turn, the switch missed in L1 and L2 on every resume.  Each stack's first frame starts
- * at one of 32 offsets, 64 bytes apart (within the first page: no extra RSS). */
+/* Stack tops are page aligned and a power-of-two-ish size apart, so every task's saved
+ * frame would map to the same few cache sets: with 1000 tasks yielding in turn, the
+ * switch missed in L1 and L2 on every resume.  Each stack's first frame starts at one of
+ * 32 offsets, 64 bytes apart (within the first page: no extra RSS). */
 static uint32_t next_color(struct lrt_runtime *rt)
 {
     return ((rt->stacks_made++ * 13u) % 32u) * 64u;
@@ -127,34 +142,24 @@ static void stack_deregister(lrt__stack *s)
 #endif
 }
 
-static lrt__stack *stack_new_guarded(struct lrt_runtime *rt)
+/* Make the page below @s->base a guard: MADV_GUARD_INSTALL if the kernel has it, else
+ * mprotect while the mapping budget allows, else leave it to the canary. */
+static void stack_guard(struct lrt_runtime *rt, lrt__stack *s)
 {
-    lrt__stack *s = malloc(sizeof *s);
-    if (!s)
-        return NULL;
-    size_t map_size = rt->stack_size + page_size;
-    void *m = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (m == MAP_FAILED)
-        goto err_free;
-    if (mprotect(m, page_size, PROT_NONE) != 0)
-        goto err_unmap;
-    madvise(m, map_size, MADV_NOHUGEPAGE);
-    memset(s, 0, sizeof *s);
-    s->map = m;
-    s->map_size = map_size;
-    s->base = (char *)m + page_size;
-    s->size = rt->stack_size;
-    s->guarded = 1;
-    s->color = next_color(rt);
-    rt->guarded_live++;
-    stack_register(s);
-    return s;
-err_unmap:
-    unmap(m, map_size);
-err_free:
-    free(s);
-    return NULL;
+    void *g = (char *)s->base - page_size;
+    if (rt->guard_install) {
+        if (madvise(g, page_size, MADV_GUARD_INSTALL) == 0) {
+            s->guarded = 1;
+            guard_install_ok = 1;
+            return;
+        }
+        rt->guard_install = false; /* EINVAL: kernel before 6.13 */
+        guard_install_ok = 0;
+    }
+    if (rt->guarded_live < rt->guarded_max && mprotect(g, page_size, PROT_NONE) == 0) {
+        s->guarded = 2; /* costs mappings: counted */
+        rt->guarded_live++;
+    }
 }
 
 static lrt__stack *stack_new_slab(struct lrt_runtime *rt)
@@ -162,7 +167,8 @@ static lrt__stack *stack_new_slab(struct lrt_runtime *rt)
     struct lrt__slab *sl = malloc(sizeof *sl);
     if (!sl)
         return NULL;
-    size_t map_size = rt->stack_size * LRT__SLAB_STACKS;
+    size_t stride = rt->stack_size + page_size;
+    size_t map_size = stride * LRT__SLAB_STACKS;
     void *m = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m == MAP_FAILED) {
@@ -175,12 +181,14 @@ static lrt__stack *stack_new_slab(struct lrt_runtime *rt)
     sl->map_size = map_size;
     sl->next = rt->slabs;
     rt->slabs = sl;
-    /* Keep stacks 1..63 in the pool, hand out stack 0. */
+    /* Guards and colours are set up stack by stack as they are handed out (a guard
+     * costs a syscall); stacks 1..63 go to the pool, stack 0 is returned. */
     for (int i = LRT__SLAB_STACKS - 1; i >= 0; i--) {
         lrt__stack *s = &sl->stacks[i];
-        s->base = (char *)m + (size_t)i * rt->stack_size;
+        s->base = (char *)m + (size_t)i * stride + page_size;
         s->size = rt->stack_size;
         s->slab = sl;
+        s->guarded = 0xffff; /* not yet decided */
         s->color = next_color(rt);
         stack_register(s);
         if (i > 0) {
@@ -198,52 +206,51 @@ lrt__stack *lrt__stack_get(struct lrt_runtime *rt)
     if (LRT__LIKELY(s != NULL)) {
         rt->stack_pool = s->next_free;
         rt->stack_pool_len--;
-    } else if (rt->guarded_live < rt->guarded_max) {
-        s = stack_new_guarded(rt);
-        if (!s) /* mapping limit reached earlier than estimated: fall back to slabs */
-            s = stack_new_slab(rt);
-    } else {
-        s = stack_new_slab(rt);
+    } else if ((s = rt->stack_cold) != NULL) {
+        rt->stack_cold = s->next_free;
+    } else if (!(s = stack_new_slab(rt))) {
+        return NULL;
     }
-    if (s) {
-        s->in_use = 1;
-        stack_set_canary(s);
+    if (LRT__UNLIKELY(s->guarded == 0xffff)) {
+        s->guarded = 0;
+        stack_guard(rt, s);
+        if (!s->guarded)
+            stack_set_canary(s);
     }
+    s->in_use = 1;
     return s;
 }
 
 void lrt__stack_put(struct lrt_runtime *rt, lrt__stack *s)
 {
     s->in_use = 0;
-    if (rt->stack_pool_len >= LRT__POOL_WARM) {
-        if (s->guarded) {
-            stack_deregister(s);
-            unmap(s->map, s->map_size);
-            rt->guarded_live--;
-            free(s);
-            return;
-        }
-        /* Slab stacks stay mapped; give their pages back lazily. */
-        madvise(s->base, s->size, MADV_FREE);
-    }
     s->next_free = rt->stack_pool;
     rt->stack_pool = s;
     rt->stack_pool_len++;
 }
 
+/* Called when the runtime parks: give the pages of stacks beyond the warm pool back to
+ * the kernel, a batch at a time (a task burst of 100k leaves 100k free stacks). */
+void lrt__stacks_trim(struct lrt_runtime *rt)
+{
+    for (int i = 0; i < LRT__TRIM_BATCH && rt->stack_pool_len > LRT__POOL_WARM; i++) {
+        lrt__stack *s = rt->stack_pool;
+        rt->stack_pool = s->next_free;
+        rt->stack_pool_len--;
+        /* keep an unguarded stack's canary page: it is rewritten only at creation */
+        size_t keep = s->guarded ? 0 : page_size;
+        madvise((char *)s->base + keep, s->size - keep, MADV_FREE);
+        s->next_free = rt->stack_cold;
+        rt->stack_cold = s;
+    }
+}
+
 void lrt__stacks_fini(struct lrt_runtime *rt)
 {
-    /* Pooled stacks and slabs without a stack in use are released: a task leaked by a
-     * shutdown timeout keeps its stack. */
-    for (lrt__stack *s = rt->stack_pool, *n; s; s = n) {
-        n = s->next_free;
-        if (s->guarded) {
-            stack_deregister(s);
-            unmap(s->map, s->map_size);
-            free(s);
-        }
-    }
+    /* Slabs without a stack in use are released: a task leaked by a shutdown timeout
+     * keeps its stack (and its slab). */
     rt->stack_pool = NULL;
+    rt->stack_cold = NULL;
     rt->stack_pool_len = 0;
     struct lrt__slab **pp = &rt->slabs;
     while (*pp) {

@@ -17,10 +17,21 @@ static void *touch_and_yield(void *arg)
     return (void *)(intptr_t)(buf[0] + buf[sizeof buf - 1]);
 }
 
-static void *slab_root(void *arg)
+static int count_canaries(lrt_runtime_t *rt)
+{
+    int n = 0;
+    for (lrt__link *l = rt->tasks.next; l != &rt->tasks; l = l->next)
+        n += (lrt__container_of(l, struct lrt_task, all)->flags & LRT__TF_CANARY) != 0;
+    return n;
+}
+
+static int fallback_canaries;
+static void *fallback_root(void *arg)
 {
     (void)arg;
     lrt_runtime_t *rt = lrt_current();
+    /* as on a kernel without MADV_GUARD_INSTALL, with a budget of 8 mprotect guards */
+    rt->guard_install = false;
     rt->guarded_max = 8;
     enum { N = 300 };
     lrt_task_t *t[N];
@@ -28,7 +39,7 @@ static void *slab_root(void *arg)
         t[i] = lrt_spawn(touch_and_yield, (void *)(intptr_t)(i % 50));
     lrt_yield(); /* every task is now alive on its own stack */
     CU_ASSERT(rt->guarded_live <= 8);
-    CU_ASSERT_PTR_NOT_NULL(rt->slabs);
+    fallback_canaries = count_canaries(rt);
     for (int i = 0; i < N; i++) {
         void *r;
         CU_ASSERT_EQUAL(lrt_join(t[i], &r), 0);
@@ -37,9 +48,36 @@ static void *slab_root(void *arg)
     return NULL;
 }
 
-static void stacks_past_the_guarded_limit_come_from_slabs(void)
+static void without_guard_regions_stacks_past_the_mprotect_budget_get_canaries(void)
 {
-    lrt_test_run(NULL, slab_root, NULL);
+    fallback_canaries = 0;
+    lrt_test_run(NULL, fallback_root, NULL);
+    CU_ASSERT(fallback_canaries >= 300 - 8);
+}
+
+static void *guard_root(void *arg)
+{
+    (void)arg;
+    lrt_runtime_t *rt = lrt_current();
+    enum { N = 300 };
+    lrt_task_t *t[N];
+    for (int i = 0; i < N; i++)
+        t[i] = lrt_spawn(touch_and_yield, (void *)(intptr_t)i);
+    lrt_yield();
+    if (rt->guard_install) {
+        CU_ASSERT_EQUAL(count_canaries(rt), 0);
+        CU_ASSERT_EQUAL(rt->guarded_live, 0u); /* no mapping was split */
+    } else {
+        printf("(kernel without MADV_GUARD_INSTALL: mprotect guards) ");
+    }
+    for (int i = 0; i < N; i++)
+        CU_ASSERT_EQUAL(lrt_join(t[i], NULL), 0);
+    return NULL;
+}
+
+static void every_stack_gets_a_guard_region_without_splitting_mappings(void)
+{
+    lrt_test_run(NULL, guard_root, NULL);
 }
 
 static void *reuse_root(void *arg)
@@ -50,8 +88,8 @@ static void *reuse_root(void *arg)
         lrt_task_t *t = lrt_spawn(touch_and_yield, NULL);
         lrt_join(t, NULL);
     }
-    /* one stack for main, at most one more in circulation */
-    CU_ASSERT(rt->guarded_live <= 2);
+    /* one slab serves them all: stacks are recycled */
+    CU_ASSERT_EQUAL(rt->stacks_made, 64u);
     return NULL;
 }
 
@@ -116,7 +154,10 @@ static int run_child(lrt_fn fn, int guarded_max, char *out, size_t outlen)
         close(p[0]);
         lrt_options_t o = {.stack_size = 16 * 1024};
         lrt_runtime_t *rt = lrt_runtime_new(&o);
-        rt->guarded_max = (size_t)guarded_max;
+        if (guarded_max == 0) { /* force canary stacks */
+            rt->guard_install = false;
+            rt->guarded_max = 0;
+        }
         lrt_block_on(rt, overflow_root, (void *)fn, NULL);
         _exit(0);
     }
@@ -163,7 +204,10 @@ static void smashed_canary_of_a_slab_stack_is_reported_at_the_next_switch(void)
 }
 
 CU_TestInfo lrt_test_stack[] = {
-    {"stacks_past_the_guarded_limit_come_from_slabs", stacks_past_the_guarded_limit_come_from_slabs},
+    {"every_stack_gets_a_guard_region_without_splitting_mappings",
+     every_stack_gets_a_guard_region_without_splitting_mappings},
+    {"without_guard_regions_stacks_past_the_mprotect_budget_get_canaries",
+     without_guard_regions_stacks_past_the_mprotect_budget_get_canaries},
     {"finished_tasks_give_their_stack_back_to_the_pool", finished_tasks_give_their_stack_back_to_the_pool},
     {"absurd_stack_sizes_are_rejected", absurd_stack_sizes_are_rejected},
     {"stack_overflow_into_the_guard_page_is_reported_with_the_task",
