@@ -112,7 +112,7 @@ void lrt__wake(struct lrt_task *t, int result, int waker_kind)
     t->last_waker = (uint8_t)waker_kind;
     t->last_waker_id = cur ? cur->id : 0;
     t->state_since = rt->clock_cache;
-    LRT__TP(task_wake, t->id, waker_kind, t->last_waker_id);
+    LRT__TP_HOT(task_wake, t->id, waker_kind, t->last_waker_id);
     q_push(&rt->wk_head, &rt->wk_tail, t);
 }
 
@@ -151,7 +151,7 @@ static inline void poll_begin(struct lrt_runtime *rt, struct lrt_task *t)
     rt->current = t;
     rt->budget_left = rt->budget;
     rt->poll_seq++;
-    LRT__TP(task_poll_begin, t->id);
+    LRT__TP_HOT(task_poll_begin, t->id);
 }
 
 static inline void poll_end(struct lrt_runtime *rt, struct lrt_task *t)
@@ -161,7 +161,7 @@ static inline void poll_end(struct lrt_runtime *rt, struct lrt_task *t)
                                              : LRT__POLL_SUSPENDED;
     (void)result;
     rt->poll_seq++;
-    LRT__TP(task_poll_end, t->id, result);
+    LRT__TP_HOT(task_poll_end, t->id, result);
 }
 
 /* ---- context switches (with ASan fiber annotations) ------------------------------- */
@@ -232,10 +232,10 @@ static void maintenance(struct lrt_runtime *rt)
 /* Finish a task that never started: aborted before its first poll, or no stack. */
 static void finish_unstarted(struct lrt_runtime *rt, struct lrt_task *t, int status)
 {
-    LRT__TP(task_poll_begin, t->id);
+    LRT__TP_HOT(task_poll_begin, t->id);
     t->state = LRT__FINISHED;
     t->wake_result = status;
-    LRT__TP(task_poll_end, t->id, LRT__POLL_FINISHED);
+    LRT__TP_HOT(task_poll_end, t->id, LRT__POLL_FINISHED);
     lrt__task_finished(t);
     (void)rt;
 }

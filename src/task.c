@@ -221,7 +221,7 @@ lrt_task_t *lrt_spawn_at(lrt_runtime_t *rt, const char *name, lrt_fn fn, void *a
     lrt__list_push(&rt->tasks, &t->all);
     rt->alive++;
     rt->m.spawned++;
-    LRT__TP(task_spawn, t->id, t->parent_id, t->name, t->file, line, t->func);
+    LRT__TP_HOT(task_spawn, t->id, t->parent_id, t->name, t->file, line, t->func);
     lrt__enqueue(rt, t);
     return t;
 }

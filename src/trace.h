@@ -42,10 +42,37 @@
 #define LRT__TP(ev, ...) lttng_ust_tracepoint(lrt, ev, __VA_ARGS__)
 #define LRT__TP_ENABLED(ev) lttng_ust_tracepoint_enabled(lrt, ev)
 #define LRT__TP_DO(ev, ...) lttng_ust_do_tracepoint(lrt, ev, __VA_ARGS__)
+
+/*
+ * Hot-path events (spawn, wake, poll begin/end): the probe call lives in an out-of-line
+ * cold function, so the caller stays a leaf function when nobody traces.  Inlined, the
+ * call made GCC save six registers in lrt__wake on every wake-up (a third of its cost).
+ * LRT__TP_HOT(ev, ...) is one load and a branch when the event is disabled.
+ */
+#define LRT__TP_COLD_FN(ev, params, args)                                                  \
+    static __attribute__((noinline, cold, unused)) void lrt__tp_##ev params                \
+    {                                                                                      \
+        lttng_ust_do_tracepoint(lrt, ev, args);                                            \
+    }
+#define LRT__TP_ARGS(...) __VA_ARGS__
+LRT__TP_COLD_FN(task_spawn,
+                (uint64_t id, uint64_t parent, const char *name, const char *file, int line,
+                 const char *func),
+                LRT__TP_ARGS(id, parent, name, file, line, func))
+LRT__TP_COLD_FN(task_poll_begin, (uint64_t id), LRT__TP_ARGS(id))
+LRT__TP_COLD_FN(task_poll_end, (uint64_t id, int result), LRT__TP_ARGS(id, result))
+LRT__TP_COLD_FN(task_wake, (uint64_t id, int waker, uint64_t waker_id),
+                LRT__TP_ARGS(id, waker, waker_id))
+#define LRT__TP_HOT(ev, ...)                                                                \
+    do {                                                                                   \
+        if (LRT__UNLIKELY(lttng_ust_tracepoint_enabled(lrt, ev)))                          \
+            lrt__tp_##ev(__VA_ARGS__);                                                     \
+    } while (0)
 #else
 #define LRT__TP(ev, ...) do { } while (0)
 #define LRT__TP_ENABLED(ev) 0
 #define LRT__TP_DO(ev, ...) do { } while (0)
+#define LRT__TP_HOT(ev, ...) do { } while (0)
 #endif
 
 /* trace.c: loads liblrt-tp.so when LRT_TRACE=1 (never unloaded). */
