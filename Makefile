@@ -43,7 +43,7 @@ A    := $(BUILD)/liblrt.a
 TPSO := $(BUILD)/liblrt-tp.so
 RUNNER := $(BUILD)/tests/lrt-tests
 
-.PHONY: all deps demo test check-unit check-scripts check-exports bench install uninstall clean
+.PHONY: all deps demo test check-unit check-scripts check-exports bench bench-trace install uninstall clean
 all: $(SO) $(A) $(TPSO) $(TOOLS) $(EXAMPLES) $(RUNNER) $(BUILD)/lrt.pc
 
 deps:
@@ -130,6 +130,15 @@ bench: deps
 	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -O2 -g -o build/bench/lrt-bench bench/lrt_bench.c \
 	    build/bench-lib/liblrt.a $(LDLIBS)
 	@echo "built build/bench/lrt-bench"
+	$(Q)$(MAKE) --no-print-directory bench-trace
+
+# Tracepoint cost: the same program against liblrt with tracing compiled in and out.
+bench-trace:
+	$(Q)$(MAKE) --no-print-directory BUILD=build/bench-trace build/bench-trace/liblrt.so build/bench-trace/liblrt-tp.so
+	$(Q)$(MAKE) --no-print-directory BUILD=build/bench-notrace TRACE=0 build/bench-notrace/liblrt.so
+	$(Q)for b in build/bench-trace build/bench-notrace; do $(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -O2 -g \
+	    -o $$b/trace_cost bench/trace_cost.c -L$$b -llrt -Wl,-rpath,'$$ORIGIN'; done
+	@echo "built build/bench-trace/trace_cost and build/bench-notrace/trace_cost (see docs/tracing.md)"
 
 # ---- install -----------------------------------------------------------------------
 install: all

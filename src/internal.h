@@ -305,6 +305,9 @@ struct lrt_runtime *lrt__rt_check(struct lrt_runtime *rt, int *err);
 int lrt__suspend(int kind, const void *obj, uint64_t aux, uint64_t deadline_ns);
 /* Make a suspended task runnable with @result (no-op unless suspended). */
 void lrt__wake(struct lrt_task *t, int result, int waker_kind);
+/* Same, naming the waker explicitly (a finished task or job wakes its joiner after it
+ * stopped running). */
+void lrt__wake_by(struct lrt_task *t, int result, int waker_kind, uint64_t waker_id);
 void lrt__enqueue(struct lrt_runtime *rt, struct lrt_task *t); /* run queue tail */
 /* The running task (NULL outside a task, or on a foreign thread). */
 static inline struct lrt_task *lrt__current(void)

@@ -101,19 +101,24 @@ void lrt__enqueue(struct lrt_runtime *rt, struct lrt_task *t)
     rq_push(rt, t);
 }
 
-void lrt__wake(struct lrt_task *t, int result, int waker_kind)
+void lrt__wake_by(struct lrt_task *t, int result, int waker_kind, uint64_t waker_id)
 {
     if (t->state != LRT__SUSPENDED)
         return;
     struct lrt_runtime *rt = t->rt;
-    struct lrt_task *cur = rt->current;
     t->wake_result = result;
     t->state = LRT__RUNNABLE;
     t->last_waker = (uint8_t)waker_kind;
-    t->last_waker_id = cur ? cur->id : 0;
+    t->last_waker_id = waker_id;
     t->state_since = rt->clock_cache;
     LRT__TP_HOT(task_wake, t->id, waker_kind, t->last_waker_id);
     q_push(&rt->wk_head, &rt->wk_tail, t);
+}
+
+void lrt__wake(struct lrt_task *t, int result, int waker_kind)
+{
+    struct lrt_task *cur = t->rt->current;
+    lrt__wake_by(t, result, waker_kind, cur ? cur->id : 0);
 }
 
 /* ---- accounting ------------------------------------------------------------------- */

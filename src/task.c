@@ -157,7 +157,7 @@ void lrt__task_finished(struct lrt_task *t)
     if (t->joiner) {
         struct lrt_task *j = t->joiner;
         t->joiner = NULL;
-        lrt__wake(j, 0, (t->flags & LRT__TF_BLOCKING) ? LRT__WAKER_BLOCKING : LRT__WAKER_TASK);
+        lrt__wake_by(j, 0, (t->flags & LRT__TF_BLOCKING) ? LRT__WAKER_BLOCKING : LRT__WAKER_TASK, t->id);
     }
     lrt__task_release(t);
 }

@@ -90,6 +90,7 @@ void lrt__trace_init(void)
     pthread_once(&once, trace_init_once);
 }
 
+
 #else /* !LRT_TRACE_ENABLED: tracepoints compiled out */
 
 void lrt__trace_init(void)

@@ -20,6 +20,12 @@
 #undef LTTNG_UST_TRACEPOINT_INCLUDE
 #define LTTNG_UST_TRACEPOINT_INCLUDE "./lrt_tp.h"
 
+/* The tracepoint definitions (in src/trace.c) stay private to liblrt: call sites read
+ * their state PC-relative instead of through the GOT, and nothing lttng is exported. */
+#ifndef LTTNG_UST_TRACEPOINT_HIDDEN_DEFINITION
+#define LTTNG_UST_TRACEPOINT_HIDDEN_DEFINITION
+#endif
+
 #if !defined(LRT_TP_H) || defined(LTTNG_UST_TRACEPOINT_HEADER_MULTI_READ)
 #define LRT_TP_H
 
