@@ -1,7 +1,721 @@
-/* Dump agent (placeholder until the agent lands: answers nothing). */
+/*
+ * agent.c - the dump agent: a thread serving lrt-dump on a Unix socket.
+ *
+ * Protocol: one JSON object per line each way.  {"cmd":"ping"} and
+ * {"cmd":"snapshot","backtraces":true}; a bad request gets {"error":"..."}.
+ *
+ * Where a snapshot comes from.  The agent sets rt->dump_request and wakes the runtime's
+ * notifier; the runtime thread calls lrt__agent_safepoint() between polls (every
+ * event_interval polls, and when it parks), writes the snapshot from consistent state
+ * into an mmap'd buffer and hands it over (mutex + eventfd).  The pause it takes is the
+ * whole snapshot (measured in docs/performance.md).  When no safe point comes within
+ * STUCK_AFTER and the runtime thread has been inside the same poll all that time
+ * (rt->current set, rt->poll_seq odd and unchanged), the runtime thread is stuck in a
+ * task: the agent captures it (lrt__live_capture: from /proc when it is blocked in a
+ * system call, else frozen in a signal handler) and writes the snapshot itself, the
+ * running task shown "running" for N ms with its live backtrace.  When the runtime is not
+ * inside lrt_block_on at all, the agent freezes the thread the same way and answers with
+ * an "idle" snapshot.
+ *
+ * Robustness: the socket lives in a 0700 directory owned by the user (a directory owned
+ * by someone else or writable by group/others is refused), is mode 0600, and each peer's
+ * uid is checked with SO_PEERCRED (same uid or root).  Client sockets are non-blocking
+ * and served by poll(): a request line is at most MAX_LINE bytes (longer: error, then the
+ * connection is dropped), a client that sends nothing for IDLE_TIMEOUT or does not read
+ * its reply for IDLE_TIMEOUT is dropped, at most MAX_CLIENTS are served at once.  None of
+ * this touches the runtime thread, which only ever sees dump_request.
+ *
+ * Memory: request lines are parsed with jansson (malloc) on this thread, which binds its
+ * own glibc arena at start (glibc gives each thread its own arena up to 8 x cores
+ * arenas); between freezing the runtime thread and releasing it the agent calls no
+ * malloc at all (lrt__snapshot writes into mmap'd memory).
+ */
 #include "internal.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define MAX_CLIENTS 16
+#define MAX_LINE (64 * 1024)
+#define IDLE_TIMEOUT_NS idle_timeout_ns
+static uint64_t idle_timeout_ns = 5000000000ull; /* LRT_DUMP_CLIENT_TIMEOUT_MS (tests) */
+#define STUCK_AFTER_NS (150000000ull)
+#define IDLE_AFTER_NS (1000000000ull)
+#define ROUND_TIMEOUT_NS (5000000000ull)
+
+struct reply {
+    int refs;
+    lrt__jw jw;
+};
+
+struct client {
+    int fd;
+    size_t in_len;
+    char *in;              /* MAX_LINE bytes, mmap'd at agent start */
+    struct reply *out;     /* being written */
+    size_t out_off;
+    int waiting;           /* wants the next snapshot */
+    unsigned flags;
+    int close_after;       /* drop once out is written */
+    uint64_t deadline;     /* lrt__mono_ns: drop when passed */
+};
+
+/* <pid>.sock is taken by the first live agent of the process; others (several runtimes
+ * at once) get <pid>.N.sock. */
+static pthread_mutex_t name_mu = PTHREAD_MUTEX_INITIALIZER;
+static int main_name_taken, name_seq;
+
+struct lrt__agent {
+    struct lrt_runtime *rt;
+    pthread_t thread;
+    int lfd, stop_efd, answer_efd;
+    lrt__notifier *notifier;
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    char *inbufs;
+    struct client clients[MAX_CLIENTS];
+    int nclients;
+
+    /* round: one snapshot request to the runtime thread */
+    pthread_mutex_t mu;   /* guards round, round_open, req_flags, result */
+    uint64_t round;
+    int round_open;
+    unsigned req_flags;
+    lrt__jw result;
+    uint64_t result_round;
+    /* agent thread only */
+    uint64_t round_start, seq_seen, seq_since;
+    int name_seq;
+};
+
+static void name_release(int seq)
+{
+    pthread_mutex_lock(&name_mu);
+    if (seq == 0)
+        main_name_taken = 0;
+    pthread_mutex_unlock(&name_mu);
+}
+
+
+/* ---- socket directory ------------------------------------------------------------- */
+
+static int socket_dir(const lrt_options_t *o, char *out, size_t n)
+{
+    const char *d = o->dump_socket_dir;
+    if (!d || !*d)
+        d = getenv("LRT_DUMP_DIR");
+    if (d && *d) {
+        if ((size_t)snprintf(out, n, "%s", d) >= n)
+            return -ENAMETOOLONG;
+        return 0;
+    }
+    const char *x = getenv("XDG_RUNTIME_DIR");
+    struct stat st;
+    if (x && *x && stat(x, &st) == 0 && S_ISDIR(st.st_mode)) {
+        if ((size_t)snprintf(out, n, "%s/lrt", x) >= n)
+            return -ENAMETOOLONG;
+        return 0;
+    }
+    if ((size_t)snprintf(out, n, "/tmp/lrt-%u", (unsigned)geteuid()) >= n)
+        return -ENAMETOOLONG;
+    return 0;
+}
+
+static int check_dir(const char *dir)
+{
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return -errno;
+    struct stat st;
+    if (lstat(dir, &st) != 0)
+        return -errno;
+    if (!S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "lrt: dump agent: %s is not a directory: agent not started\n", dir);
+        return -ENOTDIR;
+    }
+    if (st.st_uid != geteuid()) {
+        fprintf(stderr, "lrt: dump agent: %s belongs to uid %u, not to us: agent not started\n", dir,
+                (unsigned)st.st_uid);
+        return -EPERM;
+    }
+    if (st.st_mode & 022) {
+        fprintf(stderr, "lrt: dump agent: %s is writable by group or others (mode %03o): agent not started\n",
+                dir, (unsigned)(st.st_mode & 0777));
+        return -EPERM;
+    }
+    return 0;
+}
+
+/* Remove sockets of processes that no longer exist. */
+static void clean_stale(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char *end;
+        long pid = strtol(e->d_name, &end, 10);
+        if (end == e->d_name || pid <= 0)
+            continue;
+        if (*end == '.' && end[1] >= '0' && end[1] <= '9')
+            strtol(end + 1, &end, 10);
+        if (strcmp(end, ".sock") != 0)
+            continue;
+        if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+            unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
+}
+
+/* ---- replies ---------------------------------------------------------------------- */
+
+static struct reply *reply_text(const char *text)
+{
+    struct reply *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->refs = 1;
+    lrt__jw_raw(&r->jw, text, strlen(text));
+    lrt__jw_raw(&r->jw, "\n", 1);
+    if (r->jw.oom) {
+        lrt__jw_free(&r->jw);
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+static void reply_put(struct reply *r)
+{
+    if (r && --r->refs == 0) {
+        lrt__jw_free(&r->jw);
+        free(r);
+    }
+}
+
+static void client_close(struct lrt__agent *ag, struct client *c)
+{
+    close(c->fd);
+    reply_put(c->out);
+    char *in = c->in;
+    memset(c, 0, sizeof *c);
+    c->fd = -1;
+    c->in = in;
+    ag->nclients--;
+}
+
+static void client_send(struct client *c, struct reply *r, int close_after)
+{
+    if (!r) {
+        c->close_after = 1;
+        return;
+    }
+    c->out = r;
+    c->out_off = 0;
+    c->close_after = close_after;
+    c->deadline = lrt__mono_ns() + IDLE_TIMEOUT_NS;
+}
+
+static void client_error(struct client *c, const char *msg, int close_after)
+{
+    json_t *o = json_pack("{s:s}", "error", msg);
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    client_send(c, reply_text(s ? s : "{\"error\":\"internal error\"}"), close_after);
+    free(s);
+    json_decref(o);
+}
+
+/* ---- rounds (snapshot requests to the runtime) ------------------------------------ */
+
+static void round_open(struct lrt__agent *ag, unsigned flags)
+{
+    uint64_t now = lrt__mono_ns();
+    pthread_mutex_lock(&ag->mu);
+    ag->round++;
+    ag->round_open = 1;
+    ag->req_flags = flags;
+    pthread_mutex_unlock(&ag->mu);
+    ag->round_start = now;
+    ag->seq_seen = __atomic_load_n(&ag->rt->poll_seq, __ATOMIC_ACQUIRE);
+    ag->seq_since = now;
+    atomic_store(&ag->rt->dump_request, 1);
+    lrt__notifier_wake(ag->notifier);
+}
+
+/* Hand @jw (a finished snapshot; ownership taken) to every waiting client. */
+static void round_deliver(struct lrt__agent *ag, lrt__jw *jw)
+{
+    pthread_mutex_lock(&ag->mu);
+    ag->round_open = 0;
+    pthread_mutex_unlock(&ag->mu);
+    struct reply *r = calloc(1, sizeof *r);
+    if (r) {
+        r->refs = 1;
+        r->jw = *jw;
+        lrt__jw_raw(&r->jw, "\n", 1);
+        if (r->jw.oom) {
+            lrt__jw_free(&r->jw);
+            free(r);
+            r = NULL;
+        }
+    } else {
+        lrt__jw_free(jw);
+    }
+    for (int i = 0; i < MAX_CLIENTS; i++) {
+        struct client *c = &ag->clients[i];
+        if (c->fd < 0 || !c->waiting)
+            continue;
+        c->waiting = 0;
+        if (r) {
+            r->refs++;
+            client_send(c, r, 0);
+        } else {
+            client_error(c, "out of memory", 0);
+        }
+    }
+    if (r)
+        reply_put(r);
+}
+
+static void round_fail(struct lrt__agent *ag, const char *msg)
+{
+    pthread_mutex_lock(&ag->mu);
+    ag->round_open = 0;
+    pthread_mutex_unlock(&ag->mu);
+    for (int i = 0; i < MAX_CLIENTS; i++) {
+        struct client *c = &ag->clients[i];
+        if (c->fd >= 0 && c->waiting) {
+            c->waiting = 0;
+            client_error(c, msg, 0);
+        }
+    }
+}
+
+/* The runtime thread did not answer: take the snapshot from here if it is stuck in a
+ * poll (or outside lrt).  Returns true when the round was answered. */
+static bool round_stuck(struct lrt__agent *ag, uint64_t now)
+{
+    struct lrt_runtime *rt = ag->rt;
+    uint64_t seq = __atomic_load_n(&rt->poll_seq, __ATOMIC_ACQUIRE);
+    struct lrt_task *cur = __atomic_load_n(&rt->current, __ATOMIC_RELAXED);
+    if (seq != ag->seq_seen) {
+        ag->seq_seen = seq;
+        ag->seq_since = now;
+    }
+    if (now - ag->round_start < STUCK_AFTER_NS || now - ag->seq_since < STUCK_AFTER_NS)
+        return false;
+    bool in_poll = (seq & 1) && cur;
+    int in_block_on = __atomic_load_n(&rt->in_block_on, __ATOMIC_RELAXED);
+    if (!in_poll && in_block_on && now - ag->round_start < IDLE_AFTER_NS)
+        return false;
+    lrt__live lv;
+    int rc = in_poll ? lrt__live_capture(rt->tid, &lv, 200) : lrt__live_freeze(rt->tid, &lv, 200);
+    if (__atomic_load_n(&rt->poll_seq, __ATOMIC_ACQUIRE) != seq) {
+        lrt__live_release(&lv); /* it moved on: a safe point will come */
+        return false;
+    }
+    lrt__jw jw = {0};
+    unsigned flags;
+    pthread_mutex_lock(&ag->mu);
+    flags = ag->req_flags;
+    pthread_mutex_unlock(&ag->mu);
+    (void)rc;
+    int err = lrt__snapshot(rt, flags, in_poll ? LRT__SNAP_STUCK : LRT__SNAP_IDLE, &lv, &jw);
+    bool unfrozen = !lv.have;
+    lrt__live_release(&lv);
+    if (unfrozen && __atomic_load_n(&rt->poll_seq, __ATOMIC_ACQUIRE) != seq) {
+        lrt__jw_free(&jw); /* the thread came back while we read: try again */
+        return false;
+    }
+    if (err) {
+        lrt__jw_free(&jw);
+        round_fail(ag, "out of memory");
+        return true;
+    }
+    round_deliver(ag, &jw);
+    return true;
+}
 
 void lrt__agent_safepoint(struct lrt_runtime *rt)
 {
+    atomic_store(&rt->dump_request, 0);
+    struct lrt__agent *ag = rt->agent;
+    if (!ag)
+        return;
+    pthread_mutex_lock(&ag->mu);
+    int open = ag->round_open && !ag->result.buf;
+    uint64_t round = ag->round;
+    unsigned flags = ag->req_flags;
+    pthread_mutex_unlock(&ag->mu);
+    if (!open)
+        return;
+    lrt__jw jw = {0};
+    uint64_t t0 = lrt__mono_ns();
+    lrt__snapshot(rt, flags, LRT__SNAP_SAFEPOINT, NULL, &jw);
+    rt->last_snapshot_pause_ns = lrt__mono_ns() - t0;
+    pthread_mutex_lock(&ag->mu);
+    if (ag->round == round && ag->round_open && !ag->result.buf) {
+        ag->result = jw;
+        ag->result_round = round;
+        jw.buf = NULL;
+    }
+    pthread_mutex_unlock(&ag->mu);
+    if (jw.buf)
+        lrt__jw_free(&jw);
+    uint64_t one = 1;
+    ssize_t n = write(ag->answer_efd, &one, sizeof one);
+    (void)n;
+}
+
+/* ---- requests --------------------------------------------------------------------- */
+
+static void handle_line(struct lrt__agent *ag, struct client *c, const char *line, size_t len)
+{
+    json_error_t jerr;
+    json_t *req = json_loadb(line, len, 0, &jerr);
+    if (!req || !json_is_object(req)) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "bad request: %s", req ? "not a JSON object" : jerr.text);
+        json_decref(req);
+        client_error(c, msg, 0);
+        return;
+    }
+    const char *cmd = json_string_value(json_object_get(req, "cmd"));
+    if (!cmd) {
+        client_error(c, "bad request: no \"cmd\"", 0);
+    } else if (strcmp(cmd, "ping") == 0) {
+        char buf[256];
+        snprintf(buf, sizeof buf, "{\"ok\":true,\"pid\":%d,\"lrt_version\":\"%s\",\"tasks\":%zu}", (int)getpid(),
+                 LRT_VERSION_STRING, __atomic_load_n(&ag->rt->alive, __ATOMIC_RELAXED));
+        client_send(c, reply_text(buf), 0);
+    } else if (strcmp(cmd, "snapshot") == 0) {
+        json_t *bt = json_object_get(req, "backtraces");
+        if (bt && !json_is_boolean(bt)) {
+            client_error(c, "bad request: \"backtraces\" must be true or false", 0);
+        } else {
+            c->waiting = 1;
+            c->flags = json_is_true(bt) ? LRT_DUMP_BACKTRACES : 0;
+        }
+    } else {
+        char msg[128];
+        snprintf(msg, sizeof msg, "unknown command \"%.64s\" (commands: snapshot, ping)", cmd);
+        client_error(c, msg, 0);
+    }
+    json_decref(req);
+}
+
+/* Read what is there; handle at most one complete line (the next waits for the reply). */
+static void client_read(struct lrt__agent *ag, struct client *c)
+{
+    for (;;) {
+        char *nl = memchr(c->in, '\n', c->in_len);
+        if (nl) {
+            size_t len = (size_t)(nl - c->in);
+            handle_line(ag, c, c->in, len);
+            memmove(c->in, nl + 1, c->in_len - len - 1);
+            c->in_len -= len + 1;
+            c->deadline = lrt__mono_ns() + IDLE_TIMEOUT_NS;
+            return;
+        }
+        if (c->in_len == MAX_LINE) {
+            client_error(c, "request too long (limit 65536 bytes)", 1);
+            return;
+        }
+        ssize_t n = recv(c->fd, c->in + c->in_len, MAX_LINE - c->in_len, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+            client_close(ag, c);
+            return;
+        }
+        if (n < 0)
+            return;
+        c->in_len += (size_t)n;
+    }
+}
+
+static void client_write(struct lrt__agent *ag, struct client *c)
+{
+    while (c->out && c->out_off < c->out->jw.len) {
+        ssize_t n = send(c->fd, c->out->jw.buf + c->out_off, c->out->jw.len - c->out_off,
+                         MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR)
+                return;
+            client_close(ag, c);
+            return;
+        }
+        c->out_off += (size_t)n;
+        c->deadline = lrt__mono_ns() + IDLE_TIMEOUT_NS;
+    }
+    reply_put(c->out);
+    c->out = NULL;
+    if (c->close_after)
+        client_close(ag, c);
+}
+
+static void accept_clients(struct lrt__agent *ag)
+{
+    for (;;) {
+        int fd = accept4(ag->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return;
+        struct ucred cred;
+        socklen_t len = sizeof cred;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+            (cred.uid != geteuid() && cred.uid != 0)) {
+            char msg[160];
+            int k = snprintf(msg, sizeof msg,
+                             "{\"error\":\"permission denied: uid %u may not inspect this process (owner uid %u)\"}\n",
+                             (unsigned)cred.uid, (unsigned)geteuid());
+            ssize_t w = send(fd, msg, (size_t)k, MSG_DONTWAIT | MSG_NOSIGNAL);
+            (void)w;
+            close(fd);
+            continue;
+        }
+        struct client *c = NULL;
+        for (int i = 0; i < MAX_CLIENTS && !c; i++)
+            if (ag->clients[i].fd < 0)
+                c = &ag->clients[i];
+        if (!c) {
+            static const char busy[] = "{\"error\":\"too many clients\"}\n";
+            ssize_t w = send(fd, busy, sizeof busy - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+            (void)w;
+            close(fd);
+            continue;
+        }
+        c->fd = fd;
+        c->in_len = 0;
+        c->deadline = lrt__mono_ns() + IDLE_TIMEOUT_NS;
+        ag->nclients++;
+    }
+}
+
+static void *agent_main(void *arg)
+{
+    struct lrt__agent *ag = arg;
+    free(malloc(64)); /* bind this thread's malloc arena now, while nothing is stuck */
+    lrt__unwind_warm();
+    struct pollfd pfd[3 + MAX_CLIENTS];
+    int idx[MAX_CLIENTS];
+    for (;;) {
+        int n = 0;
+        pfd[n++] = (struct pollfd){.fd = ag->stop_efd, .events = POLLIN};
+        pfd[n++] = (struct pollfd){.fd = ag->answer_efd, .events = POLLIN};
+        pfd[n++] = (struct pollfd){.fd = ag->lfd, .events = POLLIN};
+        int waiting = 0;
+        unsigned flags = 0;
+        uint64_t now = lrt__mono_ns(), next = now + 1000000000ull;
+        for (int i = 0; i < MAX_CLIENTS; i++) {
+            struct client *c = &ag->clients[i];
+            idx[i] = -1;
+            if (c->fd < 0)
+                continue;
+            if (c->waiting) {
+                waiting = 1;
+                flags |= c->flags;
+                continue; /* read no further request until answered */
+            }
+            if (c->deadline < next)
+                next = c->deadline;
+            idx[i] = n;
+            pfd[n++] = (struct pollfd){.fd = c->fd, .events = c->out ? POLLOUT : POLLIN};
+        }
+        int open;
+        pthread_mutex_lock(&ag->mu);
+        open = ag->round_open;
+        pthread_mutex_unlock(&ag->mu);
+        if (waiting && !open) {
+            round_open(ag, flags);
+            open = 1;
+        }
+        int timeout;
+        if (open)
+            timeout = 20; /* watch for a stuck runtime thread */
+        else
+            timeout = next > now ? (int)((next - now) / 1000000u) + 1 : 0;
+        int r = poll(pfd, (nfds_t)n, timeout);
+        if (r < 0 && errno != EINTR)
+            break;
+        if (pfd[0].revents)
+            break;
+        now = lrt__mono_ns();
+        if (pfd[1].revents & POLLIN) {
+            uint64_t v;
+            ssize_t k = read(ag->answer_efd, &v, sizeof v);
+            (void)k;
+        }
+        lrt__jw res = {0};
+        pthread_mutex_lock(&ag->mu);
+        if (ag->result.buf) {
+            if (ag->round_open && ag->result_round == ag->round)
+                res = ag->result;
+            else
+                lrt__jw_free(&ag->result);
+            memset(&ag->result, 0, sizeof ag->result);
+        }
+        pthread_mutex_unlock(&ag->mu);
+        if (res.buf)
+            round_deliver(ag, &res);
+        else if (open && !round_stuck(ag, now) && now - ag->round_start > ROUND_TIMEOUT_NS)
+            round_fail(ag, "timeout: the runtime thread reached no safe point");
+        if (pfd[2].revents & POLLIN)
+            accept_clients(ag);
+        for (int i = 0; i < MAX_CLIENTS; i++) {
+            struct client *c = &ag->clients[i];
+            if (c->fd < 0)
+                continue;
+            if (idx[i] >= 0 && pfd[idx[i]].revents) {
+                if (c->out)
+                    client_write(ag, c);
+                else
+                    client_read(ag, c);
+            }
+            if (c->fd >= 0 && c->out && idx[i] < 0)
+                client_write(ag, c); /* a reply that just arrived: try at once */
+            if (c->fd >= 0 && !c->waiting && now > c->deadline)
+                client_close(ag, c); /* silent, or not reading its reply */
+        }
+    }
+    lrt__unwind_thread_exit();
+    return NULL;
+}
+
+/* ---- start / stop ----------------------------------------------------------------- */
+
+int lrt__agent_start(struct lrt_runtime *rt)
+{
+    /* Started by LRT_DUMP=1 rather than asked for in the options: a failure must not
+     * stop the program, only be reported. */
+    const char *env = getenv("LRT_DUMP");
+    bool soft = env && *env && strcmp(env, "0") != 0;
+    char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    int err = socket_dir(&rt->opts, dir, sizeof dir);
+    if (!err)
+        err = check_dir(dir);
+    if (err)
+        goto fail;
+    clean_stale(dir);
+
+    struct lrt__agent *ag = calloc(1, sizeof *ag);
+    if (!ag) {
+        err = -ENOMEM;
+        goto fail;
+    }
+    ag->rt = rt;
+    ag->lfd = ag->stop_efd = ag->answer_efd = -1;
+    const char *to = getenv("LRT_DUMP_CLIENT_TIMEOUT_MS");
+    idle_timeout_ns = to && atoi(to) > 0 ? (uint64_t)atoi(to) * 1000000u : 5000000000ull;
+    pthread_mutex_init(&ag->mu, NULL);
+    for (int i = 0; i < MAX_CLIENTS; i++)
+        ag->clients[i].fd = -1;
+    pthread_mutex_lock(&name_mu);
+    int seq = main_name_taken ? ++name_seq : 0;
+    main_name_taken = 1;
+    pthread_mutex_unlock(&name_mu);
+    ag->name_seq = seq;
+    int k = seq ? snprintf(ag->path, sizeof ag->path, "%s/%d.%d.sock", dir, (int)getpid(), seq)
+                : snprintf(ag->path, sizeof ag->path, "%s/%d.sock", dir, (int)getpid());
+    if (k < 0 || (size_t)k >= sizeof ag->path) {
+        err = -ENAMETOOLONG;
+        goto err_free;
+    }
+    ag->inbufs = mmap(NULL, (size_t)MAX_CLIENTS * MAX_LINE, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (ag->inbufs == MAP_FAILED) {
+        ag->inbufs = NULL;
+        err = -ENOMEM;
+        goto err_free;
+    }
+    for (int i = 0; i < MAX_CLIENTS; i++)
+        ag->clients[i].in = ag->inbufs + (size_t)i * MAX_LINE;
+    ag->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    ag->answer_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    ag->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (ag->stop_efd < 0 || ag->answer_efd < 0 || ag->lfd < 0) {
+        err = -errno;
+        goto err_close;
+    }
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    memcpy(sa.sun_path, ag->path, strlen(ag->path) + 1);
+    unlink(ag->path); /* a stale one of an earlier process with our pid */
+    if (bind(ag->lfd, (struct sockaddr *)&sa, sizeof sa) != 0 || chmod(ag->path, 0600) != 0 ||
+        listen(ag->lfd, 64) != 0) {
+        err = -errno;
+        unlink(ag->path);
+        goto err_close;
+    }
+    ag->notifier = lrt__notifier_get(rt);
+    lrt__unwind_warm();
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rt->agent = ag;
+    err = -pthread_create(&ag->thread, NULL, agent_main, ag);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err) {
+        rt->agent = NULL;
+        lrt__notifier_put(ag->notifier);
+        unlink(ag->path);
+        goto err_close;
+    }
+    pthread_setname_np(ag->thread, "lrt-dump-agent");
+    return 0;
+
+err_close:
+    if (ag->lfd >= 0)
+        close(ag->lfd);
+    if (ag->stop_efd >= 0)
+        close(ag->stop_efd);
+    if (ag->answer_efd >= 0)
+        close(ag->answer_efd);
+    if (ag->inbufs)
+        munmap(ag->inbufs, (size_t)MAX_CLIENTS * MAX_LINE);
+err_free:
+    name_release(ag->name_seq);
+    pthread_mutex_destroy(&ag->mu);
+    free(ag);
+fail:
+    if (soft) {
+        fprintf(stderr, "lrt: dump agent not started (%s); the program runs without it\n", lrt_strerror(err));
+        return 0;
+    }
+    return err;
+}
+
+void lrt__agent_stop(struct lrt_runtime *rt)
+{
+    struct lrt__agent *ag = rt->agent;
+    if (!ag)
+        return;
+    uint64_t one = 1;
+    ssize_t n = write(ag->stop_efd, &one, sizeof one);
+    (void)n;
+    pthread_join(ag->thread, NULL);
+    rt->agent = NULL;
+    unlink(ag->path);
+    name_release(ag->name_seq);
+    for (int i = 0; i < MAX_CLIENTS; i++)
+        if (ag->clients[i].fd >= 0)
+            client_close(ag, &ag->clients[i]);
+    close(ag->lfd);
+    close(ag->stop_efd);
+    close(ag->answer_efd);
+    lrt__jw_free(&ag->result);
+    lrt__notifier_put(ag->notifier);
+    munmap(ag->inbufs, (size_t)MAX_CLIENTS * MAX_LINE);
+    pthread_mutex_destroy(&ag->mu);
+    free(ag);
     atomic_store(&rt->dump_request, 0);
 }

@@ -449,8 +449,9 @@ void lrt__live_release(lrt__live *lv);
  * stack unwinds from sp/pc alone (in_syscall), else lrt__live_freeze().  Release with
  * lrt__live_release() in both cases. */
 int lrt__live_capture(pid_t tid, lrt__live *lv, unsigned timeout_ms);
-/* Warm libunwind (first unwind in a signal handler is slow); any thread. */
+/* Warm libunwind and the symbol tables (the first unwind is slow); any thread. */
 void lrt__unwind_warm(void);
+void lrt__unwind_thread_exit(void); /* agent/stall threads: free the unwind scratch */
 /* Stall records for the snapshot (stall.c); writes the "stalls" array. */
 void lrt__stall_json(struct lrt_runtime *rt, lrt__jw *w);
 uint64_t lrt__stall_suppressed(struct lrt_runtime *rt); /* reports not printed (rate limit) */

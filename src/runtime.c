@@ -84,10 +84,16 @@ lrt_runtime_t *lrt_runtime_new(const lrt_options_t *opts)
         goto err_io;
     if ((err = lrt__pool_init(rt)) != 0)
         goto err_remote;
-    /* DIAG_START */
+    rt->tid = gettid(); /* diag hook: signals and /proc of the runtime thread */
+    if (o.stall_threshold_ms && (err = lrt__stall_start(rt)) != 0)
+        goto err_pool;
+    if (o.dump_agent && (err = lrt__agent_start(rt)) != 0)
+        goto err_stall;
     LRT__TP(runtime_new, o.event_interval, (uint64_t)o.stack_size);
     return rt;
-    /* DIAG_ERR */
+err_stall:
+    lrt__stall_stop(rt);
+err_pool:
     lrt__pool_shutdown(rt, 0, false);
 err_remote:
     lrt__remote_shutdown(rt);
@@ -191,7 +197,7 @@ static int shutdown_impl(struct lrt_runtime *rt, uint64_t timeout_ns, bool repor
     lrt__tls_rt = rt;
     rt->shutting_down = 1;
     lrt__remote_shutdown(rt);
-    /* DIAG_AGENT_STOP */
+    lrt__agent_stop(rt); /* diag hook: before tasks are cancelled */
     uint64_t now = lrt__mono_ns();
     uint64_t deadline = timeout_ns == UINT64_MAX ? 0 : now + timeout_ns;
     /* Cancelled tasks return from every suspension point at once, so unwinding them
@@ -213,7 +219,7 @@ static int shutdown_impl(struct lrt_runtime *rt, uint64_t timeout_ns, bool repor
         }
     }
     LRT__TP(runtime_shutdown, (uint64_t)rt->alive, rc);
-    /* DIAG_STALL_STOP */
+    lrt__stall_stop(rt); /* diag hook */
     lrt__remote_fini(rt);
     lrt__io_fini(rt);
     lrt__stacks_fini(rt);

@@ -247,7 +247,9 @@ static void finish_unstarted(struct lrt_runtime *rt, struct lrt_task *t, int sta
 
 static struct lrt_task *pick_next(struct lrt_runtime *rt)
 {
-    if (LRT__UNLIKELY(++rt->tick >= rt->event_interval)) {
+    /* a pending lrt-dump request is answered at the next switch, not 61 polls later */
+    if (LRT__UNLIKELY(++rt->tick >= rt->event_interval ||
+                      atomic_load_explicit(&rt->dump_request, memory_order_relaxed))) {
         rt->tick = 0;
         rt->serve_rq = 1;
         maintenance(rt);

@@ -1,0 +1,244 @@
+#!/bin/bash
+# t-dump.sh - lrt-dump against live processes, and schema validation of every snapshot.
+#
+# Runs examples/showcase with its dump agent in a private directory and checks: every
+# lrt-dump mode (table, --tree, -b with file:line, --json, --watch, --stuck, --list,
+# --socket) and its exit codes (usage 2; no such process, not an lrt process, permission
+# denied 1); a client of another uid refused by the directory mode and, with the socket
+# opened up on purpose, by SO_PEERCRED (setpriv); the stuck runtime thread (busy loop and
+# blocking syscall) answered within a second with the live frame; the stall report; a
+# clean stop with the socket removed.  Then validates every snapshot produced here and by
+# the CUnit dump suite against docs/snapshot.schema.json with python3-jsonschema.
+# Environment: BUILD (default build), SANITIZE (as given to make), KEEP=1 keeps the temp dir.
+set -u
+
+cd "$(dirname "$0")/.." || exit 1
+BUILD=${BUILD:-build}
+PY=/usr/bin/python3
+DUMP=$BUILD/tools/lrt-dump
+SHOW=$BUILD/examples/showcase
+fails=0
+say() { echo "t-dump: $*"; }
+fail() {
+    echo "t-dump: FAIL: $*" >&2
+    fails=$((fails + 1))
+}
+need() { grep -q -- "$2" "$1" || fail "$3 (no '$2' in $(basename "$1"))"; }
+
+for f in "$DUMP" "$SHOW" "$BUILD/tests/lrt-tests"; do
+    [ -x "$f" ] || { echo "t-dump: FAIL: $f not built" >&2; exit 1; }
+done
+$PY -c 'import jsonschema' 2>/dev/null || { echo "t-dump: FAIL: python3-jsonschema missing" >&2; exit 1; }
+command -v setpriv >/dev/null || { echo "t-dump: FAIL: setpriv (util-linux) missing" >&2; exit 1; }
+
+tmp=$(mktemp -d /tmp/t-dump.XXXXXX)
+chmod 755 "$tmp"
+export LRT_DUMP_DIR=$tmp/sock
+snaps=$tmp/snaps
+mkdir -p "$snaps"
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+    if [ "${KEEP:-0}" = 1 ] || [ $fails -ne 0 ]; then echo "t-dump: kept $tmp"; else rm -rf "$tmp"; fi
+}
+trap cleanup EXIT
+
+# run CMD... : stdout -> $tmp/out, stderr -> $tmp/err, status -> $rc
+run() {
+    "$@" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+}
+expect_rc() { [ "$rc" = "$1" ] || fail "$2: exit $rc, expected $1 ($(head -c 300 "$tmp/err"))"; }
+
+wait_socket() {
+    for _ in $(seq 100); do
+        [ -S "$LRT_DUMP_DIR/$1.sock" ] && return 0
+        sleep 0.05
+    done
+    fail "no agent socket for pid $1"
+    return 1
+}
+
+# ---- usage and errors without a target ------------------------------------------------
+run "$DUMP" --help
+expect_rc 0 "--help"
+need "$tmp/out" "usage: lrt-dump" "--help prints usage on stdout"
+run "$DUMP"
+expect_rc 2 "no PID"
+run "$DUMP" --frobnicate 1
+expect_rc 2 "unknown option"
+run "$DUMP" --stuck=soon 1
+expect_rc 2 "bad duration"
+need "$tmp/err" "not a duration" "bad --stuck explained"
+run "$DUMP" notapid
+expect_rc 2 "bad pid"
+run "$DUMP" --json --tree 1
+expect_rc 2 "--json with --tree"
+sleep 0.01 &
+dead=$!
+wait $dead
+run "$DUMP" "$dead"
+expect_rc 1 "dead pid"
+need "$tmp/err" "no process with pid $dead" "dead pid explained"
+sleep 30 &
+plain=$!
+pids+=($plain)
+run "$DUMP" "$plain"
+expect_rc 1 "non-lrt process"
+need "$tmp/err" "not an lrt process" "non-lrt process explained"
+kill $plain 2>/dev/null
+run "$DUMP" --socket "$tmp/nope.sock"
+expect_rc 1 "missing socket"
+
+# ---- the showcase, busy-looping blocker -----------------------------------------------
+say "showcase (busy loop)"
+"$SHOW" --block-after=1500 --block-for=2500 >"$tmp/show.out" 2>"$tmp/show.err" &
+show=$!
+pids+=($show)
+wait_socket $show
+sock=$LRT_DUMP_DIR/$show.sock
+[ "$(stat -c %a "$LRT_DUMP_DIR")" = 700 ] || fail "socket dir mode $(stat -c %a "$LRT_DUMP_DIR")"
+[ "$(stat -c %a "$sock")" = 600 ] || fail "socket mode $(stat -c %a "$sock")"
+sleep 0.4
+
+run "$DUMP" $show
+expect_rc 0 "table"
+for w in "ID *NAME *STATE *WAITING ON *FOR *POLLS *BUSY *SPAWNED AT" "config_watcher .*fd [0-9]* (read)" \
+    "nightly_report .*sleep (" "ledger .*channel .*(recv, empty)" "thumbnailer .*blocking job" \
+    "http_server .*fd" "showcase.c:[0-9]* (service_main)" "blocking pool 2 busy" "job [0-9]* *queued"; do
+    need "$tmp/out" "$w" "table shows '$w'"
+done
+if grep -q $'\033' "$tmp/out"; then fail "colour escapes when stdout is not a tty"; fi
+run "$DUMP" --color=always $show
+grep -q $'\033\[1m' "$tmp/out" || fail "--color=always has no escapes"
+
+run "$DUMP" --tree $show
+expect_rc 0 "--tree"
+need "$tmp/out" '[`|]-checksum' "tree shows children under main"
+
+run "$DUMP" -b $show
+expect_rc 0 "-b"
+need "$tmp/out" "wait_for_config_change" "backtrace of config_watcher"
+need "$tmp/out" "examples/showcase.c:[0-9]" "file:line from debug info"
+need "$tmp/out" "lrt_chan_recv" "one lrt frame on top"
+if grep -q " schedule\b\| pick_next" "$tmp/out"; then fail "scheduler frames in backtraces"; fi
+
+run "$DUMP" --json $show
+expect_rc 0 "--json"
+cp "$tmp/out" "$snaps/show-plain.json"
+run "$DUMP" --json -b $show
+cp "$tmp/out" "$snaps/show-bt.json"
+$PY -c 'import json,sys; d=json.load(open(sys.argv[1])); assert any("backtrace" in t for t in d["tasks"])' \
+    "$snaps/show-bt.json" || fail "--json -b has backtraces"
+
+run "$DUMP" --socket "$sock"
+expect_rc 0 "--socket"
+need "$tmp/out" "config_watcher" "--socket table"
+
+run "$DUMP" --list
+expect_rc 0 "--list"
+need "$tmp/out" "^$show " "--list shows the showcase"
+
+run timeout --preserve-status -s INT 2.5 "$DUMP" --watch=1 $show
+expect_rc 0 "--watch"
+[ "$(grep -c '^ID ' "$tmp/out")" -ge 2 ] || fail "--watch refreshed less than twice"
+
+run "$DUMP" --stuck=1h $show
+expect_rc 0 "--stuck=1h"
+if grep -q "config_watcher" "$tmp/out"; then fail "--stuck=1h still lists short waits"; fi
+
+# another uid: refused by the 0700 directory, then (socket opened on purpose) by SO_PEERCRED
+mkdir -p "$tmp/bin/tools"
+cp "$DUMP" "$tmp/bin/tools/" && cp -L "$BUILD/liblrt.so" "$tmp/bin/liblrt.so.0" && cp -L "$BUILD/liblrt.so" "$tmp/bin/liblrt.so"
+chmod -R a+rX "$tmp/bin"
+NOBODY="setpriv --reuid=65534 --regid=65534 --clear-groups"
+run $NOBODY env LRT_DUMP_DIR="$LRT_DUMP_DIR" "$tmp/bin/tools/lrt-dump" $show
+expect_rc 1 "other uid, private dir"
+need "$tmp/err" "permission denied" "other uid refused by the directory"
+chmod 711 "$LRT_DUMP_DIR"
+chmod 666 "$sock"
+run $NOBODY "$tmp/bin/tools/lrt-dump" --socket "$sock"
+expect_rc 1 "other uid, open socket"
+need "$tmp/err" "permission denied: uid 65534" "other uid refused by SO_PEERCRED"
+chmod 600 "$sock"
+chmod 700 "$LRT_DUMP_DIR"
+
+# stuck: the checksum task busy-loops from t=1.5s for 2.5s
+while ! grep -q "now blocking" "$tmp/show.out"; do sleep 0.05; done
+sleep 0.3
+t0=$(date +%s%N)
+run "$DUMP" -b --stuck=200ms $show
+t1=$(date +%s%N)
+expect_rc 0 "stuck dump"
+ms=$(((t1 - t0) / 1000000))
+[ $ms -lt 1000 ] || fail "stuck dump took $ms ms"
+say "stuck runtime thread answered in $ms ms"
+need "$tmp/out" "runtime stuck" "stuck state in the summary"
+need "$tmp/out" "checksum  *running" "the blocking task is running"
+need "$tmp/out" "crunch_checksum" "live backtrace of the blocking task"
+need "$tmp/out" "nightly_report" "others shown meanwhile"
+run "$DUMP" --json -b $show
+cp "$tmp/out" "$snaps/show-stuck.json"
+
+# the stall report (threshold 500 ms), then a clean stop
+while ! grep -q "runtime thread is free" "$tmp/show.out"; do sleep 0.05; done
+need "$tmp/show.err" "lrt: stall: task [0-9]* 'checksum' (spawned at examples/showcase.c:" "stall report"
+need "$tmp/show.err" "crunch_checksum" "stall backtrace"
+run "$DUMP" --json -b $show
+cp "$tmp/out" "$snaps/show-after.json"
+kill -TERM $show
+wait $show
+src=$?
+[ $src = 0 ] || fail "showcase exit status $src"
+need "$tmp/show.out" "runtime shut down cleanly" "clean shutdown"
+[ ! -e "$sock" ] || fail "socket left behind"
+
+# ---- the showcase, blocked in a system call -------------------------------------------
+say "showcase (blocking syscall)"
+"$SHOW" --block-after=300 --block-for=1500 --blocking-syscall >"$tmp/show2.out" 2>"$tmp/show2.err" &
+show=$!
+pids+=($show)
+wait_socket $show
+while ! grep -q "now blocking" "$tmp/show2.out"; do sleep 0.05; done
+sleep 0.3
+t0=$(date +%s%N)
+run "$DUMP" -b $show
+t1=$(date +%s%N)
+ms=$(((t1 - t0) / 1000000))
+expect_rc 0 "syscall-stuck dump"
+[ $ms -lt 1000 ] || fail "syscall-stuck dump took $ms ms"
+need "$tmp/out" "runtime stuck" "stuck state (syscall)"
+need "$tmp/out" "read_disk_synchronously" "live backtrace in a syscall"
+run "$DUMP" --json -b $show
+cp "$tmp/out" "$snaps/show2-stuck.json"
+kill -TERM $show
+wait $show || fail "showcase (syscall) exit status $?"
+
+# ---- CUnit snapshots, then schema validation of everything -----------------------------
+LRT_TEST_SNAPSHOT_DIR=$snaps "$BUILD/tests/lrt-tests" dump/snapshot_shows_each_wait_reason_with_its_object_and_backtrace \
+    dump/agent_answers_ping_and_snapshots_on_a_private_socket_removed_at_shutdown \
+    dump/agent_answers_within_a_second_when_the_thread_is_stuck_in_a_busy_loop \
+    dump/agent_answers_within_a_second_when_the_thread_is_stuck_in_a_blocking_read \
+    dump/stall_detector_reports_long_polls_with_backtrace_and_rate_limit >"$tmp/unit.out" 2>&1 ||
+    fail "CUnit dump snapshots ($(tail -5 "$tmp/unit.out"))"
+n=$(ls "$snaps" | wc -l)
+$PY - "$snaps" docs/snapshot.schema.json <<'EOF' || fail "schema validation"
+import glob, json, sys
+import jsonschema
+schema = json.load(open(sys.argv[2]))
+jsonschema.Draft202012Validator.check_schema(schema)
+v = jsonschema.Draft202012Validator(schema)
+bad = 0
+for f in sorted(glob.glob(sys.argv[1] + "/*.json")):
+    for e in v.iter_errors(json.load(open(f))):
+        print("t-dump: %s: %s at %s" % (f, e.message, "/".join(map(str, e.path))))
+        bad += 1
+sys.exit(1 if bad else 0)
+EOF
+say "validated $n snapshots against docs/snapshot.schema.json"
+
+if [ $fails -ne 0 ]; then
+    echo "t-dump: $fails failure(s)"
+    exit 1
+fi
+say "ok"

@@ -1,0 +1,71 @@
+#!/bin/bash
+# demo.sh - `make demo`: run examples/showcase and diagnose it live with lrt-dump.
+#
+# The showcase is a small service with trouble built in (see examples/showcase.c): an echo
+# server and its client, a task waiting on a pipe that never gets data, a long sleeper,
+# two tasks waiting on each other's channels, a blocking pool of 2 threads with 4 jobs,
+# and a task that blocks the runtime thread for 4 s.  The demo prints what the showcase
+# says it does, `lrt-dump PID`, then `lrt-dump -b --stuck=1s PID` while the runtime
+# thread is blocked (the agent answers anyway), then the stall detector's report, and
+# stops everything with SIGTERM.  Environment: BUILD (default build).
+set -u
+cd "$(dirname "$0")/.." || exit 1
+BUILD=${BUILD:-build}
+DUMP=$BUILD/tools/lrt-dump
+SHOW=$BUILD/examples/showcase
+for f in "$DUMP" "$SHOW"; do
+    [ -x "$f" ] || { echo "demo: $f is not built (make all)" >&2; exit 1; }
+done
+
+tmp=$(mktemp -d /tmp/lrt-demo.XXXXXX)
+export LRT_DUMP_DIR=$tmp/sock
+show=
+cleanup() {
+    [ -n "$show" ] && kill -KILL "$show" 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+banner() { if [ -t 1 ]; then printf '\n\033[1m== %s\033[0m\n' "$*"; else printf '\n== %s\n' "$*"; fi; }
+# ms since the showcase started
+since() { echo $((($(date +%s%N) - start) / 1000000)); }
+sleep_until_ms() {
+    local left=$(($1 - $(since)))
+    [ $left -gt 0 ] && sleep "$(printf '%d.%03d' $((left / 1000)) $((left % 1000)))"
+}
+
+banner "starting $SHOW (dump agent on, stall threshold 500 ms)"
+start=$(date +%s%N)
+"$SHOW" --block-after=2000 --block-for=4000 >"$tmp/out" 2>"$tmp/err" &
+show=$!
+for _ in $(seq 100); do [ -S "$LRT_DUMP_DIR/$show.sock" ] && break; sleep 0.05; done
+sleep 0.2
+cat "$tmp/out"
+
+sleep_until_ms 1500
+banner "lrt-dump $show          (t = $(since) ms)"
+"$DUMP" "$show" || exit 1
+
+while ! grep -q "now blocking" "$tmp/out"; do sleep 0.05; done
+sed -n '/now blocking/p' "$tmp/out"
+sleep_until_ms 3300
+banner "lrt-dump -b --stuck=1s $show   (t = $(since) ms: the runtime thread is blocked, the agent answers anyway)"
+t0=$(date +%s%N)
+"$DUMP" -b --stuck=1s "$show" || exit 1
+echo "(answered in $((($(date +%s%N) - t0) / 1000000)) ms)"
+
+while ! grep -q "runtime thread is free" "$tmp/out"; do sleep 0.05; done
+banner "the stall detector's report (the showcase's stderr)"
+cat "$tmp/err"
+
+banner "stopping the showcase (SIGTERM)"
+kill -TERM "$show"
+wait "$show"
+rc=$?
+show=
+sed -n '/stopping/,$p' "$tmp/out"
+if [ $rc -ne 0 ]; then
+    echo "demo: the showcase exited with status $rc" >&2
+    exit 1
+fi
+echo "demo: done, everything stopped cleanly"

@@ -1,0 +1,776 @@
+/*
+ * lrt-dump - show the tasks of a live lrt process: what each waits on, for how long, and
+ * where in the code.  Talks to the process's dump agent (LRT_DUMP=1 or
+ * lrt_options.dump_agent) over its Unix socket.  See docs/lrt-dump.1.
+ *
+ * Exit status: 0 success, 1 runtime error (no such process, not an lrt process, permission
+ * denied, no answer), 2 usage error.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <elfutils/libdwfl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TIMEOUT_MS 5000
+#define MAX_REPLY (512u << 20)
+
+static const char *prog = "lrt-dump";
+static bool color;
+
+static struct {
+    bool backtrace, tree, json, list, watch;
+    double watch_sec;
+    uint64_t stuck_ns;
+    const char *socket;
+} opt = {.watch_sec = 2.0};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: %s [OPTIONS] PID\n"
+            "       %s --list\n"
+            "Show the tasks of a running lrt process (its dump agent must be on: LRT_DUMP=1).\n"
+            "\n"
+            "  -b, --backtrace        show each task's backtrace (file:line where debug info exists)\n"
+            "  -t, --tree             show tasks as a parent/child tree\n"
+            "  -j, --json             print the raw JSON snapshot (docs/snapshot.schema.json)\n"
+            "  -w, --watch[=SEC]      refresh every SEC seconds (default 2) until interrupted\n"
+            "  -s, --stuck=DURATION   only tasks waiting or running for at least DURATION\n"
+            "                         (e.g. 500ms, 5s, 2m; a bare number is seconds)\n"
+            "  -l, --list             list the live lrt processes of this user\n"
+            "  -S, --socket=PATH      talk to this agent socket instead of finding PID's\n"
+            "      --color[=WHEN]     colour: auto (default, only on a terminal), always, never\n"
+            "  -h, --help             show this help\n"
+            "  -V, --version          show the version\n"
+            "\n"
+            "Exit status: 0 ok, 1 error (no such process, not an lrt process, permission\n"
+            "denied, no answer), 2 usage error.\n",
+            prog, prog);
+}
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", prog);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
+
+static void usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "%s: ", prog);
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nTry '%s --help'.\n", prog);
+    exit(2);
+}
+
+/* "1.5s", "500ms", "2m", "1h", "100us", bare number = seconds. */
+static int parse_duration(const char *s, uint64_t *ns)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno || v < 0)
+        return -1;
+    double mul = 1e9;
+    if (!*end || strcmp(end, "s") == 0)
+        mul = 1e9;
+    else if (strcmp(end, "ms") == 0)
+        mul = 1e6;
+    else if (strcmp(end, "us") == 0)
+        mul = 1e3;
+    else if (strcmp(end, "ns") == 0)
+        mul = 1;
+    else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
+        mul = 60e9;
+    else if (strcmp(end, "h") == 0)
+        mul = 3600e9;
+    else
+        return -1;
+    *ns = (uint64_t)(v * mul);
+    return 0;
+}
+
+static void fmt_dur(uint64_t ns, char *buf, size_t n)
+{
+    if (ns < 1000)
+        snprintf(buf, n, "%" PRIu64 "ns", ns);
+    else if (ns < 1000000)
+        snprintf(buf, n, "%" PRIu64 "us", ns / 1000);
+    else if (ns < 1000000000)
+        snprintf(buf, n, "%" PRIu64 "ms", ns / 1000000);
+    else if (ns < 100000000000ull)
+        snprintf(buf, n, "%.1fs", (double)ns / 1e9);
+    else if (ns < 7200000000000ull)
+        snprintf(buf, n, "%" PRIu64 "m%02" PRIu64 "s", ns / UINT64_C(60000000000), (ns / UINT64_C(1000000000)) % 60);
+    else
+        snprintf(buf, n, "%" PRIu64 "h%02" PRIu64 "m", ns / UINT64_C(3600000000000), (ns / UINT64_C(60000000000)) % 60);
+}
+
+/* ---- talking to the agent --------------------------------------------------------- */
+
+/* Candidate socket paths of @pid, in the order the agent would choose them. */
+static int socket_candidates(long pid, char out[][256], int max)
+{
+    int n = 0;
+    const char *d = getenv("LRT_DUMP_DIR");
+    if (d && *d && n < max)
+        snprintf(out[n++], 256, "%s/%ld.sock", d, pid);
+    const char *x = getenv("XDG_RUNTIME_DIR");
+    if (x && *x && n < max)
+        snprintf(out[n++], 256, "%s/lrt/%ld.sock", x, pid);
+    if (n < max)
+        snprintf(out[n++], 256, "/tmp/lrt-%u/%ld.sock", (unsigned)geteuid(), pid);
+    char proc[64];
+    struct stat st;
+    snprintf(proc, sizeof proc, "/proc/%ld", pid);
+    if (stat(proc, &st) == 0 && st.st_uid != geteuid() && n < max) {
+        snprintf(out[n++], 256, "/tmp/lrt-%u/%ld.sock", (unsigned)st.st_uid, pid);
+        if (n < max)
+            snprintf(out[n++], 256, "/run/user/%u/lrt/%ld.sock", (unsigned)st.st_uid, pid);
+    }
+    return n;
+}
+
+/* Connect; on failure returns -errno. */
+static int connect_to(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof sa.sun_path)
+        return -ENAMETOOLONG;
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+static int wait_fd(int fd, short ev, uint64_t deadline_ms);
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int wait_fd(int fd, short ev, uint64_t deadline_ms)
+{
+    for (;;) {
+        uint64_t now = now_ms();
+        if (now >= deadline_ms)
+            return -ETIMEDOUT;
+        struct pollfd p = {.fd = fd, .events = ev};
+        int r = poll(&p, 1, (int)(deadline_ms - now));
+        if (r > 0)
+            return 0;
+        if (r < 0 && errno != EINTR)
+            return -errno;
+    }
+}
+
+/* Send @req (one line) and read one reply line.  Returns the malloc'd line or NULL with
+ * *err set. */
+static char *roundtrip(int fd, const char *req, int timeout_ms, int *err)
+{
+    uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+    size_t len = strlen(req), off = 0;
+    while (off < len) {
+        ssize_t n = send(fd, req + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR) {
+                if ((*err = wait_fd(fd, POLLOUT, deadline)) != 0)
+                    return NULL;
+                continue;
+            }
+            if (errno == EPIPE || errno == ECONNRESET)
+                break; /* the agent hung up: its reason may be waiting to be read */
+            *err = -errno;
+            return NULL;
+        }
+        off += (size_t)n;
+    }
+    size_t cap = 1 << 16, have = 0;
+    char *buf = malloc(cap);
+    if (!buf) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    for (;;) {
+        char *nl = have ? memchr(buf, '\n', have) : NULL;
+        if (nl) {
+            *nl = 0;
+            return buf;
+        }
+        if (have + 1 >= cap) {
+            if (cap >= MAX_REPLY) {
+                free(buf);
+                *err = -E2BIG;
+                return NULL;
+            }
+            cap *= 2;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                *err = -ENOMEM;
+                return NULL;
+            }
+            buf = nb;
+        }
+        ssize_t n = recv(fd, buf + have, cap - have - 1, MSG_DONTWAIT);
+        if (n > 0) {
+            have += (size_t)n;
+            continue;
+        }
+        if (n == 0) {
+            free(buf);
+            *err = -ECONNRESET;
+            return NULL;
+        }
+        if (errno != EAGAIN && errno != EINTR) {
+            *err = -errno;
+            free(buf);
+            return NULL;
+        }
+        if ((*err = wait_fd(fd, POLLIN, deadline)) != 0) {
+            free(buf);
+            return NULL;
+        }
+    }
+}
+
+static void proc_comm(long pid, char *out, size_t n)
+{
+    char p[64];
+    snprintf(p, sizeof p, "/proc/%ld/comm", pid);
+    FILE *f = fopen(p, "r");
+    out[0] = 0;
+    if (f) {
+        if (fgets(out, (int)n, f))
+            out[strcspn(out, "\n")] = 0;
+        fclose(f);
+    }
+    if (!out[0])
+        snprintf(out, n, "?");
+}
+
+/* Open the agent socket of @pid (or opt.socket); exits 1 with a one-line reason. */
+static int open_agent(long pid, char *path_out, size_t n)
+{
+    if (opt.socket) {
+        int fd = connect_to(opt.socket);
+        if (fd == -ENOENT)
+            die("%s: no such socket", opt.socket);
+        if (fd == -EACCES || fd == -EPERM)
+            die("permission denied: %s belongs to another user", opt.socket);
+        if (fd == -ECONNREFUSED)
+            die("%s: nobody listens there (stale socket of a process that is gone)", opt.socket);
+        if (fd < 0)
+            die("%s: %s", opt.socket, strerror(-fd));
+        snprintf(path_out, n, "%s", opt.socket);
+        return fd;
+    }
+    if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+        die("no process with pid %ld", pid);
+    char cand[6][256];
+    int k = socket_candidates(pid, cand, 6);
+    int denied = 0;
+    for (int i = 0; i < k; i++) {
+        int fd = connect_to(cand[i]);
+        if (fd >= 0) {
+            snprintf(path_out, n, "%s", cand[i]);
+            return fd;
+        }
+        if (fd == -EACCES || fd == -EPERM)
+            denied = 1;
+    }
+    char comm[64];
+    proc_comm(pid, comm, sizeof comm);
+    if (denied)
+        die("permission denied: process %ld (%s) belongs to another user", pid, comm);
+    die("process %ld (%s) is not an lrt process with a dump agent (start it with LRT_DUMP=1)", pid, comm);
+}
+
+static json_t *request(int fd, const char *req, long pid)
+{
+    int err = 0;
+    char *line = roundtrip(fd, req, TIMEOUT_MS, &err);
+    if (!line) {
+        if (err == -ETIMEDOUT)
+            die("process %ld did not answer within %d s", pid, TIMEOUT_MS / 1000);
+        die("lost the connection to process %ld: %s", pid, strerror(-err));
+    }
+    json_error_t je;
+    json_t *j = json_loads(line, 0, &je);
+    free(line);
+    if (!j)
+        die("process %ld sent a reply that is not JSON: %s", pid, je.text);
+    const char *e = json_string_value(json_object_get(j, "error"));
+    if (e) {
+        if (strncmp(e, "permission denied", 17) == 0)
+            die("%s", e);
+        die("process %ld: %s", pid, e);
+    }
+    return j;
+}
+
+/* ---- source lines (libdw) --------------------------------------------------------- */
+
+struct dwmod {
+    char *path;
+    Dwfl *dwfl;
+    Dwfl_Module *mod;
+    GElf_Addr bias;
+};
+static struct dwmod mods[64];
+static int nmods;
+
+static char *debuginfo_path;
+static const Dwfl_Callbacks offline_cb = {
+    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .section_address = dwfl_offline_section_address,
+    .debuginfo_path = &debuginfo_path,
+};
+
+static struct dwmod *module_for(const char *path)
+{
+    for (int i = 0; i < nmods; i++)
+        if (strcmp(mods[i].path, path) == 0)
+            return &mods[i];
+    if (nmods == 64)
+        return NULL;
+    struct dwmod *m = &mods[nmods++];
+    m->path = strdup(path);
+    m->dwfl = dwfl_begin(&offline_cb);
+    if (m->dwfl) {
+        m->mod = dwfl_report_offline(m->dwfl, path, path, -1);
+        dwfl_report_end(m->dwfl, NULL, NULL);
+        if (m->mod) {
+            Dwarf_Addr b = 0;
+            if (!dwfl_module_getelf(m->mod, &b))
+                m->mod = NULL;
+            m->bias = b;
+        }
+    }
+    return m;
+}
+
+static bool srcline(const char *module, uint64_t mod_off, bool exact, char *out, size_t n)
+{
+    if (!module || !*module)
+        return false;
+    struct dwmod *m = module_for(module);
+    if (!m || !m->mod)
+        return false;
+    Dwarf_Addr a = mod_off + m->bias - (exact ? 0 : 1);
+    Dwfl_Line *line = dwfl_module_getsrc(m->mod, a);
+    if (!line)
+        return false;
+    int lineno = 0;
+    const char *file = dwfl_lineinfo(line, &a, &lineno, NULL, NULL, NULL);
+    if (!file)
+        return false;
+    snprintf(out, n, "%s:%d", file, lineno);
+    return true;
+}
+
+/* ---- output ----------------------------------------------------------------------- */
+
+#define C_RESET (color ? "\033[0m" : "")
+#define C_BOLD (color ? "\033[1m" : "")
+#define C_DIM (color ? "\033[2m" : "")
+#define C_RED (color ? "\033[1;31m" : "")
+#define C_GREEN (color ? "\033[32m" : "")
+#define C_YELLOW (color ? "\033[33m" : "")
+#define C_CYAN (color ? "\033[36m" : "")
+
+static const char *S(json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "";
+}
+
+static uint64_t U(json_t *o, const char *k)
+{
+    json_int_t v = json_integer_value(json_object_get(o, k));
+    return v > 0 ? (uint64_t)v : 0;
+}
+
+static const char *basename_of(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+static void print_summary(json_t *snap)
+{
+    json_t *p = json_object_get(snap, "process"), *r = json_object_get(snap, "runtime");
+    char up[32];
+    fmt_dur(U(r, "uptime_ns"), up, sizeof up);
+    const char *state = S(r, "state");
+    printf("%spid %" PRIu64 "%s %s  lrt %s  up %s  runtime %s%s%s", C_BOLD, U(p, "pid"), C_RESET,
+           basename_of(S(p, "exe")), S(p, "lrt_version"), up,
+           strcmp(state, "stuck") == 0 ? C_RED : "", state, C_RESET);
+    if (strcmp(state, "stuck") == 0) {
+        uint64_t cur = U(r, "current_task");
+        printf(" (inside a poll of task %" PRIu64 ")", cur);
+    }
+    printf("\n");
+    printf("tasks %" PRIu64 " alive / %" PRIu64 " spawned  polls %" PRIu64 "  forced yields %" PRIu64
+           "  fds %" PRIu64 "  timers %" PRIu64 "  remote %" PRIu64 "\n",
+           U(r, "alive_tasks"), U(r, "spawned_tasks"), U(r, "polls"), U(r, "forced_yields"),
+           U(r, "io_registered"), U(r, "timers_pending"), U(r, "remote_schedules"));
+    printf("blocking pool %" PRIu64 " busy / %" PRIu64 " idle, %" PRIu64 " queued  stalls %" PRIu64 "\n",
+           U(r, "blocking_threads_busy"), U(r, "blocking_threads_idle"), U(r, "blocking_queue_depth"),
+           U(r, "stalls"));
+}
+
+static bool selected(json_t *t)
+{
+    if (!opt.stuck_ns)
+        return true;
+    const char *st = S(t, "state");
+    return strcmp(st, "finished") != 0 && U(t, "state_ns") >= opt.stuck_ns;
+}
+
+static void print_frames(json_t *bt, bool live, const char *indent)
+{
+    size_t i;
+    json_t *f;
+    json_array_foreach(bt, i, f)
+    {
+        const char *sym = S(f, "symbol");
+        const char *mod = S(f, "module");
+        uint64_t off = U(f, "offset");
+        char line[512];
+        uint64_t mod_off = strtoull(S(f, "module_offset"), NULL, 16);
+        bool have_line = srcline(mod, mod_off, live && i == 0, line, sizeof line);
+        printf("%s%s#%-2zu%s %s%s%s+0x%" PRIx64 " %s(%s)%s", indent, C_DIM, i, C_RESET, C_CYAN, *sym ? sym : "??",
+               C_RESET, off, C_DIM, *mod ? basename_of(mod) : "?", C_RESET);
+        if (have_line)
+            printf("  %s", line);
+        printf("\n");
+    }
+}
+
+static void print_row(json_t *t, int depth, bool last_child, const char *prefix)
+{
+    char dur[32], busy[32], name[96], at[160], wait[128];
+    const char *state = S(t, "state");
+    fmt_dur(U(t, "state_ns"), dur, sizeof dur);
+    fmt_dur(U(t, "busy_ns"), busy, sizeof busy);
+    if (depth > 0)
+        snprintf(name, sizeof name, "%s%s%s", prefix, last_child ? "`-" : "|-", S(t, "name"));
+    else
+        snprintf(name, sizeof name, "%s", S(t, "name"));
+    json_t *sp = json_object_get(t, "spawned_at");
+    snprintf(at, sizeof at, "%s:%" PRIu64 " (%s)", basename_of(S(sp, "file")), U(sp, "line"), S(sp, "func"));
+    json_t *w = json_object_get(t, "wait");
+    const char *obj = json_string_value(json_object_get(w, "object"));
+    snprintf(wait, sizeof wait, "%s", obj ? obj : "-");
+    const char *sc = "";
+    if (strcmp(state, "running") == 0)
+        sc = U(t, "state_ns") >= 100000000 ? C_RED : C_GREEN;
+    else if (strcmp(state, "runnable") == 0)
+        sc = C_YELLOW;
+    printf("%-6" PRIu64 " %-24.24s %s%-9s%s %-36.36s %8s %7" PRIu64 " %7s  %s\n", U(t, "id"), name, sc, state,
+           C_RESET, wait, dur, U(t, "polls"), busy, at);
+    if (opt.backtrace) {
+        json_t *bt = json_object_get(t, "backtrace");
+        if (json_array_size(bt))
+            print_frames(bt, strcmp(state, "running") == 0, "         ");
+        else if (bt)
+            printf("         %s(no frames)%s\n", C_DIM, C_RESET);
+    }
+}
+
+static void print_header(void)
+{
+    printf("%s%-6s %-24s %-9s %-36s %8s %7s %7s  %s%s\n", C_BOLD, "ID", "NAME", "STATE", "WAITING ON", "FOR",
+           "POLLS", "BUSY", "SPAWNED AT", C_RESET);
+}
+
+static void print_tree(json_t *tasks, json_t *t, int depth, const char *prefix, bool last)
+{
+    if (selected(t))
+        print_row(t, depth, last, prefix);
+    char pre[96];
+    snprintf(pre, sizeof pre, "%s%s", prefix, depth > 0 ? (last ? "  " : "| ") : "");
+    uint64_t id = U(t, "id");
+    size_t i, nkids = 0, k = 0;
+    json_t *c;
+    json_array_foreach(tasks, i, c) if (U(c, "parent") == id) nkids++;
+    json_array_foreach(tasks, i, c)
+    {
+        if (U(c, "parent") == id) {
+            k++;
+            print_tree(tasks, c, depth + 1, pre, k == nkids);
+        }
+    }
+}
+
+static bool task_alive(json_t *tasks, uint64_t id)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach(tasks, i, t) if (U(t, "id") == id) return true;
+    return false;
+}
+
+static void print_snapshot(json_t *snap)
+{
+    print_summary(snap);
+    printf("\n");
+    print_header();
+    json_t *tasks = json_object_get(snap, "tasks");
+    size_t i;
+    json_t *t;
+    if (opt.tree) {
+        json_array_foreach(tasks, i, t)
+        {
+            uint64_t parent = U(t, "parent");
+            if (parent == 0 || !task_alive(tasks, parent))
+                print_tree(tasks, t, 0, "", true);
+        }
+    } else {
+        json_array_foreach(tasks, i, t) if (selected(t)) print_row(t, 0, false, "");
+    }
+    json_t *jobs = json_object_get(json_object_get(snap, "blocking"), "jobs");
+    if (json_array_size(jobs)) {
+        printf("\n%sBLOCKING JOBS%s\n", C_BOLD, C_RESET);
+        json_array_foreach(jobs, i, t)
+        {
+            char d[32];
+            fmt_dur(U(t, "state_ns"), d, sizeof d);
+            if (!opt.stuck_ns || U(t, "state_ns") >= opt.stuck_ns)
+                printf("job %-6" PRIu64 " %-8s for %s\n", U(t, "id"), S(t, "state"), d);
+        }
+    }
+    json_t *stalls = json_object_get(snap, "stalls");
+    if (json_array_size(stalls)) {
+        printf("\n%sRECENT STALLS%s\n", C_BOLD, C_RESET);
+        json_array_foreach(stalls, i, t)
+        {
+            char d[32], age[32];
+            fmt_dur(U(t, "duration_ns"), d, sizeof d);
+            fmt_dur(U(t, "age_ns"), age, sizeof age);
+            json_t *sp = json_object_get(t, "spawned_at");
+            printf("task %" PRIu64 " '%s' (%s:%" PRIu64 ") held the thread for %s%s, %s ago\n", U(t, "task"),
+                   S(t, "name"), basename_of(S(sp, "file")), U(sp, "line"), d,
+                   json_is_true(json_object_get(t, "ongoing")) ? " and counting" : "", age);
+            if (opt.backtrace)
+                print_frames(json_object_get(t, "backtrace"), true, "    ");
+        }
+    }
+}
+
+/* ---- --list ----------------------------------------------------------------------- */
+
+static int list_dir(const char *dir, int *found, bool *header)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char *end;
+        long pid = strtol(e->d_name, &end, 10);
+        if (end == e->d_name || pid <= 0 || !strstr(end, ".sock"))
+            continue;
+        if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+            continue;
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        int fd = connect_to(path);
+        if (fd < 0)
+            continue;
+        int err = 0;
+        char *line = roundtrip(fd, "{\"cmd\":\"ping\"}\n", 1000, &err);
+        close(fd);
+        json_t *j = line ? json_loads(line, 0, NULL) : NULL;
+        free(line);
+        if (!j || !json_is_true(json_object_get(j, "ok"))) {
+            json_decref(j);
+            continue;
+        }
+        if (!*header) {
+            printf("%s%-8s %-16s %6s  %s%s\n", C_BOLD, "PID", "COMMAND", "TASKS", "SOCKET", C_RESET);
+            *header = true;
+        }
+        char comm[64];
+        proc_comm(pid, comm, sizeof comm);
+        printf("%-8ld %-16s %6" PRIu64 "  %s\n", pid, comm, U(j, "tasks"), path);
+        json_decref(j);
+        (*found)++;
+    }
+    closedir(d);
+    return 0;
+}
+
+static int do_list(void)
+{
+    char dirs[3][256];
+    int n = 0, found = 0;
+    bool header = false;
+    const char *d = getenv("LRT_DUMP_DIR");
+    if (d && *d)
+        snprintf(dirs[n++], 256, "%s", d);
+    const char *x = getenv("XDG_RUNTIME_DIR");
+    if (x && *x)
+        snprintf(dirs[n++], 256, "%s/lrt", x);
+    snprintf(dirs[n++], 256, "/tmp/lrt-%u", (unsigned)geteuid());
+    for (int i = 0; i < n; i++) {
+        bool dup = false;
+        for (int k = 0; k < i; k++)
+            dup |= strcmp(dirs[i], dirs[k]) == 0;
+        if (!dup)
+            list_dir(dirs[i], &found, &header);
+    }
+    if (!found) {
+        fprintf(stderr, "%s: no live lrt process with a dump agent found\n", prog);
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- main ------------------------------------------------------------------------- */
+
+static volatile sig_atomic_t interrupted;
+static void on_int(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+int main(int argc, char **argv)
+{
+    enum { OPT_COLOR = 256 };
+    static const struct option longopts[] = {
+        {"backtrace", no_argument, 0, 'b'}, {"tree", no_argument, 0, 't'},
+        {"json", no_argument, 0, 'j'},      {"watch", optional_argument, 0, 'w'},
+        {"stuck", required_argument, 0, 's'}, {"list", no_argument, 0, 'l'},
+        {"socket", required_argument, 0, 'S'}, {"color", optional_argument, 0, OPT_COLOR},
+        {"colour", optional_argument, 0, OPT_COLOR}, {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'},   {0, 0, 0, 0}};
+    int c;
+    const char *when = "auto";
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":btjw::s:lS:hV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'b': opt.backtrace = true; break;
+        case 't': opt.tree = true; break;
+        case 'j': opt.json = true; break;
+        case 'l': opt.list = true; break;
+        case 'S': opt.socket = optarg; break;
+        case 'w': {
+            opt.watch = true;
+            if (optarg) {
+                char *end;
+                opt.watch_sec = strtod(optarg, &end);
+                if (*end || opt.watch_sec <= 0)
+                    usage_error("--watch: not a number of seconds: '%s'", optarg);
+            }
+            break;
+        }
+        case 's':
+            if (parse_duration(optarg, &opt.stuck_ns) != 0)
+                usage_error("--stuck: not a duration: '%s' (e.g. 500ms, 5s, 2m)", optarg);
+            break;
+        case OPT_COLOR:
+            when = optarg ? optarg : "always";
+            if (strcmp(when, "auto") && strcmp(when, "always") && strcmp(when, "never"))
+                usage_error("--color: expected auto, always or never, not '%s'", when);
+            break;
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("lrt-dump (lrt) 0.1.0\n"); return 0;
+        case ':': usage_error("option '%s' needs an argument", argv[optind - 1]); break;
+        default: usage_error("unknown option '%s'", argv[optind - 1]); break;
+        }
+    }
+    color = strcmp(when, "always") == 0 || (strcmp(when, "auto") == 0 && isatty(1) && !getenv("NO_COLOR"));
+    if (opt.list) {
+        if (optind != argc)
+            usage_error("--list takes no PID (got '%s')", argv[optind]);
+        return do_list();
+    }
+    long pid = 0;
+    if (optind == argc && !opt.socket)
+        usage_error("%s", "missing PID");
+    if (optind < argc) {
+        char *end;
+        pid = strtol(argv[optind], &end, 10);
+        if (*end || pid <= 0)
+            usage_error("not a process id: '%s'", argv[optind]);
+        if (optind + 1 < argc)
+            usage_error("unexpected argument '%s'", argv[optind + 1]);
+    }
+    if (opt.json && (opt.tree || opt.watch))
+        usage_error("%s", "--json cannot be combined with --tree or --watch");
+
+    signal(SIGPIPE, SIG_IGN);
+    char path[512];
+    int fd = open_agent(pid, path, sizeof path);
+    const char *req = opt.backtrace ? "{\"cmd\":\"snapshot\",\"backtraces\":true}\n" : "{\"cmd\":\"snapshot\"}\n";
+    if (opt.json) {
+        int err = 0;
+        char *line = roundtrip(fd, req, TIMEOUT_MS, &err);
+        if (!line)
+            die("no answer from %s: %s", path, strerror(-err));
+        json_t *j = json_loads(line, 0, NULL);
+        const char *e = j ? json_string_value(json_object_get(j, "error")) : NULL;
+        if (e)
+            die("process %ld: %s", pid, e);
+        json_decref(j);
+        puts(line);
+        free(line);
+        close(fd);
+        return 0;
+    }
+    if (opt.watch) {
+        struct sigaction sa = {.sa_handler = on_int};
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+    }
+    do {
+        json_t *snap = request(fd, req, pid);
+        if (opt.watch && isatty(1))
+            printf("\033[H\033[2J");
+        print_snapshot(snap);
+        json_decref(snap);
+        fflush(stdout);
+        if (!opt.watch)
+            break;
+        printf("\n");
+        fflush(stdout);
+        uint64_t until = now_ms() + (uint64_t)(opt.watch_sec * 1000);
+        while (!interrupted && now_ms() < until)
+            poll(NULL, 0, 50);
+    } while (!interrupted);
+    close(fd);
+    return 0;
+}
