@@ -145,7 +145,7 @@ static inline void account_switch(struct lrt_runtime *rt, struct lrt_task *from,
         rt->m.sched_hist[hist_bucket(now - to->state_since)]++;
         to->state_since = now;
     }
-    rt->poll_start = now;
+    __atomic_store_n(&rt->poll_start, now, __ATOMIC_RELAXED);
 }
 
 static inline void poll_begin(struct lrt_runtime *rt, struct lrt_task *t)
@@ -153,9 +153,11 @@ static inline void poll_begin(struct lrt_runtime *rt, struct lrt_task *t)
     t->state = LRT__RUNNING;
     t->polls++;
     rt->m.polls++;
-    rt->current = t;
+    /* current, poll_seq and poll_start are sampled by the stall watchdog and the dump
+     * agent: relaxed/release atomic stores, plain movs on x86-64 */
+    __atomic_store_n(&rt->current, t, __ATOMIC_RELAXED);
     rt->budget_left = rt->budget;
-    rt->poll_seq++;
+    __atomic_store_n(&rt->poll_seq, rt->poll_seq + 1, __ATOMIC_RELEASE);
     LRT__TP_HOT(task_poll_begin, t->id);
 }
 
@@ -165,7 +167,7 @@ static inline void poll_end(struct lrt_runtime *rt, struct lrt_task *t)
                  : t->state == LRT__RUNNABLE ? LRT__POLL_YIELDED
                                              : LRT__POLL_SUSPENDED;
     (void)result;
-    rt->poll_seq++;
+    __atomic_store_n(&rt->poll_seq, rt->poll_seq + 1, __ATOMIC_RELEASE);
     LRT__TP_HOT(task_poll_end, t->id, result);
 }
 
@@ -316,7 +318,7 @@ static void schedule(struct lrt_runtime *rt, struct lrt_task *t)
         poll_begin(rt, next);
         ctx_switch(rt, &t->sp, next->sp, next->stack, dying);
     } else {
-        rt->current = NULL;
+        __atomic_store_n(&rt->current, NULL, __ATOMIC_RELAXED);
         ctx_switch(rt, &t->sp, rt->sched_sp, NULL, dying);
     }
     reap(rt);
