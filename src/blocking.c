@@ -47,14 +47,18 @@
 /* One per pool thread, on its own stack, linked in pool->workers while alive. */
 struct worker {
     lrt__link link;
-    struct lrt_task *job; /* running job, NULL while idle */
-    uint64_t job_id;
+    struct lrt_task *job; /* running job (first of its batch), NULL while idle */
+    uint64_t job_id;      /* the job running now */
     uint64_t begin_ns;
+    size_t batch_n;       /* jobs taken together; those after the running one wait */
+    uint64_t batch_ids[16];
 };
 
 struct lrt__pool {
     /* runtime thread only */
     size_t outstanding;       /* submitted, not yet delivered or dropped */
+    struct lrt_task *sub_head, *sub_tail; /* submitted, not yet published (next_run) */
+    size_t sub_n;
     unsigned max_threads;
     uint64_t keep_alive_ns;
 
@@ -70,6 +74,7 @@ struct lrt__pool {
     lrt__link workers;        /* struct worker of every live thread */
     struct lrt_task *done_head, *done_tail; /* completions, through t->next_run */
     size_t queued;
+    size_t batched;           /* taken in a batch, not started yet (atomic: no mutex) */
     size_t running;
     unsigned threads;
     unsigned idle;            /* waiting threads not yet claimed by a submit */
@@ -115,48 +120,98 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
 
 /* ---- pool thread ------------------------------------------------------------------ */
 
-/* Run queued jobs until the queue is empty; called and returns with p->mu held. */
+/* Hand a finished job to the runtime; called with p->mu held.  Returns true when the
+ * runtime must be woken: only the first completion after a drain does it (until the
+ * runtime drains, `ready` stays true and a parking runtime sees it). */
+static bool complete(struct lrt__pool *p, struct lrt_task *job, void *result)
+{
+    p->running--;
+    if (p->shutdown_waiting)
+        pthread_cond_broadcast(&p->done_cv);
+    if (p->orphaned)
+        return false; /* the record may be gone with the runtime: drop the result */
+    job->result = result;
+    job->next_run = NULL;
+    if (p->done_tail)
+        p->done_tail->next_run = job;
+    else
+        p->done_head = job;
+    p->done_tail = job;
+    /* seq_cst, then the notifier's seq_cst load of "parked": pairs with the runtime
+     * setting parked and re-checking lrt__pool_ready() before it sleeps. */
+    return !atomic_exchange(&p->ready, true);
+}
+
+#define BATCH_MAX 16
+
+/* Run queued jobs until the queue is empty; called and returns with p->mu held.
+ * When the queue is long a thread takes a batch (up to BATCH_MAX, never more than its
+ * share of the queue) and completes it in one critical section: with tiny jobs the
+ * mutex, not the work, was the bottleneck (4 threads + the runtime on 2 CPUs).  A short
+ * queue is served one job at a time, so a slow job never holds others back. */
 static void run_jobs(struct lrt__pool *p, struct worker *w)
 {
+    bool wake = false;
+    struct lrt_task *batch[BATCH_MAX];
+    void *results[BATCH_MAX];
     while (!lrt__list_empty(&p->queue)) {
-        struct lrt_task *job = lrt__container_of(p->queue.next, struct lrt_task, wq);
-        lrt__list_del(&job->wq); /* unlinked = started: lrt__pool_abort() can't drop it */
-        p->queued--;
-        p->running++;
-        lrt_fn fn = job->fn;
-        void *arg = job->arg;
-        uint64_t enq = job->job_enqueue_ns;
-        (void)enq;
-        w->job = job;
-        w->job_id = job->id;
-        w->begin_ns = lrt__mono_ns();
+        size_t share = p->queued / (p->threads ? p->threads : 1);
+        size_t n = share < 2 ? 1 : share < BATCH_MAX ? share : BATCH_MAX;
+        for (size_t i = 0; i < n; i++) {
+            lrt__link *head = p->queue.next;
+            /* unlinked = started: lrt__pool_abort() can't drop it */
+            lrt__list_del(head);
+            batch[i] = lrt__container_of(head, struct lrt_task, wq);
+            /* GCC 12 -O2 kept p->queue.next in a register across this loop (it took
+             * every batch slot to be the same job): force the reload. */
+            __asm__ volatile("" ::: "memory");
+        }
+        p->queued -= n;
+        p->running += n;
+        __atomic_add_fetch(&p->batched, n - 1, __ATOMIC_RELAXED);
+        /* precise clock only for the trace; the dump's "running for" is coarse */
+        bool traced = LRT__TP_ENABLED(blocking_begin) || LRT__TP_ENABLED(blocking_end);
+        w->job = batch[0];
+        w->job_id = batch[0]->id;
+        w->begin_ns = traced ? lrt__mono_ns() : lrt__coarse_ns();
+        /* fn/arg/id are read now: once unlocked, only results are written */
+        lrt_fn fns[BATCH_MAX];
+        void *args[BATCH_MAX];
+        uint64_t *ids = w->batch_ids, enqs[BATCH_MAX];
+        for (size_t i = 0; i < n; i++) {
+            fns[i] = batch[i]->fn;
+            args[i] = batch[i]->arg;
+            ids[i] = batch[i]->id;
+            enqs[i] = batch[i]->job_enqueue_ns;
+        }
+        w->batch_n = n;
         pthread_mutex_unlock(&p->mu);
-
-        LRT__TP(blocking_begin, w->job_id, w->begin_ns > enq ? w->begin_ns - enq : 0);
-        void *result = fn(arg);
-        uint64_t end_ns = lrt__mono_ns();
-        LRT__TP(blocking_end, w->job_id, end_ns - w->begin_ns);
-        (void)end_ns;
-
+        if (wake) {
+            lrt__notifier_wake(p->notifier); /* alive: the pool holds a reference */
+            wake = false;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (i > 0) {
+                /* published for the dump (read under the mutex: a torn read is benign) */
+                __atomic_store_n(&w->job_id, ids[i], __ATOMIC_RELAXED);
+                __atomic_sub_fetch(&p->batched, 1, __ATOMIC_RELAXED);
+                if (traced)
+                    w->begin_ns = lrt__mono_ns();
+            }
+            LRT__TP(blocking_begin, ids[i], w->begin_ns > enqs[i] ? w->begin_ns - enqs[i] : 0);
+            results[i] = fns[i](args[i]);
+            if (traced)
+                LRT__TP(blocking_end, ids[i], lrt__mono_ns() - w->begin_ns);
+        }
+        (void)enqs;
         pthread_mutex_lock(&p->mu);
         w->job = NULL;
-        p->running--;
-        if (p->shutdown_waiting)
-            pthread_cond_broadcast(&p->done_cv);
-        if (p->orphaned)
-            continue; /* the record may be gone with the runtime: drop the result */
-        job->result = result;
-        job->next_run = NULL;
-        if (p->done_tail)
-            p->done_tail->next_run = job;
-        else
-            p->done_head = job;
-        p->done_tail = job;
-        /* seq_cst store, then the notifier's seq_cst load of "parked": pairs with the
-         * runtime setting parked and re-checking lrt__pool_ready() before it sleeps. */
-        atomic_store(&p->ready, true);
+        for (size_t i = 0; i < n; i++)
+            wake |= complete(p, batch[i], results[i]);
+    }
+    if (wake) {
         pthread_mutex_unlock(&p->mu);
-        lrt__notifier_wake(p->notifier); /* alive: the pool holds a reference */
+        lrt__notifier_wake(p->notifier);
         pthread_mutex_lock(&p->mu);
     }
 }
@@ -323,43 +378,82 @@ lrt_task_t *lrt_spawn_blocking(lrt_fn fn, void *arg)
     job->name = "blocking";
     job->state = LRT__RUNNABLE;
     job->parent_id = rt->current ? rt->current->id : 0;
-    job->job_enqueue_ns = lrt__mono_ns();
+    job->job_enqueue_ns = LRT__TP_ENABLED(blocking_begin) ? lrt__mono_ns() : lrt__coarse_ns();
 
+    /* Published to the threads in one critical section when the submitting task next
+     * gives up the CPU (lrt__pool_flush from the scheduler): a task that submits many
+     * jobs takes the pool mutex once, not once per job. */
+    job->next_run = NULL;
+    if (p->sub_tail)
+        p->sub_tail->next_run = job;
+    else
+        p->sub_head = job;
+    p->sub_tail = job;
+    p->sub_n++;
+    rt->pool_flush = 1;
+    p->outstanding++;
+    rt->m.blocking_jobs++;
+    return job;
+}
+
+/* Publish the jobs submitted since the last flush: queue them, wake idle threads, start
+ * new ones up to the maximum.  Runtime thread. */
+void lrt__pool_flush(struct lrt_runtime *rt)
+{
+    struct lrt__pool *p = rt->pool;
+    rt->pool_flush = 0;
+    if (!p || !p->sub_head)
+        return;
+    struct lrt_task *job = p->sub_head;
+    size_t n = p->sub_n;
+    p->sub_head = p->sub_tail = NULL;
+    p->sub_n = 0;
+
+    unsigned wake = 0;
     pthread_mutex_lock(&p->mu);
-    lrt__list_push(&p->queue, &job->wq);
-    size_t depth = ++p->queued;
-    if (p->idle > 0) {
+    for (; job; job = job->next_run) {
+        lrt__list_push(&p->queue, &job->wq);
+        LRT__TP(blocking_submit, job->id, (uint64_t)(p->queued + 1));
+        p->queued++;
+    }
+    /* one thread per job: idle ones first, then new ones up to the maximum */
+    while (wake < n && p->idle > 0) {
         p->idle--;
         p->notified++;
-        pthread_cond_signal(&p->work_cv);
-    } else if (p->threads < p->max_threads) {
+        wake++;
+    }
+    for (size_t want = n - wake; want > 0 && p->threads < p->max_threads; want--) {
         p->threads++;
         p->refs++;
         int cerr = spawn_thread(p);
         if (cerr != 0) {
             p->threads--;
             p->refs--;
-            /* With threads left the job just waits its turn; with none it would never
-             * run.  (A job still linked was not picked.) */
-            if (p->threads == 0 && lrt__linked(&job->wq)) {
-                lrt__list_del(&job->wq);
-                p->queued--;
-                pthread_mutex_unlock(&p->mu);
-                lrt__task_free(rt, job);
-                errno = cerr == EAGAIN ? EAGAIN : ENOMEM;
-                return NULL;
+            if (p->threads == 0) {
+                /* No thread at all: these jobs would never run.  Fail them. */
+                while (!lrt__list_empty(&p->queue)) {
+                    struct lrt_task *j = lrt__container_of(p->queue.next, struct lrt_task, wq);
+                    lrt__list_del(&j->wq);
+                    p->queued--;
+                    j->next_run = p->done_head;
+                    p->done_head = j;
+                    if (!p->done_tail)
+                        p->done_tail = j;
+                    j->result = NULL;
+                    j->wake_result = cerr == EAGAIN ? -EAGAIN : -ENOMEM;
+                }
+                atomic_store(&p->ready, true);
+                fprintf(stderr, "lrt: blocking pool: cannot start a thread (%s): jobs failed\n",
+                        strerror(cerr));
             }
-        } else {
-            LRT__TP(blocking_thread_spawn, p->threads);
+            break;
         }
+        LRT__TP(blocking_thread_spawn, p->threads);
     }
     pthread_mutex_unlock(&p->mu);
-
-    p->outstanding++;
-    rt->m.blocking_jobs++;
-    LRT__TP(blocking_submit, job->id, depth);
-    (void)depth;
-    return job;
+    /* after unlocking: a woken thread needs the mutex at once */
+    while (wake-- > 0)
+        pthread_cond_signal(&p->work_cv);
 }
 
 bool lrt__pool_ready(struct lrt_runtime *rt)
@@ -414,6 +508,7 @@ bool lrt__pool_abort(struct lrt_task *job)
 
     if (!p || !(job->flags & LRT__TF_BLOCKING))
         return false;
+    lrt__pool_flush(job->rt);
     pthread_mutex_lock(&p->mu);
     if (lrt__linked(&job->wq)) { /* still queued: no thread picked it */
         lrt__list_del(&job->wq);
@@ -438,7 +533,7 @@ void lrt__pool_stats(struct lrt_runtime *rt, unsigned *threads, unsigned *idle, 
         pthread_mutex_lock(&p->mu);
         t = p->threads;
         i = p->idle;
-        q = p->queued;
+        q = p->queued + __atomic_load_n(&p->batched, __ATOMIC_RELAXED);
         pthread_mutex_unlock(&p->mu);
     }
     if (threads)
@@ -463,8 +558,17 @@ void lrt__pool_foreach(struct lrt_runtime *rt,
     pthread_mutex_lock(&p->mu);
     for (l = p->workers.next; l != &p->workers; l = l->next) {
         struct worker *w = lrt__container_of(l, struct worker, link);
-        if (w->job)
-            fn(w->job_id, 1, w->begin_ns, ctx);
+        if (w->job) {
+            uint64_t cur = __atomic_load_n(&w->job_id, __ATOMIC_RELAXED);
+            fn(cur, 1, w->begin_ns, ctx);
+            /* taken in the same batch, not started yet: shown as queued */
+            bool after = false;
+            for (size_t i = 0; i < w->batch_n; i++) {
+                if (after)
+                    fn(w->batch_ids[i], 0, w->begin_ns, ctx);
+                after |= w->batch_ids[i] == cur;
+            }
+        }
     }
     for (l = p->queue.next; l != &p->queue; l = l->next) {
         struct lrt_task *job = lrt__container_of(l, struct lrt_task, wq);
@@ -481,6 +585,7 @@ size_t lrt__pool_shutdown(struct lrt_runtime *rt, uint64_t timeout_ns, bool repo
 
     if (!p)
         return 0;
+    lrt__pool_flush(rt);
     uint64_t start = lrt__mono_ns();
     uint64_t deadline = add_sat(start, timeout_ns);
     struct timespec ts = abs_deadline(deadline);

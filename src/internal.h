@@ -200,6 +200,7 @@ struct lrt_runtime {
     struct lrt_task *rq_head, *rq_tail;   /* run queue: new tasks and yields, FIFO */
     struct lrt_task *wk_head, *wk_tail;   /* woken tasks, FIFO, served first */
     int serve_rq;                         /* next pick takes the run queue first */
+    int pool_flush;                       /* blocking jobs submitted, not yet published */
     struct lrt_task *current;     /* running task, NULL in the scheduler */
     void *sched_sp;               /* scheduler context while a task runs */
     unsigned event_interval;
@@ -387,6 +388,7 @@ int lrt__pool_init(struct lrt_runtime *rt);
 size_t lrt__pool_shutdown(struct lrt_runtime *rt, uint64_t timeout_ns, bool report);
 bool lrt__pool_ready(struct lrt_runtime *rt);     /* completions waiting (atomic load) */
 size_t lrt__pool_drain(struct lrt_runtime *rt);   /* runtime thread: deliver completions */
+void lrt__pool_flush(struct lrt_runtime *rt);     /* publish submitted jobs (rt->pool_flush) */
 size_t lrt__pool_pending(struct lrt_runtime *rt); /* submitted, not yet delivered */
 void lrt__pool_stats(struct lrt_runtime *rt, unsigned *threads, unsigned *idle, size_t *queued);
 void lrt__pool_foreach(struct lrt_runtime *rt,

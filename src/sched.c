@@ -301,6 +301,8 @@ static inline void reap(struct lrt_runtime *rt)
 static void schedule(struct lrt_runtime *rt, struct lrt_task *t)
 {
     check_canary(t);
+    if (LRT__UNLIKELY(rt->pool_flush))
+        lrt__pool_flush(rt);
     poll_end(rt, t);
     bool dying = t->state == LRT__FINISHED;
     struct lrt_task *next = NULL;
@@ -421,6 +423,8 @@ bool lrt__wakeup_sources(struct lrt_runtime *rt)
  * can ever wake a task, or -ETIMEDOUT at the run deadline. */
 static int park(struct lrt_runtime *rt)
 {
+    if (rt->pool_flush)
+        lrt__pool_flush(rt); /* jobs submitted outside a task (lrt_spawn_blocking after lrt_enter) */
     uint64_t now = lrt__rt_now(rt);
     rt->tick = 0;
     if (rt->wheel.count)

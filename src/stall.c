@@ -108,10 +108,13 @@ static void report(struct lrt__stall *st, struct lrt_task *t, uint64_t seq, uint
     r.duration_ns = now - start_ns;
     r.ongoing = 1;
 
-    uint64_t ips[REC_FRAMES];
-    for (int i = 0; i < r.n; i++)
-        ips[i] = r.frames[i].ip;
-    LRT__TP(stall, r.task_id, r.duration_ns, ips, (unsigned)r.n);
+    if (LRT__TP_ENABLED(stall)) {
+        uint64_t ips[REC_FRAMES];
+        for (int i = 0; i < r.n; i++)
+            ips[i] = r.frames[i].ip;
+        LRT__TP_DO(stall, r.task_id, r.duration_ns, ips, (unsigned)r.n);
+        (void)ips;
+    }
     __atomic_fetch_add(&rt->m.stalls, 1, __ATOMIC_RELAXED);
 
     pthread_mutex_lock(&st->mu);

@@ -206,7 +206,10 @@ LRT_EXPORT int lrt_close(int fd);
 /*
  * lrt_spawn_blocking() - run @fn(@arg) on a pool thread.  Returns a join handle (join it
  * with lrt_join() from a task, or detach it); NULL with errno EINVAL/EPERM/ENOMEM/
- * ESHUTDOWN.  lrt_abort() on a job that has not started drops it (-ECANCELED on join).
+ * ESHUTDOWN.  Jobs are handed to the threads when the submitting task next yields or
+ * suspends (one lock for a burst of submits).  lrt_abort() on a job no thread has taken
+ * yet drops it (-ECANCELED on join).  If no pool thread can be started at all, join
+ * returns -EAGAIN or -ENOMEM.
  */
 LRT_EXPORT lrt_task_t *lrt_spawn_blocking(lrt_fn fn, void *arg);
 
