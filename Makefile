@@ -130,6 +130,11 @@ bench: deps
 	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -O2 -g -o build/bench/lrt-bench bench/lrt_bench.c \
 	    build/bench-lib/liblrt.a $(LDLIBS)
 	@echo "built build/bench/lrt-bench"
+	$(Q)$(MAKE) --no-print-directory BUILD=build/bench-nobook CFLAGS="-O2 -g -DLRT_BOOKKEEPING=0" \
+	    build/bench-nobook/liblrt.a
+	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -O2 -g -o build/bench-nobook/lrt-bench bench/lrt_bench.c \
+	    build/bench-nobook/liblrt.a $(LDLIBS)
+	@echo "built build/bench-nobook/lrt-bench (per-task time bookkeeping compiled out, for comparison)"
 	$(Q)$(MAKE) --no-print-directory bench-trace
 
 # Tracepoint cost: the same program against liblrt with tracing compiled in and out.

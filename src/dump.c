@@ -1004,10 +1004,14 @@ static void job_cb(uint64_t id, int running, uint64_t since_ns, void *ctx)
     lrt__jw_end(s->w, '}');
 }
 
-static void hist(lrt__jw *w, const char *key, const uint64_t *h)
+static void hist(lrt__jw *w, const char *key, const uint64_t *h, uint64_t samples)
 {
+    uint64_t rest = 0;
+    for (int i = 1; i < 16; i++)
+        rest += h[i];
     lrt__jw_arr(w, key);
-    for (int i = 0; i < 16; i++)
+    lrt__jw_u64(w, NULL, samples > rest ? samples - rest : 0); /* bucket 0 is implicit */
+    for (int i = 1; i < 16; i++)
         lrt__jw_u64(w, NULL, h[i]);
     lrt__jw_end(w, ']');
 }
@@ -1125,8 +1129,8 @@ int lrt__snapshot(struct lrt_runtime *rt, unsigned flags, int mode, const lrt__l
     lrt__jw_u64(w, "budget", rt->budget);
     lrt__jw_u64(w, "stall_threshold_ms", rt->opts.stall_threshold_ms);
     lrt__jw_u64(w, "last_snapshot_pause_ns", rt->last_snapshot_pause_ns);
-    hist(w, "poll_time_hist", rt->m.poll_hist);
-    hist(w, "sched_latency_hist", rt->m.sched_hist);
+    hist(w, "poll_time_hist", rt->m.poll_hist, rt->m.poll_samples);
+    hist(w, "sched_latency_hist", rt->m.sched_hist, rt->m.sched_samples);
     lrt__jw_end(w, '}');
 
     lrt__jw_arr(w, "tasks");

@@ -191,8 +191,13 @@ struct lrt__stall;
 typedef struct lrt__metrics {
     uint64_t spawned, polls, forced_yields, io_ready, remote_schedules, parks;
     uint64_t timers_fired, blocking_jobs, stalls;
-    uint64_t poll_hist[16];    /* poll duration: bucket i = [2^i us .. 2^(i+1) us), 0 = <1us */
-    uint64_t sched_hist[16];   /* wake -> poll latency, same buckets */
+    /* Histograms, log2 buckets of ~microseconds (ns >> 10): bucket i >= 1 counts
+     * [2^(i-1), 2^i) us, bucket 15 everything above; durations come from the 4 ms coarse
+     * clock.  Bucket 0 (< 1 us, i.e. within one clock tick) is not stored: it is
+     * *_samples minus the other buckets (dump.c, hist()). */
+    uint64_t poll_samples, sched_samples;
+    uint64_t poll_hist[16];    /* poll duration */
+    uint64_t sched_hist[16];   /* wake -> poll latency */
 } lrt__metrics;
 
 struct lrt_runtime {
@@ -208,7 +213,9 @@ struct lrt_runtime {
     unsigned budget, budget_left;
     uint64_t poll_seq;            /* incremented at every poll begin and end (stall.c) */
     uint64_t poll_start;          /* coarse ns when the running task got the CPU */
-    uint64_t clock_cache;         /* coarse ns of the last switch (wake timestamps) */
+    uint64_t clock_cache;         /* tick clock at the last switch (wake timestamps) */
+    lrt__link tick_link;          /* in the ticker's list of runtimes */
+    uint64_t tick_seen;           /* ticker thread only: poll_seq at its last tick */
     struct lrt_task *dead;        /* finished on its own stack, reaped after the switch */
     struct lrt_task *run_until;   /* lrt__run's target: returns to the scheduler when done */
     int stop;                     /* run deadline passed: return to the scheduler */
@@ -272,6 +279,13 @@ extern LRT__TLS int lrt__tls_in_block_on;
 /* ---- clocks ----------------------------------------------------------------------- */
 uint64_t lrt__mono_ns(void);   /* CLOCK_MONOTONIC */
 uint64_t lrt__coarse_ns(void); /* CLOCK_MONOTONIC_COARSE: same epoch, 4 ms steps, ~5 ns */
+/* Tick clock for per-task bookkeeping (time.c): CLOCK_MONOTONIC_COARSE stored every
+ * millisecond by a ticker thread; a plain load on the switch path. */
+extern uint64_t lrt__tick_ns;
+static inline uint64_t lrt__tick(void) { return __atomic_load_n(&lrt__tick_ns, __ATOMIC_RELAXED); }
+void lrt__tick_refresh(void);                   /* any thread: store the current time */
+int lrt__ticker_add(struct lrt_runtime *rt);    /* start ticking for rt (runtime_new) */
+void lrt__ticker_remove(struct lrt_runtime *rt); /* shutdown; the last one stops the thread */
 
 /* ---- context switch (context_*.S) ------------------------------------------------- */
 void lrt__ctx_switch(void **save_sp, void *to_sp);

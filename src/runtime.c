@@ -78,8 +78,10 @@ lrt_runtime_t *lrt_runtime_new(const lrt_options_t *opts)
         goto err_free;
     if ((err = lrt__sigaltstack_install(rt)) != 0)
         goto err_free;
-    if ((err = lrt__io_init(rt)) != 0)
+    if ((err = lrt__ticker_add(rt)) != 0)
         goto err_altstack;
+    if ((err = lrt__io_init(rt)) != 0)
+        goto err_ticker;
     if ((err = lrt__remote_init(rt)) != 0)
         goto err_io;
     if ((err = lrt__pool_init(rt)) != 0)
@@ -100,6 +102,8 @@ err_remote:
     lrt__remote_fini(rt);
 err_io:
     lrt__io_fini(rt);
+err_ticker:
+    lrt__ticker_remove(rt);
 err_altstack:
     lrt__sigaltstack_remove(rt);
 err_free:
@@ -222,6 +226,7 @@ static int shutdown_impl(struct lrt_runtime *rt, uint64_t timeout_ns, bool repor
     lrt__stall_stop(rt); /* diag hook */
     lrt__remote_fini(rt);
     lrt__io_fini(rt);
+    lrt__ticker_remove(rt);
     lrt__stacks_fini(rt);
     if (rt->alive == 0)
         lrt__tasks_free_all(rt); /* else: leaked on purpose, their tasks never returned */

@@ -130,19 +130,38 @@ static inline unsigned hist_bucket(uint64_t ns)
     return b < 16 ? b : 15;
 }
 
+/* Per-task time bookkeeping is always on; LRT_BOOKKEEPING=0 exists only so that `make
+ * bench` can measure what it costs (build/bench-nobook). */
+#ifndef LRT_BOOKKEEPING
+#define LRT_BOOKKEEPING 1
+#endif
+
 /* @from stops running (may be NULL), @to starts (may be NULL).  One coarse clock read. */
 static inline void account_switch(struct lrt_runtime *rt, struct lrt_task *from, struct lrt_task *to)
 {
-    uint64_t now = lrt__coarse_ns();
+#if !LRT_BOOKKEEPING
+    (void)rt;
+    (void)from;
+    (void)to;
+    return;
+#endif
+    uint64_t now = lrt__tick();
     rt->clock_cache = now;
+    /* With a 1 ms clock most durations read 0: those land in bucket 0 implicitly
+     * (samples minus the other buckets, see dump.c), so the common case is two adds. */
     if (from) {
         uint64_t d = now - rt->poll_start;
         from->busy_ns += d;
-        rt->m.poll_hist[hist_bucket(d)]++;
+        rt->m.poll_samples++;
+        if (LRT__UNLIKELY(d >= 1024))
+            rt->m.poll_hist[hist_bucket(d)]++;
         from->state_since = now;
     }
     if (to) {
-        rt->m.sched_hist[hist_bucket(now - to->state_since)]++;
+        uint64_t l = now - to->state_since;
+        rt->m.sched_samples++;
+        if (LRT__UNLIKELY(l >= 1024))
+            rt->m.sched_hist[hist_bucket(l)]++;
         to->state_since = now;
     }
     __atomic_store_n(&rt->poll_start, now, __ATOMIC_RELAXED);
@@ -472,7 +491,8 @@ static int park(struct lrt_runtime *rt)
     if (rt->stack_pool_len > 1024 && timeout)
         lrt__stacks_trim(rt); /* idle: a good moment for the syscalls */
     lrt__io_poll(rt, timeout);
-    rt->clock_cache = lrt__coarse_ns();
+    lrt__tick_refresh(); /* the ticker may be backing off while we were idle */
+    rt->clock_cache = lrt__tick();
     if (rt->wheel.count)
         lrt__timers_process(rt, lrt__rt_now(rt));
 drain:
@@ -501,7 +521,8 @@ int lrt__run(struct lrt_runtime *rt, struct lrt_task *until, uint64_t deadline_n
     rt->run_deadline = deadline_ns;
     rt->run_until = until;
     rt->stop = 0;
-    rt->clock_cache = lrt__coarse_ns();
+    lrt__tick_refresh();
+    rt->clock_cache = lrt__tick();
     int rc = 0;
     for (;;) {
         if (until ? until->state == LRT__FINISHED : rt->alive == 0)
