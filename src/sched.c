@@ -16,11 +16,10 @@
  * poll may complete without suspending, so an always-ready fd cannot starve others.
  *
  * Bookkeeping that is always on (for lrt-dump) stays off the syscall path: poll counts,
- * states and wait reasons are plain stores; time is read from CLOCK_MONOTONIC_COARSE
- * (vDSO, ~5 ns here vs ~22 ns for rdtsc under this hypervisor) once per switch between
- * different tasks.  Busy time is therefore a sampled estimate for sub-tick polls (each
- * 4 ms tick edge is charged to the task running across it: unbiased on average) and
- * exact at the tick resolution for long polls.
+ * states and wait reasons are plain stores; time is one load of the 1 ms tick clock
+ * (time.c) per switch between different tasks.  Busy time is therefore a sampled
+ * estimate for sub-tick polls (each tick edge is charged to the task running across it:
+ * unbiased on average) and exact at the tick resolution for long polls.
  */
 #include "internal.h"
 #include "trace.h"
@@ -136,7 +135,7 @@ static inline unsigned hist_bucket(uint64_t ns)
 #define LRT_BOOKKEEPING 1
 #endif
 
-/* @from stops running (may be NULL), @to starts (may be NULL).  One coarse clock read. */
+/* @from stops running (may be NULL), @to starts (may be NULL).  One tick-clock load. */
 static inline void account_switch(struct lrt_runtime *rt, struct lrt_task *from, struct lrt_task *to)
 {
 #if !LRT_BOOKKEEPING
