@@ -8,6 +8,7 @@
  *           | chained_spawn [N] | timers [N] | blocking_pool [N] | blocking_pool_seq [N]
  *           | idle_mem [N] | idle_mem_shared [N] | echo_server [PORT]
  *   extra (not in run.sh):  scale_tasks [N]   N live tasks: spawn-to-parked ns and RSS per task
+ *                           dump_10k [N]      lrt_dump_json() pause with N parked tasks
  *
  * One result line on stdout, `lrt WORKLOAD key=value ...`, exactly tokio_bench's metrics.
  * Timing uses CLOCK_MONOTONIC read directly (never the runtime's cached clock).
@@ -481,6 +482,64 @@ static void *scale_tasks(void *arg)
     return NULL;
 }
 
+/* ---- dump_10k (issue 5 item 6; not part of run.sh) ----------------------------------
+ * N tasks parked on the shared notify (a few frames deep), then lrt_dump_json() with and
+ * without backtraces: the runtime-thread pause a snapshot costs. */
+static __attribute__((noinline)) void *dump_depth(int d)
+{
+    if (d > 0) {
+        void *r = dump_depth(d - 1);
+        __asm__ volatile("" ::: "memory"); /* keep the frame */
+        return r;
+    }
+    lrt_notify_wait(shared_notify);
+    return NULL;
+}
+
+static void *dump_task(void *arg)
+{
+    (void)arg;
+    started++;
+    void *r = dump_depth(3);
+    task_done();
+    return r;
+}
+
+static void *dump_10k(void *arg)
+{
+    size_t n = (size_t)arg;
+    shared_notify = lrt_notify_new();
+    lrt_oneshot_t *rx = arm(n);
+    started = 0;
+    for (size_t i = 0; i < n; i++)
+        spawn_detached(dump_task, NULL);
+    while (started < n)
+        lrt_yield();
+    double best_bt = 1e30, best_plain = 1e30;
+    size_t bytes = 0;
+    for (int rep = 0; rep < 3; rep++) {
+        uint64_t t = now_ns();
+        char *js = lrt_dump_json(lrt_current(), LRT_DUMP_BACKTRACES);
+        double ms = (double)(now_ns() - t) / 1e6;
+        if (!js)
+            die("lrt_dump_json", -errno);
+        bytes = strlen(js);
+        free(js);
+        best_bt = ms < best_bt ? ms : best_bt;
+        t = now_ns();
+        js = lrt_dump_json(lrt_current(), 0);
+        ms = (double)(now_ns() - t) / 1e6;
+        free(js);
+        best_plain = ms < best_plain ? ms : best_plain;
+    }
+    printf("lrt dump_10k backtraces_ms=%.1f plain_ms=%.1f json_bytes=%zu n=%zu\n", best_bt, best_plain,
+           bytes, n);
+    lrt_notify_all(shared_notify);
+    wait_done(rx);
+    lrt_notify_free(shared_notify);
+    return NULL;
+}
+
 /* ---- echo_server -------------------------------------------------------------------- */
 
 static void *echo_conn(void *arg)
@@ -555,7 +614,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: lrt-bench spawn_many [N] | yield_many [TASKS] [YIELDS_PER_TASK] | ping_pong [N] | "
             "chained_spawn [N] | timers [N] | blocking_pool [N] | blocking_pool_seq [N] | idle_mem [N] | "
-            "idle_mem_shared [N] | echo_server [PORT] | scale_tasks [N]\n");
+            "idle_mem_shared [N] | echo_server [PORT] | scale_tasks [N] | dump_10k [N]\n");
     exit(2);
 }
 
@@ -598,6 +657,8 @@ int main(int argc, char **argv)
         fn = idle_mem_shared, a = arg_or(argc, argv, 2, 100000);
     } else if (!strcmp(wl, "scale_tasks")) {
         fn = scale_tasks, a = arg_or(argc, argv, 2, 100000);
+    } else if (!strcmp(wl, "dump_10k")) {
+        fn = dump_10k, a = arg_or(argc, argv, 2, 10000);
     } else if (!strcmp(wl, "echo_server")) {
         fn = echo_server, a = arg_or(argc, argv, 2, 0);
     } else {
