@@ -356,7 +356,7 @@ done
 sess=lrt-t-trace-live-$$
 CHANNEL_OPTS=(--subbuf-size=1M --num-subbuf=8)
 create_session "$sess" "" --live=100000 --set-url="net://127.0.0.1:$cport:$dport"
-url="net://127.0.0.1:$lport/host/$(hostname)/$sess"
+url="net://127.0.0.1:$lport/host/$(uname -n)/$sess"
 "$TOOL" summary --json --live "$url" >"$tmp/live.json" 2>"$tmp/live.err" &
 live_pid=$!
 sleep 0.5   # the reader attaches to the session before the data flows
