@@ -316,7 +316,7 @@ struct lrt_runtime *lrt__rt_check(struct lrt_runtime *rt, int *err);
 /* Suspend the running task with wait reason (kind, obj, aux).  deadline_ns != 0 arms
  * the task's timer: on expiry the task wakes with -ETIMEDOUT (sleeps map that to 0).
  * Returns the wake result: 0, -ECANCELED, -ETIMEDOUT, or what lrt__wake passed.
- * If the task is already cancelled, returns -ECANCELED at once without suspending. */
+ * If the task is already cancelled it yields once and returns -ECANCELED. */
 int lrt__suspend(int kind, const void *obj, uint64_t aux, uint64_t deadline_ns);
 /* Make a suspended task runnable with @result (no-op unless suspended). */
 void lrt__wake(struct lrt_task *t, int result, int waker_kind);
