@@ -131,12 +131,7 @@ static bool complete(struct lrt__pool *p, struct lrt_task *job, void *result)
     if (p->orphaned)
         return false; /* the record may be gone with the runtime: drop the result */
     job->result = result;
-    job->next_run = NULL;
-    if (p->done_tail)
-        p->done_tail->next_run = job;
-    else
-        p->done_head = job;
-    p->done_tail = job;
+    lrt__tq_push(&p->done_head, &p->done_tail, job);
     /* seq_cst, then the notifier's seq_cst load of "parked": pairs with the runtime
      * setting parked and re-checking lrt__pool_ready() before it sleeps. */
     return !atomic_exchange(&p->ready, true);
@@ -383,12 +378,7 @@ lrt_task_t *lrt_spawn_blocking(lrt_fn fn, void *arg)
     /* Published to the threads in one critical section when the submitting task next
      * gives up the CPU (lrt__pool_flush from the scheduler): a task that submits many
      * jobs takes the pool mutex once, not once per job. */
-    job->next_run = NULL;
-    if (p->sub_tail)
-        p->sub_tail->next_run = job;
-    else
-        p->sub_head = job;
-    p->sub_tail = job;
+    lrt__tq_push(&p->sub_head, &p->sub_tail, job);
     p->sub_n++;
     rt->pool_flush = 1;
     p->outstanding++;

@@ -47,6 +47,10 @@ static inline void lrt__list_del(lrt__link *n)
 static inline bool lrt__linked(const lrt__link *n) { return n->next != NULL; }
 #define lrt__container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
+/* Singly-linked FIFO of tasks through t->next_run (run queues, pool lists). */
+struct lrt_task;
+static inline void lrt__tq_push(struct lrt_task **head, struct lrt_task **tail, struct lrt_task *t);
+
 /* ---- enums shared with tracing and dumps ------------------------------------------ */
 enum lrt__state { LRT__RUNNABLE = 0, LRT__RUNNING, LRT__SUSPENDED, LRT__FINISHED };
 
@@ -178,6 +182,16 @@ struct lrt_task {
     void *asan_fake;
 #endif
 };
+
+static inline void lrt__tq_push(struct lrt_task **head, struct lrt_task **tail, struct lrt_task *t)
+{
+    t->next_run = NULL;
+    if (*tail)
+        (*tail)->next_run = t;
+    else
+        *head = t;
+    *tail = t;
+}
 
 /* ---- tracing hooks (trace.h is included by the .c files) -------------------------- */
 

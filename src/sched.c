@@ -54,13 +54,8 @@ uint64_t lrt__coarse_ns(void)
 
 static inline void q_push(struct lrt_task **head, struct lrt_task **tail, struct lrt_task *t)
 {
-    t->next_run = NULL;
     t->flags |= LRT__TF_ENQUEUED;
-    if (*tail)
-        (*tail)->next_run = t;
-    else
-        *head = t;
-    *tail = t;
+    lrt__tq_push(head, tail, t);
 }
 
 static inline struct lrt_task *q_pop(struct lrt_task **head, struct lrt_task **tail)

@@ -261,30 +261,19 @@ static void *spawn_runaway(void *arg)
     return NULL;
 }
 
+static int runaway_child(void *arg)
+{
+    (void)arg;
+    lrt_runtime_t *rt = lrt_runtime_new(NULL);
+    lrt_block_on(rt, spawn_runaway, NULL, NULL);
+    return lrt_shutdown_timeout(rt, 50) == -ETIMEDOUT ? 0 : 1;
+}
+
 static void shutdown_timeout_names_a_task_that_ignores_cancellation(void)
 {
     /* In a child: the runtime and the task are leaked on purpose (they never returned). */
-    int p[2];
-    CU_ASSERT_FATAL(pipe(p) == 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(p[1], 2);
-        close(p[0]);
-        lrt_runtime_t *rt = lrt_runtime_new(NULL);
-        lrt_block_on(rt, spawn_runaway, NULL, NULL);
-        int rc = lrt_shutdown_timeout(rt, 50);
-        _exit(rc == -ETIMEDOUT ? 0 : 1);
-    }
-    close(p[1]);
     char buf[4096];
-    size_t n = 0;
-    ssize_t r;
-    while (n + 1 < sizeof buf && (r = read(p[0], buf + n, sizeof buf - 1 - n)) > 0)
-        n += (size_t)r;
-    buf[n] = 0;
-    close(p[0]);
-    int st;
-    waitpid(pid, &st, 0);
+    int st = lrt_test_fork_capture(runaway_child, NULL, buf, sizeof buf);
     CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(buf, "'runaway'"));
     CU_ASSERT_PTR_NOT_NULL(strstr(buf, "did not finish"));

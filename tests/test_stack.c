@@ -143,36 +143,27 @@ static void *overflow_root(void *arg)
     return NULL;
 }
 
-/* Run @fn in a child whose stderr is captured; returns the child's wait status. */
-static int run_child(lrt_fn fn, int guarded_max, char *out, size_t outlen)
+struct child_args { lrt_fn fn; int canary_stacks; };
+
+static int overflow_child(void *arg)
 {
-    int p[2];
-    CU_ASSERT_FATAL(pipe(p) == 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(p[1], 2);
-        close(p[0]);
-        lrt_options_t o = {.stack_size = 16 * 1024};
-        lrt_runtime_t *rt = lrt_runtime_new(&o);
-        if (guarded_max == 0) { /* force canary stacks */
-            rt->guard_install = false;
-            rt->guarded_max = 0;
-        }
-        lrt_block_on(rt, overflow_root, (void *)fn, NULL);
-        _exit(0);
+    struct child_args *c = arg;
+    lrt_options_t o = {.stack_size = 16 * 1024};
+    lrt_runtime_t *rt = lrt_runtime_new(&o);
+    if (c->canary_stacks) { /* as on a kernel without guard regions, no mprotect budget */
+        rt->guard_install = false;
+        rt->guarded_max = 0;
     }
-    close(p[1]);
-    size_t n = 0;
-    ssize_t r;
-    while (n + 1 < outlen && (r = read(p[0], out + n, outlen - 1 - n)) > 0)
-        n += (size_t)r;
-    out[n] = 0;
-    close(p[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return status;
+    lrt_block_on(rt, overflow_root, (void *)c->fn, NULL);
+    return 0;
 }
 
+/* Run @fn as a task in a child whose stderr is captured; returns its wait status. */
+static int run_child(lrt_fn fn, int canary_stacks, char *out, size_t outlen)
+{
+    struct child_args c = {fn, canary_stacks};
+    return lrt_test_fork_capture(overflow_child, &c, out, outlen);
+}
 #endif
 
 static void stack_overflow_into_the_guard_page_is_reported_with_the_task(void)
@@ -182,7 +173,7 @@ static void stack_overflow_into_the_guard_page_is_reported_with_the_task(void)
     return;
 #else
     char out[1024];
-    int st = run_child(overflow, 1000, out, sizeof out);
+    int st = run_child(overflow, 0, out, sizeof out);
     CU_ASSERT(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "stack overflow in task 2 'deep_recursion'"));
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "test_stack.c"));
@@ -196,7 +187,7 @@ static void smashed_canary_of_a_slab_stack_is_reported_at_the_next_switch(void)
     return;
 #else
     char out[1024];
-    int st = run_child(slab_overflow, 0, out, sizeof out);
+    int st = run_child(slab_overflow, 1, out, sizeof out);
     CU_ASSERT(WIFSIGNALED(st));
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "canary"));
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "'deep_recursion'"));

@@ -30,4 +30,32 @@ static inline void *lrt_test_run_paused(lrt_fn fn, void *arg)
 }
 
 #define NOINLINE __attribute__((noinline))
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Run @child(@arg) in a forked child whose stderr goes to @out (NUL-terminated); the
+ * child ends with _exit(its return value).  Returns the child's wait status.  For tests
+ * whose subject kills the process or leaks on purpose. */
+static inline int lrt_test_fork_capture(int (*child)(void *), void *arg, char *out, size_t outlen)
+{
+    int p[2];
+    CU_ASSERT_FATAL(pipe(p) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(p[1], 2);
+        close(p[0]);
+        _exit(child(arg));
+    }
+    close(p[1]);
+    size_t n = 0;
+    ssize_t r;
+    while (n + 1 < outlen && (r = read(p[0], out + n, outlen - 1 - n)) > 0)
+        n += (size_t)r;
+    out[n] = 0;
+    close(p[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return status;
+}
 #endif
