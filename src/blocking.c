@@ -78,12 +78,21 @@ struct lrt__pool {
     size_t running;
     unsigned threads;
     unsigned idle;            /* waiting threads not yet claimed by a submit */
+    unsigned spinning;        /* threads watching the queue before they sleep */
     unsigned notified;        /* claimed wake-ups not yet consumed */
     unsigned refs;            /* runtime + one per thread */
     bool stopping;            /* no more jobs: threads exit once the queue is empty */
     bool orphaned;            /* runtime gone: never touch a job again */
     bool shutdown_waiting;    /* signal done_cv on every completion and exit */
 };
+
+/* p->queued is written under the mutex and read without it by spinning threads. */
+static inline void qset(struct lrt__pool *p, size_t v)
+{
+    __atomic_store_n(&p->queued, v, __ATOMIC_RELAXED);
+}
+
+#define POOL_SPIN_NS 50000u /* a thread out of work watches the queue this long */
 
 static void pool_free(struct lrt__pool *p)
 {
@@ -161,7 +170,7 @@ static void run_jobs(struct lrt__pool *p, struct worker *w)
              * every batch slot to be the same job): force the reload. */
             __asm__ volatile("" ::: "memory");
         }
-        p->queued -= n;
+        qset(p, p->queued - n);
         p->running += n;
         __atomic_add_fetch(&p->batched, n - 1, __ATOMIC_RELAXED);
         /* precise clock only for the trace; the dump's "running for" is coarse */
@@ -221,6 +230,24 @@ static void *pool_thread(void *arg)
     lrt__list_push(&p->workers, &w.link);
     for (;;) {
         run_jobs(p, &w);
+        if (p->stopping)
+            break;
+        /* Out of work: watch the queue for a while before sleeping.  A job submitted
+         * meanwhile is taken without a futex wake-up, which costs >= 3 us each way on
+         * this VM (blocking_pool_seq: one job at a time).  Submitters count spinning
+         * threads as available and neither wake nor start another one for them. */
+        p->spinning++;
+        pthread_mutex_unlock(&p->mu);
+        uint64_t until = lrt__mono_ns() + POOL_SPIN_NS;
+        for (unsigned i = 1; !__atomic_load_n(&p->queued, __ATOMIC_RELAXED); i++) {
+            lrt__cpu_relax();
+            if ((i & 63) == 0 && (lrt__mono_ns() >= until || __atomic_load_n(&p->stopping, __ATOMIC_RELAXED)))
+                break;
+        }
+        pthread_mutex_lock(&p->mu);
+        p->spinning--;
+        if (!lrt__list_empty(&p->queue))
+            continue;
         if (p->stopping)
             break;
         /* Idle.  A submit claims us by moving one count from idle to notified, so two
@@ -394,6 +421,7 @@ void lrt__pool_flush(struct lrt_runtime *rt)
     rt->pool_flush = 0;
     if (!p || !p->sub_head)
         return;
+    rt->pool_spin = 1; /* the next park watches for the completion a moment first */
     struct lrt_task *job = p->sub_head;
     size_t n = p->sub_n;
     p->sub_head = p->sub_tail = NULL;
@@ -404,7 +432,7 @@ void lrt__pool_flush(struct lrt_runtime *rt)
     for (; job; job = job->next_run) {
         lrt__list_push(&p->queue, &job->wq);
         LRT__TP(blocking_submit, job->id, (uint64_t)(p->queued + 1));
-        p->queued++;
+        qset(p, p->queued + 1);
     }
     /* one thread per job: idle ones first, then new ones up to the maximum */
     while (wake < n && p->idle > 0) {
@@ -412,7 +440,9 @@ void lrt__pool_flush(struct lrt_runtime *rt)
         p->notified++;
         wake++;
     }
-    for (size_t want = n - wake; want > 0 && p->threads < p->max_threads; want--) {
+    size_t want = n - wake;
+    want = want > p->spinning ? want - p->spinning : 0; /* spinners take the rest */
+    for (; want > 0 && p->threads < p->max_threads; want--) {
         p->threads++;
         p->refs++;
         int cerr = spawn_thread(p);
@@ -424,7 +454,7 @@ void lrt__pool_flush(struct lrt_runtime *rt)
                 while (!lrt__list_empty(&p->queue)) {
                     struct lrt_task *j = lrt__container_of(p->queue.next, struct lrt_task, wq);
                     lrt__list_del(&j->wq);
-                    p->queued--;
+                    qset(p, p->queued - 1);
                     j->next_run = p->done_head;
                     p->done_head = j;
                     if (!p->done_tail)
@@ -502,7 +532,7 @@ bool lrt__pool_abort(struct lrt_task *job)
     pthread_mutex_lock(&p->mu);
     if (lrt__linked(&job->wq)) { /* still queued: no thread picked it */
         lrt__list_del(&job->wq);
-        p->queued--;
+        qset(p, p->queued - 1);
         dropped = true;
     }
     pthread_mutex_unlock(&p->mu);
@@ -583,14 +613,14 @@ size_t lrt__pool_shutdown(struct lrt_runtime *rt, uint64_t timeout_ns, bool repo
     /* 1. Stop accepting and take the queue: those jobs never run. */
     lrt__list_init(&dropped);
     pthread_mutex_lock(&p->mu);
-    p->stopping = true;
+    __atomic_store_n(&p->stopping, true, __ATOMIC_RELAXED); /* read by spinners */
     p->shutdown_waiting = true;
     while (!lrt__list_empty(&p->queue)) {
         lrt__link *l = p->queue.next;
         lrt__list_del(l);
         lrt__list_push(&dropped, l);
     }
-    p->queued = 0;
+    qset(p, 0);
     pthread_cond_broadcast(&p->work_cv); /* idle threads see stopping and exit */
     pthread_mutex_unlock(&p->mu);
 

@@ -220,6 +220,7 @@ struct lrt_runtime {
     struct lrt_task *wk_head, *wk_tail;   /* woken tasks, FIFO, served first */
     int serve_rq;                         /* next pick takes the run queue first */
     int pool_flush;                       /* blocking jobs submitted, not yet published */
+    int pool_spin;                        /* jobs just published: spin before parking */
     struct lrt_task *current;     /* running task, NULL in the scheduler */
     void *sched_sp;               /* scheduler context while a task runs */
     unsigned event_interval;
@@ -289,6 +290,15 @@ struct lrt_runtime {
 
 extern LRT__TLS struct lrt_runtime *lrt__tls_rt;   /* current runtime of this thread */
 extern LRT__TLS int lrt__tls_in_block_on;
+
+static inline void lrt__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#else
+    __asm__ volatile("" ::: "memory");
+#endif
+}
 
 /* ---- clocks ----------------------------------------------------------------------- */
 uint64_t lrt__mono_ns(void);   /* CLOCK_MONOTONIC */
