@@ -33,7 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define IO_BATCH 256
+#define IO_BATCH 1024
 #define IO_INTEREST (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 #define NOTIFY_KEY 0xffffffffu /* low 32 bits of epoll data for the eventfd */
 
@@ -46,6 +46,7 @@ enum {
     REG_SOCK = 1u << 1,    /* S_ISSOCK: recv/send(MSG_NOSIGNAL) */
     REG_NOEPOLL = 1u << 2, /* regular file, /dev/null...: always ready, never in epoll */
     REG_PLAIN = 1u << 3,   /* regular file: write cannot raise SIGPIPE */
+    REG_STREAM = 1u << 4,  /* stream socket or FIFO: a short read means "drained" */
 };
 
 struct reg {
@@ -116,8 +117,15 @@ static struct reg *reg_register(struct lrt__io *io, int fd, int *err)
     r->fd = fd;
     r->gen++;
     r->flags = REG_ACTIVE;
-    if (S_ISSOCK(st.st_mode))
+    if (S_ISSOCK(st.st_mode)) {
         r->flags |= REG_SOCK;
+        int type = 0;
+        socklen_t tl = sizeof type;
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type == SOCK_STREAM)
+            r->flags |= REG_STREAM;
+    } else if (S_ISFIFO(st.st_mode)) {
+        r->flags |= REG_STREAM;
+    }
     if (S_ISREG(st.st_mode))
         r->flags |= REG_PLAIN;
     struct epoll_event ev = {.events = IO_INTEREST,
@@ -326,6 +334,12 @@ static ssize_t io_run(int fd, uint32_t interest, int op, struct op_args *a, int6
             uint32_t tick = r->tick;
             ssize_t k = op_try(io, r, op, a);
             if (k != -EAGAIN || (r->flags & REG_NOEPOLL)) {
+                /* A short read from a stream socket or a pipe drained it (Tokio does the
+                 * same): the next read waits for an edge instead of paying a recv that
+                 * would fail with EAGAIN.  Only if no event arrived meanwhile. */
+                if (op == OP_READ && k > 0 && (size_t)k < a->n && (r->flags & REG_STREAM) &&
+                    r->tick == tick)
+                    r->ready &= ~(uint32_t)EPOLLIN;
                 /* A completed op counts against the budget; a cancellation noticed
                  * here must not lose the bytes just moved: the next suspension point
                  * reports it. */
