@@ -1129,8 +1129,8 @@ int lrt__snapshot(struct lrt_runtime *rt, unsigned flags, int mode, const lrt__l
     lrt__jw_u64(w, "budget", rt->budget);
     lrt__jw_u64(w, "stall_threshold_ms", rt->opts.stall_threshold_ms);
     lrt__jw_u64(w, "last_snapshot_pause_ns", rt->last_snapshot_pause_ns);
-    hist(w, "poll_time_hist", rt->m.poll_hist, rt->m.poll_samples);
-    hist(w, "sched_latency_hist", rt->m.sched_hist, rt->m.sched_samples);
+    hist(w, "poll_time_hist", rt->m.poll_hist, rt->m.polls);
+    hist(w, "sched_latency_hist", rt->m.sched_hist, rt->m.polls);
     lrt__jw_end(w, '}');
 
     lrt__jw_arr(w, "tasks");

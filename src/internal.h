@@ -207,9 +207,8 @@ typedef struct lrt__metrics {
     uint64_t timers_fired, blocking_jobs, stalls;
     /* Histograms, log2 buckets of ~microseconds (ns >> 10): bucket i >= 1 counts
      * [2^(i-1), 2^i) us, bucket 15 everything above; durations come from the 4 ms coarse
-     * clock.  Bucket 0 (< 1 us, i.e. within one clock tick) is not stored: it is
-     * *_samples minus the other buckets (dump.c, hist()). */
-    uint64_t poll_samples, sched_samples;
+     * clock.  Bucket 0 (< 1 us, i.e. within one clock tick) is not stored: it is the
+     * poll count minus the other buckets (dump.c, hist()). */
     uint64_t poll_hist[16];    /* poll duration */
     uint64_t sched_hist[16];   /* wake -> poll latency */
 } lrt__metrics;

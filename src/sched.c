@@ -140,20 +140,30 @@ static inline void account_switch(struct lrt_runtime *rt, struct lrt_task *from,
     return;
 #endif
     uint64_t now = lrt__tick();
+    if (LRT__LIKELY(now == rt->poll_start)) {
+        /* same tick as the last switch (the usual case): the poll that ends took no
+         * measurable time; only the state timestamps and the wake latency remain */
+        if (from)
+            from->state_since = now;
+        if (to) {
+            if (LRT__UNLIKELY(now - to->state_since >= 1024))
+                rt->m.sched_hist[hist_bucket(now - to->state_since)]++;
+            to->state_since = now;
+        }
+        return;
+    }
     rt->clock_cache = now;
-    /* With a 1 ms clock most durations read 0: those land in bucket 0 implicitly
-     * (samples minus the other buckets, see dump.c), so the common case is two adds. */
+    /* With a 1 ms clock most durations read 0: those land in bucket 0 implicitly (polls
+     * minus the other buckets, see dump.c), so the common case is one add. */
     if (from) {
         uint64_t d = now - rt->poll_start;
         from->busy_ns += d;
-        rt->m.poll_samples++;
         if (LRT__UNLIKELY(d >= 1024))
             rt->m.poll_hist[hist_bucket(d)]++;
         from->state_since = now;
     }
     if (to) {
         uint64_t l = now - to->state_since;
-        rt->m.sched_samples++;
         if (LRT__UNLIKELY(l >= 1024))
             rt->m.sched_hist[hist_bucket(l)]++;
         to->state_since = now;
