@@ -189,7 +189,11 @@ static void wake_queue(struct lrt__io *io, struct reg *r, lrt__link *q, uint32_t
         if (!need || (interest & need)) {
             /* the waker unlinks (CONTRIBUTING-internal.md) */
             waiter_unlink(io, r, t, interest);
-            lrt__wake(t, result, result == -EBADF ? LRT__WAKER_TASK : LRT__WAKER_IO);
+            /* lrt_close by a task names that task; readiness comes from the driver */
+            if (result == -EBADF)
+                lrt__wake(t, result, LRT__WAKER_TASK);
+            else
+                lrt__wake_by(t, result, LRT__WAKER_IO, 0);
         }
         l = next;
     }

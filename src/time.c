@@ -260,7 +260,8 @@ static void fire(struct lrt_runtime *rt, struct lrt_task *t, uint64_t now_ns)
     rt->wheel.count--;
     rt->m.timers_fired++;
     LRT__TP(timer_fire, t->id, t->timer->deadline_ns, now_ns - t->timer->deadline_ns);
-    lrt__wake(t, t->wait_kind == LRT__WAIT_SLEEP ? 0 : -ETIMEDOUT, LRT__WAKER_TIMER);
+    /* the timer, not whichever task happens to be running, woke it */
+    lrt__wake_by(t, t->wait_kind == LRT__WAIT_SLEEP ? 0 : -ETIMEDOUT, LRT__WAKER_TIMER, 0);
 }
 
 void lrt__timer_arm(struct lrt_runtime *rt, struct lrt_task *t, lrt__timer *tm, uint64_t deadline_ns)
