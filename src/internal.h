@@ -267,6 +267,7 @@ struct lrt_runtime {
     struct lrt__slab *slabs;
     struct lrt_task *task_free;   /* free task records */
     void *task_chunks;            /* chunks of task records */
+    void *task_chunk_ahead;       /* next chunk, being faulted in by the ticker thread */
     void *sigstack;               /* sigaltstack for overflow reports */
 
     struct lrt__io *io;
@@ -309,6 +310,11 @@ static inline uint64_t lrt__tick(void) { return __atomic_load_n(&lrt__tick_ns, _
 void lrt__tick_refresh(void);                   /* any thread: store the current time */
 int lrt__ticker_add(struct lrt_runtime *rt);    /* start ticking for rt (runtime_new) */
 void lrt__ticker_remove(struct lrt_runtime *rt); /* shutdown; the last one stops the thread */
+/* Ask the ticker thread to fault [addr, addr+len) in (MADV_POPULATE_WRITE) in the
+ * background; one request at a time (a newer one replaces a pending one).  Cancel
+ * waits until the range is no longer being populated, before it is unmapped. */
+void lrt__prefault_async(void *addr, size_t len);
+void lrt__prefault_cancel(void *addr);
 
 /* ---- context switch (context_*.S) ------------------------------------------------- */
 void lrt__ctx_switch(void **save_sp, void *to_sp);

@@ -35,6 +35,15 @@ static size_t chunk_count(const struct lrt_runtime *rt)
     return n;
 }
 
+static void *chunk_map(void)
+{
+    void *m = mmap(NULL, HUGE_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    madvise(m, HUGE_CHUNK, MADV_HUGEPAGE);
+    return m;
+}
+
 static struct chunk *chunk_new(struct lrt_runtime *rt, size_t *ntasks)
 {
     struct chunk *c;
@@ -46,10 +55,18 @@ static struct chunk *chunk_new(struct lrt_runtime *rt, size_t *ntasks)
         *ntasks = SMALL_CHUNK_TASKS;
         return c;
     }
-    void *m = mmap(NULL, HUGE_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m == MAP_FAILED)
+    /* One chunk is mapped ahead and faulted in by the ticker thread on the other CPU
+     * (MADV_POPULATE_WRITE) while this one fills up: a burst of spawns then finds its
+     * next 2 MiB already backed instead of paying the first-touch faults inline. */
+    void *m = rt->task_chunk_ahead;
+    rt->task_chunk_ahead = NULL;
+    if (!m && (m = chunk_map()) == NULL)
         return NULL;
-    madvise(m, HUGE_CHUNK, MADV_HUGEPAGE);
+    void *ahead = chunk_map();
+    if (ahead) {
+        rt->task_chunk_ahead = ahead;
+        lrt__prefault_async(ahead, HUGE_CHUNK);
+    }
     c = m;
     c->bytes = HUGE_CHUNK;
     *ntasks = (HUGE_CHUNK - sizeof *c) / sizeof(struct lrt_task);
@@ -115,6 +132,11 @@ void lrt__tasks_free_all(struct lrt_runtime *rt)
         c = n;
     }
     rt->task_chunks = NULL;
+    if (rt->task_chunk_ahead) {
+        lrt__prefault_cancel(rt->task_chunk_ahead);
+        munmap(rt->task_chunk_ahead, HUGE_CHUNK);
+        rt->task_chunk_ahead = NULL;
+    }
     rt->task_free = NULL;
 }
 

@@ -15,6 +15,7 @@
 #include "trace.h"
 
 #include <signal.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #define SLOT_MASK (LRT__WHEEL_SLOTS - 1)
@@ -47,7 +48,35 @@ static struct {
     unsigned refs;
     bool running;
     pthread_t thread;
-} ticker = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {NULL, NULL}, 0, false, 0};
+    void *pf_addr;       /* pending prefault request */
+    size_t pf_len;
+    void *pf_busy;       /* range being populated right now */
+} ticker = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {NULL, NULL}, 0, false, 0, NULL, 0, NULL};
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+void lrt__prefault_async(void *addr, size_t len)
+{
+    pthread_mutex_lock(&ticker.mu);
+    if (ticker.running) {
+        ticker.pf_addr = addr;
+        ticker.pf_len = len;
+        pthread_cond_broadcast(&ticker.cv);
+    }
+    pthread_mutex_unlock(&ticker.mu);
+}
+
+void lrt__prefault_cancel(void *addr)
+{
+    pthread_mutex_lock(&ticker.mu);
+    if (ticker.pf_addr == addr)
+        ticker.pf_addr = NULL;
+    while (ticker.pf_busy == addr)
+        pthread_cond_wait(&ticker.cv, &ticker.mu);
+    pthread_mutex_unlock(&ticker.mu);
+}
 
 void lrt__tick_refresh(void)
 {
@@ -66,6 +95,18 @@ static void *ticker_main(void *arg)
     uint64_t period_ms = 1;
     pthread_mutex_lock(&ticker.mu);
     while (ticker.refs > 0) {
+        if (ticker.pf_addr) {
+            void *a = ticker.pf_addr;
+            size_t n = ticker.pf_len;
+            ticker.pf_addr = NULL;
+            ticker.pf_busy = a;
+            pthread_mutex_unlock(&ticker.mu);
+            madvise(a, n, MADV_POPULATE_WRITE); /* EINVAL before Linux 5.14: harmless */
+            pthread_mutex_lock(&ticker.mu);
+            ticker.pf_busy = NULL;
+            pthread_cond_broadcast(&ticker.cv);
+            continue;
+        }
         bool active = false;
         for (lrt__link *l = ticker.runtimes.next; l != &ticker.runtimes; l = l->next) {
             struct lrt_runtime *rt = lrt__container_of(l, struct lrt_runtime, tick_link);
