@@ -260,6 +260,8 @@ struct lrt_runtime {
     lrt__stack *stack_pool;       /* free stacks, LIFO */
     size_t stack_pool_len;
     lrt__stack *stack_cold;       /* free stacks whose pages went back to the kernel */
+    struct lrt__slab *slab_ahead; /* next slab, top pages being faulted in ahead */
+    unsigned slabs_made;
     size_t guarded_live;          /* stacks guarded by mprotect (they cost mappings) */
     size_t guarded_max;           /* mprotect budget; beyond it, canaries */
     bool guard_install;           /* MADV_GUARD_INSTALL works */
@@ -310,10 +312,11 @@ static inline uint64_t lrt__tick(void) { return __atomic_load_n(&lrt__tick_ns, _
 void lrt__tick_refresh(void);                   /* any thread: store the current time */
 int lrt__ticker_add(struct lrt_runtime *rt);    /* start ticking for rt (runtime_new) */
 void lrt__ticker_remove(struct lrt_runtime *rt); /* shutdown; the last one stops the thread */
-/* Ask the ticker thread to fault [addr, addr+len) in (MADV_POPULATE_WRITE) in the
- * background; one request at a time (a newer one replaces a pending one).  Cancel
- * waits until the range is no longer being populated, before it is unmapped. */
-void lrt__prefault_async(void *addr, size_t len);
+/* Ask the ticker thread to fault in (MADV_POPULATE_WRITE), in the background, @count
+ * ranges of @len bytes starting at @addr, @stride apart.  Up to 4 pending requests (more
+ * are dropped: prefaulting is only a hint).  Cancel forgets a pending request for @addr
+ * and waits until it is no longer being populated, before the memory is unmapped. */
+void lrt__prefault_async(void *addr, size_t len, size_t stride, size_t count);
 void lrt__prefault_cancel(void *addr);
 
 /* ---- context switch (context_*.S) ------------------------------------------------- */

@@ -65,7 +65,7 @@ static struct chunk *chunk_new(struct lrt_runtime *rt, size_t *ntasks)
     void *ahead = chunk_map();
     if (ahead) {
         rt->task_chunk_ahead = ahead;
-        lrt__prefault_async(ahead, HUGE_CHUNK);
+        lrt__prefault_async(ahead, HUGE_CHUNK, 0, 1);
     }
     c = m;
     c->bytes = HUGE_CHUNK;

@@ -48,21 +48,20 @@ static struct {
     unsigned refs;
     bool running;
     pthread_t thread;
-    void *pf_addr;       /* pending prefault request */
-    size_t pf_len;
-    void *pf_busy;       /* range being populated right now */
-} ticker = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {NULL, NULL}, 0, false, 0, NULL, 0, NULL};
+    struct prefault { void *addr; size_t len, stride, count; } pf[4]; /* pending requests */
+    unsigned pf_n;
+    void *pf_busy;       /* request being populated right now */
+} ticker = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {NULL, NULL}, 0, false, 0, {{0}}, 0, NULL};
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
 
-void lrt__prefault_async(void *addr, size_t len)
+void lrt__prefault_async(void *addr, size_t len, size_t stride, size_t count)
 {
     pthread_mutex_lock(&ticker.mu);
-    if (ticker.running) {
-        ticker.pf_addr = addr;
-        ticker.pf_len = len;
+    if (ticker.running && ticker.pf_n < sizeof ticker.pf / sizeof ticker.pf[0]) {
+        ticker.pf[ticker.pf_n++] = (struct prefault){addr, len, stride, count};
         pthread_cond_broadcast(&ticker.cv);
     }
     pthread_mutex_unlock(&ticker.mu);
@@ -71,8 +70,12 @@ void lrt__prefault_async(void *addr, size_t len)
 void lrt__prefault_cancel(void *addr)
 {
     pthread_mutex_lock(&ticker.mu);
-    if (ticker.pf_addr == addr)
-        ticker.pf_addr = NULL;
+    for (unsigned i = 0; i < ticker.pf_n;) {
+        if (ticker.pf[i].addr == addr)
+            ticker.pf[i] = ticker.pf[--ticker.pf_n];
+        else
+            i++;
+    }
     while (ticker.pf_busy == addr)
         pthread_cond_wait(&ticker.cv, &ticker.mu);
     pthread_mutex_unlock(&ticker.mu);
@@ -95,13 +98,13 @@ static void *ticker_main(void *arg)
     uint64_t period_ms = 1;
     pthread_mutex_lock(&ticker.mu);
     while (ticker.refs > 0) {
-        if (ticker.pf_addr) {
-            void *a = ticker.pf_addr;
-            size_t n = ticker.pf_len;
-            ticker.pf_addr = NULL;
-            ticker.pf_busy = a;
+        if (ticker.pf_n) {
+            struct prefault r = ticker.pf[0];
+            ticker.pf[0] = ticker.pf[--ticker.pf_n];
+            ticker.pf_busy = r.addr;
             pthread_mutex_unlock(&ticker.mu);
-            madvise(a, n, MADV_POPULATE_WRITE); /* EINVAL before Linux 5.14: harmless */
+            for (size_t i = 0; i < r.count; i++) /* EINVAL before Linux 5.14: harmless */
+                madvise((char *)r.addr + i * r.stride, r.len, MADV_POPULATE_WRITE);
             pthread_mutex_lock(&ticker.mu);
             ticker.pf_busy = NULL;
             pthread_cond_broadcast(&ticker.cv);
@@ -146,6 +149,8 @@ static void ticker_child(void)
     lrt__list_init(&ticker.runtimes);
     ticker.refs = 0;
     ticker.running = false;
+    ticker.pf_n = 0;
+    ticker.pf_busy = NULL;
 }
 
 static void ticker_once(void)
