@@ -91,9 +91,6 @@ void lrt__tick_refresh(void)
 static void *ticker_main(void *arg)
 {
     (void)arg;
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL);
     pthread_setname_np(pthread_self(), "lrt-tick");
     uint64_t period_ms = 1;
     pthread_mutex_lock(&ticker.mu);
@@ -180,7 +177,11 @@ int lrt__ticker_add(struct lrt_runtime *rt)
         pthread_attr_init(&a);
         pthread_attr_setstacksize(&a, 64 * 1024);
         pthread_attr_setdetachstate(&a, PTHREAD_CREATE_JOINABLE);
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old); /* born with every signal blocked */
         int err = pthread_create(&ticker.thread, &a, ticker_main, NULL);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
         pthread_attr_destroy(&a);
         if (err) {
             pthread_mutex_unlock(&ticker.mu);
