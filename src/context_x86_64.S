@@ -60,8 +60,56 @@ lrt__ctx_switch:
     .size   lrt__ctx_switch, .-lrt__ctx_switch
 
 /*
- * First frame of every task.  lrt__ctx_init leaves entry in r13 and its argument in
- * r12.  `.cfi_undefined rip` and a zero rbp tell unwinders (libunwind, gdb) that the
+ * void lrt__ctx_start(void **save_sp, void *top, void (*entry)(void *), void *arg)
+ *   A task's first run.  Saves the current context exactly as lrt__ctx_switch does (so
+ *   it is resumed by a later lrt__ctx_switch), moves to the fresh stack whose 16-byte
+ *   aligned top is @top, loads the default MXCSR and x87 control word and jumps to
+ *   lrt__ctx_entry with entry in r13 and arg in r12.  A direct jmp, not a `ret` into the
+ *   trampoline: that `ret` mispredicted once per new task (chained_spawn).
+ */
+    .globl  lrt__ctx_start
+    .hidden lrt__ctx_start
+    .type   lrt__ctx_start, @function
+    .p2align 4
+lrt__ctx_start:
+    .cfi_startproc
+    pushq   %rbp
+    .cfi_adjust_cfa_offset 8
+    pushq   %rbx
+    .cfi_adjust_cfa_offset 8
+    pushq   %r12
+    .cfi_adjust_cfa_offset 8
+    pushq   %r13
+    .cfi_adjust_cfa_offset 8
+    pushq   %r14
+    .cfi_adjust_cfa_offset 8
+    pushq   %r15
+    .cfi_adjust_cfa_offset 8
+    subq    $8, %rsp
+    .cfi_adjust_cfa_offset 8
+    stmxcsr (%rsp)
+    fnstcw  4(%rsp)
+    movq    %rsp, (%rdi)
+    movq    %rsi, %rsp
+    ldmxcsr lrt__mxcsr_default(%rip)
+    fldcw   lrt__fpucw_default(%rip)
+    movq    %rdx, %r13
+    movq    %rcx, %r12
+    jmp     lrt__ctx_entry
+    .cfi_endproc
+    .size   lrt__ctx_start, .-lrt__ctx_start
+
+    .section .rodata
+    .p2align 2
+lrt__mxcsr_default:
+    .long   0x1F80          /* all exceptions masked, round to nearest */
+lrt__fpucw_default:
+    .word   0x037F          /* default x87 control word */
+    .text
+
+/*
+ * First frame of every task (reached from lrt__ctx_start) with entry in r13 and its
+ * argument in r12.  `.cfi_undefined rip` and a zero rbp tell unwinders (libunwind, gdb) that the
  * stack ends here, as glibc's _start and clone do.
  */
     .globl  lrt__ctx_entry

@@ -322,7 +322,8 @@ void lrt__prefault_cancel(void *addr);
 /* ---- context switch (context_*.S) ------------------------------------------------- */
 void lrt__ctx_switch(void **save_sp, void *to_sp);
 void lrt__ctx_entry(void); /* trampoline: calls r13(r12) */
-void *lrt__ctx_init(void *stack_top, void (*entry)(void *), void *arg);
+/* A task's first run: save like lrt__ctx_switch, then entry(arg) on the stack at top. */
+void lrt__ctx_start(void **save_sp, void *top, void (*entry)(void *), void *arg);
 
 /* ---- stack.c ---------------------------------------------------------------------- */
 int lrt__stacks_init(struct lrt_runtime *rt);

@@ -196,21 +196,28 @@ static inline void poll_end(struct lrt_runtime *rt, struct lrt_task *t)
 
 /* ---- context switches (with ASan fiber annotations) ------------------------------- */
 
-static inline void ctx_switch(struct lrt_runtime *rt, void **save, void *to_sp, const lrt__stack *to_stack,
-                              bool from_dying)
+/* Switch to @to (NULL: the scheduler stack).  A task that never ran (sp still NULL)
+ * starts on its fresh stack through lrt__ctx_start. */
+static inline void ctx_switch(struct lrt_runtime *rt, void **save, struct lrt_task *to, bool from_dying)
 {
+    void *to_sp = to ? to->sp : rt->sched_sp;
+    const lrt__stack *st = to ? to->stack : NULL;
 #ifdef LRT__ASAN
     void *fake = NULL;
-    const void *bottom = to_stack ? to_stack->base : rt->asan_sched_bottom;
-    size_t size = to_stack ? to_stack->size : rt->asan_sched_size;
-    __sanitizer_start_switch_fiber(from_dying ? NULL : &fake, bottom, size);
-    lrt__ctx_switch(save, to_sp);
-    __sanitizer_finish_switch_fiber(fake, NULL, NULL);
+    __sanitizer_start_switch_fiber(from_dying ? NULL : &fake, st ? st->base : rt->asan_sched_bottom,
+                                   st ? st->size : rt->asan_sched_size);
 #else
-    (void)rt;
-    (void)to_stack;
     (void)from_dying;
-    lrt__ctx_switch(save, to_sp);
+#endif
+    if (LRT__LIKELY(to_sp != NULL)) {
+        lrt__ctx_switch(save, to_sp);
+    } else {
+        /* same alignment as the switch frame gives: rsp % 16 == 0 before the call */
+        uintptr_t top = (((uintptr_t)st->base + st->size - st->color) & ~(uintptr_t)15) - 16;
+        lrt__ctx_start(save, (void *)top, lrt__task_main, to);
+    }
+#ifdef LRT__ASAN
+    __sanitizer_finish_switch_fiber(fake, NULL, NULL);
 #endif
 }
 
@@ -227,7 +234,7 @@ static bool prepare(struct lrt_runtime *rt, struct lrt_task *t)
     /* frames of the stack's previous task never returned: drop their redzones */
     __asan_unpoison_memory_region(s->base, s->size);
 #endif
-    t->sp = lrt__ctx_init((char *)s->base + s->size - s->color, lrt__task_main, t);
+    t->sp = NULL; /* first switch: lrt__ctx_start */
     t->flags |= LRT__TF_STARTED | (s->guarded ? 0 : LRT__TF_CANARY);
     return true;
 }
@@ -341,10 +348,10 @@ static void schedule(struct lrt_runtime *rt, struct lrt_task *t)
         rt->dead = t;
     if (next) {
         poll_begin(rt, next);
-        ctx_switch(rt, &t->sp, next->sp, next->stack, dying);
+        ctx_switch(rt, &t->sp, next, dying);
     } else {
         __atomic_store_n(&rt->current, NULL, __ATOMIC_RELAXED);
-        ctx_switch(rt, &t->sp, rt->sched_sp, NULL, dying);
+        ctx_switch(rt, &t->sp, NULL, dying);
     }
     reap(rt);
 }
@@ -563,7 +570,7 @@ int lrt__run(struct lrt_runtime *rt, struct lrt_task *until, uint64_t deadline_n
         }
         account_switch(rt, NULL, t);
         poll_begin(rt, t);
-        ctx_switch(rt, &rt->sched_sp, t->sp, t->stack, false);
+        ctx_switch(rt, &rt->sched_sp, t, false);
         /* Back on the scheduler stack: the queue ran dry or block_on's task finished. */
         reap(rt);
     }
