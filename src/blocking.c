@@ -14,9 +14,8 @@
  * pool->mu.  A pool thread touches a job record only under the mutex and only its links
  * (t->wq while queued, t->next_run on the completion list), fn/arg/id/job_enqueue_ns
  * (read at pick) and result (written at completion).  Every other field, flags included,
- * belongs to the runtime thread: JOB_QUEUED is therefore cleared on the runtime thread,
- * when the job is dropped or delivered, not when a thread picks it (whether a job has
- * started is known from its queue link, under the mutex; see lrt__pool_abort()).
+ * belongs to the runtime thread; whether a job has been taken by a thread is known from
+ * its queue link, under the mutex (see lrt__pool_abort()).
  *
  * Lifetime.  The pool object is refcounted: one reference for the runtime and one per
  * thread.  When lrt__pool_shutdown() gives up on running jobs it marks the pool orphaned
@@ -392,7 +391,7 @@ lrt_task_t *lrt_spawn_blocking(lrt_fn fn, void *arg)
         errno = ENOMEM;
         return NULL;
     }
-    job->flags = LRT__TF_BLOCKING | LRT__TF_JOB_QUEUED;
+    job->flags = LRT__TF_BLOCKING;
     job->refs = 2; /* runtime + handle */
     job->id = ++rt->next_job_id;
     job->fn = fn;
@@ -489,7 +488,6 @@ size_t lrt__pool_pending(struct lrt_runtime *rt)
 
 static void deliver(struct lrt__pool *p, struct lrt_task *job, int wake_result)
 {
-    job->flags &= ~(uint32_t)LRT__TF_JOB_QUEUED;
     job->state = LRT__FINISHED;
     if (wake_result)
         job->wake_result = wake_result;
@@ -537,8 +535,7 @@ bool lrt__pool_abort(struct lrt_task *job)
     }
     pthread_mutex_unlock(&p->mu);
     if (dropped) {
-        job->flags &= ~(uint32_t)LRT__TF_JOB_QUEUED;
-        p->outstanding--;
+            p->outstanding--;
     }
     return dropped;
 }

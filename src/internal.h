@@ -132,9 +132,7 @@ enum {
     LRT__TF_BLOCKING = 1u << 2,  /* a blocking-pool job, not a task */
     LRT__TF_ROOT = 1u << 3,      /* block_on's task */
     LRT__TF_STARTED = 1u << 4,   /* has run at least once */
-    LRT__TF_ENQUEUED = 1u << 5,  /* in the run queue */
     LRT__TF_TIMER = 1u << 6,     /* timer armed */
-    LRT__TF_JOB_QUEUED = 1u << 7, /* blocking job not yet picked by a thread */
     LRT__TF_CANARY = 1u << 8      /* on a slab stack (no guard page): check its canary */
 };
 

@@ -52,11 +52,7 @@ uint64_t lrt__coarse_ns(void)
  * served first once every event interval.  A yield goes to the run queue's tail: every
  * other runnable task runs before the yielder runs again. */
 
-static inline void q_push(struct lrt_task **head, struct lrt_task **tail, struct lrt_task *t)
-{
-    t->flags |= LRT__TF_ENQUEUED;
-    lrt__tq_push(head, tail, t);
-}
+#define q_push lrt__tq_push
 
 static inline struct lrt_task *q_pop(struct lrt_task **head, struct lrt_task **tail)
 {
@@ -65,7 +61,6 @@ static inline struct lrt_task *q_pop(struct lrt_task **head, struct lrt_task **t
         *head = t->next_run;
         if (!*head)
             *tail = NULL;
-        t->flags &= ~LRT__TF_ENQUEUED;
     }
     return t;
 }
