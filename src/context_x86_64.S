@@ -22,12 +22,8 @@
  */
 #if defined(__x86_64__)
     .text
-    .globl  lrt__ctx_switch
-    .hidden lrt__ctx_switch
-    .type   lrt__ctx_switch, @function
-    .p2align 4
-lrt__ctx_switch:
-    .cfi_startproc
+/* Push the saved frame described above and store the stack pointer in *%rdi. */
+    .macro SAVE_CONTEXT
     pushq   %rbp
     .cfi_adjust_cfa_offset 8
     pushq   %rbx
@@ -45,6 +41,15 @@ lrt__ctx_switch:
     stmxcsr (%rsp)
     fnstcw  4(%rsp)
     movq    %rsp, (%rdi)
+    .endm
+
+    .globl  lrt__ctx_switch
+    .hidden lrt__ctx_switch
+    .type   lrt__ctx_switch, @function
+    .p2align 4
+lrt__ctx_switch:
+    .cfi_startproc
+    SAVE_CONTEXT
     movq    %rsi, %rsp
     ldmxcsr (%rsp)
     fldcw   4(%rsp)
@@ -73,23 +78,7 @@ lrt__ctx_switch:
     .p2align 4
 lrt__ctx_start:
     .cfi_startproc
-    pushq   %rbp
-    .cfi_adjust_cfa_offset 8
-    pushq   %rbx
-    .cfi_adjust_cfa_offset 8
-    pushq   %r12
-    .cfi_adjust_cfa_offset 8
-    pushq   %r13
-    .cfi_adjust_cfa_offset 8
-    pushq   %r14
-    .cfi_adjust_cfa_offset 8
-    pushq   %r15
-    .cfi_adjust_cfa_offset 8
-    subq    $8, %rsp
-    .cfi_adjust_cfa_offset 8
-    stmxcsr (%rsp)
-    fnstcw  4(%rsp)
-    movq    %rsp, (%rdi)
+    SAVE_CONTEXT
     movq    %rsi, %rsp
     ldmxcsr lrt__mxcsr_default(%rip)
     fldcw   lrt__fpucw_default(%rip)

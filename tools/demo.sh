@@ -17,7 +17,7 @@ for f in "$DUMP" "$SHOW"; do
     [ -x "$f" ] || { echo "demo: $f is not built (make all)" >&2; exit 1; }
 done
 
-tmp=$(mktemp -d /tmp/lrt-demo.XXXXXX)
+tmp=$(mktemp -d)
 export LRT_DUMP_DIR=$tmp/sock
 show=
 cleanup() {
