@@ -205,7 +205,7 @@ void lrt__ticker_remove(struct lrt_runtime *rt)
         return;
     }
     lrt__list_del(&rt->tick_link);
-    if (--ticker.refs == 0) {
+    if (ticker.refs > 0 && --ticker.refs == 0) { /* refs is 0 in a forked child */
         th = ticker.thread;
         join = true;
         pthread_cond_broadcast(&ticker.cv);
