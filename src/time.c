@@ -34,8 +34,9 @@ uint64_t lrt__mono_ns(void)
  * rdtsc is worse under this hypervisor), so the switch reads a variable instead:
  * lrt__tick_ns, CLOCK_MONOTONIC_COARSE-based, stored every millisecond by one process-wide
  * ticker thread while runtimes exist, and refreshed by a runtime each time it wakes from
- * a park.  When no runtime has switched tasks for a while the ticker backs off (up to
- * 64 ms between wake-ups) and is back to 1 ms at the first tick that sees activity.
+ * a park.  When no runtime has switched tasks or is inside a poll for a while the ticker
+ * backs off (up to 64 ms between wake-ups) and is back to 1 ms at the first tick that
+ * sees activity.
  * Durations measured with it are samples at tick edges: exact for long polls, unbiased
  * on average for short ones (a poll shorter than a tick is charged a tick with
  * probability duration/tick). */
@@ -110,8 +111,10 @@ static void *ticker_main(void *arg)
         bool active = false;
         for (lrt__link *l = ticker.runtimes.next; l != &ticker.runtimes; l = l->next) {
             struct lrt_runtime *rt = lrt__container_of(l, struct lrt_runtime, tick_link);
+            /* busy: it switched tasks since the last tick, or a poll is still running
+             * (a long poll must see the clock move, or its busy time would be lost) */
             uint64_t seq = __atomic_load_n(&rt->poll_seq, __ATOMIC_RELAXED);
-            active |= seq != rt->tick_seen;
+            active |= seq != rt->tick_seen || __atomic_load_n(&rt->current, __ATOMIC_RELAXED);
             rt->tick_seen = seq;
         }
         period_ms = active ? 1 : period_ms < 64 ? period_ms * 2 : 64;

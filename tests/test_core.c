@@ -2,6 +2,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include <time.h>
+
+#include "internal.h"
 #include "test_util.h"
 
 static void *return_arg(void *arg) { return arg; }
@@ -339,7 +342,52 @@ static void floating_point_state_survives_switches(void)
     CU_ASSERT_DOUBLE_EQUAL(fp_result, x, 1e-6 * x);
 }
 
+/* Bookkeeping: a poll that computes for 30 ms is charged ~30 ms of busy time (the tick
+ * clock has 1 ms resolution), a task that only waited is charged (almost) nothing. */
+static uint64_t spin_elapsed;
+static void *spin_30ms(void *arg)
+{
+    (void)arg;
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    do {
+        clock_gettime(CLOCK_MONOTONIC, &b);
+    } while ((uint64_t)(b.tv_sec - a.tv_sec) * 1000000000ull + (uint64_t)(b.tv_nsec - a.tv_nsec) < 30000000ull);
+    spin_elapsed = (uint64_t)(b.tv_sec - a.tv_sec) * 1000000000ull + (uint64_t)(b.tv_nsec - a.tv_nsec);
+    return NULL;
+}
+
+static void *sleep_30ms(void *arg)
+{
+    (void)arg;
+    lrt_sleep_ms(30);
+    return NULL;
+}
+
+static void *busy_root(void *arg)
+{
+    (void)arg;
+    struct lrt_task *spinner = lrt_spawn(spin_30ms, NULL);
+    struct lrt_task *sleeper = lrt_spawn(sleep_30ms, NULL);
+    while (!lrt_task_is_finished(spinner) || !lrt_task_is_finished(sleeper))
+        lrt_sleep_ms(5);
+    CU_ASSERT_EQUAL(spinner->polls, 1u);
+    CU_ASSERT(spinner->busy_ns >= 25000000ull);                /* 30 ms, minus a tick */
+    CU_ASSERT(spinner->busy_ns <= spin_elapsed + 70000000ull); /* plus ticks, scheduling */
+    CU_ASSERT(sleeper->polls == 2u);
+    CU_ASSERT(sleeper->busy_ns <= 5000000ull);
+    lrt_join(spinner, NULL);
+    lrt_join(sleeper, NULL);
+    return NULL;
+}
+
+static void busy_time_is_charged_to_the_task_that_computed(void)
+{
+    lrt_test_run(NULL, busy_root, NULL);
+}
+
 CU_TestInfo lrt_test_core[] = {
+    {"busy_time_is_charged_to_the_task_that_computed", busy_time_is_charged_to_the_task_that_computed},
     {"spawned_task_result_comes_back_through_join", spawned_task_result_comes_back_through_join},
     {"hundred_thousand_tasks_are_spawned_run_concurrently_and_joined",
      hundred_thousand_tasks_are_spawned_run_concurrently_and_joined},
