@@ -386,8 +386,38 @@ static void busy_time_is_charged_to_the_task_that_computed(void)
     lrt_test_run(NULL, busy_root, NULL);
 }
 
+/* "Suspended since": the timestamp a dump turns into "waiting for N ms". */
+static void *long_sleep(void *arg)
+{
+    (void)arg;
+    lrt_sleep_ms(10000);
+    return NULL;
+}
+
+static void *since_root(void *arg)
+{
+    (void)arg;
+    struct lrt_task *t = lrt_spawn(long_sleep, NULL);
+    lrt_yield(); /* it suspends now */
+    uint64_t t0 = lrt__mono_ns();
+    CU_ASSERT_EQUAL(t->state, LRT__SUSPENDED);
+    CU_ASSERT(t->state_since <= t0 && t0 - t->state_since < 20000000ull);
+    lrt_sleep_ms(40);
+    uint64_t waited = lrt__mono_ns() - t->state_since;
+    CU_ASSERT(waited >= 40000000ull && waited < 40000000ull + 60000000ull);
+    lrt_abort(t);
+    lrt_join(t, NULL);
+    return NULL;
+}
+
+static void suspended_since_tracks_the_real_clock_within_a_tick(void)
+{
+    lrt_test_run(NULL, since_root, NULL);
+}
+
 CU_TestInfo lrt_test_core[] = {
     {"busy_time_is_charged_to_the_task_that_computed", busy_time_is_charged_to_the_task_that_computed},
+    {"suspended_since_tracks_the_real_clock_within_a_tick", suspended_since_tracks_the_real_clock_within_a_tick},
     {"spawned_task_result_comes_back_through_join", spawned_task_result_comes_back_through_join},
     {"hundred_thousand_tasks_are_spawned_run_concurrently_and_joined",
      hundred_thousand_tasks_are_spawned_run_concurrently_and_joined},
