@@ -313,6 +313,14 @@ static ssize_t op_try(struct lrt__io *io, struct reg *r, int op, struct op_args 
     return -EINVAL;
 }
 
+/* The calling task and @fd's registration (registered on first use); NULL with *err
+ * (-EPERM outside a task, -EBADF, ...). */
+static struct reg *task_reg(int fd, struct lrt_task **t, int *err)
+{
+    *err = lrt__task_ctx(t);
+    return *err ? NULL : reg_get((*t)->rt->io, fd, err);
+}
+
 /*
  * The shape of every I/O call: try while the cache says maybe-ready; on EAGAIN clear
  * the direction (unless an event arrived meanwhile: the tick check) and wait for an edge.
@@ -320,13 +328,11 @@ static ssize_t op_try(struct lrt__io *io, struct reg *r, int op, struct op_args 
 static ssize_t io_run(int fd, uint32_t interest, int op, struct op_args *a, int64_t timeout_ms)
 {
     struct lrt_task *t;
-    int err = lrt__task_ctx(&t);
-    if (err)
-        return err;
-    struct lrt__io *io = t->rt->io;
-    struct reg *r = reg_get(io, fd, &err);
+    int err;
+    struct reg *r = task_reg(fd, &t, &err);
     if (!r)
         return err;
+    struct lrt__io *io = t->rt->io;
     uint32_t gen = r->gen;
     uint32_t mask = interest == EPOLLIN ? READ_READY : WRITE_READY;
     uint32_t clear = interest == EPOLLIN ? (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI)
@@ -413,13 +419,11 @@ int lrt_accept(int fd, struct sockaddr *sa, socklen_t *len)
 int lrt_connect_timeout(int fd, const struct sockaddr *sa, socklen_t len, int64_t timeout_ms)
 {
     struct lrt_task *t;
-    int err = lrt__task_ctx(&t);
-    if (err)
-        return err;
-    struct lrt__io *io = t->rt->io;
-    struct reg *r = reg_get(io, fd, &err);
+    int err;
+    struct reg *r = task_reg(fd, &t, &err);
     if (!r)
         return err;
+    struct lrt__io *io = t->rt->io;
     uint32_t gen = r->gen;
     int rc = connect(fd, sa, len);
     int e = rc < 0 ? errno : 0;

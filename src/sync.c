@@ -82,6 +82,39 @@ static inline int alloc_check(void)
     return lrt__tls_rt == NULL ? 0 : thread_check();
 }
 
+/* The shared part of oneshot/notify/mutex/semaphore _new: a zeroed object whose wait
+ * queue is at @q_off; NULL with errno (EPERM, ENOMEM). */
+static void *sync_new(size_t size, size_t q_off)
+{
+    int err = alloc_check();
+    if (err) {
+        errno = -err;
+        return NULL;
+    }
+    char *o = calloc(1, size);
+    if (!o) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    lrt__list_init((lrt__link *)(o + q_off));
+    return o;
+}
+
+/* The shared part of every _free: -EPERM off the runtime thread, 0 for NULL, -EBUSY while
+ * a task waits on @q or @busy holds, else frees @o. */
+static int sync_free(void *o, const lrt__link *q, bool busy)
+{
+    int err = alloc_check();
+    if (err)
+        return err;
+    if (o == NULL)
+        return 0;
+    if (!lrt__list_empty(q) || busy)
+        return -EBUSY;
+    free(o);
+    return 0;
+}
+
 /* First waiter whose task still waits; stale waiters (task already woken by cancel or
  * timeout) are dropped on the way.  The caller unlinks the one returned. */
 static inline waiter *first_live(lrt__link *q)
@@ -435,18 +468,7 @@ struct lrt_oneshot {
 
 lrt_oneshot_t *lrt_oneshot_new(void)
 {
-    int err = alloc_check();
-    if (err) {
-        errno = -err;
-        return NULL;
-    }
-    lrt_oneshot_t *o = calloc(1, sizeof *o);
-    if (!o) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    lrt__list_init(&o->q);
-    return o;
+    return sync_new(sizeof(lrt_oneshot_t), offsetof(lrt_oneshot_t, q));
 }
 
 int lrt_oneshot_send(lrt_oneshot_t *o, void *value)
@@ -523,15 +545,7 @@ void lrt_oneshot_close(lrt_oneshot_t *o)
 
 int lrt_oneshot_free(lrt_oneshot_t *o)
 {
-    int err = alloc_check();
-    if (err)
-        return err;
-    if (o == NULL)
-        return 0;
-    if (!lrt__list_empty(&o->q) || o->handed)
-        return -EBUSY;
-    free(o);
-    return 0;
+    return sync_free(o, o ? &o->q : NULL, o && o->handed);
 }
 
 /* ---- notify ----------------------------------------------------------------------- */
@@ -547,18 +561,7 @@ enum { NOTIFIED_ONE = 1, NOTIFIED_ALL = 2 };
 
 lrt_notify_t *lrt_notify_new(void)
 {
-    int err = alloc_check();
-    if (err) {
-        errno = -err;
-        return NULL;
-    }
-    lrt_notify_t *n = calloc(1, sizeof *n);
-    if (!n) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    lrt__list_init(&n->q);
-    return n;
+    return sync_new(sizeof(lrt_notify_t), offsetof(lrt_notify_t, q));
 }
 
 static void notify_one(lrt_notify_t *n)
@@ -633,15 +636,7 @@ void lrt_notify_close(lrt_notify_t *n)
 
 int lrt_notify_free(lrt_notify_t *n)
 {
-    int err = alloc_check();
-    if (err)
-        return err;
-    if (n == NULL)
-        return 0;
-    if (!lrt__list_empty(&n->q) || n->handed)
-        return -EBUSY;
-    free(n);
-    return 0;
+    return sync_free(n, n ? &n->q : NULL, n && n->handed);
 }
 
 /* ---- mutex ------------------------------------------------------------------------ */
@@ -653,18 +648,7 @@ struct lrt_mutex {
 
 lrt_mutex_t *lrt_mutex_new(void)
 {
-    int err = alloc_check();
-    if (err) {
-        errno = -err;
-        return NULL;
-    }
-    lrt_mutex_t *m = calloc(1, sizeof *m);
-    if (!m) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    lrt__list_init(&m->q);
-    return m;
+    return sync_new(sizeof(lrt_mutex_t), offsetof(lrt_mutex_t, q));
 }
 
 /* Ownership goes straight to the first waiter: no barging, no thundering herd. */
@@ -736,15 +720,7 @@ int lrt_mutex_unlock(lrt_mutex_t *m)
 
 int lrt_mutex_free(lrt_mutex_t *m)
 {
-    int err = alloc_check();
-    if (err)
-        return err;
-    if (m == NULL)
-        return 0;
-    if (m->owner != NULL || !lrt__list_empty(&m->q))
-        return -EBUSY;
-    free(m);
-    return 0;
+    return sync_free(m, m ? &m->q : NULL, m && m->owner != NULL);
 }
 
 /* ---- semaphore -------------------------------------------------------------------- */
@@ -760,22 +736,13 @@ struct lrt_sem {
 
 lrt_sem_t *lrt_sem_new(size_t permits)
 {
-    int err = alloc_check();
-    if (err) {
-        errno = -err;
-        return NULL;
-    }
     if (permits > SEM_MAX) {
         errno = EINVAL;
         return NULL;
     }
-    lrt_sem_t *s = calloc(1, sizeof *s);
-    if (!s) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    s->permits = permits;
-    lrt__list_init(&s->q);
+    lrt_sem_t *s = sync_new(sizeof *s, offsetof(lrt_sem_t, q));
+    if (s)
+        s->permits = permits;
     return s;
 }
 
@@ -868,13 +835,5 @@ void lrt_sem_close(lrt_sem_t *s)
 
 int lrt_sem_free(lrt_sem_t *s)
 {
-    int err = alloc_check();
-    if (err)
-        return err;
-    if (s == NULL)
-        return 0;
-    if (!lrt__list_empty(&s->q) || s->handed)
-        return -EBUSY;
-    free(s);
-    return 0;
+    return sync_free(s, s ? &s->q : NULL, s && s->handed);
 }
