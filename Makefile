@@ -116,12 +116,15 @@ test: deps
 check-exports: $(SO)
 	$(Q)BUILD=$(BUILD) tests/check-exports.sh
 
+# Every test step is bounded, so a hang fails `make test` with a message instead of
+# eating CI's 90 minutes: the CUnit suite 10 minutes, each script 5 (KILL 10 s later).
 check-unit: $(RUNNER)
-	$(Q)$(RUNNER)
+	$(Q)timeout -k 10 600 $(RUNNER) || { rc=$$?; [ $$rc = 124 ] && echo "check-unit: timed out after 600 s"; exit $$rc; }
 
 check-scripts: all
 	$(Q)set -e; for t in tests/t-*.sh; do [ -e "$$t" ] || continue; \
-	    echo "== $$t"; BUILD=$(BUILD) SANITIZE=$(SANITIZE) $$t; done
+	    echo "== $$t"; BUILD=$(BUILD) SANITIZE=$(SANITIZE) timeout -k 10 300 $$t || \
+	    { rc=$$?; [ $$rc = 124 ] && echo "$$t: timed out after 300 s"; exit $$rc; }; done
 
 # ---- benchmarks (never part of test) -----------------------------------------------
 bench: deps

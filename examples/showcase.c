@@ -9,9 +9,9 @@
  * report sleeping for an hour; a ledger and an auditor each waiting for the other's
  * message (a channel deadlock between two tasks); a thumbnailer feeding four jobs to a
  * blocking pool of two threads (two run, two queue); and a checksum task that, after
- * --block-after ms, blocks the runtime thread for --block-for ms (a busy loop, or with
- * --blocking-syscall a plain nanosleep): the stall detector reports it, and lrt-dump still
- * answers meanwhile.
+ * --block-after ms or at SIGUSR1 (whichever comes first), blocks the runtime thread for
+ * --block-for ms (a busy loop, or with --blocking-syscall a plain nanosleep): the stall
+ * detector reports it, and lrt-dump still answers meanwhile.
  *
  * The dump agent is on (LRT_DUMP_DIR chooses the socket directory) and the stall
  * threshold is 500 ms.  SIGINT/SIGTERM (or --exit-after) stop everything cleanly: every
@@ -37,7 +37,7 @@
 
 static unsigned block_after_ms = 2000, block_for_ms = 4000, exit_after_ms;
 static int blocking_syscall;
-static int sig_pipe[2], config_pipe[2];
+static int sig_pipe[2], config_pipe[2], kick_pipe[2];
 static atomic_int stopping;
 static int listen_fd;
 static struct sockaddr_in server_addr;
@@ -220,8 +220,10 @@ static NOINLINE void read_disk_synchronously(unsigned ms)
 static void *checksum(void *arg)
 {
     (void)arg;
-    if (lrt_sleep_ms(block_after_ms) != 0)
-        return NULL;
+    char c;
+    ssize_t r = lrt_read_timeout(kick_pipe[0], &c, 1, (int64_t)block_after_ms);
+    if (r != 1 && r != -ETIMEDOUT)
+        return NULL; /* cancelled */
     say("checksum: now blocking the runtime thread for %u ms (%s) - a bug on purpose", block_for_ms,
         blocking_syscall ? "a synchronous nanosleep" : "a busy loop");
     if (blocking_syscall)
@@ -238,7 +240,7 @@ static void *checksum(void *arg)
 static void on_signal(int sig)
 {
     char c = (char)sig;
-    ssize_t n = write(sig_pipe[1], &c, 1);
+    ssize_t n = write(sig == SIGUSR1 ? kick_pipe[1] : sig_pipe[1], &c, 1);
     (void)n;
 }
 
@@ -314,13 +316,14 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (pipe(sig_pipe) != 0 || pipe(config_pipe) != 0) {
+    if (pipe(sig_pipe) != 0 || pipe(config_pipe) != 0 || pipe(kick_pipe) != 0) {
         perror("showcase: pipe");
         return 1;
     }
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
 
     listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     server_addr.sin_family = AF_INET;
@@ -354,5 +357,7 @@ int main(int argc, char **argv)
     say("served %lu requests; runtime shut down %s", requests_served, src == 0 ? "cleanly" : lrt_strerror(src));
     close(config_pipe[0]);
     close(config_pipe[1]);
+    close(kick_pipe[0]);
+    close(kick_pipe[1]);
     return rc == 0 && src == 0 ? 0 : 1;
 }

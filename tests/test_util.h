@@ -35,7 +35,8 @@ static inline void *lrt_test_run_paused(lrt_fn fn, void *arg)
 #include <unistd.h>
 
 /* Run @child(@arg) in a forked child whose stderr goes to @out (NUL-terminated); the
- * child ends with _exit(its return value).  Returns the child's wait status.  For tests
+ * child ends with _exit(its return value), or by SIGALRM after 120 s.  Returns the child's
+ * wait status.  For tests
  * whose subject kills the process or leaks on purpose. */
 static inline int lrt_test_fork_capture(int (*child)(void *), void *arg, char *out, size_t outlen)
 {
@@ -43,6 +44,7 @@ static inline int lrt_test_fork_capture(int (*child)(void *), void *arg, char *o
     CU_ASSERT_FATAL(pipe(p) == 0);
     pid_t pid = fork();
     if (pid == 0) {
+        alarm(120); /* a hung child dies (SIGALRM) and fails its test instead of hanging CI */
         dup2(p[1], 2);
         close(p[0]);
         _exit(child(arg));

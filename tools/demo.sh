@@ -34,6 +34,19 @@ sleep_until_ms() {
     [ $left -gt 0 ] && sleep "$(printf '%d.%03d' $((left / 1000)) $((left % 1000)))"
 }
 
+# wait_line PATTERN : until the showcase prints PATTERN (20 s at most, else the demo fails)
+wait_line() {
+    local end=$((SECONDS + 20))
+    until grep -q -- "$1" "$tmp/out"; do
+        if [ $SECONDS -ge $end ] || ! kill -0 "$show" 2>/dev/null; then
+            echo "demo: the showcase never printed '$1'; its output:" >&2
+            cat "$tmp/out" "$tmp/err" >&2
+            exit 1
+        fi
+        sleep 0.05
+    done
+}
+
 banner "starting $SHOW (dump agent on, stall threshold 500 ms)"
 start=$(date +%s%N)
 "$SHOW" --block-after=2000 --block-for=4000 >"$tmp/out" 2>"$tmp/err" &
@@ -46,7 +59,7 @@ sleep_until_ms 1500
 banner "lrt-dump $show          (t = $(since) ms)"
 "$DUMP" "$show" || exit 1
 
-while ! grep -q "now blocking" "$tmp/out"; do sleep 0.05; done
+wait_line "now blocking"
 sed -n '/now blocking/p' "$tmp/out"
 sleep_until_ms 3300
 banner "lrt-dump -b --stuck=1s $show   (t = $(since) ms: the runtime thread is blocked, the agent answers anyway)"
@@ -54,12 +67,17 @@ t0=$(date +%s%N)
 "$DUMP" -b --stuck=1s "$show" || exit 1
 echo "(answered in $((($(date +%s%N) - t0) / 1000000)) ms)"
 
-while ! grep -q "runtime thread is free" "$tmp/out"; do sleep 0.05; done
+wait_line "runtime thread is free"
 banner "the stall detector's report (the showcase's stderr)"
 cat "$tmp/err"
 
 banner "stopping the showcase (SIGTERM)"
 kill -TERM "$show"
+for _ in $(seq 200); do kill -0 "$show" 2>/dev/null && [ "$(awk '{print $3}' /proc/"$show"/stat 2>/dev/null)" != Z ] || break; sleep 0.05; done
+if kill -0 "$show" 2>/dev/null && [ "$(awk '{print $3}' /proc/"$show"/stat 2>/dev/null)" != Z ]; then
+    echo "demo: the showcase did not stop within 10 s of SIGTERM" >&2
+    exit 1
+fi
 wait "$show"
 rc=$?
 show=
