@@ -266,6 +266,7 @@ struct lrt_runtime {
     unsigned stacks_made;         /* stack colouring counter */
     struct lrt__slab *slabs;
     struct lrt_task *task_free;   /* free task records */
+    struct lrt_task *task_bump, *task_bump_end; /* never-used records of the newest chunk */
     void *task_chunks;            /* chunks of task records */
     void *task_chunk_ahead;       /* next chunk, being faulted in by the ticker thread */
     void *sigstack;               /* sigaltstack for overflow reports */

@@ -80,26 +80,32 @@ const char *const lrt__wait_names[LRT__WAIT__COUNT] = {
 const char *const lrt__waker_names[8] = {"none", "io", "timer", "task", "remote", "blocking",
                                           "cancel", "spawn"};
 
-/* A record off the free list, uninitialised. */
+/* A record, uninitialised: a freed one first, else the next never-used one of the newest
+ * chunk (bump allocation: a new chunk is not walked ahead of use, so each record is first
+ * touched by the spawn that initialises it). */
+__attribute__((noinline, cold)) static struct lrt_task *task_take_slow(struct lrt_runtime *rt)
+{
+    size_t n;
+    struct chunk *c = chunk_new(rt, &n);
+    if (!c)
+        return NULL;
+    c->next = rt->task_chunks;
+    rt->task_chunks = c;
+    rt->task_bump = &c->tasks[1];
+    rt->task_bump_end = &c->tasks[n];
+    return &c->tasks[0];
+}
+
 static inline struct lrt_task *task_take(struct lrt_runtime *rt)
 {
     struct lrt_task *t = rt->task_free;
-    if (LRT__UNLIKELY(!t)) {
-        size_t n;
-        struct chunk *c = chunk_new(rt, &n);
-        if (!c)
-            return NULL;
-        c->next = rt->task_chunks;
-        rt->task_chunks = c;
-        /* Thread the free list in address order so records are touched sequentially. */
-        for (size_t i = n; i-- > 0;) {
-            c->tasks[i].next_run = rt->task_free;
-            rt->task_free = &c->tasks[i];
-        }
-        t = rt->task_free;
+    if (t) {
+        rt->task_free = t->next_run;
+        return t;
     }
-    rt->task_free = t->next_run;
-    return t;
+    if (LRT__LIKELY(rt->task_bump != rt->task_bump_end))
+        return rt->task_bump++;
+    return task_take_slow(rt);
 }
 
 struct lrt_task *lrt__task_alloc(struct lrt_runtime *rt)
@@ -138,6 +144,7 @@ void lrt__tasks_free_all(struct lrt_runtime *rt)
         rt->task_chunk_ahead = NULL;
     }
     rt->task_free = NULL;
+    rt->task_bump = rt->task_bump_end = NULL;
 }
 
 void lrt__task_release(struct lrt_task *t)
