@@ -138,6 +138,10 @@ bench: deps
 	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -O2 -g -o build/bench-nobook/lrt-bench bench/lrt_bench.c \
 	    build/bench-nobook/liblrt.a $(LDLIBS)
 	@echo "built build/bench-nobook/lrt-bench (per-task time bookkeeping compiled out, for comparison)"
+	$(Q)$(MAKE) --no-print-directory BUILD=build/bench-nt CFLAGS="-O2 -g" TRACE=0 build/bench-nt/liblrt.a
+	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -O2 -g -o build/bench-nt/lrt-bench bench/lrt_bench.c \
+	    build/bench-nt/liblrt.a $(LDLIBS)
+	@echo "built build/bench-nt/lrt-bench (tracepoints compiled out, for comparison; bench/overhead.sh)"
 	$(Q)$(MAKE) --no-print-directory bench-trace
 
 # Tracepoint cost: the same program against liblrt with tracing compiled in and out.

@@ -181,7 +181,7 @@ void lrt__task_finished(struct lrt_task *t)
     if (!(t->flags & LRT__TF_BLOCKING)) {
         lrt__list_del(&t->all);
         rt->alive--;
-        LRT__TP(task_terminate, t->id, t->wake_result);
+        LRT__TP_HOT(task_terminate, t->id, t->wake_result);
     }
     if (t->joiner) {
         struct lrt_task *j = t->joiner;
