@@ -12,14 +12,16 @@
 #include <string.h>
 #include <sys/mman.h>
 
-/* Task records come in chunks: the first few small (malloc), then 2 MiB chunks backed by
- * a transparent huge page when the kernel allows it (madvise mode here).  A million
- * spawned-but-not-yet-run tasks need a million fresh records; faulting them in 4 KiB
- * pages costs ~2 us per page on this hypervisor (~130 ns per task), one 2 MiB page
- * ~25 ns per task. */
+/* Task records come in chunks: the first few small (malloc), then 2 MiB mappings, each
+ * faulted in ahead by the ticker thread while the previous one fills.  No MADV_HUGEPAGE:
+ * with the kernel's default defrag policy a huge-page fault compacts memory inline when
+ * no free 2 MiB page is at hand, a stall of the runtime thread that depends on what ran
+ * before.  Measured (spawn_many 1M, ns per task, medians of 5): huge pages 116 run after
+ * run of the same program but 186 right after Go and Tokio runs and 262 on a first run;
+ * 4 KiB pages 161, 164 and 142. */
 #define SMALL_CHUNK_TASKS 256
 #define SMALL_CHUNKS 4
-#define HUGE_CHUNK (2u << 20)
+#define BIG_CHUNK (2u << 20)
 
 struct chunk {
     struct chunk *next;
@@ -37,11 +39,8 @@ static size_t chunk_count(const struct lrt_runtime *rt)
 
 static void *chunk_map(void)
 {
-    void *m = mmap(NULL, HUGE_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m == MAP_FAILED)
-        return NULL;
-    madvise(m, HUGE_CHUNK, MADV_HUGEPAGE);
-    return m;
+    void *m = mmap(NULL, BIG_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return m == MAP_FAILED ? NULL : m;
 }
 
 static struct chunk *chunk_new(struct lrt_runtime *rt, size_t *ntasks)
@@ -65,11 +64,11 @@ static struct chunk *chunk_new(struct lrt_runtime *rt, size_t *ntasks)
     void *ahead = chunk_map();
     if (ahead) {
         rt->task_chunk_ahead = ahead;
-        lrt__prefault_async(ahead, HUGE_CHUNK, 0, 1);
+        lrt__prefault_async(ahead, BIG_CHUNK, 0, 1);
     }
     c = m;
-    c->bytes = HUGE_CHUNK;
-    *ntasks = (HUGE_CHUNK - sizeof *c) / sizeof(struct lrt_task);
+    c->bytes = BIG_CHUNK;
+    *ntasks = (BIG_CHUNK - sizeof *c) / sizeof(struct lrt_task);
     return c;
 }
 
@@ -140,7 +139,7 @@ void lrt__tasks_free_all(struct lrt_runtime *rt)
     rt->task_chunks = NULL;
     if (rt->task_chunk_ahead) {
         lrt__prefault_cancel(rt->task_chunk_ahead);
-        munmap(rt->task_chunk_ahead, HUGE_CHUNK);
+        munmap(rt->task_chunk_ahead, BIG_CHUNK);
         rt->task_chunk_ahead = NULL;
     }
     rt->task_free = NULL;

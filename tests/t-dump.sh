@@ -225,9 +225,9 @@ t1=$(date +%s%N)
 cp "$tmp/out" "$tmp/stuck-busy.out"
 expect_rc 0 "stuck dump"
 ms=$(((t1 - t0) / 1000000))
-# The dump showing "runtime stuck" is what proves it was answered during the block; the
-# bound here only catches an answer that waited for the block to end (no timing test).
-[ $ms -lt 2200 ] || fail "stuck dump took $ms ms"
+# Issue 4: a stuck runtime thread is answered within a second (seen: 300-400 ms under
+# ASan with both CPUs busy); "runtime stuck" below proves it came during the block.
+[ $ms -lt 1000 ] || fail "stuck dump took $ms ms"
 say "stuck runtime thread answered in $ms ms"
 need "$tmp/out" "runtime stuck" "stuck state in the summary"
 need "$tmp/out" "checksum  *running" "the blocking task is running"
@@ -262,7 +262,7 @@ t1=$(date +%s%N)
 cp "$tmp/out" "$tmp/stuck-syscall.out"
 ms=$(((t1 - t0) / 1000000))
 expect_rc 0 "syscall-stuck dump"
-[ $ms -lt 2700 ] || fail "syscall-stuck dump took $ms ms"
+[ $ms -lt 1000 ] || fail "syscall-stuck dump took $ms ms"
 need "$tmp/out" "runtime stuck" "stuck state (syscall)"
 need "$tmp/out" "read_disk_synchronously" "live backtrace in a syscall"
 run "$DUMP" --json -b $show
