@@ -234,8 +234,6 @@ static uint64_t deadline_of(struct lrt_runtime *rt, int64_t timeout_ms)
 
 /* ---- syscalls --------------------------------------------------------------------- */
 
-/* write() to a non-socket with SIGPIPE blocked, consuming the SIGPIPE it raised, so a
- * closed pipe gives EPIPE instead of killing the process (libuv / OpenSSL). */
 /*
  * The system calls of an I/O attempt.  glibc's recv/send/read/write/accept4 are thread
  * cancellation points: each wraps the call in pthread_enable/disable_asynccancel, 3 % of
@@ -258,6 +256,8 @@ static uint64_t deadline_of(struct lrt_runtime *rt, int64_t timeout_ms)
 #define sys_accept4(fd, sa, len, fl) (int)syscall(SYS_accept4, fd, sa, len, fl)
 #endif
 
+/* write() to a non-socket with SIGPIPE blocked, consuming the SIGPIPE it raised, so a
+ * closed pipe gives EPIPE instead of killing the process (libuv / OpenSSL). */
 static ssize_t write_nosigpipe(struct lrt__io *io, int fd, const void *buf, size_t n)
 {
     sigset_t old;

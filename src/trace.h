@@ -46,8 +46,8 @@
 #define LRT__TP_DO(ev, ...) lttng_ust_do_tracepoint(lrt, ev, __VA_ARGS__)
 
 /*
- * Hot-path events (spawn, wake, poll begin/end, terminate): the probe call lives in an out-of-line
- * cold function, so the caller stays a leaf function when nobody traces.  Inlined, the
+ * Hot-path events (spawn, wake, poll begin/end, terminate): the probe call lives in an
+ * out-of-line cold function, so the caller stays a leaf function when nobody traces.  Inlined, the
  * call made GCC save six registers in lrt__wake on every wake-up (a third of its cost).
  * LRT__TP_HOT(ev, ...) is one load and a branch when the event is disabled.
  */
@@ -78,7 +78,8 @@ LRT__TP_COLD_FN(task_wake, (uint64_t id, int waker, uint64_t waker_id),
 /* task_poll_begin hands the task back: the caller keeps it in the return register
  * instead of spilling it around the (cold) call, which kept a stack adjustment on the
  * hot path of schedule(). */
-static __attribute__((noinline, cold, unused)) struct lrt_task *lrt__tp_task_poll_begin_t(struct lrt_task *t)
+static __attribute__((noinline, cold, unused)) struct lrt_task *
+lrt__tp_task_poll_begin_t(struct lrt_task *t)
 {
     lttng_ust_do_tracepoint(lrt, task_poll_begin, t->id);
     return t;
