@@ -140,6 +140,63 @@ kill $plain 2>/dev/null
 run "$DUMP" --socket "$tmp/nope.sock"
 expect_rc 1 "missing socket"
 
+# ---- lrt-dump against a hostile agent: every reply it cannot use is a one-line error ------
+cat >"$tmp/fake_agent.py" <<'EOF'
+import socket, sys, time
+mode, path = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX)
+s.bind(path)
+s.listen(1)
+c, _ = s.accept()
+c.recv(4096)
+try:
+    if mode == "garbage":
+        c.sendall(b"\x00\xffnot json at all\n")
+    elif mode == "deep":
+        c.sendall(b"[" * 100000 + b"\n")
+    elif mode == "notsnapshot":
+        c.sendall(b'{"tasks": "nope", "runtime": 5}\n')
+    elif mode == "error":
+        c.sendall(b'{"error": "out of cheese"}\n')
+    elif mode == "huge":
+        for _ in range(600):
+            c.sendall(b"x" * (1 << 20))
+    elif mode == "drip":
+        for _ in range(200):
+            c.sendall(b"x")
+            time.sleep(0.05)
+    elif mode == "silent":
+        time.sleep(10)
+except (BrokenPipeError, ConnectionResetError):
+    pass
+c.close()
+EOF
+# hostile MODE RC MESSAGE [lrt-dump options]: one fake agent, one lrt-dump against it
+hostile() {
+    local mode=$1 want_rc=$2 msg=$3 sock=$tmp/fake-$1.sock
+    shift 3
+    rm -f "$sock"
+    $PY "$tmp/fake_agent.py" "$mode" "$sock" &
+    local fake=$!
+    for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.02; done
+    run "$DUMP" "$@" --socket "$sock"
+    expect_rc "$want_rc" "hostile agent ($mode)"
+    need "$tmp/err" "$msg" "hostile agent ($mode) explained"
+    [ "$(wc -l <"$tmp/err")" -le 1 ] || fail "hostile agent ($mode): more than a one-line error"
+    kill "$fake" 2>/dev/null
+    wait "$fake" 2>/dev/null
+}
+hostile garbage 1 "sent a reply that is not JSON"
+hostile deep 1 "sent a reply that is not JSON"
+hostile notsnapshot 1 "is not an lrt snapshot"
+hostile notsnapshot 1 "is not an lrt snapshot" --json
+hostile error 1 "the agent at .*: out of cheese"
+hostile huge 1 "sent a reply larger than 512 MiB"
+hostile drip 1 "took more than 3.6s to send its reply" --timeout=300ms
+hostile silent 1 "did not answer within 300ms" --timeout=300ms
+run "$DUMP" --timeout=soon 1
+expect_rc 2 "bad --timeout"
+
 # ---- the showcase, busy-looping blocker -----------------------------------------------
 say "showcase (busy loop)"
 # The checksum task blocks the thread when the test says so (SIGUSR1), not after a fixed

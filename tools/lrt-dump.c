@@ -27,8 +27,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TIMEOUT_MS 5000
+#define TIMEOUT_MS 5000 /* default --timeout */
 #define MAX_REPLY (512u << 20)
+#define REPLY_TIMEOUTS 12 /* a whole reply, however it trickles in: 12 x --timeout */
 
 static const char *prog = "lrt-dump";
 static bool color;
@@ -37,8 +38,9 @@ static struct {
     bool backtrace, tree, json, list, watch;
     double watch_sec;
     uint64_t stuck_ns;
+    uint64_t timeout_ms;
     const char *socket;
-} opt = {.watch_sec = 2.0};
+} opt = {.watch_sec = 2.0, .timeout_ms = TIMEOUT_MS};
 
 static void usage(FILE *f)
 {
@@ -55,6 +57,8 @@ static void usage(FILE *f)
             "                         (e.g. 500ms, 5s, 2m; a bare number is seconds)\n"
             "  -l, --list             list the live lrt processes of this user\n"
             "  -S, --socket=PATH      talk to this agent socket instead of finding PID's\n"
+            "      --timeout=DURATION give up when the agent sends nothing for DURATION\n"
+            "                         (default 5s; a whole reply may take 12 times that)\n"
             "      --color[=WHEN]     colour: auto (default, only on a terminal), always, never\n"
             "  -h, --help             show this help\n"
             "  -V, --version          show the version\n"
@@ -127,6 +131,14 @@ static void fmt_dur(uint64_t ns, char *buf, size_t n)
         snprintf(buf, n, "%" PRIu64 "h%02" PRIu64 "m", ns / UINT64_C(3600000000000), (ns / UINT64_C(60000000000)) % 60);
 }
 
+/* fmt_dur of a millisecond count, into a static buffer (for messages) */
+static const char *human_ms(uint64_t ms)
+{
+    static char buf[32];
+    fmt_dur(ms * 1000000u, buf, sizeof buf);
+    return buf;
+}
+
 /* ---- talking to the agent --------------------------------------------------------- */
 
 /* Candidate socket paths of @pid, in the order the agent would choose them. */
@@ -195,10 +207,14 @@ static int wait_fd(int fd, short ev, uint64_t deadline_ms)
 }
 
 /* Send @req (one line) and read one reply line.  Returns the malloc'd line or NULL with
- * *err set. */
-static char *roundtrip(int fd, const char *req, int timeout_ms, int *err)
+ * *err set: -ETIMEDOUT when the agent sends nothing for @timeout_ms, -ETIME when the
+ * whole reply takes more than REPLY_TIMEOUTS times that (a peer dripping bytes), -E2BIG
+ * past MAX_REPLY bytes. */
+static char *roundtrip(int fd, const char *req, uint64_t timeout_ms, int *err)
 {
-    uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+    uint64_t start = now_ms();
+    uint64_t deadline = start + timeout_ms;
+    uint64_t hard_deadline = start + timeout_ms * REPLY_TIMEOUTS;
     size_t len = strlen(req), off = 0;
     while (off < len) {
         ssize_t n = send(fd, req + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -215,17 +231,24 @@ static char *roundtrip(int fd, const char *req, int timeout_ms, int *err)
         }
         off += (size_t)n;
     }
-    size_t cap = 1 << 16, have = 0;
+    size_t cap = 1 << 16, have = 0, scanned = 0;
     char *buf = malloc(cap);
     if (!buf) {
         *err = -ENOMEM;
         return NULL;
     }
     for (;;) {
-        char *nl = have ? memchr(buf, '\n', have) : NULL;
+        /* only the bytes not searched yet: a reply streamed without a newline stays linear */
+        char *nl = have > scanned ? memchr(buf + scanned, '\n', have - scanned) : NULL;
+        scanned = have;
         if (nl) {
             *nl = 0;
             return buf;
+        }
+        if (now_ms() >= hard_deadline) {
+            free(buf);
+            *err = -ETIME;
+            return NULL;
         }
         if (have + 1 >= cap) {
             if (cap >= MAX_REPLY) {
@@ -245,6 +268,7 @@ static char *roundtrip(int fd, const char *req, int timeout_ms, int *err)
         ssize_t n = recv(fd, buf + have, cap - have - 1, MSG_DONTWAIT);
         if (n > 0) {
             have += (size_t)n;
+            deadline = now_ms() + timeout_ms; /* progress: the idle clock restarts */
             continue;
         }
         if (n == 0) {
@@ -257,7 +281,9 @@ static char *roundtrip(int fd, const char *req, int timeout_ms, int *err)
             free(buf);
             return NULL;
         }
-        if ((*err = wait_fd(fd, POLLIN, deadline)) != 0) {
+        if ((*err = wait_fd(fd, POLLIN, deadline < hard_deadline ? deadline : hard_deadline)) != 0) {
+            if (*err == -ETIMEDOUT && now_ms() >= hard_deadline)
+                *err = -ETIME;
             free(buf);
             return NULL;
         }
@@ -316,26 +342,46 @@ static int open_agent(long pid, char *path_out, size_t n)
     die("process %ld (%s) is not an lrt process with a dump agent (start it with LRT_DUMP=1)", pid, comm);
 }
 
-static json_t *request(int fd, const char *req, long pid)
+/* "process N" or "the agent at PATH" (--socket), for messages about the other side */
+static char target[600];
+
+/* One request and its reply, checked: JSON, not an {"error":...}, and shaped like a
+ * snapshot (process and runtime objects, a tasks array).  Returns the parsed reply; the
+ * raw line too when @line_out is given (the caller frees it). */
+static json_t *request(int fd, const char *req, char **line_out)
 {
     int err = 0;
-    char *line = roundtrip(fd, req, TIMEOUT_MS, &err);
+    char *line = roundtrip(fd, req, opt.timeout_ms, &err);
     if (!line) {
         if (err == -ETIMEDOUT)
-            die("process %ld did not answer within %d s", pid, TIMEOUT_MS / 1000);
-        die("lost the connection to process %ld: %s", pid, strerror(-err));
+            die("%s did not answer within %s", target, human_ms(opt.timeout_ms));
+        if (err == -ETIME)
+            die("%s took more than %s to send its reply", target, human_ms(opt.timeout_ms * REPLY_TIMEOUTS));
+        if (err == -E2BIG)
+            die("%s sent a reply larger than %u MiB", target, MAX_REPLY >> 20);
+        die("lost the connection to %s: %s", target, strerror(-err));
     }
     json_error_t je;
     json_t *j = json_loads(line, 0, &je);
-    free(line);
-    if (!j)
-        die("process %ld sent a reply that is not JSON: %s", pid, je.text);
+    if (!j) {
+        free(line);
+        die("%s sent a reply that is not JSON: %s", target, je.text);
+    }
     const char *e = json_string_value(json_object_get(j, "error"));
     if (e) {
         if (strncmp(e, "permission denied", 17) == 0)
             die("%s", e);
-        die("process %ld: %s", pid, e);
+        die("%s: %s", target, e);
     }
+    if (!json_is_object(json_object_get(j, "process")) || !json_is_object(json_object_get(j, "runtime")) ||
+        !json_is_array(json_object_get(j, "tasks"))) {
+        free(line);
+        die("%s sent JSON that is not an lrt snapshot (no process/runtime objects or tasks array)", target);
+    }
+    if (line_out)
+        *line_out = line;
+    else
+        free(line);
     return j;
 }
 
@@ -669,13 +715,14 @@ static void on_int(int sig)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_COLOR = 256 };
+    enum { OPT_COLOR = 256, OPT_TIMEOUT };
     static const struct option longopts[] = {
         {"backtrace", no_argument, 0, 'b'}, {"tree", no_argument, 0, 't'},
         {"json", no_argument, 0, 'j'},      {"watch", optional_argument, 0, 'w'},
         {"stuck", required_argument, 0, 's'}, {"list", no_argument, 0, 'l'},
         {"socket", required_argument, 0, 'S'}, {"color", optional_argument, 0, OPT_COLOR},
         {"colour", optional_argument, 0, OPT_COLOR}, {"help", no_argument, 0, 'h'},
+        {"timeout", required_argument, 0, OPT_TIMEOUT},
         {"version", no_argument, 0, 'V'},   {0, 0, 0, 0}};
     int c;
     const char *when = "auto";
@@ -701,6 +748,13 @@ int main(int argc, char **argv)
             if (parse_duration(optarg, &opt.stuck_ns) != 0)
                 usage_error("--stuck: not a duration: '%s' (e.g. 500ms, 5s, 2m)", optarg);
             break;
+        case OPT_TIMEOUT: {
+            uint64_t ns;
+            if (parse_duration(optarg, &ns) != 0 || ns < 1000000u || ns > 3600000000000ull)
+                usage_error("--timeout: not a duration between 1ms and 1h: '%s'", optarg);
+            opt.timeout_ms = ns / 1000000u;
+            break;
+        }
         case OPT_COLOR:
             when = optarg ? optarg : "always";
             if (strcmp(when, "auto") && strcmp(when, "always") && strcmp(when, "never"))
@@ -735,17 +789,14 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     char path[512];
     int fd = open_agent(pid, path, sizeof path);
+    if (pid)
+        snprintf(target, sizeof target, "process %ld", pid);
+    else
+        snprintf(target, sizeof target, "the agent at %s", path);
     const char *req = opt.backtrace ? "{\"cmd\":\"snapshot\",\"backtraces\":true}\n" : "{\"cmd\":\"snapshot\"}\n";
     if (opt.json) {
-        int err = 0;
-        char *line = roundtrip(fd, req, TIMEOUT_MS, &err);
-        if (!line)
-            die("no answer from %s: %s", path, strerror(-err));
-        json_t *j = json_loads(line, 0, NULL);
-        const char *e = j ? json_string_value(json_object_get(j, "error")) : NULL;
-        if (e)
-            die("process %ld: %s", pid, e);
-        json_decref(j);
+        char *line = NULL;
+        json_decref(request(fd, req, &line));
         puts(line);
         free(line);
         close(fd);
@@ -757,7 +808,7 @@ int main(int argc, char **argv)
         sigaction(SIGTERM, &sa, NULL);
     }
     do {
-        json_t *snap = request(fd, req, pid);
+        json_t *snap = request(fd, req, NULL);
         if (opt.watch && isatty(1))
             printf("\033[H\033[2J");
         print_snapshot(snap);
