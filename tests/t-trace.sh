@@ -323,6 +323,24 @@ sys.exit(1 if bad else 0)
 EOF
 say "lrt-trace summary and chrome ok"
 
+# ---- 3b. lrt-trace on inputs that are not a good trace: one-line error, exit 1 ----------
+mkdir -p "$tmp/bad/empty" "$tmp/bad/garbage" "$tmp/bad/cut"
+head -c 20000 /dev/urandom >"$tmp/bad/garbage/metadata"
+head -c 20000 /dev/urandom >"$tmp/bad/garbage/chan_0"
+echo "not a trace" >"$tmp/bad/file"
+cp -r "$tmp/trace/." "$tmp/bad/cut/"
+for f in $(find "$tmp/bad/cut" -type f ! -name metadata ! -path '*/index/*'); do
+    truncate -s 100 "$f"   # every stream file cut inside its first packet
+done
+for b in "$tmp/bad/nonexistent" "$tmp/bad/file" "$tmp/bad/empty" "$tmp/bad/garbage" "$tmp/bad/cut"; do
+    timeout --foreground 60 "$TOOL" summary "$b" >"$tmp/bad.out" 2>"$tmp/bad.err"
+    rc=$?
+    [ $rc = 1 ] || fail "lrt-trace summary $(basename "$b"): exit $rc, expected 1 ($(tail -c 300 "$tmp/bad.err"))"
+    grep -q '^lrt-trace: error: ' "$tmp/bad.err" || fail "lrt-trace summary $(basename "$b"): no error line"
+    [ "$(wc -l <"$tmp/bad.err")" -le 1 ] || fail "lrt-trace summary $(basename "$b"): more than one line"
+done
+say "lrt-trace refuses bad inputs: $(cat "$tmp/bad.err")"
+
 # ---- 4. lost events are an error -----------------------------------------------------
 sess=lrt-t-trace-lost-$$
 CHANNEL_OPTS=(--subbuf-size=4096 --num-subbuf=2 --switch-timer=0)
