@@ -218,6 +218,7 @@ struct lrt_runtime {
     int serve_rq;                         /* next pick takes the run queue first */
     int pool_flush;                       /* blocking jobs submitted, not yet published */
     int pool_spin;                        /* jobs just published: spin before parking */
+    int trace_hot;                        /* a hot-path lrt event is enabled (trace.h) */
     struct lrt_task *current;     /* running task, NULL in the scheduler */
     void *sched_sp;               /* scheduler context while a task runs */
     unsigned event_interval;

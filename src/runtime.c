@@ -74,6 +74,7 @@ lrt_runtime_t *lrt_runtime_new(const lrt_options_t *opts)
     lrt__wheel_init(&rt->wheel, lrt__rt_now(rt));
     pthread_mutex_init(&rt->dump_lock, NULL);
     lrt__trace_init();
+    lrt__trace_refresh(rt);
     if ((err = lrt__stacks_init(rt)) != 0)
         goto err_free;
     if ((err = lrt__sigaltstack_install(rt)) != 0)

@@ -101,10 +101,10 @@ void lrt__wake_by(struct lrt_task *t, int result, int waker_kind, uint64_t waker
     t->last_waker_id = waker_id;
     t->state_since = rt->clock_cache;
     q_push(&rt->wk_head, &rt->wk_tail, t);
-    /* last, so the disabled check stays a leaf's load and branch and the enabled one is a
-     * tail call (before the push, GCC gave lrt__wake a stack frame: +11 instructions per
-     * wake with the event off) */
-    LRT__TP_HOT(task_wake, t->id, waker_kind, waker_id);
+    /* last, so the disabled check stays a leaf's compare and branch and the enabled one is
+     * a tail call (before the push, GCC gave lrt__wake a stack frame: +11 instructions
+     * per wake with tracing off) */
+    LRT__TP_HOT(rt, task_wake, t->id, waker_kind, waker_id);
 }
 
 void lrt__wake(struct lrt_task *t, int result, int waker_kind)
@@ -169,7 +169,7 @@ static inline void account_switch(struct lrt_runtime *rt, struct lrt_task *from,
     __atomic_store_n(&rt->poll_start, now, __ATOMIC_RELAXED);
 }
 
-static inline struct lrt_task *poll_begin(struct lrt_runtime *rt, struct lrt_task *t)
+static inline void poll_begin(struct lrt_runtime *rt, struct lrt_task *t)
 {
     t->state = LRT__RUNNING;
     t->polls++;
@@ -179,15 +179,11 @@ static inline struct lrt_task *poll_begin(struct lrt_runtime *rt, struct lrt_tas
     __atomic_store_n(&rt->current, t, __ATOMIC_RELAXED);
     rt->budget_left = rt->budget;
     __atomic_store_n(&rt->poll_seq, rt->poll_seq + 1, __ATOMIC_RELEASE);
-    LRT__TP_POLL_BEGIN(t);
-    return t;
 }
 
-static inline void poll_end(struct lrt_runtime *rt, struct lrt_task *t)
+static inline void poll_end(struct lrt_runtime *rt)
 {
-    (void)t; /* only the tracepoint reads it */
     __atomic_store_n(&rt->poll_seq, rt->poll_seq + 1, __ATOMIC_RELEASE);
-    LRT__TP_HOT(task_poll_end, t->id, t->state);
 }
 
 /* ---- context switches (with ASan fiber annotations) ------------------------------- */
@@ -248,6 +244,7 @@ static inline void check_canary(struct lrt_task *t)
 /* Non-blocking check of every wake-up source.  Runs on whatever stack is current. */
 static void maintenance(struct lrt_runtime *rt)
 {
+    lrt__trace_refresh(rt); /* a session may have enabled or disabled events */
     uint64_t now = lrt__rt_now(rt);
     if (rt->wheel.count)
         lrt__timers_process(rt, now);
@@ -265,10 +262,10 @@ static void maintenance(struct lrt_runtime *rt)
 /* Finish a task that never started: aborted before its first poll, or no stack. */
 static void finish_unstarted(struct lrt_runtime *rt, struct lrt_task *t, int status)
 {
-    LRT__TP_HOT(task_poll_begin, t->id);
+    LRT__TP_HOT(rt, task_poll_begin, t->id);
     t->state = LRT__FINISHED;
     t->wake_result = status;
-    LRT__TP_HOT(task_poll_end, t->id, LRT__FINISHED);
+    LRT__TP_HOT(rt, task_poll_end, t->id, LRT__FINISHED);
     lrt__task_finished(t);
     (void)rt;
 }
@@ -323,19 +320,26 @@ static inline void reap(struct lrt_runtime *rt)
  * SUSPENDED or FINISHED.  Returns when @t runs again (never for FINISHED).  A finished
  * task also switches straight to the next one, which reaps it; only block_on's task
  * returns to the scheduler stack so that lrt_block_on returns at once.
+ * Two copies: with @traced false (nobody traces the hot events) there is no tracepoint
+ * check at all; schedule() picks one with a single check of rt->trace_hot.
  */
-static void schedule(struct lrt_runtime *rt, struct lrt_task *t)
+static inline __attribute__((always_inline)) void schedule_body(struct lrt_runtime *rt, struct lrt_task *t,
+                                                                const bool traced)
 {
     check_canary(t);
     if (LRT__UNLIKELY(rt->pool_flush))
         lrt__pool_flush(rt);
-    poll_end(rt, t);
+    poll_end(rt);
+    if (traced)
+        LRT__TP_POLL_END(t);
     bool dying = t->state == LRT__FINISHED;
     struct lrt_task *next = NULL;
     if (LRT__LIKELY(!dying) || t != rt->run_until) {
         next = pick_next(rt);
         if (next == t) { /* yielded and alone: the scheduler picks it again */
             poll_begin(rt, t);
+            if (traced)
+                LRT__TP_POLL_BEGIN(t);
             return;
         }
     }
@@ -343,13 +347,33 @@ static void schedule(struct lrt_runtime *rt, struct lrt_task *t)
     if (dying)
         rt->dead = t;
     if (next) {
-        next = poll_begin(rt, next);
+        poll_begin(rt, next);
+        if (traced)
+            LRT__TP_POLL_BEGIN(next);
         ctx_switch(rt, &t->sp, next, dying);
     } else {
         __atomic_store_n(&rt->current, NULL, __ATOMIC_RELAXED);
         ctx_switch(rt, &t->sp, NULL, dying);
     }
     reap(rt);
+}
+
+#if LRT_TRACE_ENABLED
+static __attribute__((noinline)) void schedule_traced(struct lrt_runtime *rt, struct lrt_task *t)
+{
+    schedule_body(rt, t, true);
+}
+#endif
+
+static void schedule(struct lrt_runtime *rt, struct lrt_task *t)
+{
+#if LRT_TRACE_ENABLED
+    if (LRT__TP_GATE(rt)) {
+        schedule_traced(rt, t);
+        return;
+    }
+#endif
+    schedule_body(rt, t, false);
 }
 
 void lrt__task_main(void *p)
@@ -515,6 +539,7 @@ static int park(struct lrt_runtime *rt)
     if (rt->stack_pool_len > 1024 && timeout)
         lrt__stacks_trim(rt); /* idle: a good moment for the syscalls */
     lrt__io_poll(rt, timeout);
+    lrt__trace_refresh(rt); /* a session may have started while we were parked */
     lrt__tick_refresh(); /* the ticker may be backing off while we were idle */
     rt->clock_cache = lrt__tick();
     if (rt->wheel.count)
@@ -566,6 +591,7 @@ int lrt__run(struct lrt_runtime *rt, struct lrt_task *until, uint64_t deadline_n
         }
         account_switch(rt, NULL, t);
         poll_begin(rt, t);
+        LRT__TP_HOT(rt, task_poll_begin, t->id);
         ctx_switch(rt, &rt->sched_sp, t, false);
         /* Back on the scheduler stack: the queue ran dry or block_on's task finished. */
         reap(rt);

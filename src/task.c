@@ -180,7 +180,7 @@ void lrt__task_finished(struct lrt_task *t)
     if (!(t->flags & LRT__TF_BLOCKING)) {
         lrt__list_del(&t->all);
         rt->alive--;
-        LRT__TP_HOT(task_terminate, t->id, t->wake_result);
+        LRT__TP_HOT(rt, task_terminate, t->id, t->wake_result);
     }
     if (t->joiner) {
         struct lrt_task *j = t->joiner;
@@ -249,7 +249,7 @@ lrt_task_t *lrt_spawn_at(lrt_runtime_t *rt, const char *name, lrt_fn fn, void *a
     lrt__list_push(&rt->tasks, &t->all);
     rt->alive++;
     rt->m.spawned++;
-    LRT__TP_HOT(task_spawn, t->id, t->parent_id, t->name, t->file, line, t->func);
+    LRT__TP_HOT(rt, task_spawn, t->id, t->parent_id, t->name, t->file, line, t->func);
     lrt__enqueue(rt, t);
     return t;
 }

@@ -90,11 +90,25 @@ void lrt__trace_init(void)
     pthread_once(&once, trace_init_once);
 }
 
+void lrt__trace_refresh(struct lrt_runtime *rt)
+{
+    rt->trace_hot = lttng_ust_tracepoint_enabled(lrt, task_spawn) ||
+                    lttng_ust_tracepoint_enabled(lrt, task_poll_begin) ||
+                    lttng_ust_tracepoint_enabled(lrt, task_poll_end) ||
+                    lttng_ust_tracepoint_enabled(lrt, task_wake) ||
+                    lttng_ust_tracepoint_enabled(lrt, task_terminate);
+}
+
 
 #else /* !LRT_TRACE_ENABLED: tracepoints compiled out */
 
 void lrt__trace_init(void)
 {
+}
+
+void lrt__trace_refresh(struct lrt_runtime *rt)
+{
+    rt->trace_hot = 0;
 }
 
 #endif

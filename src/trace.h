@@ -12,7 +12,7 @@
  *              int line, const char *func)
  *   task_poll_begin(uint64_t task_id)
  *   task_poll_end(uint64_t task_id, int result)            enum lrt__poll_result
- *     (LRT__TP_HOT(task_poll_end, id, state) takes the task's enum lrt__state)
+ *     (its cold probe takes the task's enum lrt__state and derives the result)
  *   task_wake(uint64_t task_id, int waker, uint64_t waker_task_id)   enum lrt__waker_kind
  *   task_terminate(uint64_t task_id, int status)            0 or -ECANCELED
  *   io_register(int fd, uint32_t interest)
@@ -46,15 +46,21 @@
 #define LRT__TP_DO(ev, ...) lttng_ust_do_tracepoint(lrt, ev, __VA_ARGS__)
 
 /*
- * Hot-path events (spawn, wake, poll begin/end, terminate): the probe call lives in an
- * out-of-line cold function, so the caller stays a leaf function when nobody traces.  Inlined, the
- * call made GCC save six registers in lrt__wake on every wake-up (a third of its cost).
- * LRT__TP_HOT(ev, ...) is one load and a branch when the event is disabled.
+ * Hot-path events (spawn, wake, poll begin/end, terminate) are gated: the runtime keeps
+ * rt->trace_hot, set while any of them is enabled (lrt__trace_refresh, run by the
+ * runtime thread at start, at every I/O check and after every park: an event enabled by
+ * a session takes effect within one event interval).  A hot site costs one compare of
+ * that int, in the runtime's first cache line, and a branch; schedule() makes a single
+ * check for both poll events.  The probe call lives in an out-of-line cold function
+ * that checks the event's own state, so the caller stays a leaf when nobody traces (an
+ * inlined probe call made GCC save six registers in lrt__wake on every wake-up).
  */
+#define LRT__TP_GATE(rt) LRT__UNLIKELY((rt)->trace_hot)
 #define LRT__TP_COLD_FN(ev, params, args)                                                  \
     static __attribute__((noinline, cold, unused)) void lrt__tp_##ev params                \
     {                                                                                      \
-        lttng_ust_do_tracepoint(lrt, ev, args);                                            \
+        if (lttng_ust_tracepoint_enabled(lrt, ev))                                         \
+            lttng_ust_do_tracepoint(lrt, ev, args);                                        \
     }
 #define LRT__TP_ARGS(...) __VA_ARGS__
 LRT__TP_COLD_FN(task_spawn,
@@ -62,47 +68,41 @@ LRT__TP_COLD_FN(task_spawn,
                  const char *func),
                 LRT__TP_ARGS(id, parent, name, file, line, func))
 LRT__TP_COLD_FN(task_poll_begin, (uint64_t id), LRT__TP_ARGS(id))
-/* task_poll_end takes the task's state and derives the result here, off the hot path
- * (computed inline, the state-to-result mapping cost 6 instructions per switch even with
- * the event disabled: the compiler cannot sink it past the volatile state load). */
+/* task_poll_end takes the task's state and derives the result here, off the hot path. */
 static __attribute__((noinline, cold, unused)) void lrt__tp_task_poll_end(uint64_t id, int state)
 {
     int result = state == LRT__FINISHED   ? LRT__POLL_FINISHED
                  : state == LRT__RUNNABLE ? LRT__POLL_YIELDED
                                           : LRT__POLL_SUSPENDED;
-    lttng_ust_do_tracepoint(lrt, task_poll_end, id, result);
+    if (lttng_ust_tracepoint_enabled(lrt, task_poll_end))
+        lttng_ust_do_tracepoint(lrt, task_poll_end, id, result);
 }
 LRT__TP_COLD_FN(task_terminate, (uint64_t id, int status), LRT__TP_ARGS(id, status))
 LRT__TP_COLD_FN(task_wake, (uint64_t id, int waker, uint64_t waker_id),
                 LRT__TP_ARGS(id, waker, waker_id))
-/* task_poll_begin hands the task back: the caller keeps it in the return register
- * instead of spilling it around the (cold) call, which kept a stack adjustment on the
- * hot path of schedule(). */
-static __attribute__((noinline, cold, unused)) struct lrt_task *
-lrt__tp_task_poll_begin_t(struct lrt_task *t)
-{
-    lttng_ust_do_tracepoint(lrt, task_poll_begin, t->id);
-    return t;
-}
-#define LRT__TP_POLL_BEGIN(t)                                                               \
+/* In schedule()'s traced variant: the poll events without a gate of their own. */
+#define LRT__TP_POLL_BEGIN(t) lrt__tp_task_poll_begin((t)->id)
+#define LRT__TP_POLL_END(t) lrt__tp_task_poll_end((t)->id, (t)->state)
+/* LRT__TP_HOT(rt, ev, args...): a gated hot event. */
+#define LRT__TP_HOT(rt, ev, ...)                                                            \
     do {                                                                                   \
-        if (LRT__UNLIKELY(lttng_ust_tracepoint_enabled(lrt, task_poll_begin)))             \
-            (t) = lrt__tp_task_poll_begin_t(t);                                            \
-    } while (0)
-#define LRT__TP_HOT(ev, ...)                                                                \
-    do {                                                                                   \
-        if (LRT__UNLIKELY(lttng_ust_tracepoint_enabled(lrt, ev)))                          \
+        if (LRT__TP_GATE(rt))                                                              \
             lrt__tp_##ev(__VA_ARGS__);                                                     \
     } while (0)
 #else
 #define LRT__TP(ev, ...) do { } while (0)
 #define LRT__TP_ENABLED(ev) 0
 #define LRT__TP_DO(ev, ...) do { } while (0)
-#define LRT__TP_HOT(ev, ...) do { } while (0)
+#define LRT__TP_GATE(rt) 0
+#define LRT__TP_HOT(rt, ev, ...) do { } while (0)
 #define LRT__TP_POLL_BEGIN(t) do { } while (0)
+#define LRT__TP_POLL_END(t) do { } while (0)
 #endif
 
 /* trace.c: loads liblrt-tp.so when LRT_TRACE=1 (never unloaded). */
 void lrt__trace_init(void);
+/* trace.c: recompute rt->trace_hot from the hot events' states.  Runtime thread only. */
+struct lrt_runtime;
+void lrt__trace_refresh(struct lrt_runtime *rt);
 
 #endif

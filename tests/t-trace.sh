@@ -341,6 +341,33 @@ for b in "$tmp/bad/nonexistent" "$tmp/bad/file" "$tmp/bad/empty" "$tmp/bad/garba
 done
 say "lrt-trace refuses bad inputs: $(cat "$tmp/bad.err")"
 
+# ---- 3c. a session started while the program runs: hot events begin within moments ----
+# (spawn/poll/wake/terminate sit behind the runtime's gate, refreshed at every I/O check
+# and park: the showcase's client task wakes every 200 ms, so 1.5 s must show its polls)
+SHOW=$BUILD/examples/showcase
+LRT_TRACE=1 LRT_DUMP_DIR="$tmp/dumpsock" "$SHOW" --block-after=600000 >"$tmp/show.out" 2>"$tmp/show.err" &
+show_pid=$!
+sleep 0.5
+sess=lrt-t-trace-late-$$
+CHANNEL_OPTS=(--subbuf-size=1M --num-subbuf=8)
+create_session "$sess" "$tmp/late" --output="$tmp/late"
+sleep 1.5
+destroy_session "$sess"
+kill -TERM "$show_pid"
+for _ in $(seq 100); do kill -0 "$show_pid" 2>/dev/null || break; sleep 0.05; done
+kill -KILL "$show_pid" 2>/dev/null
+wait "$show_pid" 2>/dev/null
+"$PY" - "$tmp/late" <<'EOF' || fail "events after a late session start"
+import sys, bt2
+n = {}
+for m in bt2.TraceCollectionMessageIterator(sys.argv[1]):
+    if type(m) is bt2._EventMessageConst and m.event.name.startswith("lrt:"):
+        n[m.event.name] = n.get(m.event.name, 0) + 1
+print("late session: %s" % sorted(n.items()))
+sys.exit(0 if n.get("lrt:task_poll_begin", 0) >= 3 and n.get("lrt:task_wake", 0) >= 3 else 1)
+EOF
+say "a session started mid-run records the hot events"
+
 # ---- 4. lost events are an error -----------------------------------------------------
 sess=lrt-t-trace-lost-$$
 CHANNEL_OPTS=(--subbuf-size=4096 --num-subbuf=2 --switch-timer=0)
