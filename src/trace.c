@@ -7,7 +7,7 @@
  * when it is installed; the probes live in liblrt-tp.so, which LD_PRELOAD brings in or
  * which lrt__trace_init() dlopens when LRT_TRACE=1.  A provider loaded after start-up
  * connects to the call sites already registered.  Without the provider every call site
- * stays one load and a not-taken branch.
+ * stays one load and a not-taken branch (the hot ones sit behind rt->trace_hot, trace.h).
  */
 #if LRT_TRACE_ENABLED || !defined(LRT_TRACE_ENABLED)
 #define LTTNG_UST_TRACEPOINT_DEFINE
