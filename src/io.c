@@ -232,6 +232,24 @@ static uint64_t deadline_of(struct lrt_runtime *rt, int64_t timeout_ms)
     return now + (uint64_t)timeout_ms * 1000000u;
 }
 
+/* The not-ready path shared by every I/O call: -ETIMEDOUT for a zero timeout, else wait
+ * for an edge (the deadline is fixed at the first wait, in *@deadline); -EBADF when the
+ * fd was closed (and maybe its number reused) while the task waited or was runnable. */
+static int wait_edge(struct lrt__io *io, struct reg *r, struct lrt_task *t, uint32_t interest,
+                     uint32_t gen, int64_t timeout_ms, uint64_t *deadline)
+{
+    if (timeout_ms == 0)
+        return -ETIMEDOUT;
+    if (!*deadline && timeout_ms > 0)
+        *deadline = deadline_of(t->rt, timeout_ms);
+    int rc = wait_on(io, r, t, interest, *deadline);
+    if (rc < 0)
+        return rc;
+    if (!(r->flags & REG_ACTIVE) || r->gen != gen)
+        return -EBADF;
+    return 0;
+}
+
 /* ---- syscalls --------------------------------------------------------------------- */
 
 /*
@@ -385,16 +403,10 @@ static ssize_t io_run(int fd, uint32_t interest, int op, struct op_args *a, int6
             if (r->ready & mask)
                 continue;
         }
-        if (timeout_ms == 0)
-            return -ETIMEDOUT;
-        if (!deadline && timeout_ms > 0)
-            deadline = deadline_of(t->rt, timeout_ms);
-        int rc = wait_on(io, r, t, interest, deadline);
+        int rc = wait_edge(io, r, t, interest, gen, timeout_ms, &deadline);
         if (rc < 0)
             return rc;
         suspended = true;
-        if (!(r->flags & REG_ACTIVE) || r->gen != gen)
-            return -EBADF; /* closed (and maybe reused) while we were runnable */
     }
 }
 
@@ -530,16 +542,10 @@ int lrt_wait_fd(int fd, uint32_t events, int64_t timeout_ms)
         }
         if (r->tick == tick)
             r->ready &= ~clear;
-        if (timeout_ms == 0)
-            return -ETIMEDOUT;
-        if (!deadline && timeout_ms > 0)
-            deadline = deadline_of(t->rt, timeout_ms);
-        int rc = wait_on(io, r, t, events, deadline);
+        int rc = wait_edge(io, r, t, events, gen, timeout_ms, &deadline);
         if (rc < 0)
             return rc;
         suspended = true;
-        if (!(r->flags & REG_ACTIVE) || r->gen != gen)
-            return -EBADF;
     }
 }
 
