@@ -384,6 +384,35 @@ void lrt__task_main(void *task);
 bool lrt__wakeup_sources(struct lrt_runtime *rt);
 
 /* ---- time.c ----------------------------------------------------------------------- */
+/* Deadlines: the one rule every timed call follows (sleeps, _timeout and _until forms).
+ * A deadline is an lrt__rt_now() time in ns; 0 means "no deadline".  Arithmetic
+ * saturates and never wraps; a deadline at or beyond LRT__DEADLINE_MAX (2^62 ns, 146
+ * years of CLOCK_MONOTONIC) means "no deadline" — huge timeouts wait until woken or
+ * cancelled, never "already expired".  A timeout < 0 means no deadline; 0 is "now". */
+#define LRT__DEADLINE_MAX (UINT64_C(1) << 62)
+/* @abs_ns as a deadline: 0 when at or beyond LRT__DEADLINE_MAX, else at least 1. */
+static inline uint64_t lrt__deadline_at(uint64_t abs_ns)
+{
+    if (abs_ns >= LRT__DEADLINE_MAX)
+        return 0;
+    return abs_ns ? abs_ns : 1;
+}
+/* now + @ns, saturating into "no deadline". */
+static inline uint64_t lrt__deadline_in_ns(uint64_t now, uint64_t ns)
+{
+    return ns >= LRT__DEADLINE_MAX - (now < LRT__DEADLINE_MAX ? now : LRT__DEADLINE_MAX)
+               ? 0
+               : lrt__deadline_at(now + ns);
+}
+/* now + @ms milliseconds; @ms < 0 = no deadline. */
+static inline uint64_t lrt__deadline_in_ms(uint64_t now, int64_t ms)
+{
+    if (ms < 0)
+        return 0;
+    if ((uint64_t)ms >= LRT__DEADLINE_MAX / 1000000u)
+        return 0;
+    return lrt__deadline_in_ns(now, (uint64_t)ms * 1000000u);
+}
 void lrt__wheel_init(lrt__wheel *w, uint64_t now_ns);
 void lrt__timer_arm(struct lrt_runtime *rt, struct lrt_task *t, lrt__timer *tm, uint64_t deadline_ns);
 void lrt__timer_cancel(struct lrt_runtime *rt, struct lrt_task *t);

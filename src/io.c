@@ -222,16 +222,6 @@ static int wait_on(struct lrt__io *io, struct reg *r, struct lrt_task *t, uint32
     return rc;
 }
 
-static uint64_t deadline_of(struct lrt_runtime *rt, int64_t timeout_ms)
-{
-    if (timeout_ms <= 0)
-        return 0;
-    uint64_t now = lrt__rt_now(rt);
-    if ((uint64_t)timeout_ms > (UINT64_MAX - now) / 1000000u)
-        return 0; /* beyond the end of time: no deadline */
-    return now + (uint64_t)timeout_ms * 1000000u;
-}
-
 /* The not-ready path shared by every I/O call: -ETIMEDOUT for a zero timeout, else wait
  * for an edge (the deadline is fixed at the first wait, in *@deadline); -EBADF when the
  * fd was closed (and maybe its number reused) while the task waited or was runnable. */
@@ -241,7 +231,7 @@ static int wait_edge(struct lrt__io *io, struct reg *r, struct lrt_task *t, uint
     if (timeout_ms == 0)
         return -ETIMEDOUT;
     if (!*deadline && timeout_ms > 0)
-        *deadline = deadline_of(t->rt, timeout_ms);
+        *deadline = lrt__deadline_in_ms(lrt__rt_now(t->rt), timeout_ms);
     int rc = wait_on(io, r, t, interest, *deadline);
     if (rc < 0)
         return rc;
@@ -473,7 +463,7 @@ int lrt_connect_timeout(int fd, const struct sockaddr *sa, socklen_t len, int64_
     r->ready &= ~(uint32_t)(EPOLLOUT | EPOLLHUP | EPOLLERR);
     if (timeout_ms == 0)
         return -ETIMEDOUT;
-    uint64_t deadline = deadline_of(t->rt, timeout_ms);
+    uint64_t deadline = lrt__deadline_in_ms(lrt__rt_now(t->rt), timeout_ms);
     for (;;) {
         rc = wait_on(io, r, t, EPOLLOUT, deadline);
         if (rc < 0)

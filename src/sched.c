@@ -420,7 +420,7 @@ int lrt__suspend(int kind, const void *obj, uint64_t aux, uint64_t deadline_ns)
     t->wait_aux = aux;
     t->state = LRT__SUSPENDED;
     t->wake_result = 0;
-    if (deadline_ns) {
+    if (deadline_ns - 1 < LRT__DEADLINE_MAX - 1) { /* 0 and beyond the horizon: no timer */
         lrt__timer tm;
         lrt__timer_arm(rt, t, &tm, deadline_ns);
         schedule(rt, t);

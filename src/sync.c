@@ -151,16 +151,6 @@ static inline void unlink_self(waiter *w)
         lrt__list_del(&w->link);
 }
 
-static uint64_t deadline_after(struct lrt_task *t, int64_t timeout_ms)
-{
-    uint64_t now = lrt__rt_now(t->rt);
-    uint64_t ms = (uint64_t)timeout_ms;
-    if (ms > (UINT64_MAX - now) / 1000000u)
-        return UINT64_MAX;
-    uint64_t d = now + ms * 1000000u;
-    return d ? d : 1; /* 0 means "no deadline" to lrt__suspend */
-}
-
 /* ---- channel ---------------------------------------------------------------------- */
 
 /* Ring buffer of void *: `len` messages from `head`, size mask+1 (a power of two).
@@ -385,7 +375,7 @@ int lrt_chan_recv_timeout(lrt_chan_t *c, void **msg, int64_t timeout_ms)
         return -EPIPE;
     if (timeout_ms == 0)
         return -ETIMEDOUT;
-    return chan_wait_recv(c, t, msg, timeout_ms < 0 ? 0 : deadline_after(t, timeout_ms));
+    return chan_wait_recv(c, t, msg, lrt__deadline_in_ms(lrt__rt_now(t->rt), timeout_ms));
 }
 
 int lrt_chan_try_send(lrt_chan_t *c, void *msg)

@@ -277,11 +277,8 @@ lrt_task_t *lrt_spawn_named(const char *name, lrt_fn fn, void *arg)
     return lrt_spawn_at(NULL, name, fn, arg, NULL, 0, NULL);
 }
 
-static int join_wait(struct lrt_task *cur, struct lrt_task *t, int64_t timeout_ms)
+static int join_wait(struct lrt_task *cur, struct lrt_task *t, int64_t timeout_ms, uint64_t deadline)
 {
-    uint64_t deadline = 0;
-    if (timeout_ms >= 0)
-        deadline = lrt__rt_now(cur->rt) + (uint64_t)timeout_ms * 1000000ull;
     if (timeout_ms == 0)
         return -ETIMEDOUT;
     t->joiner = cur;
@@ -302,8 +299,10 @@ int lrt_join_timeout(lrt_task_t *t, void **result, int64_t timeout_ms)
         return err;
     if (t == cur || t->rt != cur->rt || t->joiner)
         return -EINVAL;
+    /* one deadline for the whole wait, however often the task is woken early */
+    uint64_t deadline = lrt__deadline_in_ms(lrt__rt_now(cur->rt), timeout_ms);
     while (t->state != LRT__FINISHED) {
-        int rc = join_wait(cur, t, timeout_ms);
+        int rc = join_wait(cur, t, timeout_ms, deadline);
         if (rc && t->state != LRT__FINISHED)
             return rc;
     }

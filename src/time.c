@@ -20,6 +20,9 @@
 
 #define SLOT_MASK (LRT__WHEEL_SLOTS - 1)
 #define TICK_NS (1ull << LRT__TICK_SHIFT)
+/* The virtual clock saturates halfway to the deadline horizon, so timers armed after an
+ * lrt_time_advance(UINT64_MAX) still get finite deadlines. */
+#define VIRT_MAX (LRT__DEADLINE_MAX / 2)
 
 uint64_t lrt__mono_ns(void)
 {
@@ -318,6 +321,10 @@ void lrt__timer_arm(struct lrt_runtime *rt, struct lrt_task *t, lrt__timer *tm, 
 {
     tm->task = t;
     t->timer = tm;
+    /* lrt__suspend never arms beyond LRT__DEADLINE_MAX; the clamp keeps the rounding
+     * from wrapping (a wrapped `when` would sit in the current slot and stop the wheel). */
+    if (LRT__UNLIKELY(deadline_ns > LRT__DEADLINE_MAX))
+        deadline_ns = LRT__DEADLINE_MAX;
     t->timer_deadline = deadline_ns;
     tm->deadline_ns = deadline_ns;
     tm->when = (deadline_ns + TICK_NS - 1) >> LRT__TICK_SHIFT;
@@ -448,12 +455,21 @@ int lrt_time_advance(uint64_t ns)
         return -EPERM;
     if (!rt->paused)
         return -EINVAL;
-    rt->virt_now += ns;
+    rt->virt_now = ns >= VIRT_MAX - rt->virt_now ? VIRT_MAX : rt->virt_now + ns;
     lrt__timers_process(rt, rt->virt_now);
     return 0;
 }
 
 /* ---- sleeping --------------------------------------------------------------------- */
+
+/* Every sleep ends here.  A deadline beyond LRT__DEADLINE_MAX sleeps until cancelled
+ * (no timer is armed); the wait reason keeps the requested deadline for the dump. */
+static int sleep_until(struct lrt_task *t, uint64_t deadline_ns)
+{
+    if (deadline_ns <= lrt__rt_now(t->rt)) /* already due: still a suspension point */
+        return lrt_yield();
+    return lrt__suspend(LRT__WAIT_SLEEP, NULL, deadline_ns, lrt__deadline_at(deadline_ns));
+}
 
 int lrt_sleep_until(uint64_t deadline_ns)
 {
@@ -461,9 +477,7 @@ int lrt_sleep_until(uint64_t deadline_ns)
     int err = lrt__task_ctx(&t);
     if (err)
         return err;
-    if (deadline_ns <= lrt__rt_now(t->rt)) /* already due: still a suspension point */
-        return lrt_yield();
-    return lrt__suspend(LRT__WAIT_SLEEP, NULL, deadline_ns, deadline_ns);
+    return sleep_until(t, deadline_ns);
 }
 
 int lrt_sleep_ns(uint64_t ns)
@@ -472,12 +486,16 @@ int lrt_sleep_ns(uint64_t ns)
     int err = lrt__task_ctx(&t);
     if (err)
         return err;
-    uint64_t now = lrt__rt_now(t->rt);
-    uint64_t d = ns > UINT64_MAX - now ? UINT64_MAX - 1 : now + ns;
-    return lrt_sleep_until(d);
+    uint64_t d = lrt__deadline_in_ns(lrt__rt_now(t->rt), ns);
+    return sleep_until(t, d ? d : UINT64_MAX);
 }
 
 int lrt_sleep_ms(uint64_t ms)
 {
-    return lrt_sleep_ns(ms > UINT64_MAX / 1000000 ? UINT64_MAX / 2 : ms * 1000000);
+    struct lrt_task *t;
+    int err = lrt__task_ctx(&t);
+    if (err)
+        return err;
+    uint64_t d = lrt__deadline_in_ms(lrt__rt_now(t->rt), ms > INT64_MAX ? INT64_MAX : (int64_t)ms);
+    return sleep_until(t, d ? d : UINT64_MAX);
 }
