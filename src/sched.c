@@ -235,7 +235,9 @@ static bool prepare(struct lrt_runtime *rt, struct lrt_task *t)
  * stacks skip it, so a switch touches no page but the top of the stack. */
 static inline void check_canary(struct lrt_task *t)
 {
-    if (LRT__UNLIKELY(t->flags & LRT__TF_CANARY) && !lrt__stack_canary_ok(t->stack))
+    /* the stack pointer below the base: the task overflowed without touching the canary */
+    if (LRT__UNLIKELY(t->flags & LRT__TF_CANARY) &&
+        (!lrt__stack_canary_ok(t->stack) || (char *)__builtin_frame_address(0) < (char *)t->stack->base))
         lrt__stack_overflow_report(t, "stack overflow (canary smashed)");
 }
 

@@ -26,6 +26,7 @@
 #include "internal.h"
 
 #include <signal.h>
+#include <ucontext.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,14 @@
 #define LRT__POOL_WARM 1024  /* free stacks kept with their pages */
 #define LRT__TRIM_BATCH 64   /* stacks released per park beyond that */
 #define LRT__ALTSTACK_SIZE (64 * 1024)
+/* Guard region below each stack.  A frame larger than the guard could jump over it and
+ * write into the neighbouring task's stack with no fault; code built with
+ * -fstack-clash-protection (lrt itself, and applications through pkg-config's Cflags)
+ * probes every page of a large frame so any guard catches it, and for code built
+ * without it 64 KiB covers the frames C programs reasonably have.  It costs address
+ * space only: MADV_GUARD_INSTALL and mprotect guard any length with one call, and an
+ * unguarded (canary) slot's gap is never touched. */
+#define LRT__GUARD_SIZE (64 * 1024)
 
 struct lrt__slab {
     struct lrt__slab *next;
@@ -142,13 +151,13 @@ static void stack_deregister(lrt__stack *s)
 #endif
 }
 
-/* Make the page below @s->base a guard: MADV_GUARD_INSTALL if the kernel has it, else
+/* Make the region below @s->base a guard: MADV_GUARD_INSTALL if the kernel has it, else
  * mprotect while the mapping budget allows, else leave it to the canary. */
 static void stack_guard(struct lrt_runtime *rt, lrt__stack *s)
 {
-    void *g = (char *)s->base - page_size;
+    void *g = (char *)s->base - LRT__GUARD_SIZE;
     if (rt->guard_install) {
-        if (madvise(g, page_size, MADV_GUARD_INSTALL) == 0) {
+        if (madvise(g, LRT__GUARD_SIZE, MADV_GUARD_INSTALL) == 0) {
             s->guarded = 1;
             guard_install_ok = 1;
             return;
@@ -156,7 +165,7 @@ static void stack_guard(struct lrt_runtime *rt, lrt__stack *s)
         rt->guard_install = false; /* EINVAL: kernel before 6.13 */
         guard_install_ok = 0;
     }
-    if (rt->guarded_live < rt->guarded_max && mprotect(g, page_size, PROT_NONE) == 0) {
+    if (rt->guarded_live < rt->guarded_max && mprotect(g, LRT__GUARD_SIZE, PROT_NONE) == 0) {
         s->guarded = 2; /* costs mappings: counted */
         rt->guarded_live++;
     }
@@ -169,7 +178,7 @@ static struct lrt__slab *slab_map(struct lrt_runtime *rt)
     struct lrt__slab *sl = malloc(sizeof *sl);
     if (!sl)
         return NULL;
-    size_t stride = rt->stack_size + page_size;
+    size_t stride = rt->stack_size + LRT__GUARD_SIZE;
     size_t map_size = stride * LRT__SLAB_STACKS;
     void *m = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -183,7 +192,7 @@ static struct lrt__slab *slab_map(struct lrt_runtime *rt)
     sl->map_size = map_size;
     for (int i = 0; i < LRT__SLAB_STACKS; i++) {
         lrt__stack *s = &sl->stacks[i];
-        s->base = (char *)m + (size_t)i * stride + page_size;
+        s->base = (char *)m + (size_t)i * stride + LRT__GUARD_SIZE;
         s->size = rt->stack_size;
         s->slab = sl;
         s->guarded = 0xffff; /* not yet decided */
@@ -218,7 +227,7 @@ static lrt__stack *stack_new_slab(struct lrt_runtime *rt)
         if (n) {
             rt->slab_ahead = n;
             lrt__prefault_async((char *)n->stacks[0].base + rt->stack_size - page_size, page_size,
-                                rt->stack_size + page_size, LRT__SLAB_STACKS);
+                                rt->stack_size + LRT__GUARD_SIZE, LRT__SLAB_STACKS);
         }
     }
     sl->next = rt->slabs;
@@ -360,15 +369,31 @@ void lrt__stack_overflow_report(struct lrt_task *t, const char *how)
 static struct sigaction prev_segv, prev_bus;
 static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
 
+/* The interrupted context's stack pointer, or NULL where we cannot read it. */
+static char *fault_sp(void *uctx)
+{
+#if defined(__x86_64__)
+    return (char *)((ucontext_t *)uctx)->uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+    return (char *)((ucontext_t *)uctx)->uc_mcontext.sp;
+#else
+    (void)uctx;
+    return NULL;
+#endif
+}
+
 static void segv_handler(int sig, siginfo_t *si, void *uctx)
 {
     struct lrt_runtime *rt = lrt__tls_rt;
     struct lrt_task *t = rt ? rt->current : NULL;
     if (t && t->stack) {
-        char *addr = si->si_addr;
-        /* the guard page, or (slab stacks) up to 64 KiB below the base */
-        char *lo = (char *)t->stack->base - (t->stack->guarded ? page_size : 65536);
-        if (addr >= lo && addr < (char *)t->stack->base + 256) {
+        char *addr = si->si_addr, *base = t->stack->base, *sp = fault_sp(uctx);
+        /* An overflow: the fault is in the guard region, or the task's own stack pointer
+         * has left its stack (a canary stack that ran through its neighbours into
+         * unmapped memory, or a frame that jumped the guard). */
+        bool in_guard = addr >= base - LRT__GUARD_SIZE && addr < base + 256;
+        bool sp_below = sp && sp < base + 256 && sp >= base - (1u << 30);
+        if (in_guard || sp_below) {
             report(t, "stack overflow");
             signal(sig, SIG_DFL); /* the faulting instruction re-runs and kills us */
             return;
@@ -400,16 +425,29 @@ static void install_handler(void)
 
 #endif /* !LRT__ASAN */
 
+/* The alternate signal stack belongs to the thread, not to a runtime: every runtime
+ * created on the thread takes a reference, and the last one to go removes it.  (Freeing
+ * the runtime that installed it used to leave a second runtime on the same thread with
+ * no sigaltstack, so its overflows died with a bare SIGSEGV.)  A sigaltstack the
+ * application installed itself is used as it is and never removed. */
+static __thread void *altstack_mem;
+static __thread unsigned altstack_refs;
+
 int lrt__sigaltstack_install(struct lrt_runtime *rt)
 {
 #ifdef LRT__ASAN
     (void)rt; /* ASan reports stack overflows itself and owns SIGSEGV */
     return 0;
 #else
+    if (altstack_refs) { /* ours, installed by another runtime on this thread */
+        altstack_refs++;
+        rt->sigstack = altstack_mem;
+        return 0;
+    }
     stack_t cur;
     if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE)) {
         pthread_once(&handler_once, install_handler);
-        return 0; /* the thread already has one */
+        return 0; /* the application's own */
     }
     void *mem = mmap(NULL, LRT__ALTSTACK_SIZE, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -417,9 +455,12 @@ int lrt__sigaltstack_install(struct lrt_runtime *rt)
         return -ENOMEM;
     stack_t ss = {.ss_sp = mem, .ss_size = LRT__ALTSTACK_SIZE, .ss_flags = 0};
     if (sigaltstack(&ss, NULL) != 0) {
+        int e = errno;
         munmap(mem, LRT__ALTSTACK_SIZE);
-        return -errno;
+        return -e;
     }
+    altstack_mem = mem;
+    altstack_refs = 1;
     rt->sigstack = mem;
     pthread_once(&handler_once, install_handler);
     return 0;
@@ -428,10 +469,15 @@ int lrt__sigaltstack_install(struct lrt_runtime *rt)
 
 void lrt__sigaltstack_remove(struct lrt_runtime *rt)
 {
-    if (!rt->sigstack)
+    void *mine = rt->sigstack;
+    rt->sigstack = NULL;
+    /* Runtimes are freed on their own thread; a reference taken elsewhere is not ours. */
+    if (!mine || mine != altstack_mem || !altstack_refs)
+        return;
+    if (--altstack_refs)
         return;
     stack_t ss = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};
     sigaltstack(&ss, NULL);
-    munmap(rt->sigstack, LRT__ALTSTACK_SIZE);
-    rt->sigstack = NULL;
+    munmap(altstack_mem, LRT__ALTSTACK_SIZE);
+    altstack_mem = NULL;
 }

@@ -136,6 +136,26 @@ static void *slab_overflow(void *arg)
     return NULL;
 }
 
+/* Recursion with frames larger than a page: without stack-clash probes (or a guard
+ * region larger than the frame) a frame jumps over a one-page guard and writes into the
+ * neighbouring task's stack with no fault. */
+#define BIG_FRAME_RECURSION(name, bytes)                                                   \
+    static NOINLINE int name##_rec(int n)                                                 \
+    {                                                                                      \
+        volatile char pad[bytes];                                                          \
+        pad[0] = (char)n;                                                                  \
+        pad[sizeof pad - 1] = (char)n;                                                     \
+        return n ? name##_rec(n - 1) + pad[0] + pad[sizeof pad - 1] : 0;                   \
+    }                                                                                      \
+    static void *name(void *arg)                                                           \
+    {                                                                                      \
+        (void)arg;                                                                         \
+        return (void *)(intptr_t)name##_rec(1 << 20);                                      \
+    }
+BIG_FRAME_RECURSION(frames_6k, 6 * 1024)
+BIG_FRAME_RECURSION(frames_12k, 12 * 1024)
+BIG_FRAME_RECURSION(frames_64k, 64 * 1024)
+
 static void *overflow_root(void *arg)
 {
     lrt_task_t *t = lrt_spawn_named("deep_recursion", (lrt_fn)arg, NULL);
@@ -143,7 +163,29 @@ static void *overflow_root(void *arg)
     return NULL;
 }
 
-struct child_args { lrt_fn fn; int canary_stacks; };
+static void *idle_sleeper(void *arg)
+{
+    (void)arg;
+    lrt_sleep_ms(60000);
+    return NULL;
+}
+
+/* The overflowing task sits high in its slab: eight idle tasks took the stacks below it,
+ * so a runaway recursion on a canary stack runs through all of them before it faults. */
+static void *overflow_high_root(void *arg)
+{
+    lrt_task_t *idle[8];
+    for (int i = 0; i < 8; i++)
+        idle[i] = lrt_spawn(idle_sleeper, NULL);
+    lrt_yield();
+    lrt_task_t *t = lrt_spawn_named("deep_recursion", (lrt_fn)arg, NULL);
+    lrt_join(t, NULL);
+    for (int i = 0; i < 8; i++)
+        lrt_task_detach(idle[i]);
+    return NULL;
+}
+
+struct child_args { lrt_fn fn; int canary_stacks; int high; };
 
 static int overflow_child(void *arg)
 {
@@ -154,14 +196,14 @@ static int overflow_child(void *arg)
         rt->guard_install = false;
         rt->guarded_max = 0;
     }
-    lrt_block_on(rt, overflow_root, (void *)c->fn, NULL);
+    lrt_block_on(rt, c->high ? overflow_high_root : overflow_root, (void *)c->fn, NULL);
     return 0;
 }
 
 /* Run @fn as a task in a child whose stderr is captured; returns its wait status. */
 static int run_child(lrt_fn fn, int canary_stacks, char *out, size_t outlen)
 {
-    struct child_args c = {fn, canary_stacks};
+    struct child_args c = {fn, canary_stacks & 1, canary_stacks >> 1};
     return lrt_test_fork_capture(overflow_child, &c, out, outlen);
 }
 #endif
@@ -180,6 +222,78 @@ static void stack_overflow_into_the_guard_page_is_reported_with_the_task(void)
 #endif
 }
 
+#ifndef LRT__ASAN
+/* Every overflow must end in a report naming the task, never a silent corruption or a
+ * bare SIGSEGV. */
+static void expect_reported(lrt_fn fn, int canary_stacks, const char *what)
+{
+    char out[2048];
+    int st = run_child(fn, canary_stacks, out, sizeof out);
+    int ok = WIFSIGNALED(st) && strstr(out, "stack overflow") && strstr(out, "'deep_recursion'");
+    if (!ok)
+        printf("\n  %s (%s stacks): status %#x, stderr: %s\n", what, canary_stacks & 1 ? "canary" : "guarded",
+               st, out[0] ? out : "(empty)");
+    CU_ASSERT_TRUE(ok);
+}
+#endif
+
+static void frames_of_6_12_and_64_kib_overflow_with_a_report_in_both_stack_modes(void)
+{
+#ifdef LRT__ASAN
+    printf("skipped: ASan owns SIGSEGV and reports stack overflows itself ");
+#else
+    for (int canary = 0; canary <= 1; canary++) {
+        expect_reported(frames_6k, canary, "6 KiB frames");
+        expect_reported(frames_12k, canary, "12 KiB frames");
+        expect_reported(frames_64k, canary, "64 KiB frames");
+    }
+#endif
+}
+
+static void small_frame_recursion_on_a_canary_stack_is_reported_with_the_task(void)
+{
+#ifdef LRT__ASAN
+    printf("skipped: ASan owns SIGSEGV and reports stack overflows itself ");
+#else
+    expect_reported(overflow, 1, "1 KiB frames");
+    expect_reported(overflow, 3, "1 KiB frames, high in the slab");
+    expect_reported(frames_6k, 3, "6 KiB frames, high in the slab");
+#endif
+}
+
+#ifndef LRT__ASAN
+static void *nothing(void *arg)
+{
+    return arg;
+}
+
+static int two_runtimes_child(void *arg)
+{
+    (void)arg;
+    lrt_options_t o = {.stack_size = 16 * 1024};
+    lrt_runtime_t *first = lrt_runtime_new(&o);
+    lrt_runtime_t *second = lrt_runtime_new(&o);
+    if (!first || !second)
+        return 3;
+    lrt_block_on(first, nothing, NULL, NULL);
+    lrt_runtime_free(first); /* used to take the thread's sigaltstack with it */
+    lrt_block_on(second, overflow_root, (void *)overflow, NULL);
+    return 0;
+}
+#endif
+
+static void freeing_one_of_two_runtimes_on_a_thread_keeps_the_overflow_report(void)
+{
+#ifdef LRT__ASAN
+    printf("skipped: ASan owns SIGSEGV and reports stack overflows itself ");
+#else
+    char out[1024];
+    int st = lrt_test_fork_capture(two_runtimes_child, NULL, out, sizeof out);
+    CU_ASSERT(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "stack overflow in task 2 'deep_recursion'"));
+#endif
+}
+
 static void smashed_canary_of_a_slab_stack_is_reported_at_the_next_switch(void)
 {
 #ifdef LRT__ASAN
@@ -195,6 +309,12 @@ static void smashed_canary_of_a_slab_stack_is_reported_at_the_next_switch(void)
 }
 
 CU_TestInfo lrt_test_stack[] = {
+    {"frames_of_6_12_and_64_kib_overflow_with_a_report_in_both_stack_modes",
+     frames_of_6_12_and_64_kib_overflow_with_a_report_in_both_stack_modes},
+    {"small_frame_recursion_on_a_canary_stack_is_reported_with_the_task",
+     small_frame_recursion_on_a_canary_stack_is_reported_with_the_task},
+    {"freeing_one_of_two_runtimes_on_a_thread_keeps_the_overflow_report",
+     freeing_one_of_two_runtimes_on_a_thread_keeps_the_overflow_report},
     {"every_stack_gets_a_guard_region_without_splitting_mappings",
      every_stack_gets_a_guard_region_without_splitting_mappings},
     {"without_guard_regions_stacks_past_the_mprotect_budget_get_canaries",
