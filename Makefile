@@ -4,6 +4,11 @@
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
+BINDIR  ?= $(PREFIX)/bin
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+MANDIR  ?= $(PREFIX)/share/man
+DOCDIR  ?= $(PREFIX)/share/doc/lrt
 CC      ?= gcc
 CFLAGS  ?= -O2 -g
 TRACE   ?= 1
@@ -25,9 +30,15 @@ Q := @
 endif
 
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes
+# A frame larger than a page must probe each page, or it can step over a task stack's
+# guard page into the neighbouring stack unnoticed (gcc 12 does not do it by default).
+# lrt is built with it and lrt.pc hands it to applications, whose frames run on the same
+# stacks.  Every gcc >= 8 and clang >= 11 has it; the probe keeps other compilers working.
+STACK_CLASH := $(shell $(CC) -fstack-clash-protection -E -x c /dev/null >/dev/null 2>&1 \
+                 && echo -fstack-clash-protection)
 CPPFLAGS += -Iinclude -Isrc -Itracepoints -D_GNU_SOURCE -DLTTNG_UST_COMPAT_API_VERSION=1 \
             -DLRT_TRACE_ENABLED=$(TRACE)
-ALLCFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(SANFLAGS) -fPIC -fvisibility=hidden -MMD -MP
+ALLCFLAGS = -std=gnu11 $(WARN) $(STACK_CLASH) $(CFLAGS) $(SANFLAGS) -fPIC -fvisibility=hidden -MMD -MP
 LDLIBS   := -lunwind -ljansson -lpthread -ldl
 
 LIB_SRCS := $(wildcard src/*.c) src/context_x86_64.S
@@ -43,18 +54,32 @@ A    := $(BUILD)/liblrt.a
 TPSO := $(BUILD)/liblrt-tp.so
 RUNNER := $(BUILD)/tests/lrt-tests
 
-.PHONY: all deps demo test check-unit check-scripts check-exports bench bench-trace install uninstall clean
-all: $(SO) $(A) $(TPSO) $(TOOLS) $(EXAMPLES) $(RUNNER) $(BUILD)/lrt.pc
+.PHONY: all deps deps-check demo test check-unit check-scripts check-exports bench bench-trace \
+        install uninstall clean
+all: $(SO) $(A) $(TPSO) $(TOOLS) $(EXAMPLES) $(RUNNER)
 
+# ---- dependencies --------------------------------------------------------------------
+# `make deps` (and demo, test) installs missing Debian packages when run as root.  Every
+# other build checks first (one dpkg-query, ~12 ms) and stops with the exact apt-get line
+# before compiling anything: deps-check is an order-only prerequisite of everything that
+# is compiled.  It checks for all that the goals on the command line need, so that one
+# line names every missing package; a plain `make install` never asks for test packages.
 deps:
 	$(Q)tools/setup-deps.sh
 
-$(BUILD)/obj/%.c.o: src/%.c
+DEPS_GOALS := $(or $(MAKECMDGOALS),all)
+DEPS_TIERS := lib \
+    $(if $(filter all install demo $(TOOLS),$(DEPS_GOALS)),tools) \
+    $(if $(filter all test check-unit check-scripts $(RUNNER) $(TEST_OBJS),$(DEPS_GOALS)),tests)
+deps-check:
+	$(Q)tools/setup-deps.sh --check $(DEPS_TIERS)
+
+$(BUILD)/obj/%.c.o: src/%.c | deps-check
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) $(ALLCFLAGS) -c -o $@ $<
 
-$(BUILD)/obj/%.S.o: src/%.S
+$(BUILD)/obj/%.S.o: src/%.S | deps-check
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  AS      $<")
 	$(Q)$(CC) $(CPPFLAGS) $(ALLCFLAGS) -c -o $@ $<
@@ -69,16 +94,16 @@ $(A): $(LIB_OBJS)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $(LIB_OBJS)
 
-$(TP_OBJ): tracepoints/lrt_tp.c tracepoints/lrt_tp.h
+$(TP_OBJ): tracepoints/lrt_tp.c tracepoints/lrt_tp.h | deps-check
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) $(CFLAGS) -fPIC -MMD -MP -c -o $@ $<
+	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) $(STACK_CLASH) $(CFLAGS) -fPIC -MMD -MP -c -o $@ $<
 
 $(TPSO): $(TP_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -shared $(CFLAGS) -o $@ $< -Wl,--no-as-needed -llttng-ust -ldl
 
-$(BUILD)/obj/tests/%.c.o: tests/%.c
+$(BUILD)/obj/tests/%.c.o: tests/%.c | deps-check
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) $(ALLCFLAGS) -fvisibility=default -c -o $@ $<
@@ -88,25 +113,23 @@ $(RUNNER): $(TEST_OBJS) $(A)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) -rdynamic -o $@ $(TEST_OBJS) $(A) -lcunit $(LDLIBS)
 
-$(BUILD)/examples/%: examples/%.c $(SO)
+$(BUILD)/examples/%: examples/%.c $(SO) | deps-check
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) $(CFLAGS) $(SANFLAGS) -MMD -MP -o $@ $< \
+	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) $(STACK_CLASH) $(CFLAGS) $(SANFLAGS) -MMD -MP -o $@ $< \
 	    -L$(BUILD) -llrt -Wl,-rpath,'$$ORIGIN/..:$$ORIGIN/../lib'
 
-$(BUILD)/tools/%: tools/%.c $(SO)
+$(BUILD)/tools/%: tools/%.c $(SO) | deps-check
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) $(CFLAGS) $(SANFLAGS) -MMD -MP -o $@ $< \
+	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) $(STACK_CLASH) $(CFLAGS) $(SANFLAGS) -MMD -MP -o $@ $< \
 	    -L$(BUILD) -llrt -ljansson -ldw -Wl,-rpath,'$$ORIGIN/..:$$ORIGIN/../lib'
 
-$(BUILD)/lrt.pc: Makefile
-	@mkdir -p $(dir $@)
-	$(Q)printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: lrt\nDescription: single-threaded stackful async runtime for C, built to be diagnosed\nVersion: 0.1.0\nLibs: -L$${libdir} -llrt\nLibs.private: -lunwind -ljansson -lpthread -ldl\nCflags: -I$${includedir}\n' '$(PREFIX)' > $@
-
 # ---- main job and tests ------------------------------------------------------------
-demo: deps
-	$(Q)$(MAKE) --no-print-directory all
+# The demo needs the library, lrt-dump and the showcase: not the test packages.
+demo:
+	$(Q)tools/setup-deps.sh lib tools
+	$(Q)$(MAKE) --no-print-directory $(SO) $(TOOLS) $(EXAMPLES)
 	$(Q)BUILD=$(BUILD) tools/demo.sh
 
 test: deps
@@ -127,7 +150,7 @@ check-scripts: all
 	    { rc=$$?; [ $$rc = 124 ] && echo "$$t: timed out after 300 s"; exit $$rc; }; done
 
 # ---- benchmarks (never part of test) -----------------------------------------------
-bench: deps
+bench: deps-check
 	$(Q)$(MAKE) --no-print-directory BUILD=build/bench-lib CFLAGS="-O2 -g" build/bench-lib/liblrt.a
 	$(Q)mkdir -p build/bench
 	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -O2 -g -o build/bench/lrt-bench bench/lrt_bench.c \
@@ -145,7 +168,7 @@ bench: deps
 	$(Q)$(MAKE) --no-print-directory bench-trace
 
 # Tracepoint cost: the same program against liblrt with tracing compiled in and out.
-bench-trace:
+bench-trace: deps-check
 	$(Q)$(MAKE) --no-print-directory BUILD=build/bench-trace build/bench-trace/liblrt.so build/bench-trace/liblrt-tp.so
 	$(Q)$(MAKE) --no-print-directory BUILD=build/bench-notrace TRACE=0 build/bench-notrace/liblrt.so
 	$(Q)for b in build/bench-trace build/bench-notrace; do $(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -O2 -g \
@@ -153,25 +176,53 @@ bench-trace:
 	@echo "built build/bench-trace/trace_cost and build/bench-notrace/trace_cost (see docs/tracing.md)"
 
 # ---- install -----------------------------------------------------------------------
-install: all
-	install -d $(DESTDIR)$(PREFIX)/include/lrt $(DESTDIR)$(PREFIX)/lib/pkgconfig \
-	    $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man3
-	install -m 644 include/lrt/lrt.h $(DESTDIR)$(PREFIX)/include/lrt/
-	install -m 755 $(SO) $(DESTDIR)$(PREFIX)/lib/liblrt.so.0
-	ln -sf liblrt.so.0 $(DESTDIR)$(PREFIX)/lib/liblrt.so
-	install -m 644 $(A) $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(TPSO) $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 $(BUILD)/lrt.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
-	install -m 755 $(TOOLS) tools/lrt-trace $(DESTDIR)$(PREFIX)/bin/
-	$(if $(wildcard docs/*.1),install -m 644 $(wildcard docs/*.1) $(DESTDIR)$(PREFIX)/share/man/man1/)
-	install -m 644 docs/*.3 $(DESTDIR)$(PREFIX)/share/man/man3/
+# Only what is installed is built: no test runner, so no test-only packages.  lrt.pc is
+# written here, so it always names the PREFIX of this install.  Static linking pulls the
+# dependencies' own static needs (libunwind's -llzma) through Requires.private.
+# The man page link pages (`man lrt_join`) are generated from the header, one per public
+# function: the list cannot go stale (tests/t-install.sh checks lrt.3 covers it too).
+INSTALL_BIN := $(SO) $(A) $(TPSO) $(TOOLS)
+MAN_PAGES   := docs/lrt.3 docs/lrt-dump.1 docs/lrt-trace.1
+DOC_FILES   := docs/guide.md docs/sync.md docs/diagnosis.md docs/tracing.md \
+               docs/performance.md docs/snapshot.schema.json
+API_NAMES = $(shell tools/api-names.sh include/lrt/lrt.h)
+install: $(INSTALL_BIN)
+	install -d $(DESTDIR)$(INCDIR)/lrt $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(BINDIR) \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3
+	install -m 644 include/lrt/lrt.h $(DESTDIR)$(INCDIR)/lrt/
+	install -m 755 $(SO) $(DESTDIR)$(LIBDIR)/liblrt.so.0
+	ln -sf liblrt.so.0 $(DESTDIR)$(LIBDIR)/liblrt.so
+	install -m 644 $(A) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(TPSO) $(DESTDIR)$(LIBDIR)/
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCDIR)' '' \
+	    'Name: lrt' \
+	    'Description: single-threaded stackful async runtime for C, built to be diagnosed' \
+	    'Version: 0.1.0' 'Requires.private: libunwind jansson' \
+	    'Libs: -L$${libdir} -llrt' 'Libs.private: -lpthread -ldl' \
+	    'Cflags: -I$${includedir} $(STACK_CLASH)' > $(DESTDIR)$(LIBDIR)/pkgconfig/lrt.pc
+	chmod 644 $(DESTDIR)$(LIBDIR)/pkgconfig/lrt.pc
+	install -m 755 $(TOOLS) tools/lrt-trace $(DESTDIR)$(BINDIR)/
+	install -d $(DESTDIR)$(DOCDIR)
+	install -m 644 $(DOC_FILES) $(DESTDIR)$(DOCDIR)/
+	@# The man pages name the installed files under the default prefix, /usr/local.
+	$(Q)for m in $(MAN_PAGES); do sec=$${m##*.}; \
+	    sed 's|/usr/local/|$(PREFIX)/|g' $$m > $(DESTDIR)$(MANDIR)/man$$sec/$${m##*/}; \
+	    chmod 644 $(DESTDIR)$(MANDIR)/man$$sec/$${m##*/}; done
+	$(Q)for n in $(API_NAMES); do echo '.so man3/lrt.3' > $(DESTDIR)$(MANDIR)/man3/$$n.3; done
+	@# Without ldconfig the loader does not know the new liblrt.so.0 (a system install only:
+	@# a DESTDIR is staged for a package, whose own scripts run ldconfig).
+	$(Q)if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then ldconfig; \
+	    ldconfig -p | grep -qF '$(LIBDIR)/liblrt.so.0' || echo "note: $(LIBDIR) is not in the \
+	loader's path: add it to /etc/ld.so.conf.d/ and run ldconfig, or use LD_LIBRARY_PATH"; fi
 
 uninstall:
-	rm -rf $(DESTDIR)$(PREFIX)/include/lrt
-	rm -f $(DESTDIR)$(PREFIX)/lib/liblrt.so* $(DESTDIR)$(PREFIX)/lib/liblrt.a \
-	    $(DESTDIR)$(PREFIX)/lib/liblrt-tp.so $(DESTDIR)$(PREFIX)/lib/pkgconfig/lrt.pc \
-	    $(DESTDIR)$(PREFIX)/bin/lrt-dump $(DESTDIR)$(PREFIX)/bin/lrt-trace \
-	    $(DESTDIR)$(PREFIX)/share/man/man1/lrt-dump.1 $(DESTDIR)$(PREFIX)/share/man/man3/lrt.3
+	rm -rf $(DESTDIR)$(INCDIR)/lrt $(DESTDIR)$(DOCDIR)
+	rm -f $(DESTDIR)$(LIBDIR)/liblrt.so $(DESTDIR)$(LIBDIR)/liblrt.so.0 $(DESTDIR)$(LIBDIR)/liblrt.a \
+	    $(DESTDIR)$(LIBDIR)/liblrt-tp.so $(DESTDIR)$(LIBDIR)/pkgconfig/lrt.pc \
+	    $(DESTDIR)$(BINDIR)/lrt-dump $(DESTDIR)$(BINDIR)/lrt-trace \
+	    $(DESTDIR)$(MANDIR)/man1/lrt-dump.1 $(DESTDIR)$(MANDIR)/man1/lrt-trace.1 \
+	    $(DESTDIR)$(MANDIR)/man3/lrt.3 $(DESTDIR)$(MANDIR)/man3/lrt_*.3
+	$(Q)if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then ldconfig; fi
 
 clean:
 	rm -rf build

@@ -2,6 +2,7 @@
 #include "internal.h"
 #include "trace.h"
 
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -279,9 +280,14 @@ lrt_runtime_t *lrt_current(void)
 
 const char *lrt_strerror(int err)
 {
+    /* strerrordesc_np, not strerror: the text of an unknown code would live in a
+     * per-thread buffer that the next strerror() call overwrites. */
+    if (err == INT_MIN)
+        return "Unknown error"; /* -INT_MIN overflows */
     if (err < 0)
         err = -err;
     if (err == 0)
         return "Success";
-    return strerror(err);
+    const char *s = strerrordesc_np(err);
+    return s ? s : "Unknown error";
 }

@@ -1,4 +1,5 @@
 /* Runtime lifecycle, thread rules and bad input. */
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,6 +245,20 @@ static void strerror_names_lrt_errors(void)
     CU_ASSERT_STRING_EQUAL(lrt_strerror(ETIMEDOUT), strerror(ETIMEDOUT));
 }
 
+/* The header promises a static string for any int: glibc's strerror() writes unknown
+ * codes into a per-thread buffer that the next strerror() call overwrites, and -INT_MIN
+ * overflows. */
+static void strerror_gives_a_static_string_for_any_int(void)
+{
+    const char *unknown = lrt_strerror(-9999);
+    const char *min = lrt_strerror(INT_MIN);
+    (void)strerror(12345);
+    CU_ASSERT_STRING_EQUAL(unknown, "Unknown error");
+    CU_ASSERT_STRING_EQUAL(min, "Unknown error");
+    CU_ASSERT_STRING_EQUAL(lrt_strerror(INT_MAX), "Unknown error");
+    CU_ASSERT_STRING_EQUAL(lrt_strerror(-EPERM), strerror(EPERM));
+}
+
 static void *runaway(void *arg)
 {
     (void)arg;
@@ -290,6 +305,7 @@ CU_TestInfo lrt_test_runtime[] = {
     {"shutdown_background_also_unwinds_tasks", shutdown_background_also_unwinds_tasks},
     {"enter_and_exit_nest", enter_and_exit_nest},
     {"strerror_names_lrt_errors", strerror_names_lrt_errors},
+    {"strerror_gives_a_static_string_for_any_int", strerror_gives_a_static_string_for_any_int},
     {"shutdown_timeout_names_a_task_that_ignores_cancellation",
      shutdown_timeout_names_a_task_that_ignores_cancellation},
     CU_TEST_INFO_NULL,

@@ -107,7 +107,9 @@ LRT_EXPORT void lrt_exit(lrt_runtime_t *prev);
 /* lrt_current() - the runtime current on this thread, or NULL. */
 LRT_EXPORT lrt_runtime_t *lrt_current(void);
 
-/* lrt_strerror() - text for a (negative or positive) errno or lrt code; static string. */
+/* lrt_strerror() - text for an errno value, negative or positive ("Success" for 0,
+ * "Unknown error" for codes the C library does not know); a static string, never freed.
+ * Any thread. */
 LRT_EXPORT const char *lrt_strerror(int err);
 
 /* ---- tasks ------------------------------------------------------------------------ */
@@ -165,7 +167,8 @@ LRT_EXPORT int lrt_yield(void);
 
 /* ---- time ------------------------------------------------------------------------- */
 
-/* lrt_sleep_ms() / lrt_sleep_until() - (suspend) never wake early.  0 or -ECANCELED. */
+/* lrt_sleep_ms() / lrt_sleep_ns() / lrt_sleep_until() - (suspend) never wake early.
+ * 0, -ECANCELED, or -EPERM outside a task or off the runtime thread. */
 LRT_EXPORT int lrt_sleep_ms(uint64_t ms);
 LRT_EXPORT int lrt_sleep_ns(uint64_t ns);
 LRT_EXPORT int lrt_sleep_until(uint64_t deadline_ns);
@@ -247,7 +250,9 @@ LRT_EXPORT int lrt_chan_free(lrt_chan_t *c);
 
 /*
  * Oneshot: one value, sent once.  send: 0, -EALREADY if already sent, -EPIPE if closed.
- * recv: 0 with the value, -EPIPE if closed without a value, -ECANCELED.  One receiver.
+ * recv: 0 with the value, -EPIPE if closed without a value, -ECANCELED, -EALREADY if the
+ * value was already received, -EBUSY if another task is already waiting in recv (one
+ * receiver).
  * close: wakes the receiver with -EPIPE if nothing was sent.  free: -EBUSY if waited on.
  */
 LRT_EXPORT lrt_oneshot_t *lrt_oneshot_new(void);
