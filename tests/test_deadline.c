@@ -37,19 +37,20 @@ static void deadline_arithmetic_saturates_instead_of_wrapping(void)
 
 enum {
     W_SLEEP_NS, W_SLEEP_UNTIL, W_SLEEP_MS, W_CHAN, W_JOIN, W_READ, W_WRITE, W_ACCEPT,
-    W_WAIT_FD, W_READ_NEG, W_COUNT
+    W_WAIT_FD, W_READ_NEG, W_CONNECT, W_COUNT
 };
 static const char *const wname[W_COUNT] = {
     "sleep_ns(UINT64_MAX)", "sleep_until(UINT64_MAX)", "sleep_ms(UINT64_MAX)",
     "chan_recv_timeout(INT64_MAX)", "join_timeout(INT64_MAX)", "read_timeout(INT64_MAX)",
     "write_timeout(INT64_MAX)", "accept_timeout(INT64_MAX)", "wait_fd(INT64_MAX)",
-    "read_timeout(INT64_MIN)",
+    "read_timeout(INT64_MIN)", "connect_timeout(INT64_MAX)",
 };
 
 struct far {
     lrt_chan_t *chan;
     lrt_task_t *forever; /* joined with a huge timeout */
-    int pipe_rd, full_wr, listener, pipe_rd2;
+    int pipe_rd, full_wr, listener, pipe_rd2, connecting;
+    struct sockaddr_in full_listener;
     int rc[W_COUNT];
     int done[W_COUNT];
 };
@@ -80,6 +81,10 @@ static void *far_waiter(void *arg)
     case W_ACCEPT: rc = lrt_accept_timeout(f->listener, NULL, NULL, INT64_MAX); break;
     case W_WAIT_FD: rc = lrt_wait_fd(f->pipe_rd2, EPOLLIN, INT64_MAX); break;
     case W_READ_NEG: rc = (int)lrt_read_timeout(f->pipe_rd, buf, sizeof buf, INT64_MIN); break;
+    case W_CONNECT:
+        rc = lrt_connect_timeout(f->connecting, (struct sockaddr *)&f->full_listener, sizeof f->full_listener,
+                                 INT64_MAX);
+        break;
     }
     f->rc[w->which] = rc;
     f->done[w->which] = 1;
@@ -110,6 +115,14 @@ static void *far_root(void *arg)
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     CU_ASSERT_FATAL(bind(f->listener, (struct sockaddr *)&sa, sizeof sa) == 0);
     CU_ASSERT_FATAL(listen(f->listener, 8) == 0);
+    /* a listener with a full accept queue: the next connect stays in progress */
+    int full = socket(AF_INET, SOCK_STREAM, 0);
+    CU_ASSERT_FATAL(bind(full, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(full, 0) == 0);
+    socklen_t sl = sizeof f->full_listener;
+    CU_ASSERT_FATAL(getsockname(full, (struct sockaddr *)&f->full_listener, &sl) == 0);
+    int first = socket(AF_INET, SOCK_STREAM, 0);
+    CU_ASSERT_FATAL(connect(first, (struct sockaddr *)&f->full_listener, sizeof f->full_listener) == 0);
+    f->connecting = socket(AF_INET, SOCK_STREAM, 0);
     f->chan = lrt_chan_new(0);
     lrt_chan_t *never = lrt_chan_new(0);
     f->forever = lrt_spawn(forever_task, never);
@@ -155,6 +168,9 @@ static void *far_root(void *arg)
     lrt_close(sp[0]);
     close(sp[1]);
     lrt_close(f->listener);
+    lrt_close(f->connecting);
+    close(first);
+    close(full);
     return NULL;
 }
 
