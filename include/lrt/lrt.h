@@ -176,10 +176,26 @@ LRT_EXPORT uint64_t lrt_now_ns(void);
  * timers that became due.  -EINVAL if the runtime is not paused. */
 LRT_EXPORT int lrt_time_advance(uint64_t ns);
 
-/* ---- I/O (suspends; the fd is made non-blocking and registered on first use) ------ */
+/* ---- I/O (suspends; the fd is registered on first use) ------------------------------ */
 
-/* Return the byte count (0 = EOF), or -errno (-EBADF bad/closed fd, -ECANCELED,
- * -ECONNRESET, ...).  Sockets never raise SIGPIPE (-EPIPE instead). */
+/*
+ * lrt_read() / lrt_write() - one read or write that suspends the task, never the thread,
+ * until the fd is ready.  Return the byte count (0 = EOF), or -errno (-EBADF bad/closed
+ * fd, -ECANCELED, -ECONNRESET, ...).  Sockets never raise SIGPIPE (-EPIPE instead).
+ * Task only (-EPERM elsewhere).  The caller keeps owning @fd; close it with lrt_close().
+ *
+ * File status flags: lrt does not leave O_NONBLOCK on a file description it found
+ * blocking, so stdin/stdout/stderr, inherited pipes and terminals stay as the next
+ * program sharing them expects.  A blocking socket is read and written with MSG_DONTWAIT;
+ * a blocking pipe, FIFO or terminal through a private non-blocking description of the
+ * same object (one extra fd, close-on-exec, closed by lrt_close() or at runtime free);
+ * regular files are left alone (they are always ready).  Only where neither works
+ * (lrt_accept()/lrt_connect() on a blocking socket, a blocking eventfd, a pty master,
+ * other character devices) lrt sets O_NONBLOCK and clears it again in lrt_close() and at
+ * runtime free: a process killed before that leaves it set, so create such fds with
+ * SOCK_NONBLOCK / EFD_NONBLOCK / O_NONBLOCK.  A write to a full pipe whose reader is slow
+ * suspends the task until the reader makes room; the thread keeps running other tasks.
+ */
 LRT_EXPORT ssize_t lrt_read(int fd, void *buf, size_t n);
 LRT_EXPORT ssize_t lrt_write(int fd, const void *buf, size_t n);
 /* lrt_write_all() - write all @n bytes; returns @n or -errno. */
