@@ -222,12 +222,43 @@ LRT_EXPORT int lrt_close(int fd);
 /*
  * lrt_spawn_blocking() - run @fn(@arg) on a pool thread.  Returns a join handle (join it
  * with lrt_join() from a task, or detach it); NULL with errno EINVAL/EPERM/ENOMEM/
- * ESHUTDOWN.  Jobs are handed to the threads when the submitting task next yields or
- * suspends (one lock for a burst of submits).  lrt_abort() on a job no thread has taken
- * yet drops it (-ECANCELED on join).  If no pool thread can be started at all, join
- * returns -EAGAIN or -ENOMEM.
+ * ESHUTDOWN.  Runtime thread only.  Jobs are handed to the threads when the submitting
+ * task next yields or suspends (one lock for a burst of submits).  lrt_abort() on a job
+ * no thread has taken yet drops it (-ECANCELED on join).  If no pool thread can be
+ * started at all, join returns -EAGAIN or -ENOMEM.
+ *
+ * @arg must stay valid until @fn returns, whoever stops waiting for it: a running job
+ * cannot be interrupted, so after lrt_abort() of the job or of the task joining it (its
+ * lrt_join() returns -ECANCELED), after lrt_task_detach(), and after a shutdown that gave
+ * up on it, @fn still runs and still reads and writes @arg.  An @arg on the joining
+ * task's stack is then a use-after-free in a stack that another task already reuses:
+ * give such jobs heap memory, with lrt_spawn_blocking_owned().
  */
 LRT_EXPORT lrt_task_t *lrt_spawn_blocking(lrt_fn fn, void *arg);
+
+/*
+ * lrt_spawn_blocking_owned() - lrt_spawn_blocking() for a job that owns @arg: @drop(@arg)
+ * runs exactly once when the job ends, however it ends:
+ *  - on the pool thread right after @fn returns (also when the joiner was aborted, the
+ *    handle detached, or the runtime shut down and gave up waiting: then possibly after
+ *    the runtime was freed);
+ *  - on the runtime thread when the job never runs: lrt_abort() before a thread took it
+ *    (inside lrt_abort()), queued jobs dropped by shutdown, no pool thread could start;
+ *  - before this call returns when it fails (NULL with errno as lrt_spawn_blocking(),
+ *    EINVAL for a NULL @fn, ENOMEM), on the calling thread.
+ * Only a process that exits while @fn runs skips it.  @drop may thus run on any thread
+ * and must not call runtime-thread-only lrt functions.  A NULL @drop makes this
+ * lrt_spawn_blocking().
+ *
+ * The result: @fn's return value goes to lrt_join() as for lrt_spawn_blocking(); lrt
+ * never frees it.  When nobody joins (detached, or the joiner was aborted and detached
+ * the handle) it is discarded unread; a job that never ran has no result (join gives
+ * -ECANCELED / -EAGAIN / -ENOMEM).  So return values that own memory only from jobs that
+ * are always joined; otherwise put the output in @arg, shared with the joiner under a
+ * reference count that @drop releases (the job's reference) and the joiner releases
+ * after reading it (tests/test_blocking.c, owned_*).
+ */
+LRT_EXPORT lrt_task_t *lrt_spawn_blocking_owned(lrt_fn fn, void *arg, void (*drop)(void *arg));
 
 /* ---- cross-thread handle ---------------------------------------------------------- */
 
