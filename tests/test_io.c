@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <pty.h>
 #include <signal.h>
@@ -971,6 +972,75 @@ static void a_childs_pipe_stdin_stays_blocking_for_the_next_reader(void) { run_s
 
 static void a_child_killed_while_reading_stdin_leaves_it_blocking(void) { run_stdin_child(1); }
 
+/* A child whose stdout is a pipe to a slow reader (`child | slow`): lrt_write_all of
+ * 256 KiB to fd 1 (four pipefuls) waits for the reader, and stdout stays blocking. */
+static void *stdout_writer(void *arg)
+{
+    (void)arg;
+    enum { N = 256 << 10 };
+    char *data = malloc(N);
+    if (!data)
+        return (void *)1;
+    memset(data, 'o', N);
+    ssize_t k = lrt_write_all(1, data, N);
+    free(data);
+    return (void *)(uintptr_t)(k == N ? 0 : 1);
+}
+
+static int stdout_child(int wr)
+{
+    alarm(20);
+    if (dup2(wr, 1) < 0)
+        return 10;
+    lrt_runtime_t *rt = lrt_runtime_new(NULL);
+    if (!rt)
+        return 11;
+    void *res = (void *)1;
+    int rc = lrt_block_on(rt, stdout_writer, NULL, &res);
+    lrt_runtime_free(rt);
+    if (rc != 0 || res != NULL)
+        return 12;
+    return is_nonblocking(1) ? 13 : 0;
+}
+
+static void a_childs_pipe_stdout_stays_blocking_with_a_slow_reader(void)
+{
+    int p[2];
+    CU_ASSERT_FATAL(pipe2(p, O_CLOEXEC) == 0);
+    fflush(stdout);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        _exit(stdout_child(p[1]));
+    }
+    /* the parent keeps the write end: it shares the child's stdout description */
+    size_t got = 0;
+    char buf[8192];
+    ssize_t k;
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+    int st = 0;
+    for (;;) {
+        /* the parent's own write end means no EOF: never wait without a bound */
+        struct pollfd pf = {.fd = p[0], .events = POLLIN};
+        if (poll(&pf, 1, 10000) <= 0)
+            break;
+        k = read(p[0], buf, sizeof buf);
+        if (k > 0)
+            got += (size_t)k;
+        if (got >= (256u << 10) || k <= 0)
+            break;
+        nanosleep(&ts, NULL); /* slow: 8 KiB per ms */
+    }
+    CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+    CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CU_ASSERT_EQUAL(got, 256u << 10);
+    CU_ASSERT_FALSE(is_nonblocking(p[1]));
+    close(p[0]);
+    close(p[1]);
+}
+
 struct slow_pipe {
     int fds[2];
     size_t got;
@@ -1137,6 +1207,7 @@ CU_TestInfo lrt_test_io[] = {
     {"an_inherited_pipe_stays_blocking_while_lrt_reads_and_writes_it", an_inherited_pipe_stays_blocking_while_lrt_reads_and_writes_it},
     {"a_childs_pipe_stdin_stays_blocking_for_the_next_reader", a_childs_pipe_stdin_stays_blocking_for_the_next_reader},
     {"a_child_killed_while_reading_stdin_leaves_it_blocking", a_child_killed_while_reading_stdin_leaves_it_blocking},
+    {"a_childs_pipe_stdout_stays_blocking_with_a_slow_reader", a_childs_pipe_stdout_stays_blocking_with_a_slow_reader},
     {"a_slow_reader_of_a_blocking_pipe_does_not_block_the_runtime", a_slow_reader_of_a_blocking_pipe_does_not_block_the_runtime},
     {"a_terminal_stays_blocking_while_lrt_reads_and_writes_it", a_terminal_stays_blocking_while_lrt_reads_and_writes_it},
     {"a_blocking_socket_is_read_and_written_without_o_nonblock", a_blocking_socket_is_read_and_written_without_o_nonblock},

@@ -213,8 +213,9 @@ LRT_EXPORT int lrt_connect_timeout(int fd, const struct sockaddr *sa, socklen_t 
  * may include EPOLLHUP/EPOLLERR/EPOLLRDHUP), -ETIMEDOUT, -EBADF, -ECANCELED.
  * @timeout_ms < 0 = none. */
 LRT_EXPORT int lrt_wait_fd(int fd, uint32_t events, int64_t timeout_ms);
-/* lrt_close() - deregister @fd, wake its waiters with -EBADF, close it.  0 or -errno.
- * Also usable on fds lrt never saw. */
+/* lrt_close() - deregister @fd (close lrt's private description of it, clear the
+ * O_NONBLOCK lrt set on it, see lrt_read()), wake its waiters with -EBADF, close it.
+ * 0 or -errno.  Also usable on fds lrt never saw. */
 LRT_EXPORT int lrt_close(int fd);
 
 /* ---- blocking pool ---------------------------------------------------------------- */
