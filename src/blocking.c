@@ -126,6 +126,42 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
     return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
+/* ---- owned jobs ------------------------------------------------------------------- */
+
+/*
+ * lrt_spawn_blocking_owned() wraps the caller's fn/arg/drop in a small allocation and
+ * submits owned_run() on it, so the pool needs no new field: a job whose fn is owned_run
+ * is owned.  The job ends in exactly one of two ways, each of which drops @arg once:
+ * owned_run() returns (drop on the pool thread, right after fn, even when the runtime has
+ * gone meanwhile), or the job never starts (owned_discard() on the runtime thread: aborted
+ * while queued, dropped at shutdown, no thread could be started).
+ */
+struct owned {
+    lrt_fn fn;
+    void *arg;
+    void (*drop)(void *arg);
+};
+
+static void *owned_run(void *arg)
+{
+    struct owned *o = arg;
+    void *res = o->fn(o->arg);
+    o->drop(o->arg);
+    free(o);
+    return res;
+}
+
+/* A job that will never run: drop what an owned one owns; its result is NULL. */
+static void job_discard(struct lrt_task *job)
+{
+    if (job->fn == owned_run && job->arg) {
+        struct owned *o = job->arg;
+        o->drop(o->arg);
+        free(o);
+    }
+    job->result = NULL;
+}
+
 /* ---- pool thread ------------------------------------------------------------------ */
 
 /* Hand a finished job to the runtime; called with p->mu held.  Returns true when the
@@ -412,6 +448,28 @@ lrt_task_t *lrt_spawn_blocking(lrt_fn fn, void *arg)
     return job;
 }
 
+lrt_task_t *lrt_spawn_blocking_owned(lrt_fn fn, void *arg, void (*drop)(void *arg))
+{
+    if (!drop)
+        return lrt_spawn_blocking(fn, arg);
+    struct owned *o = fn ? malloc(sizeof *o) : NULL;
+    lrt_task_t *job = NULL;
+    if (o) {
+        o->fn = fn;
+        o->arg = arg;
+        o->drop = drop;
+        job = lrt_spawn_blocking(owned_run, o);
+    }
+    if (!job) {
+        /* the job owns @arg from the call on: a failed call drops it too */
+        int e = !fn ? EINVAL : !o ? ENOMEM : errno;
+        free(o);
+        drop(arg);
+        errno = e;
+    }
+    return job;
+}
+
 /* Publish the jobs submitted since the last flush: queue them, wake idle threads, start
  * new ones up to the maximum.  Runtime thread. */
 void lrt__pool_flush(struct lrt_runtime *rt)
@@ -458,7 +516,7 @@ void lrt__pool_flush(struct lrt_runtime *rt)
                     p->done_head = j;
                     if (!p->done_tail)
                         p->done_tail = j;
-                    j->result = NULL;
+                    /* arg stays: deliver() discards it outside the mutex */
                     j->wake_result = cerr == EAGAIN ? -EAGAIN : -ENOMEM;
                 }
                 atomic_store(&p->ready, true);
@@ -491,6 +549,8 @@ static void deliver(struct lrt__pool *p, struct lrt_task *job, int wake_result)
     job->state = LRT__FINISHED;
     if (wake_result)
         job->wake_result = wake_result;
+    if (job->wake_result)
+        job_discard(job); /* failed or cancelled: it never ran */
     p->outstanding--;
     lrt__task_finished(job);
 }
@@ -535,7 +595,8 @@ bool lrt__pool_abort(struct lrt_task *job)
     }
     pthread_mutex_unlock(&p->mu);
     if (dropped) {
-            p->outstanding--;
+        p->outstanding--;
+        job_discard(job);
     }
     return dropped;
 }

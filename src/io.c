@@ -16,6 +16,21 @@
  * Ownership: the caller owns its fds.  lrt_close() is the only call that closes one; an
  * fd that lrt has seen must be closed with lrt_close() (on the runtime thread), or the
  * stale registration would outlive the number.
+ *
+ * O_NONBLOCK belongs to the file description, which other processes may share: a shell
+ * pipeline's stdin, a terminal, an inherited pipe.  Setting it there would make the next
+ * program that reads the same stdin get EAGAIN, and a crash could not undo it.  So lrt
+ * never sets it on an fd it finds blocking, except as a last resort that it undoes:
+ *  - sockets: every read and write is recv/send(MSG_DONTWAIT), a per-call flag;
+ *  - pipes, FIFOs and terminals: the syscalls go to a private description of the same
+ *    pipe or tty, opened non-blocking through /proc/self/fd/N (r->iofd; epoll watches the
+ *    caller's fd, readiness is the object's).  Per-call alternatives fall short:
+ *    preadv2(RWF_NOWAIT) works on pipes only on recent kernels and never on ttys, and
+ *    poll-then-read blocks when another reader of the shared pipe drained it first;
+ *  - regular files and block devices: nothing (O_NONBLOCK means nothing to them);
+ *  - the rest (accept/connect on a blocking socket, an fd /proc cannot reopen such as an
+ *    eventfd, a pty master, a character device that clones on open): O_NONBLOCK is set
+ *    and cleared again when lrt deregisters the fd (lrt_close, runtime free).
  */
 #include "internal.h"
 #include "trace.h"
@@ -24,10 +39,12 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -48,10 +65,13 @@ enum {
     REG_NOEPOLL = 1u << 2, /* regular file, /dev/null...: always ready, never in epoll */
     REG_PLAIN = 1u << 3,   /* regular file: write cannot raise SIGPIPE */
     REG_STREAM = 1u << 4,  /* stream socket or FIFO: a short read means "drained" */
+    REG_NEEDNB = 1u << 5,  /* blocking socket: accept/connect must set O_NONBLOCK first */
+    REG_RESTORE = 1u << 6, /* lrt set O_NONBLOCK on the description: clear it at deregister */
 };
 
 struct reg {
     int fd;
+    int iofd;        /* what the syscalls use: fd, or a private non-blocking description */
     uint32_t flags;
     uint32_t ready;  /* cached readiness (EPOLL* bits); cleared per direction on EAGAIN */
     uint32_t tick;   /* events seen: an EAGAIN clears only if no event came since */
@@ -59,6 +79,8 @@ struct reg {
     int nreaders, nwriters, nboth; /* nboth: readers waiting for EPOLLOUT too */
     lrt__link readers; /* EPOLLIN waiters, and wait_fd(IN|OUT) waiters */
     lrt__link writers; /* EPOLLOUT-only waiters */
+    dev_t dev;         /* identity, to restore flags only on the same object (io_fini) */
+    ino_t ino;
 };
 
 struct lrt__io {
@@ -89,6 +111,93 @@ static int table_grow(struct lrt__io *io, int fd)
     return 0;
 }
 
+/* Set O_NONBLOCK on @r's shared description (the last resort, see the top of the file);
+ * deregistration clears it again. */
+static int set_nonblock(struct reg *r)
+{
+    int fl = fcntl(r->fd, F_GETFL);
+    if (fl < 0)
+        return -errno;
+    if (!(fl & O_NONBLOCK)) {
+        if (fcntl(r->fd, F_SETFL, fl | O_NONBLOCK) < 0)
+            return -errno;
+        r->flags |= REG_RESTORE;
+    }
+    r->flags &= ~(uint32_t)REG_NEEDNB;
+    return 0;
+}
+
+/* Objects that /proc/self/fd/N reopens as themselves: pipes and FIFOs, and terminals other
+ * than a pty master (opening that path again would create a new pty). */
+static bool reopens_as_itself(int fd, const struct stat *st)
+{
+    int n;
+    if (S_ISFIFO(st->st_mode))
+        return true;
+    return S_ISCHR(st->st_mode) && isatty(fd) && ioctl(fd, TIOCGPTN, &n) < 0;
+}
+
+/* A private non-blocking description of the pipe or tty behind @fd, or -1. */
+static int open_private(int fd, const struct stat *st)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || (fl & O_ACCMODE) == O_ACCMODE)
+        return -1;
+    char path[40];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    /* the same access mode: an extra reader of a pipe opened O_RDWR would also count as a
+     * writer, and the pipe would never report EOF */
+    int p = open(path, (fl & O_ACCMODE) | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (p < 0)
+        return -1;
+    struct stat ps;
+    if (fstat(p, &ps) < 0 || ps.st_dev != st->st_dev || ps.st_ino != st->st_ino ||
+        (ps.st_mode & S_IFMT) != (st->st_mode & S_IFMT)) {
+        close(p);
+        return -1;
+    }
+    return p;
+}
+
+/* First use of an fd whose description is blocking: make every attempt non-blocking
+ * without leaving O_NONBLOCK on a description others may share (top of the file). */
+static int nonblocking_io(struct reg *r, const struct stat *st)
+{
+    if (S_ISREG(st->st_mode) || S_ISBLK(st->st_mode) || (r->flags & REG_NOEPOLL))
+        return 0; /* always ready: the flag would change nothing */
+    if (r->flags & REG_SOCK) {
+        r->flags |= REG_NEEDNB; /* recv/send take MSG_DONTWAIT */
+        return 0;
+    }
+    if (reopens_as_itself(r->fd, st)) {
+        int p = open_private(r->fd, st);
+        if (p >= 0) {
+            r->iofd = p;
+            return 0;
+        }
+    }
+    return set_nonblock(r);
+}
+
+/* Undo what registration did to the caller's fd: close the private description, clear
+ * the O_NONBLOCK lrt set (only on the same object: the number may have been closed and
+ * reused behind our back). */
+static void reg_release(struct reg *r)
+{
+    if (r->iofd != r->fd) {
+        close(r->iofd);
+        r->iofd = r->fd;
+    }
+    if (r->flags & REG_RESTORE) {
+        struct stat st;
+        int fl;
+        if (fstat(r->fd, &st) == 0 && st.st_dev == r->dev && st.st_ino == r->ino &&
+            (fl = fcntl(r->fd, F_GETFL)) >= 0 && (fl & O_NONBLOCK))
+            fcntl(r->fd, F_SETFL, fl & ~O_NONBLOCK);
+        r->flags &= ~(uint32_t)REG_RESTORE;
+    }
+}
+
 /* Slow path of reg_get: first use of @fd (or first use since lrt_close). */
 static struct reg *reg_register(struct lrt__io *io, int fd, int *err)
 {
@@ -111,11 +220,14 @@ static struct reg *reg_register(struct lrt__io *io, int fd, int *err)
         io->regs[fd] = r;
     }
     int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)) {
+    if (fl < 0) {
         *err = -errno;
         return NULL;
     }
     r->fd = fd;
+    r->iofd = fd;
+    r->dev = st.st_dev;
+    r->ino = st.st_ino;
     r->gen++;
     r->flags = REG_ACTIVE;
     if (S_ISSOCK(st.st_mode)) {
@@ -145,6 +257,12 @@ static struct reg *reg_register(struct lrt__io *io, int fd, int *err)
             *err = -e;
             return NULL;
         }
+    }
+    if (!(fl & O_NONBLOCK) && (*err = nonblocking_io(r, &st)) < 0) {
+        if (!(r->flags & REG_NOEPOLL))
+            epoll_ctl(io->epfd, EPOLL_CTL_DEL, fd, NULL);
+        r->flags = 0;
+        return NULL;
     }
     /* Assume ready: the first operation tries the syscall and learns the truth. */
     r->ready = EPOLLIN | EPOLLOUT;
@@ -299,7 +417,7 @@ struct op_args {
 /* One non-blocking attempt: the result or -errno (-EAGAIN: not ready). */
 static ssize_t op_try(struct lrt__io *io, struct reg *r, int op, struct op_args *a)
 {
-    int fd = r->fd;
+    int fd = r->iofd;
     ssize_t k;
     switch (op) {
     case OP_READ:
@@ -332,6 +450,8 @@ static ssize_t op_try(struct lrt__io *io, struct reg *r, int op, struct op_args 
         }
         return write_nosigpipe(io, fd, a->buf, a->n);
     case OP_ACCEPT:
+        if (LRT__UNLIKELY(r->flags & REG_NEEDNB) && (k = set_nonblock(r)) < 0)
+            return k;
         for (;;) {
             k = sys_accept4(fd, a->sa, a->len, SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (k >= 0)
@@ -450,6 +570,8 @@ int lrt_connect_timeout(int fd, const struct sockaddr *sa, socklen_t len, int64_
         return err;
     struct lrt__io *io = t->rt->io;
     uint32_t gen = r->gen;
+    if ((r->flags & REG_NEEDNB) && (err = set_nonblock(r)) < 0)
+        return err;
     int rc = connect(fd, sa, len);
     int e = rc < 0 ? errno : 0;
     if (e == EINTR)
@@ -556,6 +678,8 @@ int lrt_close(int fd)
         /* DEL before close: a dup of the fd would keep reporting events (epoll(7)) */
         if (!(r->flags & REG_NOEPOLL))
             epoll_ctl(io->epfd, EPOLL_CTL_DEL, fd, NULL);
+        /* before close: a description shared with other processes outlives our fd */
+        reg_release(r);
         r->flags = 0;
         r->ready = 0;
         io->registered--;
@@ -654,8 +778,11 @@ void lrt__io_fini(struct lrt_runtime *rt)
     if (!io)
         return;
     close(io->epfd); /* user fds stay open: they belong to the user */
-    for (size_t i = 0; i < io->cap; i++)
+    for (size_t i = 0; i < io->cap; i++) {
+        if (io->regs[i] && (io->regs[i]->flags & REG_ACTIVE))
+            reg_release(io->regs[i]); /* ... as lrt found them */
         free(io->regs[i]);
+    }
     free(io->regs);
     lrt__notifier_put(io->notifier);
     free(io);

@@ -593,6 +593,381 @@ static void test_spawn_blocking_with_a_null_function_fails_with_einval(void)
     lrt_test_run(NULL, einval_root, NULL);
 }
 
+/* ---- owned jobs: drop(arg) exactly once, however the job ends ------------------- */
+
+struct drops {
+    pthread_t rt_thread; /* the runtime thread */
+    atomic_int n;        /* drop calls */
+    atomic_int on_rt;    /* ... of which on the runtime thread */
+    atomic_int started;  /* box_job entered */
+    atomic_int ran;      /* box_job returned */
+};
+
+/* A heap argument owned by its job. */
+struct box {
+    struct drops *d;
+    struct gate *g;    /* wait for it before returning (NULL = don't) */
+    unsigned sleep_ms; /* then sleep this long */
+    int value;         /* written by the job: the memory must still be there */
+};
+
+static struct box *box_new(struct drops *d, struct gate *g, unsigned sleep_ms)
+{
+    struct box *b = calloc(1, sizeof *b);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    b->d = d;
+    b->g = g;
+    b->sleep_ms = sleep_ms;
+    return b;
+}
+
+static void box_drop(void *arg)
+{
+    struct box *b = arg;
+    atomic_fetch_add(&b->d->n, 1);
+    if (pthread_equal(pthread_self(), b->d->rt_thread))
+        atomic_fetch_add(&b->d->on_rt, 1);
+    free(b);
+}
+
+static void *box_job(void *arg)
+{
+    struct box *b = arg;
+    atomic_fetch_add(&b->d->started, 1);
+    if (b->g)
+        gated_job(b->g);
+    if (b->sleep_ms)
+        real_sleep_ms(b->sleep_ms);
+    b->value = 42;
+    atomic_fetch_add(&b->d->ran, 1);
+    return (void *)(uintptr_t)0xb0c5;
+}
+
+static void drops_init(struct drops *d)
+{
+    memset(d, 0, sizeof *d);
+    d->rt_thread = pthread_self();
+}
+
+/* In a task: wait (1 ms sleeps) until the pool has delivered everything. */
+static void wait_pool_idle(void)
+{
+    for (int i = 0; i < 2000 && lrt__pool_pending(lrt_current()); i++)
+        lrt_sleep_ms(1);
+    CU_ASSERT_EQUAL(lrt__pool_pending(lrt_current()), 0);
+}
+
+static void *owned_normal_root(void *arg)
+{
+    struct drops *d = arg;
+    lrt_task_t *j = lrt_spawn_blocking_owned(box_job, box_new(d, NULL, 0), box_drop);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    void *res = NULL;
+    CU_ASSERT_EQUAL(lrt_join(j, &res), 0);
+    CU_ASSERT_EQUAL((uintptr_t)res, 0xb0c5);
+    /* dropped on the pool thread before the completion was posted */
+    CU_ASSERT_EQUAL(atomic_load(&d->n), 1);
+    CU_ASSERT_EQUAL(atomic_load(&d->on_rt), 0);
+    CU_ASSERT_EQUAL(atomic_load(&d->ran), 1);
+    return NULL;
+}
+
+static void owned_arg_is_dropped_once_after_the_job_returns(void)
+{
+    struct drops d;
+    drops_init(&d);
+    lrt_test_run(NULL, owned_normal_root, &d);
+    CU_ASSERT_EQUAL(atomic_load(&d.n), 1);
+}
+
+struct joiner_ctx {
+    struct drops *d;
+    struct gate *g;
+    int join_rc;
+};
+
+static void *owned_joiner(void *arg)
+{
+    struct joiner_ctx *c = arg;
+    lrt_task_t *j = lrt_spawn_blocking_owned(box_job, box_new(c->d, c->g, 0), box_drop);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    c->join_rc = lrt_join(j, NULL);
+    if (c->join_rc != 0)
+        lrt_task_detach(j); /* cancelled: stop waiting, the job owns its arg */
+    return NULL;
+}
+
+static void *owned_aborted_joiner_root(void *arg)
+{
+    struct drops *d = arg;
+    struct gate g = GATE_INIT;
+    struct joiner_ctx c = {d, &g, 1};
+    lrt_task_t *t = lrt_spawn(owned_joiner, &c);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    CU_ASSERT(wait_until(&g.started, 1, 1000));
+    lrt_abort(t);
+    int jr = lrt_join(t, NULL); /* the task returned after its abort (issue 8, item 8) */
+    CU_ASSERT(jr == 0 || jr == -ECANCELED);
+    CU_ASSERT_EQUAL(c.join_rc, -ECANCELED);
+    CU_ASSERT_EQUAL(atomic_load(&d->n), 0); /* still running: its arg is alive */
+    gate_open(&g);
+    CU_ASSERT(wait_until(&d->n, 1, 2000));
+    wait_pool_idle();
+    CU_ASSERT_EQUAL(atomic_load(&d->ran), 1);
+    CU_ASSERT_EQUAL(atomic_load(&d->on_rt), 0);
+    return NULL;
+}
+
+static void owned_arg_is_dropped_once_when_the_joiner_was_aborted(void)
+{
+    struct drops d;
+    drops_init(&d);
+    lrt_test_run(NULL, owned_aborted_joiner_root, &d);
+    CU_ASSERT_EQUAL(atomic_load(&d.n), 1);
+}
+
+static void *owned_queued_abort_root(void *arg)
+{
+    struct drops *d = arg;
+    struct gate g = GATE_INIT;
+    lrt_task_t *busy = lrt_spawn_blocking(gated_job, &g); /* takes the only thread */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(busy);
+    CU_ASSERT(wait_until(&g.started, 1, 1000));
+    lrt_task_t *j = lrt_spawn_blocking_owned(box_job, box_new(d, NULL, 0), box_drop);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    lrt_abort(j);
+    /* dropped inside lrt_abort, on this thread */
+    CU_ASSERT_EQUAL(atomic_load(&d->n), 1);
+    CU_ASSERT_EQUAL(atomic_load(&d->on_rt), 1);
+    void *res = (void *)1;
+    CU_ASSERT_EQUAL(lrt_join(j, &res), -ECANCELED);
+    gate_open(&g);
+    CU_ASSERT_EQUAL(lrt_join(busy, NULL), 0);
+    CU_ASSERT_EQUAL(atomic_load(&d->started), 0);
+    return NULL;
+}
+
+static void owned_arg_is_dropped_on_the_runtime_thread_when_aborted_before_start(void)
+{
+    struct drops d;
+    drops_init(&d);
+    lrt_options_t o = pool_opts(1, 0);
+    lrt_test_run(&o, owned_queued_abort_root, &d);
+    CU_ASSERT_EQUAL(atomic_load(&d.n), 1);
+}
+
+static void *owned_detached_root(void *arg)
+{
+    struct drops *d = arg;
+    lrt_task_t *j = lrt_spawn_blocking_owned(box_job, box_new(d, NULL, 0), box_drop);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    lrt_task_detach(j);
+    CU_ASSERT(wait_until(&d->n, 1, 2000));
+    wait_pool_idle();
+    CU_ASSERT_EQUAL(atomic_load(&d->ran), 1);
+    return NULL;
+}
+
+static void owned_arg_of_a_detached_job_is_dropped_once(void)
+{
+    struct drops d;
+    drops_init(&d);
+    lrt_test_run(NULL, owned_detached_root, &d);
+    CU_ASSERT_EQUAL(atomic_load(&d.n), 1);
+}
+
+/* One owned job running (40 ms) on the only thread, three queued behind it; all
+ * detached when the root returns, so lrt_runtime_free drops the queued ones. */
+static void *owned_shutdown_root(void *arg)
+{
+    struct drops *d = arg;
+    lrt_task_t *j = lrt_spawn_blocking_owned(box_job, box_new(d, NULL, 40), box_drop);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    CU_ASSERT(wait_until(&d->started, 1, 1000));
+    lrt_task_detach(j);
+    for (int i = 0; i < 3; i++) {
+        j = lrt_spawn_blocking_owned(box_job, box_new(d, NULL, 0), box_drop);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+        lrt_task_detach(j);
+    }
+    return NULL;
+}
+
+static void owned_args_of_queued_jobs_are_dropped_at_shutdown(void)
+{
+    struct drops d;
+    drops_init(&d);
+    lrt_options_t o = pool_opts(1, 0);
+    lrt_test_run(&o, owned_shutdown_root, &d);
+    CU_ASSERT_EQUAL(atomic_load(&d.ran), 1);
+    CU_ASSERT_EQUAL(atomic_load(&d.n), 4);
+    CU_ASSERT_EQUAL(atomic_load(&d.on_rt), 3);
+}
+
+static void *owned_orphan_root(void *arg)
+{
+    struct box *b = arg;
+    lrt_task_t *j = lrt_spawn_blocking_owned(box_job, b, box_drop);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    CU_ASSERT(wait_until(&b->g->started, 1, 1000));
+    lrt_task_detach(j);
+    return NULL;
+}
+
+static void owned_arg_of_a_job_outliving_the_runtime_is_dropped_by_its_thread(void)
+{
+    struct drops d;
+    drops_init(&d);
+    struct gate g = GATE_INIT;
+    lrt_runtime_t *rt = lrt_runtime_new(NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rt);
+    CU_ASSERT_EQUAL(lrt_block_on(rt, owned_orphan_root, box_new(&d, &g, 0), NULL), 0);
+    lrt_shutdown_background(rt); /* gives up on the running job */
+    CU_ASSERT_EQUAL(atomic_load(&d.n), 0);
+    gate_open(&g);
+    for (int i = 0; i < 2000 && atomic_load(&d.n) == 0; i++)
+        real_sleep_ms(1);
+    CU_ASSERT_EQUAL(atomic_load(&d.n), 1);
+    CU_ASSERT_EQUAL(atomic_load(&d.on_rt), 0);
+    real_sleep_ms(20); /* let the thread leave (it frees the pool) */
+}
+
+static void *owned_foreign_thread(void *arg)
+{
+    struct drops *d = arg;
+    errno = 0;
+    lrt_task_t *j = lrt_spawn_blocking_owned(box_job, box_new(d, NULL, 0), box_drop);
+    return j ? (void *)1 : (void *)(intptr_t)errno;
+}
+
+static void *owned_failures_root(void *arg)
+{
+    struct drops *d = arg;
+    errno = 0;
+    CU_ASSERT_PTR_NULL(lrt_spawn_blocking_owned(NULL, box_new(d, NULL, 0), box_drop));
+    CU_ASSERT_EQUAL(errno, EINVAL);
+    CU_ASSERT_EQUAL(atomic_load(&d->n), 1);
+    pthread_t th;
+    void *err = NULL;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, owned_foreign_thread, d), 0);
+    pthread_join(th, &err);
+    CU_ASSERT_EQUAL((intptr_t)err, EPERM);
+    CU_ASSERT_EQUAL(atomic_load(&d->n), 2);
+    CU_ASSERT_EQUAL(atomic_load(&d->on_rt), 1); /* the second one on the foreign thread */
+    /* a NULL drop is lrt_spawn_blocking */
+    struct box b = {.d = d};
+    lrt_task_t *j = lrt_spawn_blocking_owned(box_job, &b, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    CU_ASSERT_EQUAL(lrt_join(j, NULL), 0);
+    CU_ASSERT_EQUAL(b.value, 42);
+    CU_ASSERT_EQUAL(atomic_load(&d->n), 2);
+    return NULL;
+}
+
+static void owned_arg_is_dropped_when_the_spawn_fails(void)
+{
+    struct drops d;
+    drops_init(&d);
+    lrt_test_run(NULL, owned_failures_root, &d);
+    CU_ASSERT_EQUAL(atomic_load(&d.n), 2);
+    CU_ASSERT_EQUAL(atomic_load(&d.ran), 1);
+}
+
+/*
+ * The hazard of lrt_spawn_blocking with an arg on the joiner's stack: the joiner is
+ * aborted, returns, its stack goes to the next task, and the job then writes into it.
+ * The owned form with a reference-counted heap arg: the job writes into memory that the
+ * aborted joiner let go of but the job still holds; the task on the recycled stack sees
+ * its own data intact.
+ */
+struct shared_out {
+    atomic_int refs; /* joiner + job */
+    struct drops *d;
+    struct gate *g;
+    char out[512];
+};
+
+static void shared_unref(void *arg)
+{
+    struct shared_out *s = arg;
+    struct drops *d = s->d;
+    if (atomic_fetch_sub(&s->refs, 1) == 1)
+        free(s);
+    atomic_fetch_add(&d->n, 1); /* last: the test may end once it sees every unref */
+}
+
+static void *fill_job(void *arg)
+{
+    struct shared_out *s = arg;
+    gated_job(s->g);
+    memset(s->out, 'J', sizeof s->out); /* after the joiner is gone */
+    return NULL;
+}
+
+static NOINLINE void *stack_joiner(void *arg)
+{
+    struct joiner_ctx *c = arg;
+    struct shared_out *s = calloc(1, sizeof *s);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    atomic_init(&s->refs, 2);
+    s->d = c->d;
+    s->g = c->g;
+    lrt_task_t *j = lrt_spawn_blocking_owned(fill_job, s, shared_unref);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    c->join_rc = lrt_join(j, NULL);
+    if (c->join_rc != 0)
+        lrt_task_detach(j);
+    shared_unref(s); /* the joiner's reference */
+    return NULL;
+}
+
+static NOINLINE void *stack_reuser(void *arg)
+{
+    struct joiner_ctx *c = arg;
+    char mine[16384]; /* spans where the joiner's frames were */
+    memset(mine, 'R', sizeof mine);
+    __asm__ volatile("" : : "r"(mine) : "memory");
+    gate_open(c->g);
+    /* both references dropped = the job has finished writing */
+    for (int i = 0; i < 2000 && atomic_load(&c->d->n) < 2; i++)
+        lrt_sleep_ms(1);
+    size_t bad = 0;
+    for (size_t i = 0; i < sizeof mine; i++)
+        bad += mine[i] != 'R';
+    return (void *)bad;
+}
+
+static void *stack_reuse_root(void *arg)
+{
+    struct drops *d = arg;
+    struct gate g = GATE_INIT;
+    struct joiner_ctx c = {d, &g, 1};
+    lrt_task_t *t = lrt_spawn(stack_joiner, &c);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    CU_ASSERT(wait_until(&g.started, 1, 1000));
+    lrt_abort(t);
+    int jr = lrt_join(t, NULL); /* the task returned after its abort (issue 8, item 8) */
+    CU_ASSERT(jr == 0 || jr == -ECANCELED);
+    CU_ASSERT_EQUAL(c.join_rc, -ECANCELED);
+    CU_ASSERT_EQUAL(atomic_load(&d->n), 1); /* the joiner's reference only */
+    lrt_task_t *r = lrt_spawn(stack_reuser, &c); /* takes the joiner's stack */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    void *bad = (void *)1;
+    CU_ASSERT_EQUAL(lrt_join(r, &bad), 0);
+    CU_ASSERT_EQUAL(atomic_load(&d->n), 2);
+    CU_ASSERT_EQUAL((uintptr_t)bad, 0);
+    wait_pool_idle();
+    return NULL;
+}
+
+static void owned_arg_keeps_a_late_job_out_of_a_recycled_stack(void)
+{
+    struct drops d;
+    drops_init(&d);
+    lrt_test_run(NULL, stack_reuse_root, &d);
+    CU_ASSERT_EQUAL(atomic_load(&d.n), 2);
+}
+
 CU_TestInfo lrt_test_blocking[] = {
     {"blocking_job_results_come_back_through_join", test_blocking_job_results_come_back_through_join},
     {"join_on_a_slow_job_wakes_the_parked_runtime", test_join_on_a_slow_job_wakes_the_parked_runtime},
@@ -607,5 +982,13 @@ CU_TestInfo lrt_test_blocking[] = {
     {"spawn_blocking_off_the_runtime_thread_fails_with_eperm", test_spawn_blocking_off_the_runtime_thread_fails_with_eperm},
     {"spawn_blocking_during_shutdown_fails_with_eshutdown", test_spawn_blocking_during_shutdown_fails_with_eshutdown},
     {"spawn_blocking_with_a_null_function_fails_with_einval", test_spawn_blocking_with_a_null_function_fails_with_einval},
+    {"owned_arg_is_dropped_once_after_the_job_returns", owned_arg_is_dropped_once_after_the_job_returns},
+    {"owned_arg_is_dropped_once_when_the_joiner_was_aborted", owned_arg_is_dropped_once_when_the_joiner_was_aborted},
+    {"owned_arg_is_dropped_on_the_runtime_thread_when_aborted_before_start", owned_arg_is_dropped_on_the_runtime_thread_when_aborted_before_start},
+    {"owned_arg_of_a_detached_job_is_dropped_once", owned_arg_of_a_detached_job_is_dropped_once},
+    {"owned_args_of_queued_jobs_are_dropped_at_shutdown", owned_args_of_queued_jobs_are_dropped_at_shutdown},
+    {"owned_arg_of_a_job_outliving_the_runtime_is_dropped_by_its_thread", owned_arg_of_a_job_outliving_the_runtime_is_dropped_by_its_thread},
+    {"owned_arg_is_dropped_when_the_spawn_fails", owned_arg_is_dropped_when_the_spawn_fails},
+    {"owned_arg_keeps_a_late_job_out_of_a_recycled_stack", owned_arg_keeps_a_late_job_out_of_a_recycled_stack},
     CU_TEST_INFO_NULL,
 };

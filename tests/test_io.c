@@ -4,14 +4,21 @@
 #include "internal.h" /* lrt__io_registered / lrt__io_foreach / lrt__io_waiters */
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
+#include <pty.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- helpers ---------------------------------------------------------------------- */
@@ -802,7 +809,8 @@ static void *registration_root(void *arg)
     CU_ASSERT_EQUAL(fcntl(fds[1], F_GETFL) & O_NONBLOCK, 0);
     CU_ASSERT_EQUAL(lrt_write(fds[1], "x", 1), 1);
     CU_ASSERT_EQUAL(lrt__io_registered(rt), base + 1);
-    CU_ASSERT(fcntl(fds[1], F_GETFL) & O_NONBLOCK);
+    /* the caller's description stays as it was (see fd_flags tests below) */
+    CU_ASSERT_EQUAL(fcntl(fds[1], F_GETFL) & O_NONBLOCK, 0);
     char c;
     CU_ASSERT_EQUAL(lrt_read(fds[0], &c, 1), 1);
     CU_ASSERT_EQUAL(lrt_read_timeout(fds[0], &c, 1, 0), -ETIMEDOUT);
@@ -830,6 +838,355 @@ static void fds_register_on_first_use_and_deregister_on_close(void)
     lrt_test_run(NULL, registration_root, NULL);
 }
 
+/* ---- O_NONBLOCK stays off the caller's file descriptions ------------------------------ */
+
+/* Open fds of this process, to see that lrt closed what it opened. */
+static int count_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+static int is_nonblocking(int fd) { return (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0; }
+
+struct pipe_case {
+    int fds[2];
+    int dup_rd; /* a dup of the read end, deregistered with lrt_close */
+};
+
+static void *late_pipe_writer(void *arg)
+{
+    struct pipe_case *pc = arg;
+    lrt_sleep_ms(5);
+    CU_ASSERT_EQUAL(lrt_write(pc->fds[1], "hello", 5), 5);
+    return NULL;
+}
+
+static void *inherited_pipe_root(void *arg)
+{
+    struct pipe_case *pc = arg;
+    char buf[16];
+    /* empty: the attempt must not block the thread although the description does */
+    CU_ASSERT_EQUAL(lrt_read_timeout(pc->fds[0], buf, sizeof buf, 20), -ETIMEDOUT);
+    lrt_task_t *w = lrt_spawn(late_pipe_writer, pc);
+    CU_ASSERT_EQUAL(lrt_read(pc->fds[0], buf, sizeof buf), 5);
+    CU_ASSERT_EQUAL(memcmp(buf, "hello", 5), 0);
+    CU_ASSERT_EQUAL(lrt_join(w, NULL), 0);
+    CU_ASSERT_FALSE(is_nonblocking(pc->fds[0]));
+    CU_ASSERT_FALSE(is_nonblocking(pc->fds[1]));
+    /* the deregistration path: lrt_close of a dup leaves the shared description alone */
+    CU_ASSERT_EQUAL(write(pc->fds[1], "x", 1), 1);
+    CU_ASSERT_EQUAL(lrt_read(pc->dup_rd, buf, 1), 1);
+    CU_ASSERT_EQUAL(lrt_close(pc->dup_rd), 0);
+    CU_ASSERT_FALSE(is_nonblocking(pc->fds[0]));
+    return NULL;
+}
+
+static void an_inherited_pipe_stays_blocking_while_lrt_reads_and_writes_it(void)
+{
+    struct pipe_case pc;
+    CU_ASSERT_FATAL(pipe2(pc.fds, O_CLOEXEC) == 0);
+    pc.dup_rd = dup(pc.fds[0]);
+    CU_ASSERT_FATAL(pc.dup_rd >= 0);
+    int before = count_fds();
+    lrt_test_run(NULL, inherited_pipe_root, &pc);
+    /* the private descriptions went with the runtime; the dup went with lrt_close */
+    CU_ASSERT_EQUAL(count_fds(), before - 1);
+    CU_ASSERT_FALSE(is_nonblocking(pc.fds[0]));
+    CU_ASSERT_FALSE(is_nonblocking(pc.fds[1]));
+    /* still a plain blocking pipe for whoever uses it next */
+    CU_ASSERT_EQUAL(write(pc.fds[1], "z", 1), 1);
+    char c = 0;
+    CU_ASSERT_EQUAL(read(pc.fds[0], &c, 1), 1);
+    CU_ASSERT_EQUAL(c, 'z');
+    close(pc.fds[0]);
+    close(pc.fds[1]);
+}
+
+/* Reads stdin to EOF (arg 0), or dies by SIGKILL in the middle of reading (arg 1). */
+static void *stdin_reader(void *arg)
+{
+    char buf[64];
+    size_t total = 0;
+    ssize_t k;
+    while ((k = lrt_read(0, buf, sizeof buf)) > 0) {
+        total += (size_t)k;
+        if (arg)
+            raise(SIGKILL); /* a crash cannot undo anything: nothing must need undoing */
+    }
+    return (void *)(uintptr_t)(k == 0 && total == 10 ? 0 : 1);
+}
+
+/* A child whose stdin is a pipe, as in `producer | child | next`.  Exit 0 = read all of
+ * stdin and saw it blocking. */
+static int stdin_child(int crash, int rd)
+{
+    alarm(20);
+    if (dup2(rd, 0) < 0)
+        return 10;
+    lrt_runtime_t *rt = lrt_runtime_new(NULL);
+    if (!rt)
+        return 11;
+    void *res = (void *)1;
+    int rc = lrt_block_on(rt, stdin_reader, (void *)(intptr_t)crash, &res);
+    if (is_nonblocking(0))
+        return 13; /* checked with the runtime alive too */
+    lrt_runtime_free(rt);
+    if (rc != 0 || res != NULL)
+        return 12;
+    return is_nonblocking(0) ? 14 : 0;
+}
+
+static void run_stdin_child(int crash)
+{
+    int p[2];
+    CU_ASSERT_FATAL(pipe2(p, O_CLOEXEC) == 0);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        close(p[1]);
+        _exit(stdin_child(crash, p[0]));
+    }
+    /* the parent keeps its copy of the read end: it shares the child's description, as
+     * the next command of a pipeline shares the shell's stdin */
+    CU_ASSERT_EQUAL(write(p[1], "0123456789", 10), 10);
+    close(p[1]);
+    int st = 0;
+    CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+    if (crash) {
+        CU_ASSERT(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    } else {
+        CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    CU_ASSERT_FALSE(is_nonblocking(p[0]));
+    close(p[0]);
+}
+
+static void a_childs_pipe_stdin_stays_blocking_for_the_next_reader(void) { run_stdin_child(0); }
+
+static void a_child_killed_while_reading_stdin_leaves_it_blocking(void) { run_stdin_child(1); }
+
+/* A child whose stdout is a pipe to a slow reader (`child | slow`): lrt_write_all of
+ * 256 KiB to fd 1 (four pipefuls) waits for the reader, and stdout stays blocking. */
+static void *stdout_writer(void *arg)
+{
+    (void)arg;
+    enum { N = 256 << 10 };
+    char *data = malloc(N);
+    if (!data)
+        return (void *)1;
+    memset(data, 'o', N);
+    ssize_t k = lrt_write_all(1, data, N);
+    free(data);
+    return (void *)(uintptr_t)(k == N ? 0 : 1);
+}
+
+static int stdout_child(int wr)
+{
+    alarm(20);
+    if (dup2(wr, 1) < 0)
+        return 10;
+    lrt_runtime_t *rt = lrt_runtime_new(NULL);
+    if (!rt)
+        return 11;
+    void *res = (void *)1;
+    int rc = lrt_block_on(rt, stdout_writer, NULL, &res);
+    lrt_runtime_free(rt);
+    if (rc != 0 || res != NULL)
+        return 12;
+    return is_nonblocking(1) ? 13 : 0;
+}
+
+static void a_childs_pipe_stdout_stays_blocking_with_a_slow_reader(void)
+{
+    int p[2];
+    CU_ASSERT_FATAL(pipe2(p, O_CLOEXEC) == 0);
+    fflush(stdout);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        _exit(stdout_child(p[1]));
+    }
+    /* the parent keeps the write end: it shares the child's stdout description */
+    size_t got = 0;
+    char buf[8192];
+    ssize_t k;
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+    int st = 0;
+    for (;;) {
+        /* the parent's own write end means no EOF: never wait without a bound */
+        struct pollfd pf = {.fd = p[0], .events = POLLIN};
+        if (poll(&pf, 1, 10000) <= 0)
+            break;
+        k = read(p[0], buf, sizeof buf);
+        if (k > 0)
+            got += (size_t)k;
+        if (got >= (256u << 10) || k <= 0)
+            break;
+        nanosleep(&ts, NULL); /* slow: 8 KiB per ms */
+    }
+    CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+    CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CU_ASSERT_EQUAL(got, 256u << 10);
+    CU_ASSERT_FALSE(is_nonblocking(p[1]));
+    close(p[0]);
+    close(p[1]);
+}
+
+struct slow_pipe {
+    int fds[2];
+    size_t got;
+    atomic_int writing;
+    int ticks;
+};
+
+/* A reader slower than the writer: 16 KiB, then a 2 ms pause. */
+static void *slow_reader_thread(void *arg)
+{
+    struct slow_pipe *sp = arg;
+    static char buf[16384];
+    ssize_t k;
+    while ((k = read(sp->fds[0], buf, sizeof buf)) > 0) {
+        sp->got += (size_t)k;
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+static void *ticker(void *arg)
+{
+    struct slow_pipe *sp = arg;
+    while (atomic_load(&sp->writing)) {
+        lrt_sleep_ms(1);
+        sp->ticks++;
+    }
+    return NULL;
+}
+
+static void *slow_pipe_root(void *arg)
+{
+    struct slow_pipe *sp = arg;
+    enum { N = 1 << 20 };
+    char *data = malloc(N);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(data);
+    memset(data, 'q', N);
+    atomic_store(&sp->writing, 1);
+    lrt_task_t *t = lrt_spawn(ticker, sp);
+    CU_ASSERT_EQUAL(lrt_write_all(sp->fds[1], data, N), N);
+    atomic_store(&sp->writing, 0);
+    CU_ASSERT_FALSE(is_nonblocking(sp->fds[1]));
+    CU_ASSERT_EQUAL(lrt_close(sp->fds[1]), 0); /* the reader sees EOF */
+    CU_ASSERT_EQUAL(lrt_join(t, NULL), 0);
+    free(data);
+    return NULL;
+}
+
+static void a_slow_reader_of_a_blocking_pipe_does_not_block_the_runtime(void)
+{
+    struct slow_pipe sp = {.got = 0, .writing = 0, .ticks = 0};
+    CU_ASSERT_FATAL(pipe2(sp.fds, O_CLOEXEC) == 0);
+    pthread_t th;
+    CU_ASSERT_FATAL(pthread_create(&th, NULL, slow_reader_thread, &sp) == 0);
+    lrt_test_run(NULL, slow_pipe_root, &sp);
+    pthread_join(th, NULL);
+    CU_ASSERT_EQUAL(sp.got, 1u << 20);
+    /* the writer waited for the reader ~64 times, 2 ms each: the other task ran meanwhile */
+    CU_ASSERT(sp.ticks > 0);
+    close(sp.fds[0]);
+}
+
+static void *tty_root(void *arg)
+{
+    int *fds = arg; /* master, slave */
+    char buf[16];
+    CU_ASSERT_EQUAL(lrt_read_timeout(fds[1], buf, sizeof buf, 10), -ETIMEDOUT);
+    CU_ASSERT_EQUAL(write(fds[0], "hi\n", 3), 3);
+    CU_ASSERT_EQUAL(lrt_read(fds[1], buf, sizeof buf), 3);
+    CU_ASSERT_EQUAL(lrt_write(fds[1], "ok\n", 3), 3);
+    CU_ASSERT_FALSE(is_nonblocking(fds[1]));
+    return NULL;
+}
+
+static void a_terminal_stays_blocking_while_lrt_reads_and_writes_it(void)
+{
+    int fds[2];
+    if (openpty(&fds[0], &fds[1], NULL, NULL, NULL) < 0) {
+        printf("skipped: openpty: %s ", strerror(errno));
+        return;
+    }
+    lrt_test_run(NULL, tty_root, fds);
+    CU_ASSERT_FALSE(is_nonblocking(fds[1]));
+    close(fds[0]);
+    close(fds[1]);
+}
+
+static void *blocking_socket_root(void *arg)
+{
+    int *sv = arg;
+    char buf[8];
+    CU_ASSERT_EQUAL(lrt_read_timeout(sv[0], buf, sizeof buf, 10), -ETIMEDOUT);
+    CU_ASSERT_EQUAL(lrt_write(sv[1], "abc", 3), 3);
+    CU_ASSERT_EQUAL(lrt_read(sv[0], buf, sizeof buf), 3);
+    CU_ASSERT_FALSE(is_nonblocking(sv[0]));
+    CU_ASSERT_FALSE(is_nonblocking(sv[1]));
+    return NULL;
+}
+
+static void a_blocking_socket_is_read_and_written_without_o_nonblock(void)
+{
+    int sv[2];
+    CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    lrt_test_run(NULL, blocking_socket_root, sv);
+    CU_ASSERT_FALSE(is_nonblocking(sv[0]));
+    CU_ASSERT_FALSE(is_nonblocking(sv[1]));
+    close(sv[0]);
+    close(sv[1]);
+}
+
+struct last_resort {
+    int listener, efd, efd_dup;
+};
+
+static void *last_resort_root(void *arg)
+{
+    struct last_resort *lr = arg;
+    /* accept needs the flag on the listener itself */
+    CU_ASSERT_EQUAL(lrt_accept_timeout(lr->listener, NULL, NULL, 10), -ETIMEDOUT);
+    CU_ASSERT_TRUE(is_nonblocking(lr->listener));
+    /* /proc cannot reopen an eventfd */
+    uint64_t v;
+    CU_ASSERT_EQUAL(lrt_read_timeout(lr->efd_dup, &v, sizeof v, 10), -ETIMEDOUT);
+    CU_ASSERT_TRUE(is_nonblocking(lr->efd));
+    CU_ASSERT_EQUAL(lrt_close(lr->efd_dup), 0);
+    CU_ASSERT_FALSE(is_nonblocking(lr->efd));
+    return NULL;
+}
+
+static void o_nonblock_set_as_a_last_resort_is_cleared_at_deregistration(void)
+{
+    struct last_resort lr;
+    uint16_t port;
+    lr.listener = listen_loopback(&port);
+    lr.efd = eventfd(0, EFD_CLOEXEC);
+    CU_ASSERT_FATAL(lr.efd >= 0);
+    lr.efd_dup = dup(lr.efd);
+    CU_ASSERT_FATAL(lr.efd_dup >= 0);
+    lrt_test_run(NULL, last_resort_root, &lr);
+    CU_ASSERT_FALSE(is_nonblocking(lr.listener)); /* cleared at runtime free */
+    CU_ASSERT_FALSE(is_nonblocking(lr.efd));
+    close(lr.listener);
+    close(lr.efd);
+}
+
 CU_TestInfo lrt_test_io[] = {
     {"echo_over_loopback_with_many_tasks", echo_over_loopback_with_many_tasks},
     {"pipe_read_returns_zero_after_the_writer_closes", pipe_read_returns_zero_after_the_writer_closes},
@@ -847,5 +1204,13 @@ CU_TestInfo lrt_test_io[] = {
     {"a_task_whose_fd_is_always_ready_still_lets_others_run", a_task_whose_fd_is_always_ready_still_lets_others_run},
     {"fds_register_on_first_use_and_deregister_on_close", fds_register_on_first_use_and_deregister_on_close},
     {"regular_files_are_always_ready", regular_files_are_always_ready},
+    {"an_inherited_pipe_stays_blocking_while_lrt_reads_and_writes_it", an_inherited_pipe_stays_blocking_while_lrt_reads_and_writes_it},
+    {"a_childs_pipe_stdin_stays_blocking_for_the_next_reader", a_childs_pipe_stdin_stays_blocking_for_the_next_reader},
+    {"a_child_killed_while_reading_stdin_leaves_it_blocking", a_child_killed_while_reading_stdin_leaves_it_blocking},
+    {"a_childs_pipe_stdout_stays_blocking_with_a_slow_reader", a_childs_pipe_stdout_stays_blocking_with_a_slow_reader},
+    {"a_slow_reader_of_a_blocking_pipe_does_not_block_the_runtime", a_slow_reader_of_a_blocking_pipe_does_not_block_the_runtime},
+    {"a_terminal_stays_blocking_while_lrt_reads_and_writes_it", a_terminal_stays_blocking_while_lrt_reads_and_writes_it},
+    {"a_blocking_socket_is_read_and_written_without_o_nonblock", a_blocking_socket_is_read_and_written_without_o_nonblock},
+    {"o_nonblock_set_as_a_last_resort_is_cleared_at_deregistration", o_nonblock_set_as_a_last_resort_is_cleared_at_deregistration},
     CU_TEST_INFO_NULL,
 };

@@ -179,10 +179,26 @@ LRT_EXPORT uint64_t lrt_now_ns(void);
  * timers that became due.  -EINVAL if the runtime is not paused. */
 LRT_EXPORT int lrt_time_advance(uint64_t ns);
 
-/* ---- I/O (suspends; the fd is made non-blocking and registered on first use) ------ */
+/* ---- I/O (suspends; the fd is registered on first use) ------------------------------ */
 
-/* Return the byte count (0 = EOF), or -errno (-EBADF bad/closed fd, -ECANCELED,
- * -ECONNRESET, ...).  Sockets never raise SIGPIPE (-EPIPE instead). */
+/*
+ * lrt_read() / lrt_write() - one read or write that suspends the task, never the thread,
+ * until the fd is ready.  Return the byte count (0 = EOF), or -errno (-EBADF bad/closed
+ * fd, -ECANCELED, -ECONNRESET, ...).  Sockets never raise SIGPIPE (-EPIPE instead).
+ * Task only (-EPERM elsewhere).  The caller keeps owning @fd; close it with lrt_close().
+ *
+ * File status flags: lrt does not leave O_NONBLOCK on a file description it found
+ * blocking, so stdin/stdout/stderr, inherited pipes and terminals stay as the next
+ * program sharing them expects.  A blocking socket is read and written with MSG_DONTWAIT;
+ * a blocking pipe, FIFO or terminal through a private non-blocking description of the
+ * same object (one extra fd, close-on-exec, closed by lrt_close() or at runtime free);
+ * regular files are left alone (they are always ready).  Only where neither works
+ * (lrt_accept()/lrt_connect() on a blocking socket, a blocking eventfd, a pty master,
+ * other character devices) lrt sets O_NONBLOCK and clears it again in lrt_close() and at
+ * runtime free: a process killed before that leaves it set, so create such fds with
+ * SOCK_NONBLOCK / EFD_NONBLOCK / O_NONBLOCK.  A write to a full pipe whose reader is slow
+ * suspends the task until the reader makes room; the thread keeps running other tasks.
+ */
 LRT_EXPORT ssize_t lrt_read(int fd, void *buf, size_t n);
 LRT_EXPORT ssize_t lrt_write(int fd, const void *buf, size_t n);
 /* lrt_write_all() - write all @n bytes; returns @n or -errno. */
@@ -200,8 +216,9 @@ LRT_EXPORT int lrt_connect_timeout(int fd, const struct sockaddr *sa, socklen_t 
  * may include EPOLLHUP/EPOLLERR/EPOLLRDHUP), -ETIMEDOUT, -EBADF, -ECANCELED.
  * @timeout_ms < 0 = none. */
 LRT_EXPORT int lrt_wait_fd(int fd, uint32_t events, int64_t timeout_ms);
-/* lrt_close() - deregister @fd, wake its waiters with -EBADF, close it.  0 or -errno.
- * Also usable on fds lrt never saw. */
+/* lrt_close() - deregister @fd (close lrt's private description of it, clear the
+ * O_NONBLOCK lrt set on it, see lrt_read()), wake its waiters with -EBADF, close it.
+ * 0 or -errno.  Also usable on fds lrt never saw. */
 LRT_EXPORT int lrt_close(int fd);
 
 /* ---- blocking pool ---------------------------------------------------------------- */
@@ -209,12 +226,43 @@ LRT_EXPORT int lrt_close(int fd);
 /*
  * lrt_spawn_blocking() - run @fn(@arg) on a pool thread.  Returns a join handle (join it
  * with lrt_join() from a task, or detach it); NULL with errno EINVAL/EPERM/ENOMEM/
- * ESHUTDOWN.  Jobs are handed to the threads when the submitting task next yields or
- * suspends (one lock for a burst of submits).  lrt_abort() on a job no thread has taken
- * yet drops it (-ECANCELED on join).  If no pool thread can be started at all, join
- * returns -EAGAIN or -ENOMEM.
+ * ESHUTDOWN.  Runtime thread only.  Jobs are handed to the threads when the submitting
+ * task next yields or suspends (one lock for a burst of submits).  lrt_abort() on a job
+ * no thread has taken yet drops it (-ECANCELED on join).  If no pool thread can be
+ * started at all, join returns -EAGAIN or -ENOMEM.
+ *
+ * @arg must stay valid until @fn returns, whoever stops waiting for it: a running job
+ * cannot be interrupted, so after lrt_abort() of the job or of the task joining it (its
+ * lrt_join() returns -ECANCELED), after lrt_task_detach(), and after a shutdown that gave
+ * up on it, @fn still runs and still reads and writes @arg.  An @arg on the joining
+ * task's stack is then a use-after-free in a stack that another task already reuses:
+ * give such jobs heap memory, with lrt_spawn_blocking_owned().
  */
 LRT_EXPORT lrt_task_t *lrt_spawn_blocking(lrt_fn fn, void *arg);
+
+/*
+ * lrt_spawn_blocking_owned() - lrt_spawn_blocking() for a job that owns @arg: @drop(@arg)
+ * runs exactly once when the job ends, however it ends:
+ *  - on the pool thread right after @fn returns (also when the joiner was aborted, the
+ *    handle detached, or the runtime shut down and gave up waiting: then possibly after
+ *    the runtime was freed);
+ *  - on the runtime thread when the job never runs: lrt_abort() before a thread took it
+ *    (inside lrt_abort()), queued jobs dropped by shutdown, no pool thread could start;
+ *  - before this call returns when it fails (NULL with errno as lrt_spawn_blocking(),
+ *    EINVAL for a NULL @fn, ENOMEM), on the calling thread.
+ * Only a process that exits while @fn runs skips it.  @drop may thus run on any thread
+ * and must not call runtime-thread-only lrt functions.  A NULL @drop makes this
+ * lrt_spawn_blocking().
+ *
+ * The result: @fn's return value goes to lrt_join() as for lrt_spawn_blocking(); lrt
+ * never frees it.  When nobody joins (detached, or the joiner was aborted and detached
+ * the handle) it is discarded unread; a job that never ran has no result (join gives
+ * -ECANCELED / -EAGAIN / -ENOMEM).  So return values that own memory only from jobs that
+ * are always joined; otherwise put the output in @arg, shared with the joiner under a
+ * reference count that @drop releases (the job's reference) and the joiner releases
+ * after reading it (tests/test_blocking.c, owned_*).
+ */
+LRT_EXPORT lrt_task_t *lrt_spawn_blocking_owned(lrt_fn fn, void *arg, void (*drop)(void *arg));
 
 /* ---- cross-thread handle ---------------------------------------------------------- */
 
