@@ -409,7 +409,7 @@ lrt_task_t *lrt_spawn_blocking(lrt_fn fn, void *arg)
     rt->pool_flush = 1;
     p->outstanding++;
     rt->m.blocking_jobs++;
-    return job;
+    return lrt__handle_of(job);
 }
 
 /* Publish the jobs submitted since the last flush: queue them, wake idle threads, start
