@@ -194,8 +194,9 @@ LRT_EXPORT lrt_task_t *lrt_spawn_with_at(const lrt_spawn_opts_t *o, lrt_fn fn, v
  *    gave it -ECANCELED (it unwound; what it returned is the joiner's to free);
  *  - -ECANCELED, @result untouched: @t never ran (aborted before its first poll, or a
  *    blocking job dropped before a thread took it);
- *  - -ENOMEM, @result untouched: no stack could be mapped for @t, it never ran.
- * In these four cases the handle is released.  Errors of the call itself, handle kept:
+ *  - -ENOMEM, @result untouched: no stack could be mapped for @t, it never ran (a
+ *    blocking job: -EAGAIN or -ENOMEM when no pool thread could be started).
+ * In these cases the handle is released.  Errors of the call itself, handle kept:
  * -ECANCELED if the *caller* is cancelled while waiting (join again or detach); -EPERM
  * outside a task; -EINVAL for NULL, for joining oneself, for a handle another task is
  * joining, or for a handle already given back (nothing is done).
