@@ -375,7 +375,9 @@ static void *busy_root(void *arg)
     CU_ASSERT(spinner->busy_ns >= 25000000ull);                /* 30 ms, minus a tick */
     CU_ASSERT(spinner->busy_ns <= spin_elapsed + 70000000ull); /* plus ticks, scheduling */
     CU_ASSERT(sleeper->polls == 2u);
-    CU_ASSERT(sleeper->busy_ns <= 5000000ull);
+    /* its 30 ms asleep are not charged; a preemption of the thread during one of its two
+     * tiny polls is (the tick edge lands in it), so the bound leaves room for a loaded host */
+    CU_ASSERT(sleeper->busy_ns <= 20000000ull);
     lrt_join(hspin, NULL);
     lrt_join(hsleep, NULL);
     return NULL;
