@@ -127,7 +127,9 @@ LRT_EXPORT const char *lrt_strerror(int err);
  * -ENOMEM: the task's own status) or lrt_task_detach().  A handle used after it was given
  * back is detected, never applied to another task (its record may hold a new task by
  * then): lrt_join() returns -EINVAL, lrt_task_is_finished() -EINVAL, lrt_task_id() 0,
- * lrt_abort() and lrt_task_detach() do nothing.  Handles die with their runtime: using
+ * lrt_abort() and lrt_task_detach() do nothing.  (A handle carries a 16-bit generation
+ * of its record: detection fails only if the record was given back a multiple of 65536
+ * times in between.)  Handles die with their runtime: using
  * one after lrt_runtime_free()/lrt_shutdown_*() is a use-after-free.
  */
 
@@ -163,7 +165,9 @@ LRT_EXPORT lrt_task_t *lrt_spawn_named(const char *name, lrt_fn fn, void *arg);
  *    aborted before its first poll, the runtime shut down (or was freed) before it ran,
  *    or no stack could be mapped for it (its join then returns -ENOMEM).  It runs on the
  *    runtime thread, outside any task (a suspension point called from it returns -EPERM),
- *    before the joiner is woken.  Once @fn has started, @arg is @fn's alone.
+ *    before the joiner is woken.  Once @fn has started, @arg is @fn's alone.  (A shutdown
+ *    that times out leaks the runtime with the tasks it could not finish, drops and
+ *    args included.)
  *  - stack_size: 0, or the least stack the task needs.  Every stack of a runtime has the
  *    runtime's size (lrt_options.stack_size): a larger request fails with EINVAL (raise
  *    the runtime's size instead); a smaller one is met by the runtime's size.
