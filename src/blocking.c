@@ -445,7 +445,7 @@ lrt_task_t *lrt_spawn_blocking(lrt_fn fn, void *arg)
     rt->pool_flush = 1;
     p->outstanding++;
     rt->m.blocking_jobs++;
-    return job;
+    return lrt__handle_of(job);
 }
 
 lrt_task_t *lrt_spawn_blocking_owned(lrt_fn fn, void *arg, void (*drop)(void *arg))

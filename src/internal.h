@@ -133,7 +133,9 @@ enum {
     LRT__TF_ROOT = 1u << 3,      /* block_on's task */
     LRT__TF_STARTED = 1u << 4,   /* has run at least once */
     LRT__TF_TIMER = 1u << 6,     /* timer armed */
-    LRT__TF_CANARY = 1u << 8      /* on a slab stack (no guard page): check its canary */
+    LRT__TF_CANARY = 1u << 8,     /* on a slab stack (no guard page): check its canary */
+    LRT__TF_CANCEL_SEEN = 1u << 9 /* a suspension point returned (or was woken to return)
+                                     -ECANCELED: the task knows it was aborted */
 };
 
 struct lrt_task {
@@ -172,14 +174,40 @@ struct lrt_task {
     const char *file;
     const char *func;
     int line;
+    uint16_t gen;                /* handle generation: bumped when the handle is given back
+                                    (kept across recycling; see lrt__handle_of) */
     lrt__link all;               /* registry of live tasks */
     lrt__link wq;                /* membership of one wait queue (sync, fd waiters) */
     lrt__timer *timer;           /* armed sleep / timeout (on the task's stack) */
     uint64_t timer_deadline;     /* its deadline while armed, else 0 (for dumps) */
+    void (*drop)(void *arg);     /* lrt_spawn_with: run on arg if fn never runs */
 #ifdef LRT__ASAN
     void *asan_fake;
 #endif
 };
+
+/* Join handles.  A handle is the record's address with the record's generation in the
+ * top 16 bits (user-space addresses fit in 47).  Giving the handle back (join, detach)
+ * bumps the generation, and records keep it when recycled, so a handle used again after
+ * it was given back no longer matches its record -- even when the record now holds
+ * another task -- and is refused instead of acting on that task.  Records are never
+ * unmapped while the runtime lives, so reading the generation through a stale handle is
+ * safe.  A stale handle goes unnoticed only if its record was given back a multiple of
+ * 65536 times since. */
+#define LRT__HANDLE_SHIFT 48
+#define LRT__HANDLE_MASK (((uintptr_t)1 << LRT__HANDLE_SHIFT) - 1)
+static inline lrt_task_t *lrt__handle_of(const struct lrt_task *t)
+{
+    return (lrt_task_t *)((uintptr_t)t | (uintptr_t)t->gen << LRT__HANDLE_SHIFT);
+}
+static inline struct lrt_task *lrt__task_of(const lrt_task_t *h)
+{
+    return (struct lrt_task *)((uintptr_t)h & LRT__HANDLE_MASK);
+}
+static inline bool lrt__handle_valid(const lrt_task_t *h, const struct lrt_task *t)
+{
+    return t->gen == (uint16_t)((uintptr_t)h >> LRT__HANDLE_SHIFT);
+}
 
 static inline void lrt__tq_push(struct lrt_task **head, struct lrt_task **tail, struct lrt_task *t)
 {
@@ -340,6 +368,7 @@ void lrt__sigaltstack_remove(struct lrt_runtime *rt);
 struct lrt_task *lrt__task_alloc(struct lrt_runtime *rt);
 void lrt__task_free(struct lrt_runtime *rt, struct lrt_task *t);
 void lrt__task_release(struct lrt_task *t); /* drop one ref; frees when 0 */
+void lrt__handle_release(struct lrt_task *t); /* give the join handle back (join, detach) */
 void lrt__task_finished(struct lrt_task *t); /* wake joiner, unregister, drop runtime ref */
 void lrt__tasks_free_all(struct lrt_runtime *rt);
 /* Check the calling thread / task context; returns rt or NULL with *err set. */

@@ -199,13 +199,14 @@ size_t lrt__remote_drain(struct lrt_runtime *rt)
     /* Spawning never switches, so the whole batch is queued before any of it runs. */
     while (n) {
         struct node *next = n->next;
-        struct lrt_task *t = lrt_spawn_at(rt, "remote", n->fn, n->arg, "<handle>", 0,
-                                          "lrt_handle_spawn");
-        if (t) {
+        lrt_task_t *h = lrt_spawn_at(rt, "remote", n->fn, n->arg, "<handle>", 0,
+                                     "lrt_handle_spawn");
+        if (h) {
+            struct lrt_task *t = lrt__task_of(h);
             t->last_waker = LRT__WAKER_REMOTE;
             LRT__TP(remote_schedule, t->id);
             rt->m.remote_schedules++;
-            lrt_task_detach(t);
+            lrt_task_detach(h);
             count++;
         } else {
             /* The caller was told 0 already: the best left is to say it on stderr. */

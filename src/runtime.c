@@ -128,31 +128,37 @@ int lrt_block_on(lrt_runtime_t *rt, lrt_fn fn, void *arg, void **result)
         return -ESHUTDOWN;
     struct lrt_runtime *prev = lrt__tls_rt;
     lrt__tls_rt = rt;
-    struct lrt_task *root = lrt_spawn_at(rt, "main", fn, arg, "?", 0, "lrt_block_on");
-    if (!root) {
+    lrt_task_t *h = lrt_spawn_at(rt, "main", fn, arg, "?", 0, "lrt_block_on");
+    if (!h) {
         lrt__tls_rt = prev;
         return -errno;
     }
+    struct lrt_task *root = lrt__task_of(h);
     root->flags |= LRT__TF_ROOT;
     rt->root = root;
     lrt__tls_in_block_on = 1;
     rt->in_block_on = 1;
     int rc = lrt__run(rt, root, 0);
-    if (rc == 0) {
-        rc = root->wake_result;
-        if (rc == 0 && result)
-            *result = root->result;
-    } else {
-        /* -EDEADLK: nothing can ever wake the root task. */
+    if (rc != 0) {
+        /* -EDEADLK: nothing can ever wake the root task.  Cancel it and let it unwind
+         * here, before returning: once lrt_block_on returns, the caller may free what
+         * the root task uses, so it must not run again later (in lrt_runtime_free).
+         * Cancelled, every suspension point returns at once, so only a root that loops
+         * on its errors forever can keep this from returning (as it would a shutdown). */
         fprintf(stderr, "lrt: deadlock: lrt_block_on's task can never be woken: no runnable task, "
                         "no fd waiter, no timer, no blocking job, no live handle\n");
         lrt__dump_deadlock(rt);
-        lrt_abort(root);
-        rc = -EDEADLK;
+        lrt_abort(h);
+        lrt__run(rt, root, 0); /* cancelled, the root is runnable until it returns */
     }
-    root->flags |= LRT__TF_DETACHED;
+    /* The root returned (0, or -ECANCELED after a deadlock cancelled it: its result
+     * either way) or never ran (-ENOMEM: no stack). */
+    int status = root->wake_result;
+    if (result && (root->flags & LRT__TF_STARTED))
+        *result = root->result;
+    rc = rc ? -EDEADLK : status;
     rt->root = NULL;
-    lrt__task_release(root);
+    lrt__handle_release(root);
     rt->in_block_on = 0;
     lrt__tls_in_block_on = 0;
     lrt__tls_rt = prev;
@@ -164,8 +170,10 @@ static void cancel_all(struct lrt_runtime *rt)
     for (lrt__link *n = rt->tasks.next; n != &rt->tasks; n = n->next) {
         struct lrt_task *t = lrt__container_of(n, struct lrt_task, all);
         t->flags |= LRT__TF_CANCELLED;
-        if (t->state == LRT__SUSPENDED)
+        if (t->state == LRT__SUSPENDED) {
+            t->flags |= LRT__TF_CANCEL_SEEN;
             lrt__wake(t, -ECANCELED, LRT__WAKER_CANCEL);
+        }
     }
 }
 

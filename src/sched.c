@@ -261,12 +261,31 @@ static void maintenance(struct lrt_runtime *rt)
         lrt__agent_safepoint(rt);
 }
 
-/* Finish a task that never started: aborted before its first poll, or no stack. */
+/* lrt_spawn_with's drop: @t's function will never run, so its argument goes back to
+ * the cleanup the spawner gave.  It runs outside any task (current is NULL meanwhile), so
+ * a drop that calls a suspension point gets -EPERM instead of suspending whichever task
+ * happens to be switching out. */
+static __attribute__((noinline, cold)) void run_drop(struct lrt_runtime *rt, struct lrt_task *t)
+{
+    void (*drop)(void *) = t->drop;
+    void *arg = t->arg;
+    t->drop = NULL;
+    t->arg = NULL;
+    struct lrt_task *cur = rt->current;
+    __atomic_store_n(&rt->current, NULL, __ATOMIC_RELAXED);
+    drop(arg);
+    __atomic_store_n(&rt->current, cur, __ATOMIC_RELAXED);
+}
+
+/* Finish a task that never started: aborted before its first poll (or by a shutdown), or
+ * no stack. */
 static void finish_unstarted(struct lrt_runtime *rt, struct lrt_task *t, int status)
 {
     LRT__TP_HOT(rt, task_poll_begin, t->id);
     t->state = LRT__FINISHED;
     t->wake_result = status;
+    if (t->drop)
+        run_drop(rt, t);
     LRT__TP_HOT(rt, task_poll_end, t->id, LRT__FINISHED);
     lrt__task_finished(t);
     (void)rt;
@@ -388,10 +407,11 @@ void lrt__task_main(void *p)
     reap(rt);
     t->result = t->fn(t->arg);
     t->state = LRT__FINISHED;
-    if (t->flags & LRT__TF_CANCELLED)
-        t->wake_result = -ECANCELED;
-    else
-        t->wake_result = 0;
+    /* A task aborted while it ran that returned before reaching a suspension point
+     * never learnt of the abort: it completed, so its join says 0.  One that was told
+     * (-ECANCELED from a suspension point) says -ECANCELED.  Either way the result goes
+     * to the joiner (lrt_join), it may own memory. */
+    t->wake_result = (t->flags & LRT__TF_CANCEL_SEEN) ? -ECANCELED : 0;
     schedule(rt, t);
     __builtin_unreachable();
 }
@@ -403,6 +423,7 @@ void lrt__task_main(void *p)
  * loop that ignores -ECANCELED cannot monopolise the thread or hang a shutdown. */
 static int cancelled_yield(struct lrt_runtime *rt, struct lrt_task *t)
 {
+    t->flags |= LRT__TF_CANCEL_SEEN;
     t->state = LRT__RUNNABLE;
     t->wait_kind = LRT__WAIT_YIELD;
     rq_push(rt, t);
@@ -586,6 +607,11 @@ int lrt__run(struct lrt_runtime *rt, struct lrt_task *until, uint64_t deadline_n
         if (!t) {
             if (rt->stop)
                 continue;
+            /* pick_next may have finished the last task (or @until) itself, one that
+             * never ran: parking now could wait forever on a source that will never
+             * fire (a live lrt_handle_t), or report a deadlock that is not one */
+            if (until ? until->state == LRT__FINISHED : rt->alive == 0)
+                break;
             rc = park(rt);
             if (rc)
                 break;

@@ -47,7 +47,8 @@ static struct chunk *chunk_new(struct lrt_runtime *rt, size_t *ntasks)
 {
     struct chunk *c;
     if (chunk_count(rt) < SMALL_CHUNKS) {
-        c = malloc(sizeof *c + SMALL_CHUNK_TASKS * sizeof(struct lrt_task));
+        /* zeroed: a record's handle generation (gen) is read before spawn writes it */
+        c = calloc(1, sizeof *c + SMALL_CHUNK_TASKS * sizeof(struct lrt_task));
         if (!c)
             return NULL;
         c->bytes = 0;
@@ -88,6 +89,15 @@ __attribute__((noinline, cold)) static struct lrt_task *task_take_slow(struct lr
     struct chunk *c = chunk_new(rt, &n);
     if (!c)
         return NULL;
+    if (LRT__UNLIKELY(((uintptr_t)&c->tasks[n] & ~LRT__HANDLE_MASK) != 0)) {
+        /* no room for the handle generation (a 57-bit address space handing out high
+         * addresses unasked): refuse rather than hand out handles that cannot be checked */
+        if (c->bytes)
+            munmap(c, c->bytes);
+        else
+            free(c);
+        return NULL;
+    }
     c->next = rt->task_chunks;
     rt->task_chunks = c;
     rt->task_bump = &c->tasks[1];
@@ -111,8 +121,10 @@ struct lrt_task *lrt__task_alloc(struct lrt_runtime *rt)
 {
     struct lrt_task *t = task_take(rt);
     if (t) {
+        uint16_t gen = t->gen; /* survives recycling: stale handles must not match */
         memset(t, 0, sizeof *t);
         t->rt = rt;
+        t->gen = gen;
     }
     return t;
 }
@@ -150,6 +162,13 @@ void lrt__task_release(struct lrt_task *t)
 {
     if (--t->refs == 0)
         lrt__task_free(t->rt, t);
+}
+
+void lrt__handle_release(struct lrt_task *t)
+{
+    t->flags |= LRT__TF_DETACHED;
+    t->gen++;
+    lrt__task_release(t);
 }
 
 struct lrt_runtime *lrt__rt_check(struct lrt_runtime *rt, int *err)
@@ -190,13 +209,18 @@ void lrt__task_finished(struct lrt_task *t)
     lrt__task_release(t);
 }
 
-lrt_task_t *lrt_spawn_at(lrt_runtime_t *rt, const char *name, lrt_fn fn, void *arg,
-                         const char *file, int line, const char *func)
+/* Spawn on @rt, or on the current runtime when @rt is NULL; @drop as in lrt_spawn_with. */
+static inline __attribute__((always_inline)) lrt_task_t *
+spawn(lrt_runtime_t *rt, const char *name, lrt_fn fn, void *arg, void (*drop)(void *),
+      const char *file, int line, const char *func)
 {
     int err = 0;
+    struct lrt_runtime *in = rt;
     rt = lrt__rt_check(rt, &err);
     if (LRT__UNLIKELY(!rt)) {
-        errno = -err;
+        /* no runtime current on this thread (a foreign thread): EPERM, as every other
+         * runtime-thread-only call says */
+        errno = !in ? EPERM : -err;
         return NULL;
     }
     if (LRT__UNLIKELY(!fn)) {
@@ -212,7 +236,8 @@ lrt_task_t *lrt_spawn_at(lrt_runtime_t *rt, const char *name, lrt_fn fn, void *a
         errno = ENOMEM;
         return NULL;
     }
-    /* Every field, explicitly (cheaper than clearing 200+ bytes and writing again). */
+    /* Every field, explicitly (cheaper than clearing 200+ bytes and writing again); gen
+     * is kept: it outlives the record's previous task. */
     struct lrt_task *cur = rt->current;
     uint64_t parent = cur ? cur->id : 0;
     t->sp = NULL;
@@ -243,6 +268,7 @@ lrt_task_t *lrt_spawn_at(lrt_runtime_t *rt, const char *name, lrt_fn fn, void *a
     t->wq.next = t->wq.prev = NULL;
     t->timer = NULL;
     t->timer_deadline = 0;
+    t->drop = drop;
 #ifdef LRT__ASAN
     t->asan_fake = NULL;
 #endif
@@ -251,20 +277,48 @@ lrt_task_t *lrt_spawn_at(lrt_runtime_t *rt, const char *name, lrt_fn fn, void *a
     rt->m.spawned++;
     LRT__TP_HOT(rt, task_spawn, t->id, t->parent_id, t->name, t->file, line, t->func);
     lrt__enqueue(rt, t);
-    return t;
+    return lrt__handle_of(t);
+}
+
+lrt_task_t *lrt_spawn_at(lrt_runtime_t *rt, const char *name, lrt_fn fn, void *arg,
+                         const char *file, int line, const char *func)
+{
+    return spawn(rt, name, fn, arg, NULL, file, line, func);
+}
+
+lrt_task_t *lrt_spawn_local_at(lrt_runtime_t *rt, const char *name, lrt_fn fn, void *arg,
+                               const char *file, int line, const char *func)
+{
+    if (!rt) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return spawn(rt, name, fn, arg, NULL, file, line, func);
+}
+
+lrt_task_t *lrt_spawn_with_at(const lrt_spawn_opts_t *o, lrt_fn fn, void *arg,
+                              const char *dflt_name, const char *file, int line, const char *func)
+{
+    if (!o)
+        return spawn(NULL, dflt_name, fn, arg, NULL, file, line, func);
+    /* Every stack of a runtime comes from one pool of one size (stack.c): a task can be
+     * given at least o->stack_size bytes only when the runtime's size covers it. */
+    struct lrt_runtime *rt = lrt__tls_rt;
+    if (o->stack_size && rt && o->stack_size > rt->stack_size) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return spawn(NULL, o->name ? o->name : dflt_name, fn, arg, o->drop, file, line, func);
 }
 
 /* The plain functions behind the spawn macros (for function pointers and FFI). */
 #undef lrt_spawn_local
 #undef lrt_spawn
 #undef lrt_spawn_named
+#undef lrt_spawn_with
 lrt_task_t *lrt_spawn_local(lrt_runtime_t *rt, lrt_fn fn, void *arg)
 {
-    if (!rt) {
-        errno = EINVAL;
-        return NULL;
-    }
-    return lrt_spawn_at(rt, NULL, fn, arg, NULL, 0, NULL);
+    return lrt_spawn_local_at(rt, NULL, fn, arg, NULL, 0, NULL);
 }
 
 lrt_task_t *lrt_spawn(lrt_fn fn, void *arg)
@@ -275,6 +329,11 @@ lrt_task_t *lrt_spawn(lrt_fn fn, void *arg)
 lrt_task_t *lrt_spawn_named(const char *name, lrt_fn fn, void *arg)
 {
     return lrt_spawn_at(NULL, name, fn, arg, NULL, 0, NULL);
+}
+
+lrt_task_t *lrt_spawn_with(const lrt_spawn_opts_t *o, lrt_fn fn, void *arg)
+{
+    return lrt_spawn_with_at(o, fn, arg, NULL, NULL, 0, NULL);
 }
 
 static int join_wait(struct lrt_task *cur, struct lrt_task *t, int64_t timeout_ms, uint64_t deadline)
@@ -289,15 +348,16 @@ static int join_wait(struct lrt_task *cur, struct lrt_task *t, int64_t timeout_m
     return rc;
 }
 
-int lrt_join_timeout(lrt_task_t *t, void **result, int64_t timeout_ms)
+int lrt_join_timeout(lrt_task_t *h, void **result, int64_t timeout_ms)
 {
-    if (!t)
+    if (!h)
         return -EINVAL;
     struct lrt_task *cur;
     int err = lrt__task_ctx(&cur);
     if (err)
         return err;
-    if (t == cur || t->rt != cur->rt || t->joiner)
+    struct lrt_task *t = lrt__task_of(h);
+    if (LRT__UNLIKELY(!lrt__handle_valid(h, t)) || t == cur || t->rt != cur->rt || t->joiner)
         return -EINVAL;
     /* one deadline for the whole wait, however often the task is woken early */
     uint64_t deadline = lrt__deadline_in_ms(lrt__rt_now(cur->rt), timeout_ms);
@@ -307,10 +367,11 @@ int lrt_join_timeout(lrt_task_t *t, void **result, int64_t timeout_ms)
             return rc;
     }
     int status = t->wake_result;
-    if (status == 0 && result)
+    /* a task's function returned (started and finished): its result is delivered even
+     * with -ECANCELED, or memory it owns would be lost */
+    if (result && (status == 0 || (t->flags & LRT__TF_STARTED)))
         *result = t->result;
-    t->flags |= LRT__TF_DETACHED;
-    lrt__task_release(t);
+    lrt__handle_release(t);
     return status;
 }
 
@@ -319,10 +380,23 @@ int lrt_join(lrt_task_t *t, void **result)
     return lrt_join_timeout(t, result, -1);
 }
 
-void lrt_abort(lrt_task_t *t)
+/* The record behind a handle the calling thread may use, or NULL: NULL handle, wrong
+ * thread, or a handle already given back. */
+static struct lrt_task *handle_check(const lrt_task_t *h)
 {
     int err;
-    if (!t || t->state == LRT__FINISHED || !lrt__rt_check(t->rt, &err))
+    if (!h)
+        return NULL;
+    struct lrt_task *t = lrt__task_of(h);
+    if (!lrt__rt_check(t->rt, &err) || !lrt__handle_valid(h, t))
+        return NULL;
+    return t;
+}
+
+void lrt_abort(lrt_task_t *h)
+{
+    struct lrt_task *t = handle_check(h);
+    if (!t || t->state == LRT__FINISHED)
         return;
     if (t->flags & LRT__TF_BLOCKING) {
         if (lrt__pool_abort(t)) {
@@ -332,27 +406,37 @@ void lrt_abort(lrt_task_t *t)
         return;
     }
     t->flags |= LRT__TF_CANCELLED;
-    if (t->state == LRT__SUSPENDED)
+    if (t->state == LRT__SUSPENDED) {
+        t->flags |= LRT__TF_CANCEL_SEEN;
         lrt__wake(t, -ECANCELED, LRT__WAKER_CANCEL);
+    }
 }
 
-int lrt_task_is_finished(const lrt_task_t *t)
+int lrt_task_is_finished(const lrt_task_t *h)
 {
-    return t && t->state == LRT__FINISHED;
+    if (!h)
+        return 0;
+    const struct lrt_task *t = lrt__task_of(h);
+    if (!lrt__handle_valid(h, t))
+        return -EINVAL;
+    return t->state == LRT__FINISHED;
 }
 
-void lrt_task_detach(lrt_task_t *t)
+void lrt_task_detach(lrt_task_t *h)
 {
-    int err;
-    if (!t || (t->flags & LRT__TF_DETACHED) || !lrt__rt_check(t->rt, &err))
+    struct lrt_task *t = handle_check(h);
+    /* a handle some task is joining stays with that join */
+    if (!t || t->joiner)
         return;
-    t->flags |= LRT__TF_DETACHED;
-    lrt__task_release(t);
+    lrt__handle_release(t);
 }
 
-uint64_t lrt_task_id(const lrt_task_t *t)
+uint64_t lrt_task_id(const lrt_task_t *h)
 {
-    return t ? t->id : 0;
+    if (!h)
+        return 0;
+    const struct lrt_task *t = lrt__task_of(h);
+    return lrt__handle_valid(h, t) ? t->id : 0;
 }
 
 uint64_t lrt_task_self_id(void)

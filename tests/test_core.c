@@ -367,17 +367,19 @@ static void *sleep_30ms(void *arg)
 static void *busy_root(void *arg)
 {
     (void)arg;
-    struct lrt_task *spinner = lrt_spawn(spin_30ms, NULL);
-    struct lrt_task *sleeper = lrt_spawn(sleep_30ms, NULL);
-    while (!lrt_task_is_finished(spinner) || !lrt_task_is_finished(sleeper))
+    lrt_task_t *hspin = lrt_spawn(spin_30ms, NULL), *hsleep = lrt_spawn(sleep_30ms, NULL);
+    struct lrt_task *spinner = lrt__task_of(hspin), *sleeper = lrt__task_of(hsleep);
+    while (!lrt_task_is_finished(hspin) || !lrt_task_is_finished(hsleep))
         lrt_sleep_ms(5);
     CU_ASSERT_EQUAL(spinner->polls, 1u);
     CU_ASSERT(spinner->busy_ns >= 25000000ull);                /* 30 ms, minus a tick */
     CU_ASSERT(spinner->busy_ns <= spin_elapsed + 70000000ull); /* plus ticks, scheduling */
     CU_ASSERT(sleeper->polls == 2u);
-    CU_ASSERT(sleeper->busy_ns <= 5000000ull);
-    lrt_join(spinner, NULL);
-    lrt_join(sleeper, NULL);
+    /* its 30 ms asleep are not charged; a preemption of the thread during one of its two
+     * tiny polls is (the tick edge lands in it), so the bound leaves room for a loaded host */
+    CU_ASSERT(sleeper->busy_ns <= 20000000ull);
+    lrt_join(hspin, NULL);
+    lrt_join(hsleep, NULL);
     return NULL;
 }
 
@@ -397,7 +399,8 @@ static void *long_sleep(void *arg)
 static void *since_root(void *arg)
 {
     (void)arg;
-    struct lrt_task *t = lrt_spawn(long_sleep, NULL);
+    lrt_task_t *h = lrt_spawn(long_sleep, NULL);
+    struct lrt_task *t = lrt__task_of(h);
     lrt_yield(); /* it suspends now */
     uint64_t t0 = lrt__mono_ns();
     CU_ASSERT_EQUAL(t->state, LRT__SUSPENDED);
@@ -405,8 +408,8 @@ static void *since_root(void *arg)
     lrt_sleep_ms(40);
     uint64_t waited = lrt__mono_ns() - t->state_since;
     CU_ASSERT(waited >= 40000000ull && waited < 40000000ull + 60000000ull);
-    lrt_abort(t);
-    lrt_join(t, NULL);
+    lrt_abort(h);
+    lrt_join(h, NULL);
     return NULL;
 }
 

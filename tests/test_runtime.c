@@ -24,8 +24,8 @@ static void null_arguments_get_einval(void)
     CU_ASSERT_PTR_NULL((lrt_spawn_local)(NULL, noop, NULL));
     CU_ASSERT_EQUAL(errno, EINVAL);
     errno = 0;
-    CU_ASSERT_PTR_NULL(lrt_spawn(noop, NULL)); /* no current runtime */
-    CU_ASSERT_EQUAL(errno, EINVAL);
+    CU_ASSERT_PTR_NULL(lrt_spawn(noop, NULL)); /* no current runtime: not a runtime thread */
+    CU_ASSERT_EQUAL(errno, EPERM);
     CU_ASSERT_EQUAL(lrt_shutdown_timeout(NULL, 0), -EINVAL);
     lrt_runtime_free(NULL); /* no-op */
     lrt_abort(NULL);

@@ -36,7 +36,7 @@ extern "C" {
 #define LRT_VERSION_STRING "0.1.0"
 
 typedef struct lrt_runtime lrt_runtime_t; /* opaque, one thread */
-typedef struct lrt_task lrt_task_t;       /* join handle, refcounted */
+typedef struct lrt_task lrt_task_t;       /* join handle: one owner, given back once */
 typedef struct lrt_handle lrt_handle_t;   /* thread-safe, refcounted */
 typedef struct lrt_chan lrt_chan_t;       /* channel of void * messages */
 typedef struct lrt_oneshot lrt_oneshot_t; /* single value, single use */
@@ -78,14 +78,21 @@ LRT_EXPORT lrt_runtime_t *lrt_runtime_new(const lrt_options_t *opts);
  * until it returns.  Other tasks run meanwhile; those still alive stay in the runtime.
  * Returns 0 and stores fn's return value in @result (if not NULL); -EINVAL for NULL
  * @rt/@fn; -EPERM off the runtime thread; -EDEADLK when called from inside a task or
- * nested on the same thread, or when the root task can never be woken again (the task
- * table is then printed on stderr); -ESHUTDOWN after shutdown began.
+ * nested on the same thread; -ESHUTDOWN after shutdown began; -ENOMEM when the root
+ * task's stack cannot be mapped (fn never runs).
+ * Deadlock: when the root task can never be woken again, the task table is printed on
+ * stderr, the root task is cancelled (its pending suspension point returns -ECANCELED)
+ * and lrt_block_on waits for it to unwind and return, then returns -EDEADLK (storing
+ * fn's return value in @result too).  So the root task never runs after lrt_block_on
+ * returned; the other tasks stay in the runtime.
  */
 LRT_EXPORT int lrt_block_on(lrt_runtime_t *rt, lrt_fn fn, void *arg, void **result);
 
 /*
  * lrt_shutdown_timeout() - cancel every task, let them unwind, wait up to @timeout_ms
- * for them and for blocking jobs, then free @rt.  Returns 0, or -ETIMEDOUT when some
+ * for them and for blocking jobs, then free @rt; returns as soon as no task and no job
+ * is left (live lrt_handle_t references do not hold it up).  Tasks that never ran are
+ * finished without running (lrt_spawn_with's drop runs).  Returns 0, or -ETIMEDOUT when some
  * task or job outlived the timeout (each is named on stderr; its memory is leaked on
  * purpose, a still-running blocking thread keeps only the pool's shared state alive).
  * -EINVAL for NULL, -EPERM off the runtime thread (rt is then not freed).
@@ -97,7 +104,9 @@ LRT_EXPORT int lrt_shutdown_timeout(lrt_runtime_t *rt, uint64_t timeout_ms);
 LRT_EXPORT void lrt_shutdown_background(lrt_runtime_t *rt);
 
 /* lrt_runtime_free() - shut down waiting for everything: tasks and running blocking jobs
- * (queued jobs that never started are dropped; their joiners see -ECANCELED). */
+ * (queued jobs that never started are dropped; their joiners see -ECANCELED).  Returns as
+ * soon as no task and no job is left, whatever lrt_handle_t references still exist.
+ * Every lrt_task_t handle of @rt dies with it: using one afterwards is a use-after-free. */
 LRT_EXPORT void lrt_runtime_free(lrt_runtime_t *rt);
 
 /* lrt_enter() - make @rt current on this thread (the runtime thread); returns the
@@ -115,30 +124,88 @@ LRT_EXPORT const char *lrt_strerror(int err);
 /* ---- tasks ------------------------------------------------------------------------ */
 
 /*
- * lrt_spawn_at() - spawn @fn(@arg) as a task of @rt (NULL = current runtime), named
+ * Join handles (lrt_task_t, from the spawn functions and lrt_spawn_blocking) have one
+ * owner, who gives them back exactly once: lrt_join() (when it returns 0, -ECANCELED or
+ * -ENOMEM: the task's own status) or lrt_task_detach().  A handle used after it was given
+ * back is detected, never applied to another task (its record may hold a new task by
+ * then): lrt_join() returns -EINVAL, lrt_task_is_finished() -EINVAL, lrt_task_id() 0,
+ * lrt_abort() and lrt_task_detach() do nothing.  (A handle carries a 16-bit generation
+ * of its record: detection fails only if the record was given back a multiple of 65536
+ * times in between.)  Handles die with their runtime: using
+ * one after lrt_runtime_free()/lrt_shutdown_*() is a use-after-free.
+ */
+
+/*
+ * lrt_spawn_at() - spawn @fn(@arg) as a task of @rt (NULL = the current runtime), named
  * @name (NULL = "task"), with spawn location @file:@line in @func.  The strings must
  * outlive the task (string literals).  Spawning never switches: the task runs once the
  * spawner suspends or yields.  Returns a join handle owned by the caller (give it back
- * with lrt_join() or lrt_task_detach()), or NULL with errno EINVAL (NULL fn / no
- * runtime), EPERM (wrong thread), ENOMEM, ESHUTDOWN.
+ * with lrt_join() or lrt_task_detach()), or NULL with errno EINVAL (NULL fn), EPERM
+ * (wrong thread, or @rt NULL and no runtime current on this thread), ENOMEM, ESHUTDOWN.
+ * @arg stays the caller's business: if the task never runs (aborted before its first
+ * poll, or shut down), @fn never sees it -- use lrt_spawn_with() to have it cleaned up.
  * The macros below fill in name and location; the functions of the same names exist
  * too (for function pointers and other languages), with location "?".
  */
 LRT_EXPORT lrt_task_t *lrt_spawn_at(lrt_runtime_t *rt, const char *name, lrt_fn fn, void *arg,
                                     const char *file, int line, const char *func);
+/* lrt_spawn_local_at() - lrt_spawn_at() on an explicit runtime: NULL @rt fails (EINVAL). */
+LRT_EXPORT lrt_task_t *lrt_spawn_local_at(lrt_runtime_t *rt, const char *name, lrt_fn fn, void *arg,
+                                          const char *file, int line, const char *func);
 LRT_EXPORT lrt_task_t *lrt_spawn_local(lrt_runtime_t *rt, lrt_fn fn, void *arg);
 LRT_EXPORT lrt_task_t *lrt_spawn(lrt_fn fn, void *arg);
 LRT_EXPORT lrt_task_t *lrt_spawn_named(const char *name, lrt_fn fn, void *arg);
-#define lrt_spawn_local(rt, fn, arg) lrt_spawn_at((rt), #fn, (fn), (arg), __FILE__, __LINE__, __func__)
+#define lrt_spawn_local(rt, fn, arg) lrt_spawn_local_at((rt), #fn, (fn), (arg), __FILE__, __LINE__, __func__)
 #define lrt_spawn(fn, arg) lrt_spawn_at(NULL, #fn, (fn), (arg), __FILE__, __LINE__, __func__)
 #define lrt_spawn_named(name, fn, arg) lrt_spawn_at(NULL, (name), (fn), (arg), __FILE__, __LINE__, __func__)
 
 /*
- * lrt_join() - (suspends) wait for @t to finish, then release the handle.  Returns 0 and
- * stores the return value in @result (if not NULL); -ECANCELED if @t was aborted (the
- * handle is still released); -ECANCELED if the *caller* is cancelled while waiting (the
- * handle is then NOT released: join again or detach); -EINVAL for NULL or for joining
- * oneself; -EPERM outside a task (the handle is not released).
+ * lrt_spawn_with() - spawn @fn(@arg) on the current runtime with options; @o may be NULL
+ * (same as lrt_spawn) and is not kept.
+ *  - name: as lrt_spawn_named (NULL = "task"); must outlive the task.
+ *  - drop: if not NULL, drop(@arg) runs exactly when @fn will never run -- the task was
+ *    aborted before its first poll, the runtime shut down (or was freed) before it ran,
+ *    or no stack could be mapped for it (its join then returns -ENOMEM).  It runs on the
+ *    runtime thread, outside any task (a suspension point called from it returns -EPERM),
+ *    before the joiner is woken.  Once @fn has started, @arg is @fn's alone.  (A shutdown
+ *    that times out leaks the runtime with the tasks it could not finish, drops and
+ *    args included.)
+ *  - stack_size: 0, or the least stack the task needs.  Every stack of a runtime has the
+ *    runtime's size (lrt_options.stack_size): a larger request fails with EINVAL (raise
+ *    the runtime's size instead); a smaller one is met by the runtime's size.
+ * Returns a join handle as lrt_spawn_at(), or NULL with errno EINVAL (NULL fn, stack_size
+ * above the runtime's), EPERM, ENOMEM, ESHUTDOWN.  When spawning fails, drop is not
+ * called: @arg is still the caller's.  The macro records the spawn location and names
+ * the task after @fn when @o gives no name.
+ */
+typedef struct lrt_spawn_opts {
+    const char *name;
+    void (*drop)(void *arg);
+    size_t stack_size;
+} lrt_spawn_opts_t;
+LRT_EXPORT lrt_task_t *lrt_spawn_with(const lrt_spawn_opts_t *o, lrt_fn fn, void *arg);
+/* lrt_spawn_with_at() - the function behind the macro; @dflt_name is used when @o has no
+ * name. */
+LRT_EXPORT lrt_task_t *lrt_spawn_with_at(const lrt_spawn_opts_t *o, lrt_fn fn, void *arg,
+                                         const char *dflt_name, const char *file, int line,
+                                         const char *func);
+#define lrt_spawn_with(o, fn, arg) lrt_spawn_with_at((o), (fn), (arg), #fn, __FILE__, __LINE__, __func__)
+
+/*
+ * lrt_join() - (suspends) wait for @t to finish, then release the handle.  @t's status:
+ *  - 0, storing @t's return value in @result (if not NULL): @t returned without being
+ *    told of an abort -- also when lrt_abort() came while it ran and it returned before
+ *    reaching a suspension point (it completed; its result is not lost);
+ *  - -ECANCELED, still storing the return value: @t returned after a suspension point
+ *    gave it -ECANCELED (it unwound; what it returned is the joiner's to free);
+ *  - -ECANCELED, @result untouched: @t never ran (aborted before its first poll, or a
+ *    blocking job dropped before a thread took it);
+ *  - -ENOMEM, @result untouched: no stack could be mapped for @t, it never ran (a
+ *    blocking job: -EAGAIN or -ENOMEM when no pool thread could be started).
+ * In these cases the handle is released.  Errors of the call itself, handle kept:
+ * -ECANCELED if the *caller* is cancelled while waiting (join again or detach); -EPERM
+ * outside a task; -EINVAL for NULL, for joining oneself, for a handle another task is
+ * joining, or for a handle already given back (nothing is done).
  */
 LRT_EXPORT int lrt_join(lrt_task_t *t, void **result);
 
@@ -147,14 +214,19 @@ LRT_EXPORT int lrt_join(lrt_task_t *t, void **result);
 LRT_EXPORT int lrt_join_timeout(lrt_task_t *t, void **result, int64_t timeout_ms);
 
 /* lrt_abort() - request cancellation: @t's current and every later suspension point
- * returns -ECANCELED.  A task that has not started yet never runs.  Does not release the
- * handle.  No-op on finished tasks and blocking jobs that already started. */
+ * returns -ECANCELED.  A task that has not started yet never runs (its lrt_spawn_with
+ * drop runs instead).  A task that returns after the abort has its result delivered to
+ * lrt_join() as usual.  Does not release the handle.  No-op on finished tasks, blocking
+ * jobs that already started, and handles already given back. */
 LRT_EXPORT void lrt_abort(lrt_task_t *t);
-/* 1 once @t has finished (returned, or aborted before it started), else 0. */
+/* 1 once @t has finished (returned, or never ran), 0 before; -EINVAL for a handle
+ * already given back. */
 LRT_EXPORT int lrt_task_is_finished(const lrt_task_t *t);
-/* lrt_task_detach() - drop the handle; the task runs on. */
+/* lrt_task_detach() - give the handle back; the task runs on.  No-op for NULL, for a
+ * handle already given back, and while another task is joining it. */
 LRT_EXPORT void lrt_task_detach(lrt_task_t *t);
-/* lrt_task_id() - unique id (never reused); for a blocking job, its job id. */
+/* lrt_task_id() - unique id (never reused); for a blocking job, its job id.  0 for NULL
+ * or a handle already given back. */
 LRT_EXPORT uint64_t lrt_task_id(const lrt_task_t *t);
 /* lrt_task_self_id() - id of the running task, 0 outside a task. */
 LRT_EXPORT uint64_t lrt_task_self_id(void);
