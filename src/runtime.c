@@ -198,7 +198,7 @@ static uint64_t remaining(uint64_t deadline)
     return deadline > now ? deadline - now : 0;
 }
 
-/* timeout_ns: UINT64_MAX = wait for everything. */
+/* timeout_ns: beyond the deadline horizon (UINT64_MAX) = wait for everything. */
 static int shutdown_impl(struct lrt_runtime *rt, uint64_t timeout_ns, bool report)
 {
     if (!rt)
@@ -213,7 +213,7 @@ static int shutdown_impl(struct lrt_runtime *rt, uint64_t timeout_ns, bool repor
     lrt__remote_shutdown(rt);
     lrt__agent_stop(rt); /* diag hook: before tasks are cancelled */
     uint64_t now = lrt__mono_ns();
-    uint64_t deadline = timeout_ns == UINT64_MAX ? 0 : now + timeout_ns;
+    uint64_t deadline = lrt__deadline_in_ns(now, timeout_ns); /* huge: wait for everything */
     /* Cancelled tasks return from every suspension point at once, so unwinding them
      * takes one pass; even a zero timeout grants them 10 ms to do it. */
     uint64_t task_deadline = deadline && timeout_ns < 10000000 ? now + 10000000 : deadline;
@@ -251,7 +251,7 @@ static int shutdown_impl(struct lrt_runtime *rt, uint64_t timeout_ns, bool repor
 
 int lrt_shutdown_timeout(lrt_runtime_t *rt, uint64_t timeout_ms)
 {
-    uint64_t ns = timeout_ms > UINT64_MAX / 2000000 ? UINT64_MAX - 1 : timeout_ms * 1000000;
+    uint64_t ns = timeout_ms >= LRT__DEADLINE_MAX / 1000000u ? UINT64_MAX : timeout_ms * 1000000u;
     return shutdown_impl(rt, ns, true);
 }
 

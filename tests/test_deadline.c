@@ -276,7 +276,50 @@ static void join_timeout_with_int64_max_waits_for_the_task(void)
     lrt_test_run_paused(join_root, NULL);
 }
 
+/* ---- shutdown_timeout(UINT64_MAX) waits like lrt_runtime_free ---------------------- */
+
+static int unwound;
+
+static void *slow_unwinder(void *arg)
+{
+    (void)arg;
+    lrt_chan_t *c = lrt_chan_new(0);
+    void *m;
+    int rc = lrt_chan_recv(c, &m); /* until shutdown cancels it */
+    /* cleanup that itself takes a suspension point after the cancel, as real code does */
+    (void)lrt_yield();
+    lrt_chan_free(c);
+    unwound = rc == -ECANCELED;
+    return NULL;
+}
+
+static void *spawn_unwinder(void *arg)
+{
+    (void)arg;
+    lrt_task_detach(lrt_spawn(slow_unwinder, NULL));
+    lrt_yield();
+    return NULL;
+}
+
+static void shutdown_timeout_with_uint64_max_waits_for_every_task(void)
+{
+    unwound = 0;
+    lrt_runtime_t *rt = lrt_runtime_new(NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rt);
+    CU_ASSERT_EQUAL(lrt_block_on(rt, spawn_unwinder, NULL, NULL), 0);
+    /* the timeout used to wrap around to "already expired": -ETIMEDOUT, task leaked */
+    CU_ASSERT_EQUAL(lrt_shutdown_timeout(rt, UINT64_MAX), 0);
+    CU_ASSERT_TRUE(unwound);
+    unwound = 0;
+    rt = lrt_runtime_new(NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rt);
+    CU_ASSERT_EQUAL(lrt_block_on(rt, spawn_unwinder, NULL, NULL), 0);
+    CU_ASSERT_EQUAL(lrt_shutdown_timeout(rt, UINT64_MAX / 1000000u), 0);
+    CU_ASSERT_TRUE(unwound);
+}
+
 CU_TestInfo lrt_test_deadline[] = {
+    {"shutdown_timeout_with_uint64_max_waits_for_every_task", shutdown_timeout_with_uint64_max_waits_for_every_task},
     {"deadline_arithmetic_saturates_instead_of_wrapping", deadline_arithmetic_saturates_instead_of_wrapping},
     {"huge_timeouts_wait_until_cancelled_and_other_timers_keep_firing",
      huge_timeouts_wait_until_cancelled_and_other_timers_keep_firing},
