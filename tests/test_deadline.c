@@ -2,6 +2,7 @@
  * "already expired", never a wrapped timer that stops the wheel). */
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <sys/epoll.h>
@@ -293,29 +294,47 @@ static void *slow_unwinder(void *arg)
     return NULL;
 }
 
+static atomic_int job_done, job_started;
+
+static void *slow_job(void *arg)
+{
+    (void)arg;
+    atomic_store(&job_started, 1);
+    usleep(100 * 1000);
+    atomic_store(&job_done, 1);
+    return NULL;
+}
+
 static void *spawn_unwinder(void *arg)
 {
     (void)arg;
     lrt_task_detach(lrt_spawn(slow_unwinder, NULL));
-    lrt_yield();
+    atomic_store(&job_started, 0);
+    lrt_task_detach(lrt_spawn_blocking(slow_job, NULL));
+    while (!atomic_load(&job_started)) /* shutdown waits for running jobs, drops queued ones */
+        lrt_sleep_ms(1);
     return NULL;
 }
 
 static void shutdown_timeout_with_uint64_max_waits_for_every_task(void)
 {
     unwound = 0;
+    atomic_store(&job_done, 0);
     lrt_runtime_t *rt = lrt_runtime_new(NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(rt);
     CU_ASSERT_EQUAL(lrt_block_on(rt, spawn_unwinder, NULL, NULL), 0);
-    /* the timeout used to wrap around to "already expired": -ETIMEDOUT, task leaked */
+    /* the timeout used to wrap around to "already expired": -ETIMEDOUT, job abandoned */
     CU_ASSERT_EQUAL(lrt_shutdown_timeout(rt, UINT64_MAX), 0);
     CU_ASSERT_TRUE(unwound);
+    CU_ASSERT_TRUE(atomic_load(&job_done));
     unwound = 0;
+    atomic_store(&job_done, 0);
     rt = lrt_runtime_new(NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(rt);
     CU_ASSERT_EQUAL(lrt_block_on(rt, spawn_unwinder, NULL, NULL), 0);
     CU_ASSERT_EQUAL(lrt_shutdown_timeout(rt, UINT64_MAX / 1000000u), 0);
     CU_ASSERT_TRUE(unwound);
+    CU_ASSERT_TRUE(atomic_load(&job_done));
 }
 
 CU_TestInfo lrt_test_deadline[] = {
