@@ -41,8 +41,9 @@
  * without backtraces may get them); a capture comes at least MIN_CAPTURE_INTERVAL and at
  * least CAPTURE_DUTY times the previous capture's pause after the previous one ended, so
  * the runtime thread spends at most 1/(CAPTURE_DUTY + 1) = 5 % of its time in snapshots
- * whatever the number of clients or tasks; and one client gets at most one snapshot per
- * CLIENT_SNAP_INTERVAL.  A request that comes too early waits (it is not refused), and
+ * whatever the number of clients (and of tasks, up to captures of MAX_CAPTURE_GAP /
+ * CAPTURE_DUTY = 105 ms: beyond that a waiting lrt-dump would time out, so the gap stops
+ * growing); and one client gets at most one snapshot per CLIENT_SNAP_INTERVAL.  A request that comes too early waits (it is not refused), and
  * its answer is always captured after it arrived: never a stale copy.
  *
  * Memory: request lines are parsed with jansson (malloc) on this thread, which binds its
@@ -80,6 +81,7 @@ static uint64_t idle_timeout_ns = 5000000000ull; /* LRT_DUMP_CLIENT_TIMEOUT_MS (
 #define CLIENT_SNAP_INTERVAL_NS (100000000ull) /* per client: 10 snapshots/s */
 #define MIN_CAPTURE_INTERVAL_NS (50000000ull)  /* overall: 20 captures/s */
 #define CAPTURE_DUTY 19                        /* gap >= 19 x pause: <= 5 % of the thread */
+#define MAX_CAPTURE_GAP_NS (2000000000ull)     /* ... but well within lrt-dump's 5 s timeout */
 #define ACCEPT_BACKOFF_NS (100000000ull)
 #define FD_DROPS_PER_ROUND 64
 
@@ -314,6 +316,8 @@ static void round_close(struct lrt__agent *ag, uint64_t pause_ns)
     pthread_mutex_unlock(&ag->mu);
     uint64_t gap = pause_ns > MIN_CAPTURE_INTERVAL_NS / CAPTURE_DUTY ? pause_ns * CAPTURE_DUTY
                                                                     : MIN_CAPTURE_INTERVAL_NS;
+    if (gap > MAX_CAPTURE_GAP_NS)
+        gap = MAX_CAPTURE_GAP_NS;
     ag->next_capture = lrt__mono_ns() + gap;
 }
 
@@ -409,7 +413,8 @@ static bool round_stuck(struct lrt__agent *ag, uint64_t now)
     int err = lrt__snapshot(rt, flags, in_poll ? LRT__SNAP_STUCK : LRT__SNAP_IDLE, &lv, &jw);
     bool unfrozen = !lv.have;
     lrt__live_release(&lv);
-    uint64_t pause = lrt__mono_ns() - t0; /* what the frozen thread lost */
+    /* only a frozen thread lost time to us (one blocked in a syscall was read from /proc) */
+    uint64_t pause = unfrozen ? 0 : lrt__mono_ns() - t0;
     if (unfrozen && __atomic_load_n(&rt->poll_seq, __ATOMIC_ACQUIRE) != seq) {
         lrt__jw_free(&jw); /* the thread came back while we read: try again */
         return false;
