@@ -36,15 +36,18 @@
  * while the process stays out of fds and answers again once fds are free.
  *
  * What snapshots may cost the runtime (docs/diagnosis.md has the contract): each capture
- * pauses the runtime thread (~0.1 ms + ~0.6 ms per distinct backtrace), so captures are
- * rationed.  All clients waiting when a capture is taken share it (a client asking
- * without backtraces may get them); a capture comes at least MIN_CAPTURE_INTERVAL and at
- * least CAPTURE_DUTY times the previous capture's pause after the previous one ended, so
- * the runtime thread spends at most 1/(CAPTURE_DUTY + 1) = 5 % of its time in snapshots
- * whatever the number of clients (and of tasks, up to captures of MAX_CAPTURE_GAP /
- * CAPTURE_DUTY = 105 ms: beyond that a waiting lrt-dump would time out, so the gap stops
- * growing); and one client gets at most one snapshot per CLIENT_SNAP_INTERVAL.  A request that comes too early waits (it is not refused), and
- * its answer is always captured after it arrived: never a stale copy.
+ * pauses the runtime thread (~0.1 ms, plus 0.1-0.6 ms per distinct backtrace), so
+ * captures are rationed.  All clients waiting when a capture is taken share it (a client
+ * asking without backtraces may get them); a capture comes at least MIN_CAPTURE_INTERVAL
+ * and at least CAPTURE_DUTY times the previous capture's pause after the previous one
+ * ended, so the runtime thread spends at most 1/(CAPTURE_DUTY + 1) = 5 % of its time in
+ * snapshots whatever the number of clients (and of tasks, up to captures of
+ * MAX_CAPTURE_GAP / CAPTURE_DUTY = 105 ms: beyond that a waiting lrt-dump would time out,
+ * so the gap stops growing); and one client gets at most one snapshot per
+ * CLIENT_SNAP_INTERVAL.  A request that comes too early waits (it is not refused), and its
+ * answer is always captured after it arrived: never a stale copy.  Caching a capture for
+ * later requests would cost less but answer with a past state, e.g. a "stuck" thread that
+ * has moved on; rationing bounds the cost without that.
  *
  * Memory: request lines are parsed with jansson (malloc) on this thread, which binds its
  * own glibc arena at start (glibc gives each thread its own arena up to 8 x cores
@@ -559,11 +562,12 @@ static uint64_t partial_timeout_ns(void)
     return IDLE_TIMEOUT_NS < PARTIAL_TIMEOUT_NS ? IDLE_TIMEOUT_NS : PARTIAL_TIMEOUT_NS;
 }
 
-/* When @c is to be dropped: silent, not reading its reply, or sitting on half a line. */
+/* When @c is to be dropped: silent, not reading its reply, or sitting on half a line
+ * (that clock runs only while it is the client's turn to send). */
 static uint64_t client_deadline(const struct client *c)
 {
     uint64_t d = c->deadline;
-    if (c->partial_since && c->partial_since + partial_timeout_ns() < d)
+    if (!c->out && c->partial_since && c->partial_since + partial_timeout_ns() < d)
         d = c->partial_since + partial_timeout_ns();
     return d;
 }
