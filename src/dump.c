@@ -877,7 +877,8 @@ static void backtrace_saved(struct snap *s, const struct lrt_task *t)
     const uint64_t *sp = t->sp;
     uint64_t top = (uint64_t)(uintptr_t)t->stack->base + t->stack->size;
     uint64_t spv = (uint64_t)(uintptr_t)sp;
-    uint64_t depth = top - spv;
+    /* from the task's first frame, below its stack's cache colour: equal for twins */
+    uint64_t depth = top - t->stack->color - spv;
     /* rbp matters only as a frame pointer into this stack; otherwise it is any value */
     uint64_t rbp_rel = sp[6] >= spv && sp[6] < top ? sp[6] - spv : UINT64_MAX;
     size_t h = (size_t)(((sp[7] ^ depth * 0x9e3779b97f4a7c15ull) * 0xff51afd7ed558ccdull) >> 40) % MEMO_SLOTS;
