@@ -426,13 +426,13 @@ static void *twin(void *a) { (void)a; twin_wait(); return NULL; }
 
 static void *twins_root(void *arg)
 {
-    (void)arg;
+    int snapshots = (int)(intptr_t)arg;
     lrt_task_t *t[TWINS];
     for (int i = 0; i < TWINS; i++)
         t[i] = lrt_spawn(twin, NULL);
     lrt_sleep_ms(1); /* every twin runs to its sleep */
-    char *s = lrt_dump_json(NULL, LRT_DUMP_BACKTRACES);
-    free(s);
+    for (int i = 0; i < snapshots; i++)
+        free(lrt_dump_json(NULL, LRT_DUMP_BACKTRACES));
     for (int i = 0; i < TWINS; i++) {
         lrt_abort(t[i]);
         lrt_join(t[i], NULL);
@@ -442,12 +442,11 @@ static void *twins_root(void *arg)
 
 static int twins_child(void *arg)
 {
-    (void)arg;
     setenv("LRT_DUMP_DEBUG", "1", 1);
     lrt_runtime_t *rt = lrt_runtime_new(NULL);
     if (!rt)
         return 99;
-    int rc = lrt_block_on(rt, twins_root, NULL, NULL);
+    int rc = lrt_block_on(rt, twins_root, arg, NULL);
     lrt_runtime_free(rt);
     return rc ? 98 : 0;
 }
@@ -455,7 +454,7 @@ static int twins_child(void *arg)
 static void snapshot_unwinds_identical_waiting_tasks_once(void)
 {
     char out[4096];
-    int status = lrt_test_fork_capture(twins_child, NULL, out, sizeof out);
+    int status = lrt_test_fork_capture(twins_child, (void *)(intptr_t)1, out, sizeof out);
     CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     unsigned hits = 0, misses = 0;
     const char *m = strstr(out, "memo ");
@@ -464,6 +463,27 @@ static void snapshot_unwinds_identical_waiting_tasks_once(void)
     /* a twin or two are unwound (38 of 40 hit here), the others only checked; before the
      * colour was taken out of the key, only twins of the same colour hit (6 of 40) */
     CU_ASSERT(hits >= TWINS * 3 / 4);
+}
+
+/* The next snapshot finds its symbols resolved: libunwind's unw_get_proc_name reads
+ * /proc/self/maps and maps the ELF file for each ip (most of a small capture's time). */
+static void next_snapshot_resolves_no_symbol_again(void)
+{
+    char out[4096];
+    int status = lrt_test_fork_capture(twins_child, (void *)(intptr_t)3, out, sizeof out);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    unsigned resolved[3] = {0, 0, 0};
+    const char *p = out;
+    for (int i = 0; i < 3; i++) {
+        p = strstr(p, "misses, ");
+        CU_ASSERT_FATAL(p && sscanf(p, "misses, %u symbols resolved", &resolved[i]) == 1);
+        p++;
+    }
+    fprintf(stderr, "symbols resolved by 3 snapshots in a row: %u, %u, %u\n", resolved[0], resolved[1],
+            resolved[2]);
+    CU_ASSERT(resolved[0] > 0);
+    CU_ASSERT_EQUAL(resolved[1], 0);
+    CU_ASSERT_EQUAL(resolved[2], 0);
 }
 
 /* ---- item 15: hostile clients cannot lock lrt-dump out ----------------------------- */
@@ -545,6 +565,7 @@ CU_TestInfo lrt_test_agent[] = {
      agent_backs_off_when_out_of_fds_and_answers_once_fds_are_free},
     {"snapshot_requests_in_a_loop_share_few_captures", snapshot_requests_in_a_loop_share_few_captures},
     {"snapshot_unwinds_identical_waiting_tasks_once", snapshot_unwinds_identical_waiting_tasks_once},
+    {"next_snapshot_resolves_no_symbol_again", next_snapshot_resolves_no_symbol_again},
     {"agent_answers_within_2s_while_200_clients_hold_half_a_request",
      agent_answers_within_2s_while_200_clients_hold_half_a_request},
     {"agent_evicts_an_idle_client_when_the_table_is_full", agent_evicts_an_idle_client_when_the_table_is_full},
