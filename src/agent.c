@@ -36,8 +36,8 @@
  * while the process stays out of fds and answers again once fds are free.
  *
  * What snapshots may cost the runtime (docs/diagnosis.md has the contract): each capture
- * pauses the runtime thread (~0.1 ms, plus 0.1-0.6 ms per distinct backtrace), so
- * captures are rationed.  All clients waiting when a capture is taken share it (a client
+ * pauses the runtime thread (~0.1 ms, plus tens of us per distinct backtrace once its
+ * symbols are cached, 0.1-0.6 ms before), so captures are rationed.  All clients waiting when a capture is taken share it (a client
  * asking without backtraces may get them); a capture comes at least MIN_CAPTURE_INTERVAL
  * and at least CAPTURE_DUTY times the previous capture's pause after the previous one
  * ended, so the runtime thread spends at most 1/(CAPTURE_DUTY + 1) = 5 % of its time in
