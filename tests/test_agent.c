@@ -1,5 +1,5 @@
 /*
- * Agent suite: the dump agent under abuse (issue 8, items 3, 14, 15) — a process out of
+ * Agent suite: the dump agent under abuse (issue 8, items 3, 14, 15): a process out of
  * file descriptors, clients looping on snapshots, clients holding half a request.
  *
  * Each case runs a runtime whose root task idles (so safe points come) while a client
