@@ -166,6 +166,8 @@ bench: deps-check
 	    build/bench-nt/liblrt.a $(LDLIBS)
 	@echo "built build/bench-nt/lrt-bench (tracepoints compiled out, for comparison; bench/overhead.sh)"
 	$(Q)$(MAKE) --no-print-directory bench-trace
+	@echo "bench/agent_load.sh: what a client looping on snapshots costs the echo server (docs/performance.md)"
+	$(Q)bench/agent_load.sh
 
 # Tracepoint cost: the same program against liblrt with tracing compiled in and out.
 bench-trace: deps-check

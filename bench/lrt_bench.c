@@ -9,6 +9,9 @@
  *           | idle_mem [N] | idle_mem_shared [N] | echo_server [PORT]
  *   extra (not in run.sh):  scale_tasks [N]   N live tasks: spawn-to-parked ns and RSS per task
  *                           dump_10k [N]      lrt_dump_json() pause with N parked tasks
+ *                           dump_loop SOCKET SECONDS [bt]
+ *                                             a dump agent client asking for snapshots in
+ *                                             a tight loop (no runtime; bench/agent_load.sh)
  *
  * One result line on stdout, `lrt WORKLOAD key=value ...`, exactly tokio_bench's metrics.
  * Timing uses CLOCK_MONOTONIC read directly (never the runtime's cached clock).
@@ -17,6 +20,7 @@
 #include <lrt/lrt.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -27,6 +31,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -614,7 +619,8 @@ static void usage(void)
     fprintf(stderr,
             "usage: lrt-bench spawn_many [N] | yield_many [TASKS] [YIELDS_PER_TASK] | ping_pong [N] | "
             "chained_spawn [N] | timers [N] | blocking_pool [N] | blocking_pool_seq [N] | idle_mem [N] | "
-            "idle_mem_shared [N] | echo_server [PORT] | scale_tasks [N] | dump_10k [N]\n");
+            "idle_mem_shared [N] | echo_server [PORT] | scale_tasks [N] | dump_10k [N] | "
+            "dump_loop SOCKET SECONDS [bt]\n");
     exit(2);
 }
 
@@ -630,11 +636,63 @@ static size_t arg_or(int argc, char **argv, int i, size_t d)
     return (size_t)v;
 }
 
+/* ---- dump_loop: the hostile snapshot client of issue 8 item 14 ----------------------- */
+
+/* As fast as the agent answers, on one connection (what `while :; do lrt-dump -b PID; done`
+ * would do, minus the process start-up).  Prints the snapshot count and their mean size. */
+static int dump_loop(int argc, char **argv)
+{
+    if (argc < 4)
+        usage();
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", argv[2]);
+    double secs = atof(argv[3]);
+    const char *req = argc > 4 && !strcmp(argv[4], "bt") ? "{\"cmd\":\"snapshot\",\"backtraces\":true}\n"
+                                                         : "{\"cmd\":\"snapshot\"}\n";
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
+        die("dump_loop: connect", -errno);
+    size_t cap = 1 << 20, len = 0;
+    char *buf = malloc(cap);
+    uint64_t n = 0, bytes = 0, t0 = now_ns(), until = t0 + (uint64_t)(secs * 1e9);
+    while (now_ns() < until) {
+        if (write(fd, req, strlen(req)) != (ssize_t)strlen(req))
+            die("dump_loop: write", -errno);
+        for (;;) {
+            if (len == cap)
+                buf = realloc(buf, cap *= 2);
+            ssize_t k = read(fd, buf + len, cap - len);
+            if (k <= 0)
+                die("dump_loop: read", k < 0 ? -errno : -ECONNRESET);
+            char *nl = memchr(buf + len, '\n', (size_t)k);
+            len += (size_t)k;
+            if (nl) {
+                if (strncmp(buf, "{\"error\"", 9) == 0) {
+                    fprintf(stderr, "lrt-bench: dump_loop: %.*s\n", (int)(nl - buf), buf);
+                    exit(1);
+                }
+                bytes += (uint64_t)(nl - buf + 1);
+                len = 0; /* one request in flight: nothing follows the newline */
+                break;
+            }
+        }
+        n++;
+    }
+    double took = (double)(now_ns() - t0) / 1e9;
+    printf("lrt dump_loop snapshots=%" PRIu64 " per_s=%.1f mean_bytes=%" PRIu64 "\n", n, (double)n / took,
+           n ? bytes / n : 0);
+    free(buf);
+    close(fd);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *wl = argc > 1 ? argv[1] : "";
     lrt_fn fn;
     size_t a;
+    if (!strcmp(wl, "dump_loop"))
+        return dump_loop(argc, argv);
     if (!strcmp(wl, "spawn_many")) {
         fn = spawn_many, a = arg_or(argc, argv, 2, 1000000);
     } else if (!strcmp(wl, "yield_many")) {

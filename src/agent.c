@@ -22,8 +22,32 @@
  * uid is checked with SO_PEERCRED (same uid or root).  Client sockets are non-blocking
  * and served by poll(): a request line is at most MAX_LINE bytes (longer: error, then the
  * connection is dropped), a client that sends nothing for IDLE_TIMEOUT or does not read
- * its reply for IDLE_TIMEOUT is dropped, at most MAX_CLIENTS are served at once.  None of
- * this touches the runtime thread, which only ever sees dump_request.
+ * its reply for IDLE_TIMEOUT is dropped, and so is one that leaves a request line
+ * incomplete for PARTIAL_TIMEOUT.  At most MAX_CLIENTS are served at once; when the table
+ * is full a new client takes the slot of one that has no complete request (those that
+ * never completed one first, oldest first; then the one idle longest), so clients that
+ * connect and hold half a request cannot lock lrt-dump out.  None of this touches the
+ * runtime thread, which only ever sees dump_request.
+ *
+ * Out of file descriptors: accept4 fails with EMFILE/ENFILE and the listener stays
+ * readable, so a poll loop would spin.  The agent keeps one reserved fd (/dev/null): it
+ * closes it, takes each pending connection, tells it why and closes it, then takes the
+ * reserve back; and it stops watching the listener for ACCEPT_BACKOFF, so it costs no CPU
+ * while the process stays out of fds and answers again once fds are free.
+ *
+ * What snapshots may cost the runtime (docs/diagnosis.md has the contract): each capture
+ * pauses the runtime thread (~0.1 ms, plus tens of us per distinct backtrace once its
+ * symbols are cached, 0.1-0.6 ms before), so captures are rationed.  All clients waiting when a capture is taken share it (a client
+ * asking without backtraces may get them); a capture comes at least MIN_CAPTURE_INTERVAL
+ * and at least CAPTURE_DUTY times the previous capture's pause after the previous one
+ * ended, so the runtime thread spends at most 1/(CAPTURE_DUTY + 1) = 5 % of its time in
+ * snapshots whatever the number of clients (and of tasks, up to captures of
+ * MAX_CAPTURE_GAP / CAPTURE_DUTY = 105 ms: beyond that a waiting lrt-dump would time out,
+ * so the gap stops growing); and one client gets at most one snapshot per
+ * CLIENT_SNAP_INTERVAL.  A request that comes too early waits (it is not refused), and its
+ * answer is always captured after it arrived: never a stale copy.  Caching a capture for
+ * later requests would cost less but answer with a past state, e.g. a "stuck" thread that
+ * has moved on; rationing bounds the cost without that.
  *
  * Memory: request lines are parsed with jansson (malloc) on this thread, which binds its
  * own glibc arena at start (glibc gives each thread its own arena up to 8 x cores
@@ -56,6 +80,13 @@ static uint64_t idle_timeout_ns = 5000000000ull; /* LRT_DUMP_CLIENT_TIMEOUT_MS (
 #define STUCK_AFTER_NS (150000000ull)
 #define IDLE_AFTER_NS (1000000000ull)
 #define ROUND_TIMEOUT_NS (5000000000ull)
+#define PARTIAL_TIMEOUT_NS (1000000000ull)     /* or IDLE_TIMEOUT when that is shorter */
+#define CLIENT_SNAP_INTERVAL_NS (100000000ull) /* per client: 10 snapshots/s */
+#define MIN_CAPTURE_INTERVAL_NS (50000000ull)  /* overall: 20 captures/s */
+#define CAPTURE_DUTY 19                        /* gap >= 19 x pause: <= 5 % of the thread */
+#define MAX_CAPTURE_GAP_NS (2000000000ull)     /* ... but well within lrt-dump's 5 s timeout */
+#define ACCEPT_BACKOFF_NS (100000000ull)
+#define FD_DROPS_PER_ROUND 64
 
 struct reply {
     int refs;
@@ -72,6 +103,10 @@ struct client {
     unsigned flags;
     int close_after;       /* drop once out is written */
     uint64_t deadline;     /* lrt__mono_ns: drop when passed */
+    uint64_t partial_since; /* first byte of an incomplete request line, 0 if none */
+    uint64_t active;       /* connected, or last complete request: eviction order */
+    uint64_t snap_after;   /* no capture before this answers it (per-client rate) */
+    int served;            /* has completed a request: evicted after those that have not */
 };
 
 /* <pid>.sock is taken by the first live agent of the process; others (several runtimes
@@ -96,10 +131,30 @@ struct lrt__agent {
     unsigned req_flags;
     lrt__jw result;
     uint64_t result_round;
+    uint64_t result_pause; /* how long the runtime thread took for result */
     /* agent thread only */
     uint64_t round_start, seq_seen, seq_since;
+    unsigned round_flags;
+    uint64_t next_capture; /* no round opens before this */
+    uint64_t accept_after; /* the listener is not watched before this (out of fds) */
+    int reserve_fd;        /* /dev/null, given up to accept a connection at EMFILE */
     int name_seq;
+    struct lrt__agent_stats stats; /* written by the agent thread, read anywhere (atomics) */
 };
+
+static void stat_add(uint64_t *counter, uint64_t n) { __atomic_fetch_add(counter, n, __ATOMIC_RELAXED); }
+
+void lrt__agent_stats(struct lrt_runtime *rt, struct lrt__agent_stats *st)
+{
+    struct lrt__agent *ag = rt->agent;
+    memset(st, 0, sizeof *st);
+    if (!ag)
+        return;
+    st->captures = __atomic_load_n(&ag->stats.captures, __ATOMIC_RELAXED);
+    st->replies = __atomic_load_n(&ag->stats.replies, __ATOMIC_RELAXED);
+    st->evictions = __atomic_load_n(&ag->stats.evictions, __ATOMIC_RELAXED);
+    st->fd_drops = __atomic_load_n(&ag->stats.fd_drops, __ATOMIC_RELAXED);
+}
 
 static void name_release(int seq)
 {
@@ -249,18 +304,40 @@ static void round_open(struct lrt__agent *ag, unsigned flags)
     ag->req_flags = flags;
     pthread_mutex_unlock(&ag->mu);
     ag->round_start = now;
+    ag->round_flags = flags;
     ag->seq_seen = __atomic_load_n(&ag->rt->poll_seq, __ATOMIC_ACQUIRE);
     ag->seq_since = now;
     atomic_store(&ag->rt->dump_request, 1);
     lrt__notifier_wake(ag->notifier);
 }
 
-/* Hand @jw (a finished snapshot; ownership taken) to every waiting client. */
-static void round_deliver(struct lrt__agent *ag, lrt__jw *jw)
+/* The round is over: ration the next one (see the top of the file). */
+static void round_close(struct lrt__agent *ag, uint64_t pause_ns)
 {
     pthread_mutex_lock(&ag->mu);
     ag->round_open = 0;
     pthread_mutex_unlock(&ag->mu);
+    uint64_t gap = pause_ns > MIN_CAPTURE_INTERVAL_NS / CAPTURE_DUTY ? pause_ns * CAPTURE_DUTY
+                                                                    : MIN_CAPTURE_INTERVAL_NS;
+    if (gap > MAX_CAPTURE_GAP_NS)
+        gap = MAX_CAPTURE_GAP_NS;
+    ag->next_capture = lrt__mono_ns() + gap;
+}
+
+/* May this round's capture answer @c?  It asked early enough (its own rate) and for no
+ * more than the round captures (backtraces). */
+static bool round_serves(const struct lrt__agent *ag, const struct client *c, uint64_t now)
+{
+    return c->fd >= 0 && c->waiting && now >= c->snap_after && !(c->flags & ~ag->round_flags);
+}
+
+/* Hand @jw (a finished snapshot taken in @pause_ns of the runtime's time; ownership
+ * taken) to every client it may answer. */
+static void round_deliver(struct lrt__agent *ag, lrt__jw *jw, uint64_t pause_ns)
+{
+    round_close(ag, pause_ns);
+    stat_add(&ag->stats.captures, 1);
+    uint64_t now = lrt__mono_ns();
     struct reply *r = calloc(1, sizeof *r);
     if (r) {
         r->refs = 1;
@@ -276,12 +353,14 @@ static void round_deliver(struct lrt__agent *ag, lrt__jw *jw)
     }
     for (int i = 0; i < MAX_CLIENTS; i++) {
         struct client *c = &ag->clients[i];
-        if (c->fd < 0 || !c->waiting)
+        if (!round_serves(ag, c, now))
             continue;
         c->waiting = 0;
+        c->snap_after = now + CLIENT_SNAP_INTERVAL_NS;
         if (r) {
             r->refs++;
             client_send(c, r, 0);
+            stat_add(&ag->stats.replies, 1);
         } else {
             client_error(c, "out of memory", 0);
         }
@@ -292,13 +371,13 @@ static void round_deliver(struct lrt__agent *ag, lrt__jw *jw)
 
 static void round_fail(struct lrt__agent *ag, const char *msg)
 {
-    pthread_mutex_lock(&ag->mu);
-    ag->round_open = 0;
-    pthread_mutex_unlock(&ag->mu);
+    round_close(ag, 0);
+    uint64_t now = lrt__mono_ns();
     for (int i = 0; i < MAX_CLIENTS; i++) {
         struct client *c = &ag->clients[i];
-        if (c->fd >= 0 && c->waiting) {
+        if (round_serves(ag, c, now)) {
             c->waiting = 0;
+            c->snap_after = now + CLIENT_SNAP_INTERVAL_NS;
             client_error(c, msg, 0);
         }
     }
@@ -322,6 +401,7 @@ static bool round_stuck(struct lrt__agent *ag, uint64_t now)
     if (!in_poll && in_block_on && now - ag->round_start < IDLE_AFTER_NS)
         return false;
     lrt__live lv;
+    uint64_t t0 = lrt__mono_ns();
     int rc = in_poll ? lrt__live_capture(rt->tid, &lv, 200) : lrt__live_freeze(rt->tid, &lv, 200);
     if (__atomic_load_n(&rt->poll_seq, __ATOMIC_ACQUIRE) != seq) {
         lrt__live_release(&lv); /* it moved on: a safe point will come */
@@ -336,6 +416,8 @@ static bool round_stuck(struct lrt__agent *ag, uint64_t now)
     int err = lrt__snapshot(rt, flags, in_poll ? LRT__SNAP_STUCK : LRT__SNAP_IDLE, &lv, &jw);
     bool unfrozen = !lv.have;
     lrt__live_release(&lv);
+    /* only a frozen thread lost time to us (one blocked in a syscall was read from /proc) */
+    uint64_t pause = unfrozen ? 0 : lrt__mono_ns() - t0;
     if (unfrozen && __atomic_load_n(&rt->poll_seq, __ATOMIC_ACQUIRE) != seq) {
         lrt__jw_free(&jw); /* the thread came back while we read: try again */
         return false;
@@ -345,7 +427,7 @@ static bool round_stuck(struct lrt__agent *ag, uint64_t now)
         round_fail(ag, "out of memory");
         return true;
     }
-    round_deliver(ag, &jw);
+    round_deliver(ag, &jw, pause);
     return true;
 }
 
@@ -365,11 +447,13 @@ void lrt__agent_safepoint(struct lrt_runtime *rt)
     lrt__jw jw = {0};
     uint64_t t0 = lrt__mono_ns();
     lrt__snapshot(rt, flags, LRT__SNAP_SAFEPOINT, NULL, &jw);
-    rt->last_snapshot_pause_ns = lrt__mono_ns() - t0;
+    uint64_t pause = lrt__mono_ns() - t0;
+    rt->last_snapshot_pause_ns = pause;
     pthread_mutex_lock(&ag->mu);
     if (ag->round == round && ag->round_open && !ag->result.buf) {
         ag->result = jw;
         ag->result_round = round;
+        ag->result_pause = pause;
         jw.buf = NULL;
     }
     pthread_mutex_unlock(&ag->mu);
@@ -427,7 +511,11 @@ static void client_read(struct lrt__agent *ag, struct client *c)
             handle_line(ag, c, c->in, len);
             memmove(c->in, nl + 1, c->in_len - len - 1);
             c->in_len -= len + 1;
-            c->deadline = lrt__mono_ns() + IDLE_TIMEOUT_NS;
+            uint64_t now = lrt__mono_ns();
+            c->deadline = now + IDLE_TIMEOUT_NS;
+            c->active = now;
+            c->served = 1;
+            c->partial_since = c->in_len ? now : 0;
             return;
         }
         if (c->in_len == MAX_LINE) {
@@ -441,6 +529,8 @@ static void client_read(struct lrt__agent *ag, struct client *c)
         }
         if (n < 0)
             return;
+        if (c->in_len == 0)
+            c->partial_since = lrt__mono_ns();
         c->in_len += (size_t)n;
     }
 }
@@ -463,14 +553,84 @@ static void client_write(struct lrt__agent *ag, struct client *c)
     c->out = NULL;
     if (c->close_after)
         client_close(ag, c);
+    else if (c->in_len)
+        c->partial_since = lrt__mono_ns(); /* a pipelined half line: its clock starts now */
 }
 
-static void accept_clients(struct lrt__agent *ag)
+static uint64_t partial_timeout_ns(void)
+{
+    return IDLE_TIMEOUT_NS < PARTIAL_TIMEOUT_NS ? IDLE_TIMEOUT_NS : PARTIAL_TIMEOUT_NS;
+}
+
+/* When @c is to be dropped: silent, not reading its reply, or sitting on half a line
+ * (that clock runs only while it is the client's turn to send). */
+static uint64_t client_deadline(const struct client *c)
+{
+    uint64_t d = c->deadline;
+    if (!c->out && c->partial_since && c->partial_since + partial_timeout_ns() < d)
+        d = c->partial_since + partial_timeout_ns();
+    return d;
+}
+
+/* The table is full: free the slot of a client with no complete request, if any. */
+static struct client *evict(struct lrt__agent *ag)
+{
+    struct client *v = NULL;
+    for (int i = 0; i < MAX_CLIENTS; i++) {
+        struct client *c = &ag->clients[i];
+        if (c->fd < 0 || c->waiting || c->out)
+            continue;
+        if (!v || c->served < v->served || (c->served == v->served && c->active < v->active))
+            v = c;
+    }
+    if (!v)
+        return NULL;
+    static const char msg[] = "{\"error\":\"too many clients: this idle connection was closed to make room\"}\n";
+    ssize_t w = send(v->fd, msg, sizeof msg - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)w;
+    client_close(ag, v);
+    stat_add(&ag->stats.evictions, 1);
+    return v;
+}
+
+/* accept4 failed with EMFILE/ENFILE (or the kernel is short of memory): see the top of
+ * the file. */
+static void out_of_fds(struct lrt__agent *ag, uint64_t now)
+{
+    ag->accept_after = now + ACCEPT_BACKOFF_NS;
+    if (ag->reserve_fd < 0)
+        return; /* another thread took it: the backlog waits for the next try */
+    close(ag->reserve_fd);
+    ag->reserve_fd = -1;
+    for (int i = 0; i < FD_DROPS_PER_ROUND; i++) {
+        int fd = accept4(ag->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            break;
+        }
+        static const char msg[] = "{\"error\":\"the process is out of file descriptors (EMFILE): try again later\"}\n";
+        ssize_t w = send(fd, msg, sizeof msg - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+        (void)w;
+        close(fd);
+        stat_add(&ag->stats.fd_drops, 1);
+    }
+    ag->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+static void accept_clients(struct lrt__agent *ag, uint64_t now)
 {
     for (;;) {
         int fd = accept4(ag->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0)
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                out_of_fds(ag, now);
             return;
+        }
+        if (ag->reserve_fd < 0) /* given up earlier and not taken back yet */
+            ag->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         struct ucred cred;
         socklen_t len = sizeof cred;
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
@@ -488,6 +648,8 @@ static void accept_clients(struct lrt__agent *ag)
         for (int i = 0; i < MAX_CLIENTS && !c; i++)
             if (ag->clients[i].fd < 0)
                 c = &ag->clients[i];
+        if (!c)
+            c = evict(ag);
         if (!c) {
             static const char busy[] = "{\"error\":\"too many clients\"}\n";
             ssize_t w = send(fd, busy, sizeof busy - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -497,7 +659,8 @@ static void accept_clients(struct lrt__agent *ag)
         }
         c->fd = fd;
         c->in_len = 0;
-        c->deadline = lrt__mono_ns() + IDLE_TIMEOUT_NS;
+        c->deadline = now + IDLE_TIMEOUT_NS;
+        c->active = now;
         ag->nclients++;
     }
 }
@@ -513,22 +676,31 @@ static void *agent_main(void *arg)
         int n = 0;
         pfd[n++] = (struct pollfd){.fd = ag->stop_efd, .events = POLLIN};
         pfd[n++] = (struct pollfd){.fd = ag->answer_efd, .events = POLLIN};
-        pfd[n++] = (struct pollfd){.fd = ag->lfd, .events = POLLIN};
-        int waiting = 0;
+        int waiting = 0, lidx = -1;
         unsigned flags = 0;
         uint64_t now = lrt__mono_ns(), next = now + 1000000000ull;
+        if (now >= ag->accept_after) {
+            lidx = n;
+            pfd[n++] = (struct pollfd){.fd = ag->lfd, .events = POLLIN};
+        } else if (ag->accept_after < next) {
+            next = ag->accept_after;
+        }
         for (int i = 0; i < MAX_CLIENTS; i++) {
             struct client *c = &ag->clients[i];
             idx[i] = -1;
             if (c->fd < 0)
                 continue;
             if (c->waiting) {
-                waiting = 1;
-                flags |= c->flags;
+                if (now >= c->snap_after) {
+                    waiting = 1;
+                    flags |= c->flags;
+                } else if (c->snap_after < next) {
+                    next = c->snap_after;
+                }
                 continue; /* read no further request until answered */
             }
-            if (c->deadline < next)
-                next = c->deadline;
+            if (client_deadline(c) < next)
+                next = client_deadline(c);
             idx[i] = n;
             pfd[n++] = (struct pollfd){.fd = c->fd, .events = c->out ? POLLOUT : POLLIN};
         }
@@ -537,8 +709,12 @@ static void *agent_main(void *arg)
         open = ag->round_open;
         pthread_mutex_unlock(&ag->mu);
         if (waiting && !open) {
-            round_open(ag, flags);
-            open = 1;
+            if (now >= ag->next_capture) {
+                round_open(ag, flags);
+                open = 1;
+            } else if (ag->next_capture < next) {
+                next = ag->next_capture;
+            }
         }
         int timeout;
         if (open)
@@ -557,8 +733,10 @@ static void *agent_main(void *arg)
             (void)k;
         }
         lrt__jw res = {0};
+        uint64_t pause = 0;
         pthread_mutex_lock(&ag->mu);
         if (ag->result.buf) {
+            pause = ag->result_pause;
             if (ag->round_open && ag->result_round == ag->round)
                 res = ag->result;
             else
@@ -567,11 +745,11 @@ static void *agent_main(void *arg)
         }
         pthread_mutex_unlock(&ag->mu);
         if (res.buf)
-            round_deliver(ag, &res);
+            round_deliver(ag, &res, pause);
         else if (open && !round_stuck(ag, now) && now - ag->round_start > ROUND_TIMEOUT_NS)
             round_fail(ag, "timeout: the runtime thread reached no safe point");
-        if (pfd[2].revents & POLLIN)
-            accept_clients(ag);
+        if (lidx >= 0 && (pfd[lidx].revents & POLLIN))
+            accept_clients(ag, now);
         for (int i = 0; i < MAX_CLIENTS; i++) {
             struct client *c = &ag->clients[i];
             if (c->fd < 0)
@@ -584,8 +762,8 @@ static void *agent_main(void *arg)
             }
             if (c->fd >= 0 && c->out && idx[i] < 0)
                 client_write(ag, c); /* a reply that just arrived: try at once */
-            if (c->fd >= 0 && !c->waiting && now > c->deadline)
-                client_close(ag, c); /* silent, or not reading its reply */
+            if (c->fd >= 0 && !c->waiting && now > client_deadline(c))
+                client_close(ag, c); /* silent, not reading its reply, or half a line */
         }
     }
     lrt__unwind_thread_exit();
@@ -614,7 +792,7 @@ int lrt__agent_start(struct lrt_runtime *rt)
         goto fail;
     }
     ag->rt = rt;
-    ag->lfd = ag->stop_efd = ag->answer_efd = -1;
+    ag->lfd = ag->stop_efd = ag->answer_efd = ag->reserve_fd = -1;
     const char *to = getenv("LRT_DUMP_CLIENT_TIMEOUT_MS");
     idle_timeout_ns = to && atoi(to) > 0 ? (uint64_t)atoi(to) * 1000000u : 5000000000ull;
     pthread_mutex_init(&ag->mu, NULL);
@@ -643,7 +821,8 @@ int lrt__agent_start(struct lrt_runtime *rt)
     ag->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     ag->answer_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     ag->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (ag->stop_efd < 0 || ag->answer_efd < 0 || ag->lfd < 0) {
+    ag->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (ag->stop_efd < 0 || ag->answer_efd < 0 || ag->lfd < 0 || ag->reserve_fd < 0) {
         err = -errno;
         goto err_close;
     }
@@ -680,6 +859,8 @@ err_close:
         close(ag->stop_efd);
     if (ag->answer_efd >= 0)
         close(ag->answer_efd);
+    if (ag->reserve_fd >= 0)
+        close(ag->reserve_fd);
     if (ag->inbufs)
         munmap(ag->inbufs, (size_t)MAX_CLIENTS * MAX_LINE);
 err_free:
@@ -712,6 +893,8 @@ void lrt__agent_stop(struct lrt_runtime *rt)
     close(ag->lfd);
     close(ag->stop_efd);
     close(ag->answer_efd);
+    if (ag->reserve_fd >= 0)
+        close(ag->reserve_fd);
     lrt__jw_free(&ag->result);
     lrt__notifier_put(ag->notifier);
     munmap(ag->inbufs, (size_t)MAX_CLIENTS * MAX_LINE);

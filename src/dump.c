@@ -21,8 +21,9 @@
  * x86-64).  Unwinding ends at lrt__ctx_entry (.cfi_undefined rip).  lrt's own frames
  * above the suspension point are dropped except the outermost one (the API call the task
  * made, e.g. lrt_sleep_ms), and so are lrt__task_main / lrt__ctx_entry at the bottom: the
- * last frame is the task's function.  Symbols are resolved once per distinct ip per
- * snapshot (unw_get_proc_name reads the ELF symtab, so static functions resolve too).
+ * last frame is the task's function.  Symbols are resolved once per distinct ip and kept
+ * across snapshots (unw_get_proc_name reads the ELF symtab, so static functions resolve
+ * too; see symcache_get).
  */
 #define UNW_LOCAL_ONLY
 #include "internal.h"
@@ -267,12 +268,14 @@ static void sym_init(void)
         lrt_map = lm;
 }
 
-/* Per-snapshot cache of symbolized ips (open addressing, mmap'd). */
+/* Cache of symbolized ips (open addressing, mmap'd). */
 #define SYM_SLOTS 2048
 struct symcache {
     lrt__frame slot[SYM_SLOTS];
     const struct link_map *map[SYM_SLOTS];
     size_t used;
+    uint64_t resolved; /* ips looked up through libunwind (LRT_DUMP_DEBUG) */
+    bool kept;         /* the process's cache (symcache_get), not a fresh one */
 };
 
 static struct symcache *symcache_new(void)
@@ -285,6 +288,54 @@ static void symcache_free(struct symcache *c)
 {
     if (c)
         munmap(c, sizeof *c);
+}
+
+/* Symbols outlive a snapshot: libunwind's unw_get_proc_name parses /proc/self/maps and
+ * maps the ELF file for each ip it resolves (perf: most of a small capture), which a
+ * client looping on snapshots paid on every capture.  One cache per process, kept while
+ * no shared object is loaded or unloaded (dl_iterate_phdr's adds/subs: an address may
+ * then name another symbol) and until half full.  A snapshot that finds it in use
+ * (another runtime's, or a thread frozen in the middle of a snapshot) takes a fresh one:
+ * never wait for a lock a frozen thread may hold. */
+static struct symcache *sym_kept;
+static pthread_mutex_t sym_kept_mu = PTHREAD_MUTEX_INITIALIZER;
+static unsigned long long sym_kept_gen[2]; /* dlpi_adds, dlpi_subs when it was made */
+
+static int dl_gen(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    unsigned long long *gen = arg;
+    (void)size;
+    gen[0] = info->dlpi_adds;
+    gen[1] = info->dlpi_subs;
+    return 1;
+}
+
+static struct symcache *symcache_get(void)
+{
+    if (pthread_mutex_trylock(&sym_kept_mu) != 0)
+        return symcache_new();
+    unsigned long long gen[2] = {0, 0};
+    dl_iterate_phdr(dl_gen, gen);
+    if (sym_kept && (gen[0] != sym_kept_gen[0] || gen[1] != sym_kept_gen[1] || sym_kept->used >= SYM_SLOTS / 2)) {
+        symcache_free(sym_kept);
+        sym_kept = NULL;
+    }
+    if (!sym_kept && (sym_kept = symcache_new()) != NULL) {
+        sym_kept->kept = true;
+        sym_kept_gen[0] = gen[0];
+        sym_kept_gen[1] = gen[1];
+    }
+    if (!sym_kept)
+        pthread_mutex_unlock(&sym_kept_mu);
+    return sym_kept;
+}
+
+static void symcache_put(struct symcache *c)
+{
+    if (c && c->kept)
+        pthread_mutex_unlock(&sym_kept_mu);
+    else
+        symcache_free(c);
 }
 
 static void resolve_module(lrt__frame *f, const struct link_map **mapp)
@@ -324,6 +375,8 @@ static void symbolize(struct symcache *c, unw_cursor_t *cur, lrt__frame *f, cons
     unw_word_t off = 0;
     f->sym[0] = 0;
     f->sym_off = 0;
+    if (c)
+        c->resolved++;
     if (cur && unw_get_proc_name(cur, f->sym, sizeof f->sym, &off) == 0)
         f->sym_off = off;
     else
@@ -877,7 +930,8 @@ static void backtrace_saved(struct snap *s, const struct lrt_task *t)
     const uint64_t *sp = t->sp;
     uint64_t top = (uint64_t)(uintptr_t)t->stack->base + t->stack->size;
     uint64_t spv = (uint64_t)(uintptr_t)sp;
-    uint64_t depth = top - spv;
+    /* from the task's first frame, below its stack's cache colour: equal for twins */
+    uint64_t depth = top - t->stack->color - spv;
     /* rbp matters only as a frame pointer into this stack; otherwise it is any value */
     uint64_t rbp_rel = sp[6] >= spv && sp[6] < top ? sp[6] - spv : UINT64_MAX;
     size_t h = (size_t)(((sp[7] ^ depth * 0x9e3779b97f4a7c15ull) * 0xff51afd7ed558ccdull) >> 40) % MEMO_SLOTS;
@@ -1071,7 +1125,8 @@ int lrt__snapshot(struct lrt_runtime *rt, unsigned flags, int mode, const lrt__l
     s->flags = flags;
     s->mode = mode;
     s->live = lv;
-    s->sc = (flags & LRT_DUMP_BACKTRACES) ? symcache_new() : NULL;
+    s->sc = (flags & LRT_DUMP_BACKTRACES) ? symcache_get() : NULL;
+    uint64_t resolved0 = s->sc ? s->sc->resolved : 0;
     s->now_coarse = lrt__coarse_ns();
     s->now_rt = lrt__rt_now(rt);
     s->now_mono = lrt__mono_ns();
@@ -1161,9 +1216,12 @@ int lrt__snapshot(struct lrt_runtime *rt, unsigned flags, int mode, const lrt__l
     lrt__jw_end(w, '}');
 
     if (getenv("LRT_DUMP_DEBUG"))
-        fprintf(stderr, "lrt: snapshot: %zu bytes, memo %" PRIu64 " hits %" PRIu64 " misses, %.1f ms\n", w->len,
-                s->memo_hits, s->memo_misses, (double)(lrt__mono_ns() - s->now_mono) / 1e6);
-    symcache_free(s->sc);
+        fprintf(stderr,
+                "lrt: snapshot: %zu bytes, memo %" PRIu64 " hits %" PRIu64 " misses, %" PRIu64
+                " symbols resolved, %.1f ms\n",
+                w->len, s->memo_hits, s->memo_misses, s->sc ? s->sc->resolved - resolved0 : 0,
+                (double)(lrt__mono_ns() - s->now_mono) / 1e6);
+    symcache_put(s->sc);
     lrt__jw_free(&s->frag);
     munmap(s, sizeof *s);
     return w->oom ? -ENOMEM : 0;

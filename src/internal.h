@@ -512,6 +512,14 @@ bool lrt__remote_live_handles(struct lrt_runtime *rt); /* handles besides the ru
 int lrt__agent_start(struct lrt_runtime *rt);
 void lrt__agent_safepoint(struct lrt_runtime *rt); /* runtime thread, between polls */
 void lrt__agent_stop(struct lrt_runtime *rt);
+/* What the dump agent has done so far (tests, bench): snapshots captured (on the runtime
+ * thread or from a stuck one), snapshot replies sent, clients evicted to make room,
+ * connections dropped because the process was out of file descriptors.  Any thread;
+ * all zero when @rt has no agent. */
+struct lrt__agent_stats {
+    uint64_t captures, replies, evictions, fd_drops;
+};
+void lrt__agent_stats(struct lrt_runtime *rt, struct lrt__agent_stats *st);
 int lrt__stall_start(struct lrt_runtime *rt);
 void lrt__stall_stop(struct lrt_runtime *rt);
 /* Print the task table with wait reasons to stderr (deadlock report). */

@@ -344,13 +344,24 @@ static int open_agent(long pid, char *path_out, size_t n)
 
 /* "process N" or "the agent at PATH" (--socket), for messages about the other side */
 static char target[600];
+/* the agent's socket, to connect again when it is busy */
+static char agent_path[512];
+
+/* An agent with all its client slots busy answers {"error":"too many clients..."}: a
+ * slot frees within milliseconds (an answered client, or one the agent evicts), so try
+ * again for this long, backing off from 20 to 200 ms. */
+#define BUSY_RETRY_MS 2000
 
 /* One request and its reply, checked: JSON, not an {"error":...}, and shaped like a
  * snapshot (process and runtime objects, a tasks array).  Returns the parsed reply; the
- * raw line too when @line_out is given (the caller frees it). */
-static json_t *request(int fd, const char *req, char **line_out)
+ * raw line too when @line_out is given (the caller frees it).  *@fdp is replaced by a new
+ * connection when the agent was busy. */
+static json_t *request(int *fdp, const char *req, char **line_out)
 {
-    int err = 0;
+    uint64_t give_up = now_ms() + BUSY_RETRY_MS;
+    unsigned backoff_ms = 20;
+again:;
+    int fd = *fdp, err = 0;
     char *line = roundtrip(fd, req, opt.timeout_ms, &err);
     if (!line) {
         if (err == -ETIMEDOUT)
@@ -368,6 +379,17 @@ static json_t *request(int fd, const char *req, char **line_out)
         die("%s sent a reply that is not JSON: %s", target, je.text);
     }
     const char *e = json_string_value(json_object_get(j, "error"));
+    if (e && strncmp(e, "too many clients", 16) == 0 && now_ms() + backoff_ms < give_up) {
+        json_decref(j);
+        free(line);
+        close(fd);
+        poll(NULL, 0, (int)backoff_ms);
+        backoff_ms = backoff_ms * 2 > 200 ? 200 : backoff_ms * 2;
+        *fdp = connect_to(agent_path);
+        if (*fdp < 0)
+            die("lost the connection to %s: %s", target, strerror(-*fdp));
+        goto again;
+    }
     if (e) {
         if (strncmp(e, "permission denied", 17) == 0)
             die("%s", e);
@@ -789,6 +811,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     char path[512];
     int fd = open_agent(pid, path, sizeof path);
+    snprintf(agent_path, sizeof agent_path, "%s", path);
     if (pid)
         snprintf(target, sizeof target, "process %ld", pid);
     else
@@ -796,7 +819,7 @@ int main(int argc, char **argv)
     const char *req = opt.backtrace ? "{\"cmd\":\"snapshot\",\"backtraces\":true}\n" : "{\"cmd\":\"snapshot\"}\n";
     if (opt.json) {
         char *line = NULL;
-        json_decref(request(fd, req, &line));
+        json_decref(request(&fd, req, &line));
         puts(line);
         free(line);
         close(fd);
@@ -808,7 +831,7 @@ int main(int argc, char **argv)
         sigaction(SIGTERM, &sa, NULL);
     }
     do {
-        json_t *snap = request(fd, req, NULL);
+        json_t *snap = request(&fd, req, NULL);
         if (opt.watch && isatty(1))
             printf("\033[H\033[2J");
         print_snapshot(snap);

@@ -52,7 +52,11 @@ typedef struct lrt_options {
     unsigned max_blocking_threads;   /* default 512 */
     unsigned blocking_keep_alive_ms; /* default 10000 */
     unsigned stall_threshold_ms;     /* 0 = stall detector off (env LRT_STALL_MS) */
-    int dump_agent;                  /* 1 = serve lrt-dump (also LRT_DUMP=1 in env) */
+    int dump_agent;                  /* 1 = serve lrt-dump (also LRT_DUMP=1 in env): a
+                                        thread with 4 fds (one kept in reserve for EMFILE)
+                                        and one per client (16 at most); its snapshots take
+                                        at most 5 % of the runtime thread (rationed:
+                                        docs/diagnosis.md) */
     const char *dump_socket_dir;     /* NULL = $XDG_RUNTIME_DIR/lrt or /tmp/lrt-$UID */
     /* beyond the core contract */
     int start_paused;                /* 1 = virtual clock starting at 0: time moves only by
