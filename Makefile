@@ -49,15 +49,22 @@ all: $(SO) $(A) $(TPSO) $(TOOLS) $(EXAMPLES) $(RUNNER) $(BUILD)/lrt.pc
 deps:
 	$(Q)tools/setup-deps.sh
 
+# liblrt's code goes into one section, lrt_text, whose bounds (__start_lrt_text,
+# __stop_lrt_text) tell the backtrace trimming which frames are lrt's, with no list of
+# names, in liblrt.so and in a program linked with liblrt.a alike (src/dump.c).
+LRT_TEXT = objcopy $$(objdump -h $@ | awk '$$2 ~ /^\.text/ {printf " --rename-section %s=lrt_text", $$2}') $@
+
 $(BUILD)/obj/%.c.o: src/%.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) $(ALLCFLAGS) -c -o $@ $<
+	$(Q)$(LRT_TEXT)
 
 $(BUILD)/obj/%.S.o: src/%.S
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  AS      $<")
 	$(Q)$(CC) $(CPPFLAGS) $(ALLCFLAGS) -c -o $@ $<
+	$(Q)$(LRT_TEXT)
 
 $(SO): $(LIB_OBJS) src/lrt.map
 	@$(if $(Q),echo "  LD      $@")

@@ -15,6 +15,16 @@
 #define LRT__LIKELY(x) __builtin_expect(!!(x), 1)
 #define LRT__UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define LRT__TLS __thread __attribute__((tls_model("initial-exec")))
+/* LRT__NOTAIL(call): @call's value, with the call kept out of tail position.  A public
+ * function that may suspend and forwards to another (lrt_read -> lrt_read_timeout) thus
+ * keeps its frame, and a backtrace starts with the call the user made (dump.c trims at
+ * the outermost lrt frame).  Costs a stack adjustment and a return: docs/performance.md. */
+#define LRT__NOTAIL(call)                                                                  \
+    ({                                                                                     \
+        __typeof__(call) lrt__notail_ = (call);                                            \
+        __asm__ volatile("" : "+r"(lrt__notail_));                                         \
+        lrt__notail_;                                                                      \
+    })
 
 #if defined(__SANITIZE_ADDRESS__)
 #define LRT__ASAN 1

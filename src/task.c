@@ -317,7 +317,7 @@ int lrt_join_timeout(lrt_task_t *t, void **result, int64_t timeout_ms)
 
 int lrt_join(lrt_task_t *t, void **result)
 {
-    return lrt_join_timeout(t, result, -1);
+    return LRT__NOTAIL(lrt_join_timeout(t, result, -1));
 }
 
 void lrt_abort(lrt_task_t *t)

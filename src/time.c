@@ -462,8 +462,8 @@ int lrt_sleep_until(uint64_t deadline_ns)
     if (err)
         return err;
     if (deadline_ns <= lrt__rt_now(t->rt)) /* already due: still a suspension point */
-        return lrt_yield();
-    return lrt__suspend(LRT__WAIT_SLEEP, NULL, deadline_ns, deadline_ns);
+        return LRT__NOTAIL(lrt_yield());
+    return LRT__NOTAIL(lrt__suspend(LRT__WAIT_SLEEP, NULL, deadline_ns, deadline_ns));
 }
 
 int lrt_sleep_ns(uint64_t ns)
@@ -474,10 +474,10 @@ int lrt_sleep_ns(uint64_t ns)
         return err;
     uint64_t now = lrt__rt_now(t->rt);
     uint64_t d = ns > UINT64_MAX - now ? UINT64_MAX - 1 : now + ns;
-    return lrt_sleep_until(d);
+    return LRT__NOTAIL(lrt_sleep_until(d));
 }
 
 int lrt_sleep_ms(uint64_t ms)
 {
-    return lrt_sleep_ns(ms > UINT64_MAX / 1000000 ? UINT64_MAX / 2 : ms * 1000000);
+    return LRT__NOTAIL(lrt_sleep_ns(ms > UINT64_MAX / 1000000 ? UINT64_MAX / 2 : ms * 1000000));
 }

@@ -24,6 +24,12 @@
 #include <unistd.h>
 
 #include "test_util.h"
+#include "internal.h" /* lrt__tls_rt->trace_hot */
+#if LRT_TRACE_ENABLED
+#include <lttng/tracepoint-types.h>
+#endif
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 /* Keep a NOINLINE helper's frame on the stack: no tail call. */
 #define NOTAIL(expr)                               \
@@ -301,8 +307,8 @@ static NOINLINE void *waits_root(void *arg)
         CU_ASSERT(bt_has(t, expect[i].fn));
         /* unwinding stops at the task's entry: the last frame is the task function */
         CU_ASSERT_STRING_EQUAL(bt_sym(t, -1), expect[i].name);
-        /* exactly one lrt frame above the suspension point (the outermost lrt call:
-         * usually the API function, lrt__suspend when the API tail-called it) */
+        /* exactly one lrt frame above the suspension point: the public call (the
+         * exact function is checked by ..._starts_with_the_public_call_...) */
         const char *top = bt_sym(t, 0), *next = bt_sym(t, 1);
         CU_ASSERT(top && strncmp(top, "lrt_", 4) == 0);
         CU_ASSERT(next && strncmp(next, "lrt_", 4) != 0);
@@ -376,6 +382,217 @@ static NOINLINE void *waits_root(void *arg)
 static void snapshot_shows_each_wait_reason_with_its_object_and_backtrace(void)
 {
     lrt_test_run(NULL, waits_root, NULL);
+}
+
+/* ---- the first frame is the public call ------------------------------------------- */
+
+/* Each waiter is a user function that calls one public lrt function and stays on the
+ * stack (NOTAIL): the snapshot must show that public function as frame 0 and the user
+ * function as frame 1, whatever lrt calls inside (tail calls, .cold parts, statics). */
+static struct {
+    int pipe_fd[2], wpipe[2], lfd;
+    uint64_t far_ns;
+    lrt_chan_t *empty, *full;
+    lrt_oneshot_t *once;
+    lrt_notify_t *notify, *park;
+    lrt_mutex_t *mutex;
+    lrt_sem_t *sem;
+    lrt_task_t *target[2];
+    atomic_int stop;
+} P;
+
+static NOINLINE ssize_t in_read(void) { char c; return NOTAIL(lrt_read(P.pipe_fd[0], &c, 1)); }
+static NOINLINE ssize_t in_read_timeout(void) { char c; return NOTAIL(lrt_read_timeout(P.pipe_fd[0], &c, 1, 600000)); }
+static NOINLINE ssize_t in_write(void) { return NOTAIL(lrt_write(P.wpipe[1], "x", 1)); }
+static NOINLINE ssize_t in_write_all(void) { return NOTAIL(lrt_write_all(P.wpipe[1], "xy", 2)); }
+static NOINLINE int in_accept(void) { return NOTAIL(lrt_accept(P.lfd, NULL, NULL)); }
+static NOINLINE int in_accept_timeout(void) { return NOTAIL(lrt_accept_timeout(P.lfd, NULL, NULL, 600000)); }
+static NOINLINE int in_wait_fd(void) { return NOTAIL(lrt_wait_fd(P.pipe_fd[0], 0x001 /* EPOLLIN */, -1)); }
+static NOINLINE int in_sleep_ms(void) { return NOTAIL(lrt_sleep_ms(600001)); } /* not sleep_long: ICF */
+static NOINLINE int in_sleep_ns(void) { return NOTAIL(lrt_sleep_ns(600000000000ull)); }
+static NOINLINE int in_sleep_until(void) { return NOTAIL(lrt_sleep_until(P.far_ns)); }
+static NOINLINE int in_join(void) { return NOTAIL(lrt_join(P.target[0], NULL)); }
+static NOINLINE int in_join_timeout(void) { return NOTAIL(lrt_join_timeout(P.target[1], NULL, 600000)); }
+static NOINLINE int in_chan_recv(void) { void *m; return NOTAIL(lrt_chan_recv(P.empty, &m)); }
+static NOINLINE int in_chan_recv_timeout(void) { void *m; return NOTAIL(lrt_chan_recv_timeout(P.empty, &m, 600000)); }
+static NOINLINE int in_chan_send(void) { return NOTAIL(lrt_chan_send(P.full, NULL)); }
+static NOINLINE int in_oneshot_recv(void) { void *v; return NOTAIL(lrt_oneshot_recv(P.once, &v)); }
+static NOINLINE int in_notify_wait(void) { return NOTAIL(lrt_notify_wait(P.notify)); }
+static NOINLINE int in_mutex_lock(void) { return NOTAIL(lrt_mutex_lock(P.mutex)); }
+static NOINLINE int in_sem_acquire(void) { return NOTAIL(lrt_sem_acquire(P.sem, 1)); }
+static NOINLINE int in_yield(void)
+{
+    int rc = 0;
+    while (!atomic_load(&P.stop) && rc == 0)
+        rc = NOTAIL(lrt_yield());
+    return rc;
+}
+
+#define PUB(api, fn) {#api, #fn, (long (*)(void))(void (*)(void))fn}
+static const struct {
+    const char *api, *fn;
+    long (*call)(void);
+} pub[] = {
+    PUB(lrt_read, in_read),
+    PUB(lrt_read_timeout, in_read_timeout),
+    PUB(lrt_write, in_write),
+    PUB(lrt_write_all, in_write_all),
+    PUB(lrt_accept, in_accept),
+    PUB(lrt_accept_timeout, in_accept_timeout),
+    PUB(lrt_wait_fd, in_wait_fd),
+    PUB(lrt_sleep_ms, in_sleep_ms),
+    PUB(lrt_sleep_ns, in_sleep_ns),
+    PUB(lrt_sleep_until, in_sleep_until),
+    PUB(lrt_join, in_join),
+    PUB(lrt_join_timeout, in_join_timeout),
+    PUB(lrt_chan_recv, in_chan_recv),
+    PUB(lrt_chan_recv_timeout, in_chan_recv_timeout),
+    PUB(lrt_chan_send, in_chan_send),
+    PUB(lrt_oneshot_recv, in_oneshot_recv),
+    PUB(lrt_notify_wait, in_notify_wait),
+    PUB(lrt_mutex_lock, in_mutex_lock),
+    PUB(lrt_sem_acquire, in_sem_acquire),
+    PUB(lrt_yield, in_yield),
+};
+#define NPUB (sizeof pub / sizeof pub[0])
+
+static void *pub_waiter(void *arg)
+{
+    /* the int/ssize_t results come back in rax either way: only 0 matters here */
+    (void)pub[(uintptr_t)arg].call();
+    return NULL;
+}
+
+static void *pub_target(void *arg)
+{
+    (void)arg;
+    lrt_notify_wait(P.park);
+    return NULL;
+}
+
+static void fill_socket(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    char buf[4096];
+    memset(buf, 'f', sizeof buf);
+    while (write(fd, buf, sizeof buf) > 0) {
+    }
+    fcntl(fd, F_SETFL, fl);
+}
+
+static int listen_loopback(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 4) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void *pub_root(void *arg)
+{
+    const char *tag = arg;
+    memset(&P, 0, sizeof P);
+    CU_ASSERT_EQUAL_FATAL(pipe(P.pipe_fd), 0);
+    CU_ASSERT_EQUAL_FATAL(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, P.wpipe), 0);
+    fill_socket(P.wpipe[1]);
+    P.lfd = listen_loopback();
+    CU_ASSERT_FATAL(P.lfd >= 0);
+    P.far_ns = lrt_now_ns() + 600000000000ull;
+    P.empty = lrt_chan_new(0);
+    P.full = lrt_chan_new(1);
+    P.once = lrt_oneshot_new();
+    P.notify = lrt_notify_new();
+    P.park = lrt_notify_new();
+    P.mutex = lrt_mutex_new();
+    P.sem = lrt_sem_new(0);
+    CU_ASSERT_EQUAL(lrt_chan_send(P.full, NULL), 0);
+    CU_ASSERT_EQUAL(lrt_mutex_lock(P.mutex), 0);
+    P.target[0] = lrt_spawn(pub_target, NULL);
+    P.target[1] = lrt_spawn(pub_target, NULL);
+    lrt_task_t *ts[NPUB];
+    for (size_t i = 0; i < NPUB; i++)
+        ts[i] = lrt_spawn_named(pub[i].api, pub_waiter, (void *)(uintptr_t)i);
+    for (int i = 0; i < 3; i++)
+        lrt_yield();
+
+    json_t *s = snap_self(tag, LRT_DUMP_BACKTRACES);
+    for (size_t i = 0; i < NPUB; i++) {
+        json_t *t = find_task(s, pub[i].api);
+        CU_ASSERT_PTR_NOT_NULL(t);
+        if (!t)
+            continue;
+        const char *f0 = bt_sym(t, 0), *f1 = bt_sym(t, 1);
+        if (!f0 || strcmp(f0, pub[i].api) != 0 || !f1 || strcmp(f1, pub[i].fn) != 0) {
+            fprintf(stderr, "\n    waits in %s, backtrace:", pub[i].api);
+            for (int k = 0; k < (int)json_array_size(json_object_get(t, "backtrace")); k++)
+                fprintf(stderr, " %s", bt_sym(t, k) ? bt_sym(t, k) : "??");
+        }
+        CU_ASSERT(f0 && strcmp(f0, pub[i].api) == 0);
+        CU_ASSERT(f1 && strcmp(f1, pub[i].fn) == 0);
+        CU_ASSERT(bt_sym(t, -1) && strcmp(bt_sym(t, -1), "pub_waiter") == 0);
+    }
+    json_decref(s);
+
+    /* the deadlock report and lrt-dump print frames through the same trimming */
+    atomic_store(&P.stop, 1);
+    lrt_abort(P.target[0]);
+    lrt_abort(P.target[1]);
+    for (int i = 0; i < 3; i++)
+        lrt_yield();
+    for (size_t i = 0; i < NPUB; i++)
+        lrt_abort(ts[i]);
+    for (size_t i = 0; i < NPUB; i++)
+        lrt_join(ts[i], NULL);
+    lrt_mutex_unlock(P.mutex);
+    lrt_chan_free(P.empty);
+    lrt_chan_free(P.full);
+    lrt_oneshot_free(P.once);
+    lrt_notify_free(P.notify);
+    lrt_notify_free(P.park);
+    lrt_mutex_free(P.mutex);
+    lrt_sem_free(P.sem);
+    lrt_close(P.pipe_fd[0]);
+    close(P.pipe_fd[1]);
+    lrt_close(P.wpipe[1]);
+    close(P.wpipe[0]);
+    lrt_close(P.lfd);
+    return NULL;
+}
+
+static void snapshot_backtrace_starts_with_the_public_call_each_task_waits_in(void)
+{
+    lrt_test_run(NULL, pub_root, "public-call");
+}
+
+#if LRT_TRACE_ENABLED
+/* What an LTTng session does when it enables an event: liblttng-ust sets the call site's
+ * state (tracepoint.c, set_tracepoint).  The runtime's gate then follows within one event
+ * interval and schedule() takes its traced variant, whose cold part then sits in every
+ * suspended task's stack.  No probe is registered, so nothing is recorded. */
+extern struct lttng_ust_tracepoint lttng_ust_tracepoint_lrt___task_poll_begin;
+
+static void *traced_pub_root(void *arg)
+{
+    CU_ASSERT(lrt__tls_rt->trace_hot); /* the traced scheduler path is the one running */
+    return pub_root(arg);
+}
+#endif
+
+static void snapshot_backtrace_trims_lrt_frames_of_a_static_build_with_a_tracepoint_enabled(void)
+{
+#if LRT_TRACE_ENABLED
+    /* the runner links liblrt.a: this is the static build the trimming must handle */
+    __atomic_store_n(&lttng_ust_tracepoint_lrt___task_poll_begin.state, 1, __ATOMIC_RELAXED);
+    lrt_test_run(NULL, traced_pub_root, "public-call-traced");
+    __atomic_store_n(&lttng_ust_tracepoint_lrt___task_poll_begin.state, 0, __ATOMIC_RELAXED);
+#else
+    fprintf(stderr, "\n    skipped: tracepoints compiled out (TRACE=0)\n    ");
+#endif
 }
 
 /* ---- deadlock report ------------------------------------------------------------- */
@@ -937,6 +1154,10 @@ static void snapshot_of_10000_suspended_tasks_with_backtraces_is_timed(void)
 CU_TestInfo lrt_test_dump[] = {
     {"snapshot_shows_each_wait_reason_with_its_object_and_backtrace",
      snapshot_shows_each_wait_reason_with_its_object_and_backtrace},
+    {"snapshot_backtrace_starts_with_the_public_call_each_task_waits_in",
+     snapshot_backtrace_starts_with_the_public_call_each_task_waits_in},
+    {"snapshot_backtrace_trims_lrt_frames_of_a_static_build_with_a_tracepoint_enabled",
+     snapshot_backtrace_trims_lrt_frames_of_a_static_build_with_a_tracepoint_enabled},
     {"deadlock_report_prints_the_task_table_with_wait_reasons",
      deadlock_report_prints_the_task_table_with_wait_reasons},
     {"agent_answers_ping_and_snapshots_on_a_private_socket_removed_at_shutdown",
