@@ -1124,8 +1124,10 @@ int lrt__snapshot(struct lrt_runtime *rt, unsigned flags, int mode, const lrt__l
     lrt__jw_u64(w, "blocking_threads_busy", threads >= idle ? threads - idle : 0);
     lrt__jw_u64(w, "blocking_threads_idle", idle);
     lrt__jw_u64(w, "blocking_queue_depth", queued);
-    lrt__jw_u64(w, "stalls", __atomic_load_n(&rt->m.stalls, __ATOMIC_RELAXED));
-    lrt__jw_u64(w, "stalls_suppressed", lrt__stall_suppressed(rt));
+    uint64_t stalls, suppressed;
+    lrt__stall_counts(rt, &stalls, &suppressed);
+    lrt__jw_u64(w, "stalls", stalls);
+    lrt__jw_u64(w, "stalls_suppressed", suppressed);
     lrt__jw_u64(w, "event_interval", rt->event_interval);
     lrt__jw_u64(w, "budget", rt->budget);
     lrt__jw_u64(w, "stall_threshold_ms", rt->opts.stall_threshold_ms);

@@ -513,7 +513,8 @@ void lrt__unwind_warm(void);
 void lrt__unwind_thread_exit(void); /* agent/stall threads: free the unwind scratch */
 /* Stall records for the snapshot (stall.c); writes the "stalls" array. */
 void lrt__stall_json(struct lrt_runtime *rt, lrt__jw *w);
-uint64_t lrt__stall_suppressed(struct lrt_runtime *rt); /* reports not printed (rate limit) */
+/* stalls reported, and of those not printed (rate limit): one consistent pair */
+void lrt__stall_counts(struct lrt_runtime *rt, uint64_t *stalls, uint64_t *suppressed);
 /* JSON writer primitives (dump.c), shared with stall.c. */
 void lrt__jw_raw(lrt__jw *w, const char *s, size_t n);
 void lrt__jw_obj(lrt__jw *w, const char *key);   /* key NULL inside arrays */
