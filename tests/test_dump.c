@@ -727,6 +727,7 @@ struct agent_case {
     void (*client)(struct agent_case *);
     atomic_int done;
     atomic_int release; /* the root may stop blocking */
+    atomic_int stuck;   /* the root is about to block the thread */
     int pipe_fd[2];
     uint64_t answer_ms;
     json_t *snap;
@@ -909,8 +910,13 @@ static void agent_survives_garbage_huge_lines_silent_and_concurrent_clients(void
 /* The runtime thread stuck in a task: a busy loop, then a blocking read. */
 static void stuck_client(struct agent_case *c)
 {
-    struct timespec ts = {0, 50 * 1000000};
-    nanosleep(&ts, NULL); /* let the root get stuck */
+    /* ask once the root blocks, however long the loaded machine takes to get there */
+    uint64_t until = mono_ms() + 30000;
+    while (!atomic_load(&c->stuck) && mono_ms() < until) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    CU_ASSERT(atomic_load(&c->stuck)); /* not _FATAL: this is the client thread */
     int fd = agent_connect();
     CU_ASSERT_FATAL(fd >= 0);
     uint64_t t0 = mono_ms();
@@ -930,6 +936,7 @@ static void *busy_root(void *arg)
     struct agent_case *c = arg;
     lrt_task_t *t = lrt_spawn(agent_sleeper, NULL);
     lrt_yield();
+    atomic_store(&c->stuck, 1);
     spin_until_released(&c->release);
     lrt_abort(t);
     lrt_join(t, NULL);
@@ -951,6 +958,7 @@ static void *syscall_root(void *arg)
     struct agent_case *c = arg;
     lrt_task_t *t = lrt_spawn(agent_sleeper, NULL);
     lrt_yield();
+    atomic_store(&c->stuck, 1);
     blocking_read_directly(c->pipe_fd[0]);
     lrt_abort(t);
     lrt_join(t, NULL);
