@@ -836,19 +836,19 @@ static void hostile_client(struct agent_case *c)
     /* garbage: an error, and the connection still works */
     int fd = agent_connect();
     CU_ASSERT_FATAL(fd >= 0);
-    json_t *e = ask_json(fd, "this is not json\n", 2000);
+    json_t *e = ask_json(fd, "this is not json\n", 10000);
     CU_ASSERT_PTR_NOT_NULL(json_object_get(e, "error"));
     json_decref(e);
-    e = ask_json(fd, "[1,2,3]\n", 2000);
+    e = ask_json(fd, "[1,2,3]\n", 10000);
     CU_ASSERT_PTR_NOT_NULL(json_object_get(e, "error"));
     json_decref(e);
-    e = ask_json(fd, "{\"cmd\":\"reboot\"}\n", 2000);
+    e = ask_json(fd, "{\"cmd\":\"reboot\"}\n", 10000);
     CU_ASSERT(strstr(json_string_value(json_object_get(e, "error")), "unknown command") != NULL);
     json_decref(e);
-    e = ask_json(fd, "{\"cmd\":\"snapshot\",\"backtraces\":\"yes\"}\n", 2000);
+    e = ask_json(fd, "{\"cmd\":\"snapshot\",\"backtraces\":\"yes\"}\n", 10000);
     CU_ASSERT_PTR_NOT_NULL(json_object_get(e, "error"));
     json_decref(e);
-    e = ask_json(fd, "{\"cmd\":\"ping\"}\n", 2000);
+    e = ask_json(fd, "{\"cmd\":\"ping\"}\n", 10000);
     CU_ASSERT(json_is_true(json_object_get(e, "ok")));
     json_decref(e);
     /* a 10 MB line: error, then dropped */
@@ -866,10 +866,10 @@ static void hostile_client(struct agent_case *c)
     }
     free(junk);
     CU_ASSERT(off < n);
-    char *line = read_line(big, 2000);
+    char *line = read_line(big, 10000);
     CU_ASSERT(line && strstr(line, "too long") != NULL);
     free(line);
-    CU_ASSERT_PTR_NULL(read_line(big, 2000)); /* closed */
+    CU_ASSERT_PTR_NULL(read_line(big, 10000)); /* closed */
     close(big);
     /* several clients at once, while the silent one still hangs around */
     int fds[6];
@@ -880,20 +880,33 @@ static void hostile_client(struct agent_case *c)
     }
     uint64_t t0 = mono_ms();
     for (int i = 0; i < 6; i++) {
-        char *l = read_line(fds[i], 2000);
+        char *l = read_line(fds[i], 10000);
         CU_ASSERT(l && strstr(l, "\"tasks\"") != NULL);
         free(l);
         close(fds[i]);
     }
     CU_ASSERT(mono_ms() - t0 < 1000);
-    e = ask_json(fd, "{\"cmd\":\"ping\"}\n", 2000);
+    e = ask_json(fd, "{\"cmd\":\"ping\"}\n", 10000);
     CU_ASSERT(json_is_true(json_object_get(e, "ok")));
     json_decref(e);
     close(fd);
-    /* the silent client is dropped after the client timeout (300 ms here) */
+    close(silent);
+}
+
+/* A silent client is dropped after the client timeout (300 ms here).  Its own agent: with
+ * so short a timeout, a loaded machine would also drop the clients above between two of
+ * their requests. */
+static void silent_client(struct agent_case *c)
+{
+    (void)c;
+    int silent = agent_connect();
+    CU_ASSERT(silent >= 0); /* not _FATAL: this is the client thread */
+    if (silent < 0)
+        return;
     uint64_t t1 = mono_ms();
-    CU_ASSERT_PTR_NULL(read_line(silent, 3000));
-    CU_ASSERT(mono_ms() - t1 < 2000);
+    CU_ASSERT_PTR_NULL(read_line(silent, 20000));
+    uint64_t ms = mono_ms() - t1;
+    CU_ASSERT(ms >= 250 && ms < 19000); /* closed by the agent, not timed out here */
     close(silent);
 }
 
@@ -901,8 +914,10 @@ static void agent_survives_garbage_huge_lines_silent_and_concurrent_clients(void
 {
     make_agent_dir();
     struct agent_case c = {.client = hostile_client};
-    setenv("LRT_DUMP_CLIENT_TIMEOUT_MS", "300", 1);
     run_agent_case(&c, agent_idle_root);
+    struct agent_case q = {.client = silent_client};
+    setenv("LRT_DUMP_CLIENT_TIMEOUT_MS", "300", 1);
+    run_agent_case(&q, agent_idle_root);
     unsetenv("LRT_DUMP_CLIENT_TIMEOUT_MS");
     remove_agent_dir();
 }
@@ -1168,6 +1183,14 @@ static NOINLINE int park_here(void) { return NOTAIL(lrt_sleep_ms(1000000)); }
 static NOINLINE int nested_wait(int depth) { return depth ? NOTAIL(nested_wait(depth - 1)) : NOTAIL(park_here()); }
 static void *many_task(void *a) { (void)a; nested_wait(3); return NULL; }
 
+/* The snapshot runs on this thread: its CPU time is its cost, whatever else runs. */
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static void *many_root(void *arg)
 {
     (void)arg;
@@ -1175,12 +1198,14 @@ static void *many_root(void *arg)
     for (int i = 0; i < MANY; i++)
         ts[i] = lrt_spawn(many_task, NULL);
     lrt_yield();
-    double best_bt = 1e9, best_plain = 1e9;
+    double best_bt = 1e9, best_plain = 1e9, best_cpu = 1e9;
     size_t len = 0;
     for (int round = 0; round < 3; round++) {
-        uint64_t t0 = lrt_now_ns();
+        uint64_t t0 = lrt_now_ns(), c0 = thread_cpu_ns();
         char *s = lrt_dump_json(NULL, LRT_DUMP_BACKTRACES);
-        double ms = (double)(lrt_now_ns() - t0) / 1e6;
+        double ms = (double)(lrt_now_ns() - t0) / 1e6, cpu = (double)(thread_cpu_ns() - c0) / 1e6;
+        if (cpu < best_cpu)
+            best_cpu = cpu;
         CU_ASSERT_PTR_NOT_NULL_FATAL(s);
         len = strlen(s);
         if (round == 0) {
@@ -1199,10 +1224,12 @@ static void *many_root(void *arg)
         if (ms < best_plain)
             best_plain = ms;
     }
-    fprintf(stderr, "\n    snapshot of %d suspended tasks: %.1f ms with backtraces (%.1f MB of JSON), "
-                    "%.1f ms without\n    ",
-            MANY, best_bt, (double)len / 1e6, best_plain);
-    CU_ASSERT(best_bt < 2000); /* the target (50 ms) is for optimised builds: docs/performance.md */
+    fprintf(stderr, "\n    snapshot of %d suspended tasks: %.1f ms with backtraces (%.1f ms of CPU, %.1f MB of "
+                    "JSON), %.1f ms without\n    ",
+            MANY, best_bt, best_cpu, (double)len / 1e6, best_plain);
+    /* the target (50 ms) is for optimised builds (docs/performance.md); CPU time, so that
+     * a loaded machine cannot fail it */
+    CU_ASSERT(best_cpu < 2000);
     for (int i = 0; i < MANY; i++) {
         lrt_abort(ts[i]);
         lrt_join(ts[i], NULL);
