@@ -39,6 +39,14 @@
         rc_;                                       \
     })
 
+/* CU_ASSERT_STRING_EQUAL, but a missing value (NULL) fails the test instead of crashing
+ * the runner. */
+#define STR_EQ(actual, expected)                                                           \
+    do {                                                                                   \
+        const char *a_ = (actual);                                                         \
+        CU_ASSERT(a_ != NULL && strcmp(a_, (expected)) == 0);                              \
+    } while (0)
+
 /* ---- helpers ---------------------------------------------------------------------- */
 
 static uint64_t mono_ms(void)
@@ -302,11 +310,11 @@ static NOINLINE void *waits_root(void *arg)
             !bt_has(t, expect[i].fn) || strcmp(bt_sym(t, -1), expect[i].name) != 0)
             fprintf(stderr, "task %s: state %s wait %s, last frame %s (expected %s %s in %s)\n", expect[i].name,
                     str(t, "state"), wait_kind(t), bt_sym(t, -1), expect[i].state, expect[i].kind, expect[i].fn);
-        CU_ASSERT_STRING_EQUAL(wait_kind(t), expect[i].kind);
-        CU_ASSERT_STRING_EQUAL(str(t, "state"), expect[i].state);
+        STR_EQ(wait_kind(t), expect[i].kind);
+        STR_EQ(str(t, "state"), expect[i].state);
         CU_ASSERT(bt_has(t, expect[i].fn));
         /* unwinding stops at the task's entry: the last frame is the task function */
-        CU_ASSERT_STRING_EQUAL(bt_sym(t, -1), expect[i].name);
+        STR_EQ(bt_sym(t, -1), expect[i].name);
         /* exactly one lrt frame above the suspension point: the public call (the
          * exact function is checked by ..._starts_with_the_public_call_...) */
         const char *top = bt_sym(t, 0), *next = bt_sym(t, 1);
@@ -315,12 +323,12 @@ static NOINLINE void *waits_root(void *arg)
         CU_ASSERT(!bt_has(t, "schedule") && !bt_has(t, "pick_next"));
         json_t *at = json_object_get(t, "spawned_at");
         CU_ASSERT(strstr(str(at, "file"), "test_dump.c") != NULL);
-        CU_ASSERT_STRING_EQUAL(str(at, "func"), "waits_root");
+        STR_EQ(str(at, "func"), "waits_root");
         CU_ASSERT(json_integer_value(json_object_get(t, "parent")) > 0);
     }
     json_t *fd = json_object_get(find_task(s, "fd_waiter"), "wait");
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(fd, "fd")), W.pipe_fd[0]);
-    CU_ASSERT_STRING_EQUAL(str(fd, "interest"), "read");
+    STR_EQ(str(fd, "interest"), "read");
     json_t *jw = json_object_get(find_task(s, "joiner"), "wait");
     CU_ASSERT_EQUAL((uint64_t)json_integer_value(json_object_get(jw, "task")), lrt_task_id(W.target));
     json_t *bw = json_object_get(find_task(s, "job_joiner"), "wait");
@@ -331,7 +339,7 @@ static NOINLINE void *waits_root(void *arg)
     CU_ASSERT_EQUAL((uint64_t)json_integer_value(json_object_get(mw, "owner")), lrt_task_self_id());
     /* the caller is running, and its own backtrace shows where it called the dump */
     json_t *me = find_task(s, "main");
-    CU_ASSERT_STRING_EQUAL(str(me, "state"), "running");
+    STR_EQ(str(me, "state"), "running");
     CU_ASSERT(bt_has(me, "waits_root"));
     CU_ASSERT(json_is_true(json_object_get(me, "root")));
     /* I/O, timers and the blocking pool */
@@ -728,6 +736,7 @@ struct agent_case {
     atomic_int done;
     atomic_int release; /* the root may stop blocking */
     atomic_int stuck;   /* the root is about to block the thread */
+    atomic_int ready;   /* the root's other tasks are in place */
     int pipe_fd[2];
     uint64_t answer_ms;
     json_t *snap;
@@ -774,16 +783,31 @@ static void *agent_sleeper(void *a) { (void)a; agent_sleeper_wait(); return NULL
 
 static void *agent_basic_root(void *arg)
 {
+    struct agent_case *c = arg;
     lrt_task_t *t = lrt_spawn(agent_sleeper, NULL);
+    lrt_yield(); /* the sleeper runs to its sleep */
+    atomic_store(&c->ready, 1);
     agent_idle_root(arg);
     lrt_abort(t);
     lrt_join(t, NULL);
     return NULL;
 }
 
+/* Wait (bounded) for @flag: the client thread may run long before the runtime's tasks
+ * on a loaded machine.  Not _FATAL: this is the client thread. */
+static void client_wait(atomic_int *flag)
+{
+    uint64_t until = mono_ms() + 30000;
+    while (!atomic_load(flag) && mono_ms() < until) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    CU_ASSERT(atomic_load(flag));
+}
+
 static void basic_client(struct agent_case *c)
 {
-    (void)c;
+    client_wait(&c->ready);
     char path[256];
     sock_path(path, sizeof path);
     struct stat st;
@@ -802,9 +826,9 @@ static void basic_client(struct agent_case *c)
     json_t *s = ask_json(fd, "{\"cmd\":\"snapshot\",\"backtraces\":true}\n", 2000);
     CU_ASSERT(mono_ms() - t0 < 1000);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-    CU_ASSERT_STRING_EQUAL(str(json_object_get(s, "runtime"), "source"), "safepoint");
+    STR_EQ(str(json_object_get(s, "runtime"), "source"), "safepoint");
     json_t *t = find_task(s, "agent_sleeper");
-    CU_ASSERT_STRING_EQUAL(wait_kind(t), "sleep");
+    CU_ASSERT(t && wait_kind(t) && strcmp(wait_kind(t), "sleep") == 0);
     CU_ASSERT(bt_has(t, "agent_sleeper_wait"));
     CU_ASSERT(bt_has(find_task(s, "main"), "agent_idle_root"));
     json_decref(s);
@@ -925,13 +949,7 @@ static void agent_survives_garbage_huge_lines_silent_and_concurrent_clients(void
 /* The runtime thread stuck in a task: a busy loop, then a blocking read. */
 static void stuck_client(struct agent_case *c)
 {
-    /* ask once the root blocks, however long the loaded machine takes to get there */
-    uint64_t until = mono_ms() + 30000;
-    while (!atomic_load(&c->stuck) && mono_ms() < until) {
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL);
-    }
-    CU_ASSERT(atomic_load(&c->stuck)); /* not _FATAL: this is the client thread */
+    client_wait(&c->stuck); /* ask once the root blocks the thread */
     int fd = agent_connect();
     CU_ASSERT_FATAL(fd >= 0);
     uint64_t t0 = mono_ms();
@@ -986,9 +1004,9 @@ static void check_stuck(struct agent_case *c, const char *fn)
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     CU_ASSERT(c->answer_ms < 1000);
     json_t *r = json_object_get(s, "runtime");
-    CU_ASSERT_STRING_EQUAL(str(r, "state"), "stuck");
+    STR_EQ(str(r, "state"), "stuck");
     json_t *me = find_task(s, "main");
-    CU_ASSERT_STRING_EQUAL(str(me, "state"), "running");
+    STR_EQ(str(me, "state"), "running");
     CU_ASSERT(json_integer_value(json_object_get(me, "state_ns")) >= 100000000);
     if (!bt_has(me, fn))
         fprintf(stderr, "stuck task backtrace lacks %s: %s\n", fn,
@@ -998,7 +1016,7 @@ static void check_stuck(struct agent_case *c, const char *fn)
                     (uint64_t)json_integer_value(json_object_get(me, "id")));
     /* the others from consistent state */
     json_t *t = find_task(s, "agent_sleeper");
-    CU_ASSERT_STRING_EQUAL(wait_kind(t), "sleep");
+    STR_EQ(wait_kind(t), "sleep");
     CU_ASSERT(bt_has(t, "agent_sleeper_wait"));
     json_decref(s);
 }
@@ -1146,7 +1164,7 @@ static void *stall_root(void *arg)
     CU_ASSERT_PTR_NOT_NULL(stall_with(stalls, "sleep_in_a_task", false));
     json_t *older = stall_with(stalls, "hog_the_thread", true);
     CU_ASSERT_PTR_NOT_NULL(older);
-    CU_ASSERT_STRING_EQUAL(str(older, "name"), "main");
+    STR_EQ(str(older, "name"), "main");
     CU_ASSERT(json_integer_value(json_object_get(older, "duration_ns")) >= 50000000);
     json_t *r = json_object_get(s, "runtime");
     int64_t n = json_integer_value(json_object_get(r, "stalls"));
