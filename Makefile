@@ -74,15 +74,23 @@ DEPS_TIERS := lib \
 deps-check:
 	$(Q)tools/setup-deps.sh --check $(DEPS_TIERS)
 
+
+# liblrt's code goes into one section, lrt_text, whose bounds (__start_lrt_text,
+# __stop_lrt_text) tell the backtrace trimming which frames are lrt's, with no list of
+# names, in liblrt.so and in a program linked with liblrt.a alike (src/dump.c).
+LRT_TEXT = objcopy $$(objdump -h $@ | awk '$$2 ~ /^\.text/ {printf " --rename-section %s=lrt_text", $$2}') $@
+
 $(BUILD)/obj/%.c.o: src/%.c | deps-check
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) $(ALLCFLAGS) -c -o $@ $<
+	$(Q)$(LRT_TEXT)
 
 $(BUILD)/obj/%.S.o: src/%.S | deps-check
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  AS      $<")
 	$(Q)$(CC) $(CPPFLAGS) $(ALLCFLAGS) -c -o $@ $<
+	$(Q)$(LRT_TEXT)
 
 $(SO): $(LIB_OBJS) src/lrt.map
 	@$(if $(Q),echo "  LD      $@")

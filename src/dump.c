@@ -18,12 +18,13 @@
  *
  * Backtraces: a suspended task's registers are in the switch frame at t->sp (layout in
  * context_x86_64.S); they seed a libunwind cursor (unw_context_t is a ucontext_t on
- * x86-64).  Unwinding ends at lrt__ctx_entry (.cfi_undefined rip).  lrt's own frames
- * above the suspension point are dropped except the outermost one (the API call the task
- * made, e.g. lrt_sleep_ms), and so are lrt__task_main / lrt__ctx_entry at the bottom: the
- * last frame is the task's function.  Symbols are resolved once per distinct ip and kept
- * across snapshots (unw_get_proc_name reads the ELF symtab, so static functions resolve
- * too; see symcache_get).
+ * x86-64).  Unwinding ends at lrt__ctx_entry (.cfi_undefined rip).  The innermost run of
+ * lrt frames (by address: is_lrt_frame) is dropped except its outermost frame, which is
+ * the public call the task made (lrt_read, lrt_sleep_ms: public functions that forward
+ * keep their frame, LRT__NOTAIL), and so are lrt__task_main / lrt__ctx_entry at the
+ * bottom: the last frame is the task's function.  Symbols are resolved once per distinct
+ * ip and kept across snapshots (unw_get_proc_name reads the ELF symtab, so static
+ * functions resolve too; see symcache_get).
  */
 #define UNW_LOCAL_ONLY
 #include "internal.h"
@@ -395,25 +396,24 @@ static void symbolize(struct symcache *c, unw_cursor_t *cur, lrt__frame *f, cons
     }
 }
 
-/* Static functions of lrt that sit between a task's call and the switch. */
-static const char *const lrt_statics[] = {
-    "schedule", "pick_next", "maintenance", "cancelled_yield", "wait_on", "io_run", "join_wait",
-    "task_ctx_slow", "chan_wait_recv", "task_ctx", "snapshot_task", "unwind_current", "write_tasks",
-    "unwind_cursor", NULL};
+/* Bounds of liblrt's code.  The build puts every section of code of liblrt's objects,
+ * cold parts (.text.unlikely: schedule_traced.cold) included, into one section named
+ * lrt_text (Makefile), and the linker defines these for it, in liblrt.so and in a program
+ * linked with liblrt.a alike: static functions count with no list of their names, which
+ * went stale as soon as one was added or GCC split a new .cold part.  Weak: a liblrt
+ * built without that step has neither, and falls back to the link map (shared) or to
+ * the lrt_ prefix (static). */
+extern const char __start_lrt_text[] __attribute__((weak));
+extern const char __stop_lrt_text[] __attribute__((weak));
 
 static bool is_lrt_frame(const lrt__frame *f, const struct link_map *map)
 {
+    uint64_t lo = (uint64_t)(uintptr_t)__start_lrt_text, hi = (uint64_t)(uintptr_t)__stop_lrt_text;
+    if (lo && hi > lo) /* a return address may be the section's end, never its start */
+        return f->ip > lo && f->ip <= hi;
     if (lrt_map)
         return map == lrt_map;
-    if (!f->sym[0])
-        return false;
-    if (strncmp(f->sym, "lrt_", 4) == 0)
-        return true;
-    size_t n = strcspn(f->sym, "."); /* schedule.constprop.0, wait_on.isra.0 */
-    for (const char *const *s = lrt_statics; *s; s++)
-        if (strlen(*s) == n && strncmp(f->sym, *s, n) == 0)
-            return true;
-    return false;
+    return strncmp(f->sym, "lrt_", 4) == 0;
 }
 
 static bool is_entry_frame(const lrt__frame *f)
@@ -433,8 +433,6 @@ struct rawtrace {
     bool ok;
 };
 
-/* Unwind from an initialised cursor into out[], then trim lrt's frames: all but the
- * outermost one above the first frame of user code, and the entry frames below. */
 /* Scratch space of one unwind: kept off the stack, because a snapshot taken at a safe
  * point or by lrt_dump_json() runs on a task's stack, which may be as small as 16 KiB. */
 struct scratch {
@@ -459,6 +457,8 @@ void lrt__unwind_thread_exit(void)
     tls_scratch = NULL;
 }
 
+/* Unwind from an initialised cursor into out[], then trim lrt's frames: all but the
+ * outermost one above the first frame of user code, and the entry frames below. */
 static int unwind_cursor(unw_cursor_t *cur, struct symcache *c, lrt__frame *out, int max, bool trim,
                          bool *complete, struct rawtrace *raw)
 {
@@ -1178,8 +1178,10 @@ int lrt__snapshot(struct lrt_runtime *rt, unsigned flags, int mode, const lrt__l
     lrt__jw_u64(w, "blocking_threads_busy", threads >= idle ? threads - idle : 0);
     lrt__jw_u64(w, "blocking_threads_idle", idle);
     lrt__jw_u64(w, "blocking_queue_depth", queued);
-    lrt__jw_u64(w, "stalls", __atomic_load_n(&rt->m.stalls, __ATOMIC_RELAXED));
-    lrt__jw_u64(w, "stalls_suppressed", lrt__stall_suppressed(rt));
+    uint64_t stalls, suppressed;
+    lrt__stall_counts(rt, &stalls, &suppressed);
+    lrt__jw_u64(w, "stalls", stalls);
+    lrt__jw_u64(w, "stalls_suppressed", suppressed);
     lrt__jw_u64(w, "event_interval", rt->event_interval);
     lrt__jw_u64(w, "budget", rt->budget);
     lrt__jw_u64(w, "stall_threshold_ms", rt->opts.stall_threshold_ms);

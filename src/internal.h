@@ -15,6 +15,16 @@
 #define LRT__LIKELY(x) __builtin_expect(!!(x), 1)
 #define LRT__UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define LRT__TLS __thread __attribute__((tls_model("initial-exec")))
+/* LRT__NOTAIL(call): @call's value, with the call kept out of tail position.  A public
+ * function that may suspend and forwards to another (lrt_read -> lrt_read_timeout) thus
+ * keeps its frame, and a backtrace starts with the call the user made (dump.c trims at
+ * the outermost lrt frame).  Costs a stack adjustment and a return: docs/performance.md. */
+#define LRT__NOTAIL(call)                                                                  \
+    ({                                                                                     \
+        __typeof__(call) lrt__notail_ = (call);                                            \
+        __asm__ volatile("" : "+r"(lrt__notail_));                                         \
+        lrt__notail_;                                                                      \
+    })
 
 #if defined(__SANITIZE_ADDRESS__)
 #define LRT__ASAN 1
@@ -569,7 +579,8 @@ void lrt__unwind_warm(void);
 void lrt__unwind_thread_exit(void); /* agent/stall threads: free the unwind scratch */
 /* Stall records for the snapshot (stall.c); writes the "stalls" array. */
 void lrt__stall_json(struct lrt_runtime *rt, lrt__jw *w);
-uint64_t lrt__stall_suppressed(struct lrt_runtime *rt); /* reports not printed (rate limit) */
+/* stalls reported, and of those not printed (rate limit): one consistent pair */
+void lrt__stall_counts(struct lrt_runtime *rt, uint64_t *stalls, uint64_t *suppressed);
 /* JSON writer primitives (dump.c), shared with stall.c. */
 void lrt__jw_raw(lrt__jw *w, const char *s, size_t n);
 void lrt__jw_obj(lrt__jw *w, const char *key);   /* key NULL inside arrays */

@@ -534,9 +534,9 @@ ssize_t lrt_write_timeout(int fd, const void *buf, size_t n, int64_t timeout_ms)
     return io_run(fd, EPOLLOUT, OP_WRITE, &a, timeout_ms);
 }
 
-ssize_t lrt_read(int fd, void *buf, size_t n) { return lrt_read_timeout(fd, buf, n, -1); }
+ssize_t lrt_read(int fd, void *buf, size_t n) { return LRT__NOTAIL(lrt_read_timeout(fd, buf, n, -1)); }
 
-ssize_t lrt_write(int fd, const void *buf, size_t n) { return lrt_write_timeout(fd, buf, n, -1); }
+ssize_t lrt_write(int fd, const void *buf, size_t n) { return LRT__NOTAIL(lrt_write_timeout(fd, buf, n, -1)); }
 
 ssize_t lrt_write_all(int fd, const void *buf, size_t n)
 {
@@ -558,7 +558,7 @@ int lrt_accept_timeout(int fd, struct sockaddr *sa, socklen_t *len, int64_t time
 
 int lrt_accept(int fd, struct sockaddr *sa, socklen_t *len)
 {
-    return lrt_accept_timeout(fd, sa, len, -1);
+    return LRT__NOTAIL(lrt_accept_timeout(fd, sa, len, -1));
 }
 
 int lrt_connect_timeout(int fd, const struct sockaddr *sa, socklen_t len, int64_t timeout_ms)
@@ -613,7 +613,7 @@ int lrt_connect_timeout(int fd, const struct sockaddr *sa, socklen_t len, int64_
 
 int lrt_connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
-    return lrt_connect_timeout(fd, sa, len, -1);
+    return LRT__NOTAIL(lrt_connect_timeout(fd, sa, len, -1));
 }
 
 /*

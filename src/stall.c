@@ -115,8 +115,6 @@ static void report(struct lrt__stall *st, struct lrt_task *t, uint64_t seq, uint
         LRT__TP_DO(stall, r.task_id, r.duration_ns, ips, (unsigned)r.n);
         (void)ips;
     }
-    __atomic_fetch_add(&rt->m.stalls, 1, __ATOMIC_RELAXED);
-
     pthread_mutex_lock(&st->mu);
     st->ring[st->head] = r;
     st->head = (st->head + 1) % RING;
@@ -138,6 +136,9 @@ static void report(struct lrt__stall *st, struct lrt_task *t, uint64_t seq, uint
         st->suppressed++;
         st->suppressed_unreported++;
     }
+    /* counted once the record is in the ring, under the lock with the suppressed count: a
+     * snapshot sees the three agree, and whoever sees the count grow finds the record */
+    __atomic_fetch_add(&rt->m.stalls, 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&st->mu);
     if (print)
         print_report(st, &r, suppressed);
@@ -284,13 +285,15 @@ void lrt__stall_json(struct lrt_runtime *rt, lrt__jw *w)
     lrt__jw_end(w, ']');
 }
 
-uint64_t lrt__stall_suppressed(struct lrt_runtime *rt)
+void lrt__stall_counts(struct lrt_runtime *rt, uint64_t *stalls, uint64_t *suppressed)
 {
     struct lrt__stall *st = rt->stall;
-    if (!st)
-        return 0;
-    pthread_mutex_lock(&st->mu);
-    uint64_t n = st->suppressed;
-    pthread_mutex_unlock(&st->mu);
-    return n;
+    *suppressed = 0;
+    if (st)
+        pthread_mutex_lock(&st->mu);
+    *stalls = __atomic_load_n(&rt->m.stalls, __ATOMIC_RELAXED);
+    if (st) {
+        *suppressed = st->suppressed;
+        pthread_mutex_unlock(&st->mu);
+    }
 }

@@ -377,7 +377,7 @@ int lrt_join_timeout(lrt_task_t *h, void **result, int64_t timeout_ms)
 
 int lrt_join(lrt_task_t *t, void **result)
 {
-    return lrt_join_timeout(t, result, -1);
+    return LRT__NOTAIL(lrt_join_timeout(t, result, -1));
 }
 
 /* The record behind a handle the calling thread may use, or NULL: NULL handle, wrong

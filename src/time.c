@@ -464,11 +464,11 @@ int lrt_time_advance(uint64_t ns)
 
 /* Every sleep ends here.  A deadline beyond LRT__DEADLINE_MAX sleeps until cancelled
  * (no timer is armed); the wait reason keeps the requested deadline for the dump. */
-static int sleep_until(struct lrt_task *t, uint64_t deadline_ns)
+static inline int sleep_until(struct lrt_task *t, uint64_t deadline_ns)
 {
     if (deadline_ns <= lrt__rt_now(t->rt)) /* already due: still a suspension point */
-        return lrt_yield();
-    return lrt__suspend(LRT__WAIT_SLEEP, NULL, deadline_ns, lrt__deadline_at(deadline_ns));
+        return LRT__NOTAIL(lrt_yield());
+    return LRT__NOTAIL(lrt__suspend(LRT__WAIT_SLEEP, NULL, deadline_ns, lrt__deadline_at(deadline_ns)));
 }
 
 int lrt_sleep_until(uint64_t deadline_ns)

@@ -24,6 +24,12 @@
 #include <unistd.h>
 
 #include "test_util.h"
+#include "internal.h" /* lrt__tls_rt->trace_hot */
+#if LRT_TRACE_ENABLED
+#include <lttng/tracepoint-types.h>
+#endif
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 /* Keep a NOINLINE helper's frame on the stack: no tail call. */
 #define NOTAIL(expr)                               \
@@ -32,6 +38,14 @@
         __asm__ volatile("" : : "r"(rc_) : "memory"); \
         rc_;                                       \
     })
+
+/* CU_ASSERT_STRING_EQUAL, but a missing value (NULL) fails the test instead of crashing
+ * the runner. */
+#define STR_EQ(actual, expected)                                                           \
+    do {                                                                                   \
+        const char *a_ = (actual);                                                         \
+        CU_ASSERT(a_ != NULL && strcmp(a_, (expected)) == 0);                              \
+    } while (0)
 
 /* ---- helpers ---------------------------------------------------------------------- */
 
@@ -296,25 +310,25 @@ static NOINLINE void *waits_root(void *arg)
             !bt_has(t, expect[i].fn) || strcmp(bt_sym(t, -1), expect[i].name) != 0)
             fprintf(stderr, "task %s: state %s wait %s, last frame %s (expected %s %s in %s)\n", expect[i].name,
                     str(t, "state"), wait_kind(t), bt_sym(t, -1), expect[i].state, expect[i].kind, expect[i].fn);
-        CU_ASSERT_STRING_EQUAL(wait_kind(t), expect[i].kind);
-        CU_ASSERT_STRING_EQUAL(str(t, "state"), expect[i].state);
+        STR_EQ(wait_kind(t), expect[i].kind);
+        STR_EQ(str(t, "state"), expect[i].state);
         CU_ASSERT(bt_has(t, expect[i].fn));
         /* unwinding stops at the task's entry: the last frame is the task function */
-        CU_ASSERT_STRING_EQUAL(bt_sym(t, -1), expect[i].name);
-        /* exactly one lrt frame above the suspension point (the outermost lrt call:
-         * usually the API function, lrt__suspend when the API tail-called it) */
+        STR_EQ(bt_sym(t, -1), expect[i].name);
+        /* exactly one lrt frame above the suspension point: the public call (the
+         * exact function is checked by ..._starts_with_the_public_call_...) */
         const char *top = bt_sym(t, 0), *next = bt_sym(t, 1);
         CU_ASSERT(top && strncmp(top, "lrt_", 4) == 0);
         CU_ASSERT(next && strncmp(next, "lrt_", 4) != 0);
         CU_ASSERT(!bt_has(t, "schedule") && !bt_has(t, "pick_next"));
         json_t *at = json_object_get(t, "spawned_at");
         CU_ASSERT(strstr(str(at, "file"), "test_dump.c") != NULL);
-        CU_ASSERT_STRING_EQUAL(str(at, "func"), "waits_root");
+        STR_EQ(str(at, "func"), "waits_root");
         CU_ASSERT(json_integer_value(json_object_get(t, "parent")) > 0);
     }
     json_t *fd = json_object_get(find_task(s, "fd_waiter"), "wait");
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(fd, "fd")), W.pipe_fd[0]);
-    CU_ASSERT_STRING_EQUAL(str(fd, "interest"), "read");
+    STR_EQ(str(fd, "interest"), "read");
     json_t *jw = json_object_get(find_task(s, "joiner"), "wait");
     CU_ASSERT_EQUAL((uint64_t)json_integer_value(json_object_get(jw, "task")), lrt_task_id(W.target));
     json_t *bw = json_object_get(find_task(s, "job_joiner"), "wait");
@@ -325,7 +339,7 @@ static NOINLINE void *waits_root(void *arg)
     CU_ASSERT_EQUAL((uint64_t)json_integer_value(json_object_get(mw, "owner")), lrt_task_self_id());
     /* the caller is running, and its own backtrace shows where it called the dump */
     json_t *me = find_task(s, "main");
-    CU_ASSERT_STRING_EQUAL(str(me, "state"), "running");
+    STR_EQ(str(me, "state"), "running");
     CU_ASSERT(bt_has(me, "waits_root"));
     CU_ASSERT(json_is_true(json_object_get(me, "root")));
     /* I/O, timers and the blocking pool */
@@ -376,6 +390,217 @@ static NOINLINE void *waits_root(void *arg)
 static void snapshot_shows_each_wait_reason_with_its_object_and_backtrace(void)
 {
     lrt_test_run(NULL, waits_root, NULL);
+}
+
+/* ---- the first frame is the public call ------------------------------------------- */
+
+/* Each waiter is a user function that calls one public lrt function and stays on the
+ * stack (NOTAIL): the snapshot must show that public function as frame 0 and the user
+ * function as frame 1, whatever lrt calls inside (tail calls, .cold parts, statics). */
+static struct {
+    int pipe_fd[2], wpipe[2], lfd;
+    uint64_t far_ns;
+    lrt_chan_t *empty, *full;
+    lrt_oneshot_t *once;
+    lrt_notify_t *notify, *park;
+    lrt_mutex_t *mutex;
+    lrt_sem_t *sem;
+    lrt_task_t *target[2];
+    atomic_int stop;
+} P;
+
+static NOINLINE ssize_t in_read(void) { char c; return NOTAIL(lrt_read(P.pipe_fd[0], &c, 1)); }
+static NOINLINE ssize_t in_read_timeout(void) { char c; return NOTAIL(lrt_read_timeout(P.pipe_fd[0], &c, 1, 600000)); }
+static NOINLINE ssize_t in_write(void) { return NOTAIL(lrt_write(P.wpipe[1], "x", 1)); }
+static NOINLINE ssize_t in_write_all(void) { return NOTAIL(lrt_write_all(P.wpipe[1], "xy", 2)); }
+static NOINLINE int in_accept(void) { return NOTAIL(lrt_accept(P.lfd, NULL, NULL)); }
+static NOINLINE int in_accept_timeout(void) { return NOTAIL(lrt_accept_timeout(P.lfd, NULL, NULL, 600000)); }
+static NOINLINE int in_wait_fd(void) { return NOTAIL(lrt_wait_fd(P.pipe_fd[0], 0x001 /* EPOLLIN */, -1)); }
+static NOINLINE int in_sleep_ms(void) { return NOTAIL(lrt_sleep_ms(600001)); } /* not sleep_long: ICF */
+static NOINLINE int in_sleep_ns(void) { return NOTAIL(lrt_sleep_ns(600000000000ull)); }
+static NOINLINE int in_sleep_until(void) { return NOTAIL(lrt_sleep_until(P.far_ns)); }
+static NOINLINE int in_join(void) { return NOTAIL(lrt_join(P.target[0], NULL)); }
+static NOINLINE int in_join_timeout(void) { return NOTAIL(lrt_join_timeout(P.target[1], NULL, 600000)); }
+static NOINLINE int in_chan_recv(void) { void *m; return NOTAIL(lrt_chan_recv(P.empty, &m)); }
+static NOINLINE int in_chan_recv_timeout(void) { void *m; return NOTAIL(lrt_chan_recv_timeout(P.empty, &m, 600000)); }
+static NOINLINE int in_chan_send(void) { return NOTAIL(lrt_chan_send(P.full, NULL)); }
+static NOINLINE int in_oneshot_recv(void) { void *v; return NOTAIL(lrt_oneshot_recv(P.once, &v)); }
+static NOINLINE int in_notify_wait(void) { return NOTAIL(lrt_notify_wait(P.notify)); }
+static NOINLINE int in_mutex_lock(void) { return NOTAIL(lrt_mutex_lock(P.mutex)); }
+static NOINLINE int in_sem_acquire(void) { return NOTAIL(lrt_sem_acquire(P.sem, 1)); }
+static NOINLINE int in_yield(void)
+{
+    int rc = 0;
+    while (!atomic_load(&P.stop) && rc == 0)
+        rc = NOTAIL(lrt_yield());
+    return rc;
+}
+
+#define PUB(api, fn) {#api, #fn, (long (*)(void))(void (*)(void))fn}
+static const struct {
+    const char *api, *fn;
+    long (*call)(void);
+} pub[] = {
+    PUB(lrt_read, in_read),
+    PUB(lrt_read_timeout, in_read_timeout),
+    PUB(lrt_write, in_write),
+    PUB(lrt_write_all, in_write_all),
+    PUB(lrt_accept, in_accept),
+    PUB(lrt_accept_timeout, in_accept_timeout),
+    PUB(lrt_wait_fd, in_wait_fd),
+    PUB(lrt_sleep_ms, in_sleep_ms),
+    PUB(lrt_sleep_ns, in_sleep_ns),
+    PUB(lrt_sleep_until, in_sleep_until),
+    PUB(lrt_join, in_join),
+    PUB(lrt_join_timeout, in_join_timeout),
+    PUB(lrt_chan_recv, in_chan_recv),
+    PUB(lrt_chan_recv_timeout, in_chan_recv_timeout),
+    PUB(lrt_chan_send, in_chan_send),
+    PUB(lrt_oneshot_recv, in_oneshot_recv),
+    PUB(lrt_notify_wait, in_notify_wait),
+    PUB(lrt_mutex_lock, in_mutex_lock),
+    PUB(lrt_sem_acquire, in_sem_acquire),
+    PUB(lrt_yield, in_yield),
+};
+#define NPUB (sizeof pub / sizeof pub[0])
+
+static void *pub_waiter(void *arg)
+{
+    /* the int/ssize_t results come back in rax either way: only 0 matters here */
+    (void)pub[(uintptr_t)arg].call();
+    return NULL;
+}
+
+static void *pub_target(void *arg)
+{
+    (void)arg;
+    lrt_notify_wait(P.park);
+    return NULL;
+}
+
+static void fill_socket(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    char buf[4096];
+    memset(buf, 'f', sizeof buf);
+    while (write(fd, buf, sizeof buf) > 0) {
+    }
+    fcntl(fd, F_SETFL, fl);
+}
+
+static int listen_loopback(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 4) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void *pub_root(void *arg)
+{
+    const char *tag = arg;
+    memset(&P, 0, sizeof P);
+    CU_ASSERT_EQUAL_FATAL(pipe(P.pipe_fd), 0);
+    CU_ASSERT_EQUAL_FATAL(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, P.wpipe), 0);
+    fill_socket(P.wpipe[1]);
+    P.lfd = listen_loopback();
+    CU_ASSERT_FATAL(P.lfd >= 0);
+    P.far_ns = lrt_now_ns() + 600000000000ull;
+    P.empty = lrt_chan_new(0);
+    P.full = lrt_chan_new(1);
+    P.once = lrt_oneshot_new();
+    P.notify = lrt_notify_new();
+    P.park = lrt_notify_new();
+    P.mutex = lrt_mutex_new();
+    P.sem = lrt_sem_new(0);
+    CU_ASSERT_EQUAL(lrt_chan_send(P.full, NULL), 0);
+    CU_ASSERT_EQUAL(lrt_mutex_lock(P.mutex), 0);
+    P.target[0] = lrt_spawn(pub_target, NULL);
+    P.target[1] = lrt_spawn(pub_target, NULL);
+    lrt_task_t *ts[NPUB];
+    for (size_t i = 0; i < NPUB; i++)
+        ts[i] = lrt_spawn_named(pub[i].api, pub_waiter, (void *)(uintptr_t)i);
+    for (int i = 0; i < 3; i++)
+        lrt_yield();
+
+    json_t *s = snap_self(tag, LRT_DUMP_BACKTRACES);
+    for (size_t i = 0; i < NPUB; i++) {
+        json_t *t = find_task(s, pub[i].api);
+        CU_ASSERT_PTR_NOT_NULL(t);
+        if (!t)
+            continue;
+        const char *f0 = bt_sym(t, 0), *f1 = bt_sym(t, 1);
+        if (!f0 || strcmp(f0, pub[i].api) != 0 || !f1 || strcmp(f1, pub[i].fn) != 0) {
+            fprintf(stderr, "\n    waits in %s, backtrace:", pub[i].api);
+            for (int k = 0; k < (int)json_array_size(json_object_get(t, "backtrace")); k++)
+                fprintf(stderr, " %s", bt_sym(t, k) ? bt_sym(t, k) : "??");
+        }
+        CU_ASSERT(f0 && strcmp(f0, pub[i].api) == 0);
+        CU_ASSERT(f1 && strcmp(f1, pub[i].fn) == 0);
+        CU_ASSERT(bt_sym(t, -1) && strcmp(bt_sym(t, -1), "pub_waiter") == 0);
+    }
+    json_decref(s);
+
+    /* the deadlock report and lrt-dump print frames through the same trimming */
+    atomic_store(&P.stop, 1);
+    lrt_abort(P.target[0]);
+    lrt_abort(P.target[1]);
+    for (int i = 0; i < 3; i++)
+        lrt_yield();
+    for (size_t i = 0; i < NPUB; i++)
+        lrt_abort(ts[i]);
+    for (size_t i = 0; i < NPUB; i++)
+        lrt_join(ts[i], NULL);
+    lrt_mutex_unlock(P.mutex);
+    lrt_chan_free(P.empty);
+    lrt_chan_free(P.full);
+    lrt_oneshot_free(P.once);
+    lrt_notify_free(P.notify);
+    lrt_notify_free(P.park);
+    lrt_mutex_free(P.mutex);
+    lrt_sem_free(P.sem);
+    lrt_close(P.pipe_fd[0]);
+    close(P.pipe_fd[1]);
+    lrt_close(P.wpipe[1]);
+    close(P.wpipe[0]);
+    lrt_close(P.lfd);
+    return NULL;
+}
+
+static void snapshot_backtrace_starts_with_the_public_call_each_task_waits_in(void)
+{
+    lrt_test_run(NULL, pub_root, "public-call");
+}
+
+#if LRT_TRACE_ENABLED
+/* What an LTTng session does when it enables an event: liblttng-ust sets the call site's
+ * state (tracepoint.c, set_tracepoint).  The runtime's gate then follows within one event
+ * interval and schedule() takes its traced variant, whose cold part then sits in every
+ * suspended task's stack.  No probe is registered, so nothing is recorded. */
+extern struct lttng_ust_tracepoint lttng_ust_tracepoint_lrt___task_poll_begin;
+
+static void *traced_pub_root(void *arg)
+{
+    CU_ASSERT(lrt__tls_rt->trace_hot); /* the traced scheduler path is the one running */
+    return pub_root(arg);
+}
+#endif
+
+static void snapshot_backtrace_trims_lrt_frames_of_a_static_build_with_a_tracepoint_enabled(void)
+{
+#if LRT_TRACE_ENABLED
+    /* the runner links liblrt.a: this is the static build the trimming must handle */
+    __atomic_store_n(&lttng_ust_tracepoint_lrt___task_poll_begin.state, 1, __ATOMIC_RELAXED);
+    lrt_test_run(NULL, traced_pub_root, "public-call-traced");
+    __atomic_store_n(&lttng_ust_tracepoint_lrt___task_poll_begin.state, 0, __ATOMIC_RELAXED);
+#else
+    fprintf(stderr, "\n    skipped: tracepoints compiled out (TRACE=0)\n    ");
+#endif
 }
 
 /* ---- deadlock report ------------------------------------------------------------- */
@@ -510,6 +735,8 @@ struct agent_case {
     void (*client)(struct agent_case *);
     atomic_int done;
     atomic_int release; /* the root may stop blocking */
+    atomic_int stuck;   /* the root is about to block the thread */
+    atomic_int ready;   /* the root's other tasks are in place */
     int pipe_fd[2];
     uint64_t answer_ms;
     json_t *snap;
@@ -556,16 +783,31 @@ static void *agent_sleeper(void *a) { (void)a; agent_sleeper_wait(); return NULL
 
 static void *agent_basic_root(void *arg)
 {
+    struct agent_case *c = arg;
     lrt_task_t *t = lrt_spawn(agent_sleeper, NULL);
+    lrt_yield(); /* the sleeper runs to its sleep */
+    atomic_store(&c->ready, 1);
     agent_idle_root(arg);
     lrt_abort(t);
     lrt_join(t, NULL);
     return NULL;
 }
 
+/* Wait (bounded) for @flag: the client thread may run long before the runtime's tasks
+ * on a loaded machine.  Not _FATAL: this is the client thread. */
+static void client_wait(atomic_int *flag)
+{
+    uint64_t until = mono_ms() + 30000;
+    while (!atomic_load(flag) && mono_ms() < until) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    CU_ASSERT(atomic_load(flag));
+}
+
 static void basic_client(struct agent_case *c)
 {
-    (void)c;
+    client_wait(&c->ready);
     char path[256];
     sock_path(path, sizeof path);
     struct stat st;
@@ -584,9 +826,9 @@ static void basic_client(struct agent_case *c)
     json_t *s = ask_json(fd, "{\"cmd\":\"snapshot\",\"backtraces\":true}\n", 2000);
     CU_ASSERT(mono_ms() - t0 < 1000);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-    CU_ASSERT_STRING_EQUAL(str(json_object_get(s, "runtime"), "source"), "safepoint");
+    STR_EQ(str(json_object_get(s, "runtime"), "source"), "safepoint");
     json_t *t = find_task(s, "agent_sleeper");
-    CU_ASSERT_STRING_EQUAL(wait_kind(t), "sleep");
+    CU_ASSERT(t && wait_kind(t) && strcmp(wait_kind(t), "sleep") == 0);
     CU_ASSERT(bt_has(t, "agent_sleeper_wait"));
     CU_ASSERT(bt_has(find_task(s, "main"), "agent_idle_root"));
     json_decref(s);
@@ -618,19 +860,19 @@ static void hostile_client(struct agent_case *c)
     /* garbage: an error, and the connection still works */
     int fd = agent_connect();
     CU_ASSERT_FATAL(fd >= 0);
-    json_t *e = ask_json(fd, "this is not json\n", 2000);
+    json_t *e = ask_json(fd, "this is not json\n", 10000);
     CU_ASSERT_PTR_NOT_NULL(json_object_get(e, "error"));
     json_decref(e);
-    e = ask_json(fd, "[1,2,3]\n", 2000);
+    e = ask_json(fd, "[1,2,3]\n", 10000);
     CU_ASSERT_PTR_NOT_NULL(json_object_get(e, "error"));
     json_decref(e);
-    e = ask_json(fd, "{\"cmd\":\"reboot\"}\n", 2000);
+    e = ask_json(fd, "{\"cmd\":\"reboot\"}\n", 10000);
     CU_ASSERT(strstr(json_string_value(json_object_get(e, "error")), "unknown command") != NULL);
     json_decref(e);
-    e = ask_json(fd, "{\"cmd\":\"snapshot\",\"backtraces\":\"yes\"}\n", 2000);
+    e = ask_json(fd, "{\"cmd\":\"snapshot\",\"backtraces\":\"yes\"}\n", 10000);
     CU_ASSERT_PTR_NOT_NULL(json_object_get(e, "error"));
     json_decref(e);
-    e = ask_json(fd, "{\"cmd\":\"ping\"}\n", 2000);
+    e = ask_json(fd, "{\"cmd\":\"ping\"}\n", 10000);
     CU_ASSERT(json_is_true(json_object_get(e, "ok")));
     json_decref(e);
     /* a 10 MB line: error, then dropped */
@@ -648,10 +890,10 @@ static void hostile_client(struct agent_case *c)
     }
     free(junk);
     CU_ASSERT(off < n);
-    char *line = read_line(big, 2000);
+    char *line = read_line(big, 10000);
     CU_ASSERT(line && strstr(line, "too long") != NULL);
     free(line);
-    CU_ASSERT_PTR_NULL(read_line(big, 2000)); /* closed */
+    CU_ASSERT_PTR_NULL(read_line(big, 10000)); /* closed */
     close(big);
     /* several clients at once, while the silent one still hangs around */
     int fds[6];
@@ -662,20 +904,33 @@ static void hostile_client(struct agent_case *c)
     }
     uint64_t t0 = mono_ms();
     for (int i = 0; i < 6; i++) {
-        char *l = read_line(fds[i], 2000);
+        char *l = read_line(fds[i], 10000);
         CU_ASSERT(l && strstr(l, "\"tasks\"") != NULL);
         free(l);
         close(fds[i]);
     }
     CU_ASSERT(mono_ms() - t0 < 1000);
-    e = ask_json(fd, "{\"cmd\":\"ping\"}\n", 2000);
+    e = ask_json(fd, "{\"cmd\":\"ping\"}\n", 10000);
     CU_ASSERT(json_is_true(json_object_get(e, "ok")));
     json_decref(e);
     close(fd);
-    /* the silent client is dropped after the client timeout (300 ms here) */
+    close(silent);
+}
+
+/* A silent client is dropped after the client timeout (300 ms here).  Its own agent: with
+ * so short a timeout, a loaded machine would also drop the clients above between two of
+ * their requests. */
+static void silent_client(struct agent_case *c)
+{
+    (void)c;
+    int silent = agent_connect();
+    CU_ASSERT(silent >= 0); /* not _FATAL: this is the client thread */
+    if (silent < 0)
+        return;
     uint64_t t1 = mono_ms();
-    CU_ASSERT_PTR_NULL(read_line(silent, 3000));
-    CU_ASSERT(mono_ms() - t1 < 2000);
+    CU_ASSERT_PTR_NULL(read_line(silent, 20000));
+    uint64_t ms = mono_ms() - t1;
+    CU_ASSERT(ms >= 250 && ms < 19000); /* closed by the agent, not timed out here */
     close(silent);
 }
 
@@ -683,8 +938,10 @@ static void agent_survives_garbage_huge_lines_silent_and_concurrent_clients(void
 {
     make_agent_dir();
     struct agent_case c = {.client = hostile_client};
-    setenv("LRT_DUMP_CLIENT_TIMEOUT_MS", "300", 1);
     run_agent_case(&c, agent_idle_root);
+    struct agent_case q = {.client = silent_client};
+    setenv("LRT_DUMP_CLIENT_TIMEOUT_MS", "300", 1);
+    run_agent_case(&q, agent_idle_root);
     unsetenv("LRT_DUMP_CLIENT_TIMEOUT_MS");
     remove_agent_dir();
 }
@@ -692,8 +949,7 @@ static void agent_survives_garbage_huge_lines_silent_and_concurrent_clients(void
 /* The runtime thread stuck in a task: a busy loop, then a blocking read. */
 static void stuck_client(struct agent_case *c)
 {
-    struct timespec ts = {0, 50 * 1000000};
-    nanosleep(&ts, NULL); /* let the root get stuck */
+    client_wait(&c->stuck); /* ask once the root blocks the thread */
     int fd = agent_connect();
     CU_ASSERT_FATAL(fd >= 0);
     uint64_t t0 = mono_ms();
@@ -713,6 +969,7 @@ static void *busy_root(void *arg)
     struct agent_case *c = arg;
     lrt_task_t *t = lrt_spawn(agent_sleeper, NULL);
     lrt_yield();
+    atomic_store(&c->stuck, 1);
     spin_until_released(&c->release);
     lrt_abort(t);
     lrt_join(t, NULL);
@@ -734,6 +991,7 @@ static void *syscall_root(void *arg)
     struct agent_case *c = arg;
     lrt_task_t *t = lrt_spawn(agent_sleeper, NULL);
     lrt_yield();
+    atomic_store(&c->stuck, 1);
     blocking_read_directly(c->pipe_fd[0]);
     lrt_abort(t);
     lrt_join(t, NULL);
@@ -746,9 +1004,9 @@ static void check_stuck(struct agent_case *c, const char *fn)
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     CU_ASSERT(c->answer_ms < 1000);
     json_t *r = json_object_get(s, "runtime");
-    CU_ASSERT_STRING_EQUAL(str(r, "state"), "stuck");
+    STR_EQ(str(r, "state"), "stuck");
     json_t *me = find_task(s, "main");
-    CU_ASSERT_STRING_EQUAL(str(me, "state"), "running");
+    STR_EQ(str(me, "state"), "running");
     CU_ASSERT(json_integer_value(json_object_get(me, "state_ns")) >= 100000000);
     if (!bt_has(me, fn))
         fprintf(stderr, "stuck task backtrace lacks %s: %s\n", fn,
@@ -758,7 +1016,7 @@ static void check_stuck(struct agent_case *c, const char *fn)
                     (uint64_t)json_integer_value(json_object_get(me, "id")));
     /* the others from consistent state */
     json_t *t = find_task(s, "agent_sleeper");
-    CU_ASSERT_STRING_EQUAL(wait_kind(t), "sleep");
+    STR_EQ(wait_kind(t), "sleep");
     CU_ASSERT(bt_has(t, "agent_sleeper_wait"));
     json_decref(s);
 }
@@ -824,42 +1082,95 @@ static void agent_refuses_a_shared_directory_and_cleans_stale_sockets(void)
 
 /* ---- stall detector --------------------------------------------------------------- */
 
-static NOINLINE void hog_the_thread(unsigned ms)
+/* The stall detector's count, read the way its watchdog writes it. */
+static uint64_t stalls_now(void)
 {
-    uint64_t until = mono_ms() + ms;
-    while (mono_ms() < until)
-        __asm__ volatile("" ::: "memory");
+    return __atomic_load_n(&lrt__tls_rt->m.stalls, __ATOMIC_RELAXED);
 }
 
-static NOINLINE void sleep_in_a_task(unsigned ms)
+#define STALL_WAIT_MS 30000 /* a bound, not an expectation: reports come after ~50 ms */
+
+/* Each stalled poll ends once the detector has reported it, not after a fixed time the
+ * watchdog thread may not get to run in on a loaded machine: one report per poll,
+ * whatever the load.  Returns whether the report came. */
+static NOINLINE bool hog_the_thread(void)
 {
-    struct timespec ts = {0, (long)ms * 1000000};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    uint64_t before = stalls_now(), until = mono_ms() + STALL_WAIT_MS;
+    while (stalls_now() == before && mono_ms() < until)
+        __asm__ volatile("" ::: "memory");
+    return NOTAIL(stalls_now() != before);
+}
+
+static NOINLINE bool sleep_in_a_task(void)
+{
+    uint64_t before = stalls_now(), until = mono_ms() + STALL_WAIT_MS;
+    while (stalls_now() == before && mono_ms() < until) {
+        struct timespec ts = {0, 20 * 1000000};
+        nanosleep(&ts, NULL); /* EINTR (the detector's signal) just ends a round early */
     }
+    return NOTAIL(stalls_now() != before);
+}
+
+/* Whether the newest stall record's backtrace has @fn. */
+static bool newest_stall_has(const char *fn)
+{
+    json_t *s = snap_self(NULL, 0);
+    json_t *newest = json_array_get(json_object_get(s, "stalls"), 0);
+    bool yes = newest && frames_have(json_object_get(newest, "backtrace"), fn);
+    json_decref(s);
+    return yes;
+}
+
+static json_t *stall_with(json_t *stalls, const char *fn, bool ended)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach(stalls, i, r)
+    {
+        if (frames_have(json_object_get(r, "backtrace"), fn) && (!ended || json_is_false(json_object_get(r, "ongoing"))))
+            return r;
+    }
+    return NULL;
 }
 
 static void *stall_root(void *arg)
 {
-    (void)arg;
-    for (int i = 0; i < 7; i++) {
-        hog_the_thread(110);
+    int *stalled = arg;
+    /* Seven stalled polls at least; more only while none has a backtrace yet (a capture
+     * gives up when the thread cannot take its signal within 200 ms: heavy load). */
+    bool bt = false;
+    for (int i = 0; i < 7 || (!bt && i < 20); i++) {
+        CU_ASSERT_FATAL(hog_the_thread());
+        (*stalled)++;
+        if (!bt)
+            bt = newest_stall_has("hog_the_thread"); /* same poll: no extra stall */
         lrt_yield();
     }
-    sleep_in_a_task(110);
-    lrt_yield();
+    CU_ASSERT(bt);
+    /* A blocking system call: captured from /proc, without a signal. */
+    bt = false;
+    for (int i = 0; i < 5 && !bt; i++) {
+        CU_ASSERT_FATAL(sleep_in_a_task());
+        (*stalled)++;
+        bt = newest_stall_has("sleep_in_a_task");
+        lrt_yield();
+    }
+    CU_ASSERT(bt);
     json_t *s = snap_self("stalls", LRT_DUMP_BACKTRACES);
     json_t *stalls = json_object_get(s, "stalls");
-    CU_ASSERT(json_array_size(stalls) >= 6);
-    json_t *newest = json_array_get(stalls, 0);
-    CU_ASSERT_STRING_EQUAL(str(newest, "name"), "main");
-    CU_ASSERT(frames_have(json_object_get(newest, "backtrace"), "sleep_in_a_task"));
-    json_t *older = json_array_get(stalls, 1);
-    CU_ASSERT(frames_have(json_object_get(older, "backtrace"), "hog_the_thread"));
+    /* The ring keeps the 8 newest; a poll of this task we did not stall on purpose (the
+     * thread descheduled for longer than the threshold) may add one: find by content. */
+    CU_ASSERT(json_array_size(stalls) == 8);
+    CU_ASSERT_PTR_NOT_NULL(stall_with(stalls, "sleep_in_a_task", false));
+    json_t *older = stall_with(stalls, "hog_the_thread", true);
+    CU_ASSERT_PTR_NOT_NULL(older);
+    STR_EQ(str(older, "name"), "main");
     CU_ASSERT(json_integer_value(json_object_get(older, "duration_ns")) >= 50000000);
-    CU_ASSERT(json_is_false(json_object_get(older, "ongoing")));
     json_t *r = json_object_get(s, "runtime");
-    CU_ASSERT_EQUAL(json_integer_value(json_object_get(r, "stalls")), 8);
-    CU_ASSERT_EQUAL(json_integer_value(json_object_get(r, "stalls_suppressed")), 3);
+    int64_t n = json_integer_value(json_object_get(r, "stalls"));
+    int64_t supp = json_integer_value(json_object_get(r, "stalls_suppressed"));
+    CU_ASSERT(n >= *stalled);
+    CU_ASSERT_EQUAL(supp, n - 5); /* five printed in the first minute, the rest not */
     json_decref(s);
     return NULL;
 }
@@ -868,13 +1179,16 @@ static void stall_detector_reports_long_polls_with_backtrace_and_rate_limit(void
 {
     lrt_options_t o = {0};
     o.stall_threshold_ms = 50;
+    int stalled = 0;
     struct capture c;
+    uint64_t t0 = mono_ms();
     capture_begin(&c);
-    lrt_test_run(&o, stall_root, NULL);
+    lrt_test_run(&o, stall_root, &stalled);
     char *out = capture_end(&c);
-    CU_ASSERT_EQUAL(count_of(out, "lrt: stall: task"), 5); /* then rate-limited */
+    CU_ASSERT(stalled >= 8);
+    if (mono_ms() - t0 < 55000) /* one rate-limit window: 5 reports a minute */
+        CU_ASSERT_EQUAL(count_of(out, "lrt: stall: task"), 5);
     CU_ASSERT(strstr(out, "'main'") != NULL);
-    CU_ASSERT(strstr(out, "hog_the_thread") != NULL);
     CU_ASSERT(strstr(out, "without giving the thread back") != NULL);
     free(out);
 }
@@ -887,6 +1201,14 @@ static NOINLINE int park_here(void) { return NOTAIL(lrt_sleep_ms(1000000)); }
 static NOINLINE int nested_wait(int depth) { return depth ? NOTAIL(nested_wait(depth - 1)) : NOTAIL(park_here()); }
 static void *many_task(void *a) { (void)a; nested_wait(3); return NULL; }
 
+/* The snapshot runs on this thread: its CPU time is its cost, whatever else runs. */
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static void *many_root(void *arg)
 {
     (void)arg;
@@ -894,12 +1216,14 @@ static void *many_root(void *arg)
     for (int i = 0; i < MANY; i++)
         ts[i] = lrt_spawn(many_task, NULL);
     lrt_yield();
-    double best_bt = 1e9, best_plain = 1e9;
+    double best_bt = 1e9, best_plain = 1e9, best_cpu = 1e9;
     size_t len = 0;
     for (int round = 0; round < 3; round++) {
-        uint64_t t0 = lrt_now_ns();
+        uint64_t t0 = lrt_now_ns(), c0 = thread_cpu_ns();
         char *s = lrt_dump_json(NULL, LRT_DUMP_BACKTRACES);
-        double ms = (double)(lrt_now_ns() - t0) / 1e6;
+        double ms = (double)(lrt_now_ns() - t0) / 1e6, cpu = (double)(thread_cpu_ns() - c0) / 1e6;
+        if (cpu < best_cpu)
+            best_cpu = cpu;
         CU_ASSERT_PTR_NOT_NULL_FATAL(s);
         len = strlen(s);
         if (round == 0) {
@@ -918,10 +1242,12 @@ static void *many_root(void *arg)
         if (ms < best_plain)
             best_plain = ms;
     }
-    fprintf(stderr, "\n    snapshot of %d suspended tasks: %.1f ms with backtraces (%.1f MB of JSON), "
-                    "%.1f ms without\n    ",
-            MANY, best_bt, (double)len / 1e6, best_plain);
-    CU_ASSERT(best_bt < 2000); /* the target (50 ms) is for optimised builds: docs/performance.md */
+    fprintf(stderr, "\n    snapshot of %d suspended tasks: %.1f ms with backtraces (%.1f ms of CPU, %.1f MB of "
+                    "JSON), %.1f ms without\n    ",
+            MANY, best_bt, best_cpu, (double)len / 1e6, best_plain);
+    /* the target (50 ms) is for optimised builds (docs/performance.md); CPU time, so that
+     * a loaded machine cannot fail it */
+    CU_ASSERT(best_cpu < 2000);
     for (int i = 0; i < MANY; i++) {
         lrt_abort(ts[i]);
         lrt_join(ts[i], NULL);
@@ -937,6 +1263,10 @@ static void snapshot_of_10000_suspended_tasks_with_backtraces_is_timed(void)
 CU_TestInfo lrt_test_dump[] = {
     {"snapshot_shows_each_wait_reason_with_its_object_and_backtrace",
      snapshot_shows_each_wait_reason_with_its_object_and_backtrace},
+    {"snapshot_backtrace_starts_with_the_public_call_each_task_waits_in",
+     snapshot_backtrace_starts_with_the_public_call_each_task_waits_in},
+    {"snapshot_backtrace_trims_lrt_frames_of_a_static_build_with_a_tracepoint_enabled",
+     snapshot_backtrace_trims_lrt_frames_of_a_static_build_with_a_tracepoint_enabled},
     {"deadlock_report_prints_the_task_table_with_wait_reasons",
      deadlock_report_prints_the_task_table_with_wait_reasons},
     {"agent_answers_ping_and_snapshots_on_a_private_socket_removed_at_shutdown",
