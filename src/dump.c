@@ -805,7 +805,9 @@ static void fmt_wait(uint64_t now, const struct lrt_task *t, char *buf, size_t n
         snprintf(buf, n, "fd %" PRIu64 " (%s)", t->wait_aux, interest_name(t->wait_aux2));
         break;
     case LRT__WAIT_SLEEP:
-        if (t->wait_aux > now)
+        if (t->wait_aux >= LRT__DEADLINE_MAX) /* a huge duration: no timer, until cancelled */
+            snprintf(buf, n, "sleep (forever)");
+        else if (t->wait_aux > now)
             snprintf(buf, n, "sleep (%" PRIu64 " ms left)", (t->wait_aux - now + 999999) / 1000000);
         else
             snprintf(buf, n, "sleep (due)");
@@ -898,6 +900,8 @@ static void write_wait(struct snap *s, const struct lrt_task *t)
         lrt__jw_str(w, "interest", interest_name(t->wait_aux2));
         break;
     case LRT__WAIT_SLEEP:
+        if (t->wait_aux >= LRT__DEADLINE_MAX)
+            break; /* no deadline */
         lrt__jw_u64(w, "deadline_ns", t->wait_aux);
         lrt__jw_i64(w, "remaining_ns", (int64_t)(t->wait_aux - s->now_rt));
         break;

@@ -9,6 +9,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <jansson.h>
+#include <stdlib.h>
+
 #include "internal.h"
 #include "test_util.h"
 
@@ -337,7 +340,54 @@ static void shutdown_timeout_with_uint64_max_waits_for_every_task(void)
     CU_ASSERT_TRUE(atomic_load(&job_done));
 }
 
+/* ---- the dump shows a sleep with no deadline as such ------------------------------- */
+
+static void *forever_sleeper(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)lrt_sleep_ms(UINT64_MAX);
+}
+
+static void *dump_root(void *arg)
+{
+    (void)arg;
+    lrt_task_t *t = lrt_spawn(forever_sleeper, NULL);
+    lrt_yield();
+    char *js = lrt_dump_json(lrt_current(), 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(js);
+    json_t *root = json_loads(js, 0, NULL);
+    free(js);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(root);
+    json_t *tasks = json_object_get(root, "tasks"), *it;
+    size_t i;
+    int seen = 0;
+    json_array_foreach(tasks, i, it) {
+        if (json_integer_value(json_object_get(it, "id")) != (json_int_t)lrt_task_id(t))
+            continue;
+        json_t *w = json_object_get(it, "wait");
+        const char *obj = json_string_value(json_object_get(w, "object"));
+        CU_ASSERT_PTR_NOT_NULL(obj);
+        if (obj)
+            CU_ASSERT_STRING_EQUAL(obj, "sleep (forever)");
+        CU_ASSERT_PTR_NULL(json_object_get(w, "deadline_ns")); /* not a bogus far deadline */
+        seen = 1;
+    }
+    CU_ASSERT_TRUE(seen);
+    json_decref(root);
+    lrt_abort(t);
+    void *r = NULL;
+    lrt_join(t, &r);
+    CU_ASSERT_EQUAL((intptr_t)r, -ECANCELED);
+    return NULL;
+}
+
+static void snapshot_shows_a_sleep_without_deadline_as_forever(void)
+{
+    lrt_test_run(NULL, dump_root, NULL);
+}
+
 CU_TestInfo lrt_test_deadline[] = {
+    {"snapshot_shows_a_sleep_without_deadline_as_forever", snapshot_shows_a_sleep_without_deadline_as_forever},
     {"shutdown_timeout_with_uint64_max_waits_for_every_task", shutdown_timeout_with_uint64_max_waits_for_every_task},
     {"deadline_arithmetic_saturates_instead_of_wrapping", deadline_arithmetic_saturates_instead_of_wrapping},
     {"huge_timeouts_wait_until_cancelled_and_other_timers_keep_firing",

@@ -10,6 +10,11 @@
  *  - "Suspension point": a function marked (suspends) may switch to other tasks.  Called
  *    from a task that has been aborted (or during shutdown), it returns -ECANCELED.
  *    Called outside a task (no lrt_block_on running), it returns -EPERM.
+ *  - Timeouts and deadlines: a timeout_ms < 0 means "no timeout", 0 means "do not wait".
+ *    One saturating rule for every timed call (sleeps, _timeout forms, lrt_sleep_until,
+ *    lrt_shutdown_timeout): a timeout or deadline that lies 2^62 ns (146 years) or more
+ *    ahead of the clock means "no deadline" -- the call waits until woken or cancelled,
+ *    never "already expired", and no arithmetic wraps.
  *  - All types are opaque.
  */
 #ifndef LRT_LRT_H
