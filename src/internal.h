@@ -61,41 +61,8 @@ static inline bool lrt__linked(const lrt__link *n) { return n->next != NULL; }
 struct lrt_task;
 static inline void lrt__tq_push(struct lrt_task **head, struct lrt_task **tail, struct lrt_task *t);
 
-/* ---- enums shared with tracing and dumps ------------------------------------------ */
-enum lrt__state { LRT__RUNNABLE = 0, LRT__RUNNING, LRT__SUSPENDED, LRT__FINISHED };
-
-enum lrt__wait_kind {
-    LRT__WAIT_NONE = 0,
-    LRT__WAIT_YIELD,    /* runnable after lrt_yield / budget */
-    LRT__WAIT_FD,       /* obj = registration, aux = fd, aux2 = interest */
-    LRT__WAIT_SLEEP,    /* aux = deadline ns */
-    LRT__WAIT_JOIN,     /* obj = joined task, aux = its id */
-    LRT__WAIT_BLOCKING, /* obj = job, aux = job id */
-    LRT__WAIT_CHAN_SEND,
-    LRT__WAIT_CHAN_RECV,
-    LRT__WAIT_ONESHOT,
-    LRT__WAIT_NOTIFY,
-    LRT__WAIT_MUTEX,
-    LRT__WAIT_SEM,
-    LRT__WAIT__COUNT
-};
-
-enum lrt__waker_kind {
-    LRT__WAKER_NONE = 0,
-    LRT__WAKER_IO,
-    LRT__WAKER_TIMER,
-    LRT__WAKER_TASK,
-    LRT__WAKER_REMOTE,
-    LRT__WAKER_BLOCKING,
-    LRT__WAKER_CANCEL,
-    LRT__WAKER_SPAWN,
-};
-
-enum lrt__poll_result { LRT__POLL_YIELDED = 0, LRT__POLL_SUSPENDED, LRT__POLL_FINISHED };
-
-extern const char *const lrt__wait_names[LRT__WAIT__COUNT];
-extern const char *const lrt__state_names[4];
-extern const char *const lrt__waker_names[8];
+/* ---- enums shared with tracing and dumps: src/names.h --------------------------------- */
+#include "names.h"
 
 /* ---- timers (time.c) -------------------------------------------------------------- */
 /* A timer lives on the stack of the task that waits (lrt__suspend's frame): only

@@ -73,13 +73,6 @@ static struct chunk *chunk_new(struct lrt_runtime *rt, size_t *ntasks)
     return c;
 }
 
-const char *const lrt__state_names[4] = {"runnable", "running", "suspended", "finished"};
-const char *const lrt__wait_names[LRT__WAIT__COUNT] = {
-    "none", "yield", "fd", "sleep", "join", "blocking", "chan_send", "chan_recv",
-    "oneshot", "notify", "mutex", "semaphore"};
-const char *const lrt__waker_names[8] = {"none", "io", "timer", "task", "remote", "blocking",
-                                          "cancel", "spawn"};
-
 /* A record, uninitialised: a freed one first, else the next never-used one of the newest
  * chunk (bump allocation: a new chunk is not walked ahead of use, so each record is first
  * touched by the spawn that initialises it). */

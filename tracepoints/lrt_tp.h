@@ -12,7 +12,7 @@
  *
  * Log levels: INFO for lifecycle events (runtime, task spawn/terminate, blocking threads),
  * WARNING for stalls, DEBUG for the hot path (poll, wake, I/O, timers, jobs).
- * The enum values are those of src/internal.h (enum lrt__poll_result, lrt__waker_kind).
+ * The enum labels and values are src/names.h's (enum lrt__poll_result, lrt__waker_kind).
  */
 #undef LTTNG_UST_TRACEPOINT_PROVIDER
 #define LTTNG_UST_TRACEPOINT_PROVIDER lrt
@@ -32,28 +32,25 @@
 #include <lttng/tracepoint.h>
 #include <stdint.h>
 
+#include "names.h"
+
 /* ---- enums --------------------------------------------------------------------------- */
+
+/* The labels and values come from src/names.h, as the dump's names do. */
+#define LRT__TP_ENUM_POLL(n, str) lttng_ust_field_enum_value(str, LRT__POLL_##n)
+#define LRT__TP_ENUM_WAKER(n, str) lttng_ust_field_enum_value(str, LRT__WAKER_##n)
 
 /* Why a poll ended (enum lrt__poll_result). */
 LTTNG_UST_TRACEPOINT_ENUM(lrt, poll_result,
     LTTNG_UST_TP_ENUM_VALUES(
-        lttng_ust_field_enum_value("yielded", 0)
-        lttng_ust_field_enum_value("suspended", 1)
-        lttng_ust_field_enum_value("finished", 2)
+        LRT__POLL_RESULTS(LRT__TP_ENUM_POLL)
     )
 )
 
 /* Who made a task runnable (enum lrt__waker_kind). */
 LTTNG_UST_TRACEPOINT_ENUM(lrt, waker_kind,
     LTTNG_UST_TP_ENUM_VALUES(
-        lttng_ust_field_enum_value("none", 0)
-        lttng_ust_field_enum_value("io", 1)
-        lttng_ust_field_enum_value("timer", 2)
-        lttng_ust_field_enum_value("task", 3)
-        lttng_ust_field_enum_value("remote", 4)
-        lttng_ust_field_enum_value("blocking", 5)
-        lttng_ust_field_enum_value("cancel", 6)
-        lttng_ust_field_enum_value("spawn", 7)
+        LRT__WAKERS(LRT__TP_ENUM_WAKER)
     )
 )
 

@@ -1,0 +1,50 @@
+/*
+ * The runtime's enumerations and their names, defined once (X-macros).  The enums are
+ * used by the scheduler, the names by the dump and the deadlock report, and the same
+ * lists give the LTTng enum types of tracepoints/lrt_tp.h, so a trace, a dump and the
+ * code cannot disagree.  tools/lrt-trace reads the labels from the trace's metadata.
+ * Plain macros and constants only: tracepoints/lrt_tp.h includes this file too.
+ */
+#ifndef LRT_NAMES_H
+#define LRT_NAMES_H
+
+/* task states */
+#define LRT__STATES(X) X(RUNNABLE, "runnable") X(RUNNING, "running") X(SUSPENDED, "suspended") \
+    X(FINISHED, "finished")
+
+/* what a suspended task waits for: obj / aux as in the comments */
+#define LRT__WAITS(X)                                                                      \
+    X(NONE, "none")                                                                        \
+    X(YIELD, "yield")         /* runnable after lrt_yield / budget */                      \
+    X(FD, "fd")               /* obj = registration, aux = fd, aux2 = interest */          \
+    X(SLEEP, "sleep")         /* aux = deadline ns (>= LRT__DEADLINE_MAX: none) */         \
+    X(JOIN, "join")           /* obj = joined task, aux = its id */                        \
+    X(BLOCKING, "blocking")   /* obj = job, aux = job id */                                \
+    X(CHAN_SEND, "chan_send")                                                              \
+    X(CHAN_RECV, "chan_recv")                                                              \
+    X(ONESHOT, "oneshot")                                                                  \
+    X(NOTIFY, "notify")                                                                    \
+    X(MUTEX, "mutex")                                                                      \
+    X(SEM, "semaphore")
+
+/* who made a task runnable */
+#define LRT__WAKERS(X) X(NONE, "none") X(IO, "io") X(TIMER, "timer") X(TASK, "task") \
+    X(REMOTE, "remote") X(BLOCKING, "blocking") X(CANCEL, "cancel") X(SPAWN, "spawn")
+
+/* why a poll ended */
+#define LRT__POLL_RESULTS(X) X(YIELDED, "yielded") X(SUSPENDED, "suspended") X(FINISHED, "finished")
+
+#define LRT__X_STATE(n, s) LRT__##n,
+#define LRT__X_WAIT(n, s) LRT__WAIT_##n,
+#define LRT__X_WAKER(n, s) LRT__WAKER_##n,
+#define LRT__X_POLL(n, s) LRT__POLL_##n,
+#define LRT__X_NAME(n, s) s,
+enum lrt__state { LRT__STATES(LRT__X_STATE) LRT__STATE__COUNT };
+enum lrt__wait_kind { LRT__WAITS(LRT__X_WAIT) LRT__WAIT__COUNT };
+enum lrt__waker_kind { LRT__WAKERS(LRT__X_WAKER) LRT__WAKER__COUNT };
+enum lrt__poll_result { LRT__POLL_RESULTS(LRT__X_POLL) LRT__POLL__COUNT };
+
+__attribute__((unused)) static const char *const lrt__state_names[] = {LRT__STATES(LRT__X_NAME)};
+__attribute__((unused)) static const char *const lrt__wait_names[] = {LRT__WAITS(LRT__X_NAME)};
+__attribute__((unused)) static const char *const lrt__waker_names[] = {LRT__WAKERS(LRT__X_NAME)};
+#endif
