@@ -295,6 +295,13 @@ if not all(t["polls"] > 0 for t in s["tasks"] if t["name"] in ("main", "reader",
     bad.append("summary: a task without polls")
 if s["blocking"]["jobs"] < 1 or s["timer_lateness"]["count"] < 1 or s["driver"]["parks"] < 1:
     bad.append("summary: blocking/timer/driver sections empty")
+# enum fields are read as their labels from the trace metadata (src/names.h)
+known = {"none", "io", "timer", "task", "remote", "blocking", "cancel", "spawn"}
+if not {"io", "timer", "task"} <= set(s["wakers"]) or not set(s["wakers"]) <= known:
+    bad.append("summary: waker labels %s" % sorted(s["wakers"]))
+results = set().union(*(t["poll_results"] for t in s["tasks"]))
+if not {"suspended", "finished"} <= results or not results <= {"yielded", "suspended", "finished"}:
+    bad.append("summary: poll result labels %s" % sorted(results))
 if s["longest_polls"][0]["name"] != "hog":
     bad.append("summary: the longest poll is not hog's: %s" % s["longest_polls"][0])
 ev = c["traceEvents"]
