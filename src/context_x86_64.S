@@ -6,14 +6,13 @@
  *   stack, stores the stack pointer in *save_sp, switches to to_sp and restores the same
  *   frame there.
  *
- *   It ends with `ret`, not with `pop; jmp *reg`.  An indirect jmp avoids a return
- *   misprediction when the task resumes somewhere else than the caller of the switch,
- *   but it leaves the return-stack buffer one entry deep: every later `ret` of the
- *   resumed task then mispredicts.  lrt switches task-to-task from a single call site
- *   (sched.c: schedule()), so the entry pushed by `call lrt__ctx_switch` is exactly
- *   where the other task resumes: `ret` predicts it and keeps the RSB balanced.
- *   Measured here (min of 7 runs, -O2): two tasks yielding 33.8 -> 17.2 ns per yield,
- *   1000 tasks 43.5 -> 26.5 ns, channel ping-pong 111 -> 86 ns per round trip.
+ *   It ends with `ret`, not with `pop; jmp *reg`: an indirect jmp would leave the
+ *   return-stack buffer one entry deep, and every later `ret` of the resumed task would
+ *   mispredict.  With `ret`, the entry pushed by `call lrt__ctx_switch` predicts where
+ *   the other task resumes whenever both switched at the same call site.  There are three
+ *   sites (the untraced switch in the scheduler core, its traced copy, and the loop's
+ *   switch off the scheduler stack); task-to-task switches with tracing off all use the
+ *   first, so the hot path predicts every return.  Figures: docs/performance.md.
  *
  * Saved frame, from the saved sp upwards:
  *   0: MXCSR (4 bytes) | x87 CW (2 bytes) | pad
