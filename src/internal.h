@@ -17,8 +17,8 @@
 #define LRT__TLS __thread __attribute__((tls_model("initial-exec")))
 /* LRT__NOTAIL(call): @call's value, with the call kept out of tail position.  A public
  * function that may suspend and forwards to another (lrt_read -> lrt_read_timeout) thus
- * keeps its frame, and a backtrace starts with the call the user made (dump.c trims at
- * the outermost lrt frame).  Costs a stack adjustment and a return: docs/performance.md. */
+ * keeps its frame, and a backtrace starts with the call the user made (diag/unwind.c trims
+ * at the outermost lrt frame).  Costs a stack adjustment and a return: docs/performance.md. */
 #define LRT__NOTAIL(call)                                                                  \
     ({                                                                                     \
         __typeof__(call) lrt__notail_ = (call);                                            \
@@ -244,7 +244,7 @@ typedef struct lrt__metrics {
     /* Histograms, log2 buckets of ~microseconds (ns >> 10): bucket i >= 1 counts
      * [2^(i-1), 2^i) us, bucket 15 everything above; durations come from the 4 ms coarse
      * clock.  Bucket 0 (< 1 us, i.e. within one clock tick) is not stored: it is the
-     * poll count minus the other buckets (dump.c, hist()). */
+     * poll count minus the other buckets (diag/snapshot.c, hist()). */
     uint64_t poll_hist[16];    /* poll duration */
     uint64_t sched_hist[16];   /* wake -> poll latency */
 } lrt__metrics;
@@ -262,7 +262,7 @@ struct lrt_runtime {
     unsigned event_interval;
     unsigned tick;                /* polls since the last I/O check */
     unsigned budget, budget_left;
-    uint64_t poll_seq;            /* incremented at every poll begin and end (stall.c) */
+    uint64_t poll_seq;            /* incremented at every poll begin and end (diag/stall.c) */
     uint64_t poll_start;          /* coarse ns when the running task got the CPU */
     uint64_t clock_cache;         /* tick clock at the last switch (wake timestamps) */
     lrt__link tick_link;          /* in the ticker's list of runtimes */
@@ -322,7 +322,7 @@ struct lrt_runtime {
     atomic_int dump_request;
     pthread_mutex_t dump_lock;    /* held by the runtime thread except while polling */
     uint64_t start_ns;
-    /* diagnosis (dump.c / agent.c / stall.c): the runtime thread's kernel tid (signals and
+    /* diagnosis (src/diag/): the runtime thread's kernel tid (signals and
      * /proc), the duration of the last snapshot taken on the runtime thread. */
     pid_t tid;
     uint64_t last_snapshot_pause_ns;
