@@ -26,8 +26,8 @@
  * ever sees dump_request.
  *
  * What snapshots may cost the runtime (docs/diagnosis.md has the contract): each capture
- * pauses the runtime thread (~0.1 ms, plus tens of us per distinct backtrace once its
- * symbols are cached, 0.1-0.6 ms before), so captures are rationed.  All clients waiting when a capture is taken share it (a client
+ * pauses the runtime thread (docs/performance.md has the numbers), so captures are
+ * rationed.  All clients waiting when a capture is taken share it (a client
  * asking without backtraces may get them); a capture comes at least MIN_CAPTURE_INTERVAL
  * and at least CAPTURE_DUTY times the previous capture's pause after the previous one
  * ended, so the runtime thread spends at most 1/(CAPTURE_DUTY + 1) = 5 % of its time in
@@ -53,7 +53,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <jansson.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>

@@ -3,9 +3,8 @@
  * when the table is full, backing off when the process is out of fds), reading request
  * lines and answering them, and the timeouts that drop idle or half-open clients.
  *
- * Client sockets are non-blocking
- * and served by poll(): a request line is at most MAX_LINE bytes (longer: error, then the
- * connection is dropped), a client that sends nothing for idle_timeout_ns or does not
+ * Client sockets are non-blocking and served by poll(): a request line is at most
+ * MAX_LINE bytes (longer: error, then the connection is dropped), a client that sends nothing for idle_timeout_ns or does not
  * read its reply for idle_timeout_ns is dropped, and so is one that leaves a request line
  * incomplete for PARTIAL_TIMEOUT.  At most MAX_CLIENTS are served at once; when the table
  * is full a new client takes the slot of one that has no complete request (those that
@@ -17,7 +16,6 @@
  * closes it, takes each pending connection, tells it why and closes it, then takes the
  * reserve back; and it stops watching the listener for ACCEPT_BACKOFF, so it costs no CPU
  * while the process stays out of fds and answers again once fds are free.
- *
  *
  * Layer: the bottom of the agent: calls json.c, jansson (parsing requests) and the clock;
  * it never opens a round (handle_line only marks a client as waiting; agent.c decides).
