@@ -538,7 +538,11 @@ err_free:
     free(ag);
 fail:
     if (soft) {
-        fprintf(stderr, "lrt: dump agent not started (%s); the program runs without it\n", lrt_strerror(err));
+        /* strerrordesc_np, as lrt_strerror does: lrt_strerror lives in runtime.c, which
+         * calls this function (a call back up would close a cycle). */
+        const char *why = strerrordesc_np(-err);
+        fprintf(stderr, "lrt: dump agent not started (%s); the program runs without it\n",
+                why ? why : "Unknown error");
         return 0;
     }
     return err;
