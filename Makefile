@@ -41,7 +41,7 @@ CPPFLAGS += -Iinclude -Isrc -Itracepoints -D_GNU_SOURCE -DLTTNG_UST_COMPAT_API_V
 ALLCFLAGS = -std=gnu11 $(WARN) $(STACK_CLASH) $(CFLAGS) $(SANFLAGS) -fPIC -fvisibility=hidden -MMD -MP
 LDLIBS   := -lunwind -ljansson -lpthread -ldl
 
-LIB_SRCS := $(wildcard src/*.c) src/context_x86_64.S
+LIB_SRCS := $(wildcard src/*.c src/diag/*.c) src/context_x86_64.S
 LIB_OBJS := $(patsubst src/%,$(BUILD)/obj/%.o,$(LIB_SRCS))
 TP_OBJ   := $(BUILD)/obj/tp/lrt_tp.c.o
 TEST_SRCS := $(wildcard tests/test_*.c) tests/runner.c
@@ -77,20 +77,22 @@ deps-check:
 
 # liblrt's code goes into one section, lrt_text, whose bounds (__start_lrt_text,
 # __stop_lrt_text) tell the backtrace trimming which frames are lrt's, with no list of
-# names, in liblrt.so and in a program linked with liblrt.a alike (src/dump.c).
+# names, in liblrt.so and in a program linked with liblrt.a alike (src/diag/unwind.c).
+# src/diag/*.c compile to $(BUILD)/obj/diag/ through the same rule, lrt_text included.
+# One recipe line, the object removed on failure: when another job fails make starts no
+# further line, and an object compiled but not renamed would look up to date (its code
+# then counted as the user's by the trimming).
 LRT_TEXT = objcopy $$(objdump -h $@ | awk '$$2 ~ /^\.text/ {printf " --rename-section %s=lrt_text", $$2}') $@
 
 $(BUILD)/obj/%.c.o: src/%.c | deps-check
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CPPFLAGS) $(ALLCFLAGS) -c -o $@ $<
-	$(Q)$(LRT_TEXT)
+	$(Q)$(CC) $(CPPFLAGS) $(ALLCFLAGS) -c -o $@ $< && $(LRT_TEXT) || { rm -f $@; exit 1; }
 
 $(BUILD)/obj/%.S.o: src/%.S | deps-check
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  AS      $<")
-	$(Q)$(CC) $(CPPFLAGS) $(ALLCFLAGS) -c -o $@ $<
-	$(Q)$(LRT_TEXT)
+	$(Q)$(CC) $(CPPFLAGS) $(ALLCFLAGS) -c -o $@ $< && $(LRT_TEXT) || { rm -f $@; exit 1; }
 
 $(SO): $(LIB_OBJS) src/lrt.map
 	@$(if $(Q),echo "  LD      $@")

@@ -17,8 +17,8 @@
 #define LRT__TLS __thread __attribute__((tls_model("initial-exec")))
 /* LRT__NOTAIL(call): @call's value, with the call kept out of tail position.  A public
  * function that may suspend and forwards to another (lrt_read -> lrt_read_timeout) thus
- * keeps its frame, and a backtrace starts with the call the user made (dump.c trims at
- * the outermost lrt frame).  Costs a stack adjustment and a return: docs/performance.md. */
+ * keeps its frame, and a backtrace starts with the call the user made (diag/unwind.c trims
+ * at the outermost lrt frame).  Costs a stack adjustment and a return: docs/performance.md. */
 #define LRT__NOTAIL(call)                                                                  \
     ({                                                                                     \
         __typeof__(call) lrt__notail_ = (call);                                            \
@@ -211,7 +211,7 @@ typedef struct lrt__metrics {
     /* Histograms, log2 buckets of ~microseconds (ns >> 10): bucket i >= 1 counts
      * [2^(i-1), 2^i) us, bucket 15 everything above; durations come from the 4 ms coarse
      * clock.  Bucket 0 (< 1 us, i.e. within one clock tick) is not stored: it is the
-     * poll count minus the other buckets (dump.c, hist()). */
+     * poll count minus the other buckets (diag/snapshot.c, hist()). */
     uint64_t poll_hist[16];    /* poll duration */
     uint64_t sched_hist[16];   /* wake -> poll latency */
 } lrt__metrics;
@@ -229,7 +229,7 @@ struct lrt_runtime {
     unsigned event_interval;
     unsigned tick;                /* polls since the last I/O check */
     unsigned budget, budget_left;
-    uint64_t poll_seq;            /* incremented at every poll begin and end (stall.c) */
+    uint64_t poll_seq;            /* incremented at every poll begin and end (diag/stall.c) */
     uint64_t poll_start;          /* coarse ns when the running task got the CPU */
     uint64_t clock_cache;         /* tick clock at the last switch (wake timestamps) */
     lrt__link tick_link;          /* in the ticker's list of runtimes */
@@ -289,7 +289,7 @@ struct lrt_runtime {
     atomic_int dump_request;
     pthread_mutex_t dump_lock;    /* held by the runtime thread except while polling */
     uint64_t start_ns;
-    /* diagnosis (dump.c / agent.c / stall.c): the runtime thread's kernel tid (signals and
+    /* diagnosis (src/diag/): the runtime thread's kernel tid (signals and
      * /proc), the duration of the last snapshot taken on the runtime thread. */
     pid_t tid;
     uint64_t last_snapshot_pause_ns;
@@ -485,7 +485,7 @@ bool lrt__remote_pending(struct lrt_runtime *rt);   /* atomic load */
 size_t lrt__remote_drain(struct lrt_runtime *rt);   /* spawn injected tasks */
 bool lrt__remote_live_handles(struct lrt_runtime *rt); /* handles besides the runtime's */
 
-/* ---- dump.c / agent.c / stall.c --------------------------------------------------- */
+/* ---- diag entry points (src/diag/; the rest of diag is private: src/diag/diag.h) ----- */
 int lrt__agent_start(struct lrt_runtime *rt);
 void lrt__agent_safepoint(struct lrt_runtime *rt); /* runtime thread, between polls */
 void lrt__agent_stop(struct lrt_runtime *rt);
@@ -501,62 +501,5 @@ int lrt__stall_start(struct lrt_runtime *rt);
 void lrt__stall_stop(struct lrt_runtime *rt);
 /* Print the task table with wait reasons to stderr (deadlock report). */
 void lrt__dump_deadlock(struct lrt_runtime *rt);
-
-/* JSON text being written into an mmap'd buffer: no malloc, so the dump agent can write
- * a snapshot while the runtime thread is frozen inside malloc (dump.c). */
-typedef struct lrt__jw {
-    char *buf;
-    size_t len, cap;
-    int depth, oom;
-    uint8_t first[32];
-} lrt__jw;
-void lrt__jw_free(lrt__jw *w);
-
-/* One symbolized frame.  module points into the dynamic linker's link map. */
-typedef struct lrt__frame {
-    uint64_t ip, sym_off, mod_off; /* mod_off: ip - load bias (the ELF virtual address) */
-    const char *module;
-    char sym[120];
-} lrt__frame;
-
-/* Registers of the runtime thread captured by the live-capture signal (dump.c). */
-typedef struct lrt__live {
-    int have;        /* 1: regs valid, the thread is frozen in the signal handler */
-    int in_syscall;  /* captured from /proc/self/task/TID/syscall, thread not frozen */
-    uint64_t gregs[23];
-} lrt__live;
-
-enum { LRT__SNAP_API = 0, LRT__SNAP_SAFEPOINT, LRT__SNAP_STUCK, LRT__SNAP_IDLE };
-/* Write a snapshot of @rt as JSON into @w.  Runtime thread (API, SAFEPOINT), or another
- * thread while the runtime thread is frozen or outside lrt (STUCK with @live, IDLE). */
-int lrt__snapshot(struct lrt_runtime *rt, unsigned flags, int mode, const lrt__live *lv, lrt__jw *w);
-/* Backtrace of a live capture (lrt's frames trimmed); returns the frame count. */
-int lrt__unwind_live(const lrt__live *lv, lrt__frame *out, int max);
-/* Freeze the thread @tid (the runtime thread) in a signal handler and copy its registers
- * into @live; lrt__live_release() lets it go.  Serialised process-wide.  Returns 0,
- * -ETIMEDOUT (the thread did not take the signal within @timeout_ms) or -errno. */
-int lrt__live_freeze(pid_t tid, lrt__live *live, unsigned timeout_ms);
-void lrt__live_release(lrt__live *lv);
-/* Registers of @tid without stopping it when it is blocked in a system call and its
- * stack unwinds from sp/pc alone (in_syscall), else lrt__live_freeze().  Release with
- * lrt__live_release() in both cases. */
-int lrt__live_capture(pid_t tid, lrt__live *lv, unsigned timeout_ms);
-/* Warm libunwind and the symbol tables (the first unwind is slow); any thread. */
-void lrt__unwind_warm(void);
-void lrt__unwind_thread_exit(void); /* agent/stall threads: free the unwind scratch */
-/* Stall records for the snapshot (stall.c); writes the "stalls" array. */
-void lrt__stall_json(struct lrt_runtime *rt, lrt__jw *w);
-/* stalls reported, and of those not printed (rate limit): one consistent pair */
-void lrt__stall_counts(struct lrt_runtime *rt, uint64_t *stalls, uint64_t *suppressed);
-/* JSON writer primitives (dump.c), shared with stall.c. */
-void lrt__jw_raw(lrt__jw *w, const char *s, size_t n);
-void lrt__jw_obj(lrt__jw *w, const char *key);   /* key NULL inside arrays */
-void lrt__jw_arr(lrt__jw *w, const char *key);
-void lrt__jw_end(lrt__jw *w, char close);
-void lrt__jw_str(lrt__jw *w, const char *key, const char *v);
-void lrt__jw_u64(lrt__jw *w, const char *key, uint64_t v);
-void lrt__jw_i64(lrt__jw *w, const char *key, int64_t v);
-void lrt__jw_bool(lrt__jw *w, const char *key, bool v);
-void lrt__jw_frames(lrt__jw *w, const char *key, const lrt__frame *f, int n);
 
 #endif

@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -560,6 +561,39 @@ static void agent_evicts_an_idle_client_when_the_table_is_full(void)
     run_with_stats(pinging_squatters);
 }
 
+/* ---- issue 9: the client timeout belongs to its agent -------------------------------- */
+
+/* The timeout for silent clients (LRT_DUMP_CLIENT_TIMEOUT_MS, read when an agent starts)
+ * was one process-wide variable that every agent start rewrote: a second runtime started
+ * with a 60 s timeout gave the first agent's clients 60 s too. */
+static void agent_keeps_its_client_timeout_when_another_agent_starts(void)
+{
+    make_agent_dir();
+    lrt_options_t o = {0};
+    o.dump_agent = 1;
+    o.dump_socket_dir = agent_dir;
+    setenv("LRT_DUMP_CLIENT_TIMEOUT_MS", "200", 1);
+    lrt_runtime_t *a = lrt_runtime_new(&o); /* serves <pid>.sock */
+    setenv("LRT_DUMP_CLIENT_TIMEOUT_MS", "60000", 1);
+    lrt_runtime_t *b = lrt_runtime_new(&o); /* serves <pid>.1.sock */
+    unsetenv("LRT_DUMP_CLIENT_TIMEOUT_MS");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    /* a silent client of the first agent: dropped after 200 ms, far within 10 s (the
+     * agent thread serves it without the runtime thread) */
+    int fd = agent_connect();
+    CU_ASSERT(fd >= 0);
+    if (fd >= 0) {
+        uint64_t t0 = mono_ms();
+        CU_ASSERT_EQUAL(closed_within(fd, 10000), 1);
+        fprintf(stderr, "silent client of the 200 ms agent dropped after %" PRIu64 " ms\n", mono_ms() - t0);
+        close(fd);
+    }
+    lrt_runtime_free(b);
+    lrt_runtime_free(a);
+    remove_agent_dir();
+}
+
 CU_TestInfo lrt_test_agent[] = {
     {"agent_backs_off_when_out_of_fds_and_answers_once_fds_are_free",
      agent_backs_off_when_out_of_fds_and_answers_once_fds_are_free},
@@ -569,5 +603,7 @@ CU_TestInfo lrt_test_agent[] = {
     {"agent_answers_within_2s_while_200_clients_hold_half_a_request",
      agent_answers_within_2s_while_200_clients_hold_half_a_request},
     {"agent_evicts_an_idle_client_when_the_table_is_full", agent_evicts_an_idle_client_when_the_table_is_full},
+    {"agent_keeps_its_client_timeout_when_another_agent_starts",
+     agent_keeps_its_client_timeout_when_another_agent_starts},
     CU_TEST_INFO_NULL,
 };

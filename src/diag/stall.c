@@ -14,8 +14,12 @@
  * The poll path pays nothing for this: poll_seq is incremented anyway, and the watchdog
  * reads it (and rt->current, rt->poll_start) without synchronisation.  A torn or stale read
  * can only delay a report by one sample.
+ *
+ * Layer: calls live.c, unwind.c and json.c (the snapshot calls lrt__stall_json, never the
+ * other way).  State: struct lrt__stall, written by the watchdog thread; the ring is read
+ * by snapshots under its mutex.
  */
-#include "internal.h"
+#include "diag/diag.h"
 #include "trace.h"
 
 #include <inttypes.h>

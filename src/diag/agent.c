@@ -1,5 +1,7 @@
 /*
- * agent.c - the dump agent: a thread serving lrt-dump on a Unix socket.
+ * agent.c - the dump agent: a thread serving lrt-dump on a Unix socket; this file has
+ * the rounds (snapshot requests to the runtime thread, rationed), the thread, the socket
+ * directory and start/stop.
  *
  * Protocol: one JSON object per line each way.  {"cmd":"ping"} and
  * {"cmd":"snapshot","backtraces":true}; a bad request gets {"error":"..."}.
@@ -19,25 +21,13 @@
  *
  * Robustness: the socket lives in a 0700 directory owned by the user (a directory owned
  * by someone else or writable by group/others is refused), is mode 0600, and each peer's
- * uid is checked with SO_PEERCRED (same uid or root).  Client sockets are non-blocking
- * and served by poll(): a request line is at most MAX_LINE bytes (longer: error, then the
- * connection is dropped), a client that sends nothing for IDLE_TIMEOUT or does not read
- * its reply for IDLE_TIMEOUT is dropped, and so is one that leaves a request line
- * incomplete for PARTIAL_TIMEOUT.  At most MAX_CLIENTS are served at once; when the table
- * is full a new client takes the slot of one that has no complete request (those that
- * never completed one first, oldest first; then the one idle longest), so clients that
- * connect and hold half a request cannot lock lrt-dump out.  None of this touches the
- * runtime thread, which only ever sees dump_request.
- *
- * Out of file descriptors: accept4 fails with EMFILE/ENFILE and the listener stays
- * readable, so a poll loop would spin.  The agent keeps one reserved fd (/dev/null): it
- * closes it, takes each pending connection, tells it why and closes it, then takes the
- * reserve back; and it stops watching the listener for ACCEPT_BACKOFF, so it costs no CPU
- * while the process stays out of fds and answers again once fds are free.
+ * uid is checked with SO_PEERCRED (same uid or root); the client table, its timeouts and
+ * eviction are in agent_client.c.  None of this touches the runtime thread, which only
+ * ever sees dump_request.
  *
  * What snapshots may cost the runtime (docs/diagnosis.md has the contract): each capture
- * pauses the runtime thread (~0.1 ms, plus tens of us per distinct backtrace once its
- * symbols are cached, 0.1-0.6 ms before), so captures are rationed.  All clients waiting when a capture is taken share it (a client
+ * pauses the runtime thread (docs/performance.md has the numbers), so captures are
+ * rationed.  All clients waiting when a capture is taken share it (a client
  * asking without backtraces may get them); a capture comes at least MIN_CAPTURE_INTERVAL
  * and at least CAPTURE_DUTY times the previous capture's pause after the previous one
  * ended, so the runtime thread spends at most 1/(CAPTURE_DUTY + 1) = 5 % of its time in
@@ -53,13 +43,16 @@
  * own glibc arena at start (glibc gives each thread its own arena up to 8 x cores
  * arenas); between freezing the runtime thread and releasing it the agent calls no
  * malloc at all (lrt__snapshot writes into mmap'd memory).
+ *
+ * Layer: calls agent_client.c, snapshot.c, live.c, unwind.c, json.c and lrt's notifier
+ * and clock.  State: struct lrt__agent (agent.h), owned by the agent thread except the
+ * round fields under ag->mu, which the runtime thread's safe point also touches.
  */
-#include "internal.h"
+#include "diag/agent.h"
 
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <jansson.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -73,76 +66,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define MAX_CLIENTS 16
-#define MAX_LINE (64 * 1024)
-#define IDLE_TIMEOUT_NS idle_timeout_ns
-static uint64_t idle_timeout_ns = 5000000000ull; /* LRT_DUMP_CLIENT_TIMEOUT_MS (tests) */
-#define STUCK_AFTER_NS (150000000ull)
-#define IDLE_AFTER_NS (1000000000ull)
-#define ROUND_TIMEOUT_NS (5000000000ull)
-#define PARTIAL_TIMEOUT_NS (1000000000ull)     /* or IDLE_TIMEOUT when that is shorter */
-#define CLIENT_SNAP_INTERVAL_NS (100000000ull) /* per client: 10 snapshots/s */
-#define MIN_CAPTURE_INTERVAL_NS (50000000ull)  /* overall: 20 captures/s */
-#define CAPTURE_DUTY 19                        /* gap >= 19 x pause: <= 5 % of the thread */
-#define MAX_CAPTURE_GAP_NS (2000000000ull)     /* ... but well within lrt-dump's 5 s timeout */
-#define ACCEPT_BACKOFF_NS (100000000ull)
-#define FD_DROPS_PER_ROUND 64
-
-struct reply {
-    int refs;
-    lrt__jw jw;
-};
-
-struct client {
-    int fd;
-    size_t in_len;
-    char *in;              /* MAX_LINE bytes, mmap'd at agent start */
-    struct reply *out;     /* being written */
-    size_t out_off;
-    int waiting;           /* wants the next snapshot */
-    unsigned flags;
-    int close_after;       /* drop once out is written */
-    uint64_t deadline;     /* lrt__mono_ns: drop when passed */
-    uint64_t partial_since; /* first byte of an incomplete request line, 0 if none */
-    uint64_t active;       /* connected, or last complete request: eviction order */
-    uint64_t snap_after;   /* no capture before this answers it (per-client rate) */
-    int served;            /* has completed a request: evicted after those that have not */
-};
-
 /* <pid>.sock is taken by the first live agent of the process; others (several runtimes
  * at once) get <pid>.N.sock. */
 static pthread_mutex_t name_mu = PTHREAD_MUTEX_INITIALIZER;
 static int main_name_taken, name_seq;
-
-struct lrt__agent {
-    struct lrt_runtime *rt;
-    pthread_t thread;
-    int lfd, stop_efd, answer_efd;
-    lrt__notifier *notifier;
-    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-    char *inbufs;
-    struct client clients[MAX_CLIENTS];
-    int nclients;
-
-    /* round: one snapshot request to the runtime thread */
-    pthread_mutex_t mu;   /* guards round, round_open, req_flags, result */
-    uint64_t round;
-    int round_open;
-    unsigned req_flags;
-    lrt__jw result;
-    uint64_t result_round;
-    uint64_t result_pause; /* how long the runtime thread took for result */
-    /* agent thread only */
-    uint64_t round_start, seq_seen, seq_since;
-    unsigned round_flags;
-    uint64_t next_capture; /* no round opens before this */
-    uint64_t accept_after; /* the listener is not watched before this (out of fds) */
-    int reserve_fd;        /* /dev/null, given up to accept a connection at EMFILE */
-    int name_seq;
-    struct lrt__agent_stats stats; /* written by the agent thread, read anywhere (atomics) */
-};
-
-static void stat_add(uint64_t *counter, uint64_t n) { __atomic_fetch_add(counter, n, __ATOMIC_RELAXED); }
 
 void lrt__agent_stats(struct lrt_runtime *rt, struct lrt__agent_stats *st)
 {
@@ -235,63 +162,6 @@ static void clean_stale(const char *dir)
     closedir(d);
 }
 
-/* ---- replies ---------------------------------------------------------------------- */
-
-static struct reply *reply_text(const char *text)
-{
-    struct reply *r = calloc(1, sizeof *r);
-    if (!r)
-        return NULL;
-    r->refs = 1;
-    lrt__jw_raw(&r->jw, text, strlen(text));
-    lrt__jw_raw(&r->jw, "\n", 1);
-    if (r->jw.oom) {
-        lrt__jw_free(&r->jw);
-        free(r);
-        return NULL;
-    }
-    return r;
-}
-
-static void reply_put(struct reply *r)
-{
-    if (r && --r->refs == 0) {
-        lrt__jw_free(&r->jw);
-        free(r);
-    }
-}
-
-static void client_close(struct lrt__agent *ag, struct client *c)
-{
-    close(c->fd);
-    reply_put(c->out);
-    char *in = c->in;
-    memset(c, 0, sizeof *c);
-    c->fd = -1;
-    c->in = in;
-    ag->nclients--;
-}
-
-static void client_send(struct client *c, struct reply *r, int close_after)
-{
-    if (!r) {
-        c->close_after = 1;
-        return;
-    }
-    c->out = r;
-    c->out_off = 0;
-    c->close_after = close_after;
-    c->deadline = lrt__mono_ns() + IDLE_TIMEOUT_NS;
-}
-
-static void client_error(struct client *c, const char *msg, int close_after)
-{
-    json_t *o = json_pack("{s:s}", "error", msg);
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    client_send(c, reply_text(s ? s : "{\"error\":\"internal error\"}"), close_after);
-    free(s);
-    json_decref(o);
-}
 
 /* ---- rounds (snapshot requests to the runtime) ------------------------------------ */
 
@@ -359,14 +229,14 @@ static void round_deliver(struct lrt__agent *ag, lrt__jw *jw, uint64_t pause_ns)
         c->snap_after = now + CLIENT_SNAP_INTERVAL_NS;
         if (r) {
             r->refs++;
-            client_send(c, r, 0);
+            lrt__agent_client_send(ag, c, r, 0);
             stat_add(&ag->stats.replies, 1);
         } else {
-            client_error(c, "out of memory", 0);
+            lrt__agent_client_error(ag, c, "out of memory", 0);
         }
     }
     if (r)
-        reply_put(r);
+        lrt__agent_reply_put(r);
 }
 
 static void round_fail(struct lrt__agent *ag, const char *msg)
@@ -378,7 +248,7 @@ static void round_fail(struct lrt__agent *ag, const char *msg)
         if (round_serves(ag, c, now)) {
             c->waiting = 0;
             c->snap_after = now + CLIENT_SNAP_INTERVAL_NS;
-            client_error(c, msg, 0);
+            lrt__agent_client_error(ag, c, msg, 0);
         }
     }
 }
@@ -464,207 +334,6 @@ void lrt__agent_safepoint(struct lrt_runtime *rt)
     (void)n;
 }
 
-/* ---- requests --------------------------------------------------------------------- */
-
-static void handle_line(struct lrt__agent *ag, struct client *c, const char *line, size_t len)
-{
-    json_error_t jerr;
-    json_t *req = json_loadb(line, len, 0, &jerr);
-    if (!req || !json_is_object(req)) {
-        char msg[256];
-        snprintf(msg, sizeof msg, "bad request: %s", req ? "not a JSON object" : jerr.text);
-        json_decref(req);
-        client_error(c, msg, 0);
-        return;
-    }
-    const char *cmd = json_string_value(json_object_get(req, "cmd"));
-    if (!cmd) {
-        client_error(c, "bad request: no \"cmd\"", 0);
-    } else if (strcmp(cmd, "ping") == 0) {
-        char buf[256];
-        snprintf(buf, sizeof buf, "{\"ok\":true,\"pid\":%d,\"lrt_version\":\"%s\",\"tasks\":%zu}", (int)getpid(),
-                 LRT_VERSION_STRING, __atomic_load_n(&ag->rt->alive, __ATOMIC_RELAXED));
-        client_send(c, reply_text(buf), 0);
-    } else if (strcmp(cmd, "snapshot") == 0) {
-        json_t *bt = json_object_get(req, "backtraces");
-        if (bt && !json_is_boolean(bt)) {
-            client_error(c, "bad request: \"backtraces\" must be true or false", 0);
-        } else {
-            c->waiting = 1;
-            c->flags = json_is_true(bt) ? LRT_DUMP_BACKTRACES : 0;
-        }
-    } else {
-        char msg[128];
-        snprintf(msg, sizeof msg, "unknown command \"%.64s\" (commands: snapshot, ping)", cmd);
-        client_error(c, msg, 0);
-    }
-    json_decref(req);
-}
-
-/* Read what is there; handle at most one complete line (the next waits for the reply). */
-static void client_read(struct lrt__agent *ag, struct client *c)
-{
-    for (;;) {
-        char *nl = memchr(c->in, '\n', c->in_len);
-        if (nl) {
-            size_t len = (size_t)(nl - c->in);
-            handle_line(ag, c, c->in, len);
-            memmove(c->in, nl + 1, c->in_len - len - 1);
-            c->in_len -= len + 1;
-            uint64_t now = lrt__mono_ns();
-            c->deadline = now + IDLE_TIMEOUT_NS;
-            c->active = now;
-            c->served = 1;
-            c->partial_since = c->in_len ? now : 0;
-            return;
-        }
-        if (c->in_len == MAX_LINE) {
-            client_error(c, "request too long (limit 65536 bytes)", 1);
-            return;
-        }
-        ssize_t n = recv(c->fd, c->in + c->in_len, MAX_LINE - c->in_len, MSG_DONTWAIT);
-        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-            client_close(ag, c);
-            return;
-        }
-        if (n < 0)
-            return;
-        if (c->in_len == 0)
-            c->partial_since = lrt__mono_ns();
-        c->in_len += (size_t)n;
-    }
-}
-
-static void client_write(struct lrt__agent *ag, struct client *c)
-{
-    while (c->out && c->out_off < c->out->jw.len) {
-        ssize_t n = send(c->fd, c->out->jw.buf + c->out_off, c->out->jw.len - c->out_off,
-                         MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR)
-                return;
-            client_close(ag, c);
-            return;
-        }
-        c->out_off += (size_t)n;
-        c->deadline = lrt__mono_ns() + IDLE_TIMEOUT_NS;
-    }
-    reply_put(c->out);
-    c->out = NULL;
-    if (c->close_after)
-        client_close(ag, c);
-    else if (c->in_len)
-        c->partial_since = lrt__mono_ns(); /* a pipelined half line: its clock starts now */
-}
-
-static uint64_t partial_timeout_ns(void)
-{
-    return IDLE_TIMEOUT_NS < PARTIAL_TIMEOUT_NS ? IDLE_TIMEOUT_NS : PARTIAL_TIMEOUT_NS;
-}
-
-/* When @c is to be dropped: silent, not reading its reply, or sitting on half a line
- * (that clock runs only while it is the client's turn to send). */
-static uint64_t client_deadline(const struct client *c)
-{
-    uint64_t d = c->deadline;
-    if (!c->out && c->partial_since && c->partial_since + partial_timeout_ns() < d)
-        d = c->partial_since + partial_timeout_ns();
-    return d;
-}
-
-/* The table is full: free the slot of a client with no complete request, if any. */
-static struct client *evict(struct lrt__agent *ag)
-{
-    struct client *v = NULL;
-    for (int i = 0; i < MAX_CLIENTS; i++) {
-        struct client *c = &ag->clients[i];
-        if (c->fd < 0 || c->waiting || c->out)
-            continue;
-        if (!v || c->served < v->served || (c->served == v->served && c->active < v->active))
-            v = c;
-    }
-    if (!v)
-        return NULL;
-    static const char msg[] = "{\"error\":\"too many clients: this idle connection was closed to make room\"}\n";
-    ssize_t w = send(v->fd, msg, sizeof msg - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-    (void)w;
-    client_close(ag, v);
-    stat_add(&ag->stats.evictions, 1);
-    return v;
-}
-
-/* accept4 failed with EMFILE/ENFILE (or the kernel is short of memory): see the top of
- * the file. */
-static void out_of_fds(struct lrt__agent *ag, uint64_t now)
-{
-    ag->accept_after = now + ACCEPT_BACKOFF_NS;
-    if (ag->reserve_fd < 0)
-        return; /* another thread took it: the backlog waits for the next try */
-    close(ag->reserve_fd);
-    ag->reserve_fd = -1;
-    for (int i = 0; i < FD_DROPS_PER_ROUND; i++) {
-        int fd = accept4(ag->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            break;
-        }
-        static const char msg[] = "{\"error\":\"the process is out of file descriptors (EMFILE): try again later\"}\n";
-        ssize_t w = send(fd, msg, sizeof msg - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-        (void)w;
-        close(fd);
-        stat_add(&ag->stats.fd_drops, 1);
-    }
-    ag->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-}
-
-static void accept_clients(struct lrt__agent *ag, uint64_t now)
-{
-    for (;;) {
-        int fd = accept4(ag->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-                out_of_fds(ag, now);
-            return;
-        }
-        if (ag->reserve_fd < 0) /* given up earlier and not taken back yet */
-            ag->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        struct ucred cred;
-        socklen_t len = sizeof cred;
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
-            (cred.uid != geteuid() && cred.uid != 0)) {
-            char msg[160];
-            int k = snprintf(msg, sizeof msg,
-                             "{\"error\":\"permission denied: uid %u may not inspect this process (owner uid %u)\"}\n",
-                             (unsigned)cred.uid, (unsigned)geteuid());
-            ssize_t w = send(fd, msg, (size_t)k, MSG_DONTWAIT | MSG_NOSIGNAL);
-            (void)w;
-            close(fd);
-            continue;
-        }
-        struct client *c = NULL;
-        for (int i = 0; i < MAX_CLIENTS && !c; i++)
-            if (ag->clients[i].fd < 0)
-                c = &ag->clients[i];
-        if (!c)
-            c = evict(ag);
-        if (!c) {
-            static const char busy[] = "{\"error\":\"too many clients\"}\n";
-            ssize_t w = send(fd, busy, sizeof busy - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-            (void)w;
-            close(fd);
-            continue;
-        }
-        c->fd = fd;
-        c->in_len = 0;
-        c->deadline = now + IDLE_TIMEOUT_NS;
-        c->active = now;
-        ag->nclients++;
-    }
-}
-
 static void *agent_main(void *arg)
 {
     struct lrt__agent *ag = arg;
@@ -699,8 +368,8 @@ static void *agent_main(void *arg)
                 }
                 continue; /* read no further request until answered */
             }
-            if (client_deadline(c) < next)
-                next = client_deadline(c);
+            if (lrt__agent_client_deadline(ag, c) < next)
+                next = lrt__agent_client_deadline(ag, c);
             idx[i] = n;
             pfd[n++] = (struct pollfd){.fd = c->fd, .events = c->out ? POLLOUT : POLLIN};
         }
@@ -749,21 +418,21 @@ static void *agent_main(void *arg)
         else if (open && !round_stuck(ag, now) && now - ag->round_start > ROUND_TIMEOUT_NS)
             round_fail(ag, "timeout: the runtime thread reached no safe point");
         if (lidx >= 0 && (pfd[lidx].revents & POLLIN))
-            accept_clients(ag, now);
+            lrt__agent_accept(ag, now);
         for (int i = 0; i < MAX_CLIENTS; i++) {
             struct client *c = &ag->clients[i];
             if (c->fd < 0)
                 continue;
             if (idx[i] >= 0 && pfd[idx[i]].revents) {
                 if (c->out)
-                    client_write(ag, c);
+                    lrt__agent_client_write(ag, c);
                 else
-                    client_read(ag, c);
+                    lrt__agent_client_read(ag, c);
             }
             if (c->fd >= 0 && c->out && idx[i] < 0)
-                client_write(ag, c); /* a reply that just arrived: try at once */
-            if (c->fd >= 0 && !c->waiting && now > client_deadline(c))
-                client_close(ag, c); /* silent, not reading its reply, or half a line */
+                lrt__agent_client_write(ag, c); /* a reply that just arrived: try at once */
+            if (c->fd >= 0 && !c->waiting && now > lrt__agent_client_deadline(ag, c))
+                lrt__agent_client_close(ag, c); /* silent, not reading its reply, or half a line */
         }
     }
     lrt__unwind_thread_exit();
@@ -794,7 +463,7 @@ int lrt__agent_start(struct lrt_runtime *rt)
     ag->rt = rt;
     ag->lfd = ag->stop_efd = ag->answer_efd = ag->reserve_fd = -1;
     const char *to = getenv("LRT_DUMP_CLIENT_TIMEOUT_MS");
-    idle_timeout_ns = to && atoi(to) > 0 ? (uint64_t)atoi(to) * 1000000u : 5000000000ull;
+    ag->idle_timeout_ns = to && atoi(to) > 0 ? (uint64_t)atoi(to) * 1000000u : IDLE_TIMEOUT_NS;
     pthread_mutex_init(&ag->mu, NULL);
     for (int i = 0; i < MAX_CLIENTS; i++)
         ag->clients[i].fd = -1;
@@ -869,7 +538,11 @@ err_free:
     free(ag);
 fail:
     if (soft) {
-        fprintf(stderr, "lrt: dump agent not started (%s); the program runs without it\n", lrt_strerror(err));
+        /* strerrordesc_np, as lrt_strerror does: lrt_strerror lives in runtime.c, which
+         * calls this function (a call back up would close a cycle). */
+        const char *why = strerrordesc_np(-err);
+        fprintf(stderr, "lrt: dump agent not started (%s); the program runs without it\n",
+                why ? why : "Unknown error");
         return 0;
     }
     return err;
@@ -889,7 +562,7 @@ void lrt__agent_stop(struct lrt_runtime *rt)
     name_release(ag->name_seq);
     for (int i = 0; i < MAX_CLIENTS; i++)
         if (ag->clients[i].fd >= 0)
-            client_close(ag, &ag->clients[i]);
+            lrt__agent_client_close(ag, &ag->clients[i]);
     close(ag->lfd);
     close(ag->stop_efd);
     close(ag->answer_efd);

@@ -1,0 +1,122 @@
+/*
+ * diag.h - declarations private to the diagnosis code (src/diag/).
+ *
+ * diag reads everything in lrt (tasks, timers, registrations, the pool, the clocks);
+ * nothing outside src/diag calls into it except through these entry points, declared in
+ * src/internal.h ("diag entry points") or include/lrt/lrt.h:
+ *  - lrt__agent_safepoint()  the loop's safe point between polls (runtime thread);
+ *  - lrt__agent_start/stop(), lrt__stall_start/stop()  runtime start and stop hooks;
+ *  - lrt__agent_stats()      counters for tests and benchmarks (any thread);
+ *  - lrt__dump_deadlock()    the deadlock report (runtime thread);
+ *  - lrt_dump_json()         the public snapshot call.
+ *
+ * Inside diag the calls go one way, bottom first:
+ *   json.c  <-  unwind.c  <-  live.c  <-  stall.c  <-  snapshot.c  <-  agent_client.c  <-  agent.c
+ * (json and unwind are independent of each other; a file may call any file to its left).
+ */
+#ifndef LRT_DIAG_H
+#define LRT_DIAG_H
+
+#include "internal.h"
+
+/* ---- json.c: JSON text written into an mmap'd buffer --------------------------------- */
+/* No malloc, so the dump agent can write a snapshot while the runtime thread is frozen
+ * inside malloc.  On allocation failure w->oom is set and further writes are dropped. */
+typedef struct lrt__jw {
+    char *buf;
+    size_t len, cap;
+    int depth, oom;
+    uint8_t first[32];
+} lrt__jw;
+
+/* One symbolized frame.  module points into the dynamic linker's link map. */
+typedef struct lrt__frame {
+    uint64_t ip, sym_off, mod_off; /* mod_off: ip - load bias (the ELF virtual address) */
+    const char *module;
+    char sym[120];
+} lrt__frame;
+
+void lrt__jw_free(lrt__jw *w);
+void lrt__jw_raw(lrt__jw *w, const char *s, size_t n); /* s copied verbatim */
+void lrt__jw_sep(lrt__jw *w, const char *key);        /* separator, then "key": if key */
+void lrt__jw_obj(lrt__jw *w, const char *key);        /* key NULL inside arrays */
+void lrt__jw_arr(lrt__jw *w, const char *key);
+void lrt__jw_end(lrt__jw *w, char close);
+void lrt__jw_str(lrt__jw *w, const char *key, const char *v); /* v NULL: null */
+void lrt__jw_u64(lrt__jw *w, const char *key, uint64_t v);
+void lrt__jw_i64(lrt__jw *w, const char *key, int64_t v);
+void lrt__jw_bool(lrt__jw *w, const char *key, bool v);
+void lrt__jw_hex(lrt__jw *w, const char *key, uint64_t v); /* "0x..." string */
+void lrt__jw_frames(lrt__jw *w, const char *key, const lrt__frame *f, int n);
+
+/* ---- unwind.c: symbols and backtraces ------------------------------------------------ */
+#define LRT__MAX_FRAMES 48
+
+/* Where each frame's return address was found, relative to the first frame's sp: lets a
+ * later task with the same suspension point be checked instead of unwound (snapshot.c). */
+struct lrt__rawtrace {
+    uint64_t sp0;
+    int n;
+    uint64_t ip[LRT__MAX_FRAMES];
+    uint32_t off[LRT__MAX_FRAMES];
+    bool ok;
+};
+
+struct lrt__symcache; /* symbolized ips, mmap'd */
+
+void lrt__sym_init(void);          /* once per process; any thread */
+const char *lrt__exe_path(void);   /* /proc/self/exe, after lrt__sym_init() */
+/* A fresh cache (free with lrt__symcache_free), or the process's kept one when it is
+ * free and still valid (give back with lrt__symcache_put); NULL when out of memory,
+ * which unwinds without a cache. */
+struct lrt__symcache *lrt__symcache_new(void);
+void lrt__symcache_free(struct lrt__symcache *c);
+struct lrt__symcache *lrt__symcache_get(void);
+void lrt__symcache_put(struct lrt__symcache *c);
+uint64_t lrt__symcache_resolved(const struct lrt__symcache *c); /* 0 for NULL */
+/* Backtraces, lrt's own frames trimmed (all but the public call the task made); each
+ * returns the frame count written to @out (at most @max). */
+int lrt__unwind_saved(const struct lrt_task *t, struct lrt__symcache *c, lrt__frame *out, int max,
+                      struct lrt__rawtrace *raw);                 /* suspended task */
+int lrt__unwind_current(struct lrt__symcache *c, lrt__frame *out, int max); /* this thread */
+int lrt__unwind_regs(const uint64_t *gregs, struct lrt__symcache *c, lrt__frame *out, int max,
+                     bool *complete);                             /* registers of a live capture */
+
+/* Registers of the runtime thread captured by the live-capture signal (live.c). */
+typedef struct lrt__live {
+    int have;        /* 1: regs valid, the thread is frozen in the signal handler */
+    int in_syscall;  /* captured from /proc/self/task/TID/syscall, thread not frozen */
+    uint64_t gregs[23];
+} lrt__live;
+
+/* Backtrace of a live capture (lrt's frames trimmed); returns the frame count. */
+int lrt__unwind_live(const lrt__live *lv, lrt__frame *out, int max);
+/* Warm libunwind and the symbol tables (the first unwind is slow); any thread. */
+void lrt__unwind_warm(void);
+void lrt__unwind_thread_exit(void); /* agent/stall threads: free the unwind scratch */
+
+/* ---- live.c: capture the runtime thread where it is ---------------------------------- */
+/* Freeze the thread @tid (the runtime thread) in a signal handler and copy its registers
+ * into @live; lrt__live_release() lets it go.  Serialised process-wide.  Returns 0,
+ * -ETIMEDOUT (the thread did not take the signal within @timeout_ms) or -errno. */
+int lrt__live_freeze(pid_t tid, lrt__live *live, unsigned timeout_ms);
+void lrt__live_release(lrt__live *lv);
+/* Registers of @tid without stopping it when it is blocked in a system call and its
+ * stack unwinds from sp/pc alone (in_syscall), else lrt__live_freeze().  Release with
+ * lrt__live_release() in both cases. */
+int lrt__live_capture(pid_t tid, lrt__live *lv, unsigned timeout_ms);
+
+/* ---- stall.c: what the snapshot shows of the stall detector --------------------------- */
+/* Stall records for the snapshot; writes the "stalls" array. */
+void lrt__stall_json(struct lrt_runtime *rt, lrt__jw *w);
+/* stalls reported, and of those not printed (rate limit): one consistent pair */
+void lrt__stall_counts(struct lrt_runtime *rt, uint64_t *stalls, uint64_t *suppressed);
+
+/* ---- snapshot.c ----------------------------------------------------------------------- */
+enum { LRT__SNAP_API = 0, LRT__SNAP_SAFEPOINT, LRT__SNAP_STUCK, LRT__SNAP_IDLE };
+/* Write a snapshot of @rt as JSON into @w.  Runtime thread (API, SAFEPOINT), or another
+ * thread while the runtime thread is frozen or outside lrt (STUCK with @live, IDLE).
+ * Returns 0 or -ENOMEM. */
+int lrt__snapshot(struct lrt_runtime *rt, unsigned flags, int mode, const lrt__live *lv, lrt__jw *w);
+
+#endif
