@@ -156,14 +156,14 @@ int lrt_chan_send(lrt_chan_t *c, void *msg)
         return chan_push(c, msg);
 
     /* 0: a receiver moved the message into the ring */
-    lrt__waiter w = {.task = t, .msg = msg};
-    return lrt__waitq_wait(&c->sendq, &w, LRT__WAIT_CHAN_SEND, c, c->len, 0);
+    lrt__waiter w = {.msg = msg};
+    return lrt__waitq_wait(&c->sendq, &w, t, LRT__WAIT_CHAN_SEND, c, c->len, 0);
 }
 
 static inline __attribute__((always_inline)) int chan_wait_recv(lrt_chan_t *c, struct lrt_task *t, void **msg, uint64_t deadline)
 {
-    lrt__waiter w = {.task = t};
-    int r = lrt__waitq_wait(&c->recvq, &w, LRT__WAIT_CHAN_RECV, c, 0, deadline);
+    lrt__waiter w;
+    int r = lrt__waitq_wait(&c->recvq, &w, t, LRT__WAIT_CHAN_RECV, c, 0, deadline);
     if (LRT__LIKELY(r == 0)) {
         c->handed--;
         if (msg)

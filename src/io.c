@@ -303,7 +303,7 @@ static void wake_queue(struct lrt__io *io, struct reg *r, lrt__link *q, uint32_t
     while (l != q) {
         lrt__link *next = l->next;
         lrt__waiter *w = lrt__container_of(l, lrt__waiter, link);
-        uint32_t interest = (uint32_t)w->want;
+        uint32_t interest = w->task->wait_aux2;
         if (!need || (interest & need)) {
             lrt__list_del(l); /* the waker unlinks (waitq.h) */
             waiter_uncount(io, r, interest);
@@ -319,10 +319,10 @@ static void wake_queue(struct lrt__io *io, struct reg *r, lrt__link *q, uint32_t
 
 /* Suspend the running task until @r has an event for @interest, the deadline passes
  * (-ETIMEDOUT), the task is cancelled (-ECANCELED) or the fd is closed (-EBADF). */
-static int wait_on(struct lrt__io *io, struct reg *r, struct lrt_task *t, uint32_t interest,
-                   uint64_t deadline)
+static inline __attribute__((always_inline)) int wait_on(struct lrt__io *io, struct reg *r,
+        struct lrt_task *t, uint32_t interest, uint64_t deadline)
 {
-    lrt__waiter w = {.task = t, .want = interest};
+    lrt__waiter w; /* the interest stays in t->wait_aux2, where dumps read it */
     lrt__link *q = &r->writers;
     if (interest & (EPOLLIN | EPOLLRDHUP)) {
         q = &r->readers;
@@ -333,8 +333,8 @@ static int wait_on(struct lrt__io *io, struct reg *r, struct lrt_task *t, uint32
         r->nwriters++;
     }
     io->waiters++;
-    t->wait_aux2 = interest; /* for dumps */
-    int rc = lrt__waitq_suspend(q, &w, LRT__WAIT_FD, r, (uint64_t)r->fd, deadline);
+    t->wait_aux2 = interest;
+    int rc = lrt__waitq_suspend(q, &w, t, LRT__WAIT_FD, r, (uint64_t)r->fd, deadline);
     if (lrt__waitq_leave(&w, rc))
         waiter_uncount(io, r, interest);
     return rc;

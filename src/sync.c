@@ -124,8 +124,8 @@ int lrt_oneshot_recv(lrt_oneshot_t *o, void **value)
     if (lrt__waitq_first(&o->q) != NULL)
         return -EBUSY; /* one receiver */
 
-    lrt__waiter w = {.task = t};
-    int r = lrt__waitq_wait(&o->q, &w, LRT__WAIT_ONESHOT, o, 0, 0);
+    lrt__waiter w;
+    int r = lrt__waitq_wait(&o->q, &w, t, LRT__WAIT_ONESHOT, o, 0, 0);
     if (r == 0) {
         o->handed--;
         if (value)
@@ -190,8 +190,8 @@ int lrt_notify_wait(lrt_notify_t *n)
         n->permit = 0;
         return 0;
     }
-    lrt__waiter w = {.task = t, .want = NOTIFIED_ALL};
-    int r = lrt__waitq_wait(&n->q, &w, LRT__WAIT_NOTIFY, n, 0, 0);
+    lrt__waiter w = {.want = NOTIFIED_ALL};
+    int r = lrt__waitq_wait(&n->q, &w, t, LRT__WAIT_NOTIFY, n, 0, 0);
     if (r == 0 && w.want == NOTIFIED_ONE)
         n->handed--;
     return r;
@@ -264,8 +264,8 @@ int lrt_mutex_lock(lrt_mutex_t *m)
     if (m->owner == t)
         return -EDEADLK;
     /* 0: the unlocker made us the owner */
-    lrt__waiter w = {.task = t};
-    return lrt__waitq_wait(&m->q, &w, LRT__WAIT_MUTEX, m, m->owner->id, 0);
+    lrt__waiter w;
+    return lrt__waitq_wait(&m->q, &w, t, LRT__WAIT_MUTEX, m, m->owner->id, 0);
 }
 
 int lrt_mutex_trylock(lrt_mutex_t *m)
@@ -358,8 +358,8 @@ int lrt_sem_acquire(lrt_sem_t *s, size_t n)
         s->permits -= n;
         return 0;
     }
-    lrt__waiter w = {.task = t, .want = n};
-    int r = lrt__waitq_suspend(&s->q, &w, LRT__WAIT_SEM, s, n, 0);
+    lrt__waiter w = {.want = n};
+    int r = lrt__waitq_suspend(&s->q, &w, t, LRT__WAIT_SEM, s, n, 0);
     if (LRT__LIKELY(r == 0)) { /* granted */
         s->handed--;
         return 0;

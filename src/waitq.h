@@ -44,7 +44,7 @@ typedef struct lrt__waiter {
     lrt__link link;
     struct lrt_task *task;
     void *msg;     /* handed over by the waker (channel receive, oneshot), or offered (send) */
-    uint64_t want; /* what the waiter waits for: permits, fd interest; notify: set by waker */
+    uint64_t want; /* what the waiter waits for (permits); notify: written by the waker */
 } lrt__waiter;
 
 static inline void lrt__waitq_init(lrt__link *q) { lrt__list_init(q); }
@@ -55,11 +55,13 @@ static inline lrt__waiter *lrt__waitq_head(const lrt__link *q)
     return lrt__container_of(q->next, lrt__waiter, link);
 }
 
-/* Step 1: link @w (its task, msg and want filled in) at the tail of @q and suspend; the
- * wake result.  @w may still be linked on return: call lrt__waitq_leave(). */
-static inline int lrt__waitq_suspend(lrt__link *q, lrt__waiter *w, int kind, const void *obj,
-                                     uint64_t aux, uint64_t deadline)
+/* Step 1: link @w (msg and want filled in as the queue needs) for the running task @t at
+ * the tail of @q and suspend; the wake result.  @w may still be linked on return: call
+ * lrt__waitq_leave(). */
+static inline int lrt__waitq_suspend(lrt__link *q, lrt__waiter *w, struct lrt_task *t, int kind,
+                                     const void *obj, uint64_t aux, uint64_t deadline)
 {
+    w->task = t;
     lrt__list_push(q, &w->link);
     return lrt__suspend(kind, obj, aux, deadline);
 }
@@ -78,10 +80,10 @@ static inline bool lrt__waitq_leave(lrt__waiter *w, int r)
 
 /* Steps 1 and 3: wait with @w on @q; the wake result, @w unlinked on return whatever woke
  * it. */
-static inline int lrt__waitq_wait(lrt__link *q, lrt__waiter *w, int kind, const void *obj,
-                                  uint64_t aux, uint64_t deadline)
+static inline int lrt__waitq_wait(lrt__link *q, lrt__waiter *w, struct lrt_task *t, int kind,
+                                  const void *obj, uint64_t aux, uint64_t deadline)
 {
-    int r = lrt__waitq_suspend(q, w, kind, obj, aux, deadline);
+    int r = lrt__waitq_suspend(q, w, t, kind, obj, aux, deadline);
     lrt__waitq_leave(w, r);
     return r;
 }
