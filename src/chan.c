@@ -17,8 +17,8 @@
 #include <string.h>
 
 /* Ring buffer of void *: `len` messages from `head`, size mask+1 (a power of two).
- * Bounded rings are sized for capacity + 1 up front; very large bounds and unbounded
- * rings double on demand.  The steady state never allocates. */
+ * Bounded rings are sized for their capacity up front (nothing is ever given back, so no
+ * spare slot: waitq.h); very large bounds and unbounded rings double on demand.  The steady state never allocates. */
 struct lrt_chan {
     void **buf;
     size_t mask;
@@ -90,7 +90,7 @@ static inline void chan_refill(lrt_chan_t *c)
         return;
     lrt__waiter *w = lrt__waitq_first(&c->sendq);
     if (w) {
-        c->buf[(c->head + c->len) & c->mask] = w->msg; /* len < cap < size */
+        c->buf[(c->head + c->len) & c->mask] = w->msg; /* len < cap <= size */
         c->len++;
         lrt__waitq_hand(w, w->msg, 0, LRT__WAKER_TASK);
     }
@@ -123,7 +123,7 @@ lrt_chan_t *lrt_chan_new(size_t capacity)
         c->cap = SIZE_MAX;
     } else {
         c->cap = capacity;
-        size = pow2_at_least(capacity < CHAN_PREALLOC_MAX ? capacity + 1 : CHAN_PREALLOC_MAX);
+        size = pow2_at_least(capacity < CHAN_PREALLOC_MAX ? capacity : CHAN_PREALLOC_MAX);
     }
     c->buf = malloc(size * sizeof(void *));
     if (!c->buf)
