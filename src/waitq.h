@@ -31,7 +31,9 @@
  * deadline came right after: the cancellation is seen at its next suspension point.
  * Hence a wait returns 0 exactly when it was handed something, and no waiter ever has to
  * give anything back (sync.c used to carry give-back paths for this; they could not be
- * reached).  lrt__waitq_leave() asserts the first half in debug builds.
+ * reached).  lrt__waitq_leave() asserts it on its cold path (a waiter still linked after a
+ * wake with 0 would mean a waker broke the protocol); the test
+ * sync/a_task_handed_a_resource_then_aborted_before_it_runs_keeps_it pins the rule.
  */
 #ifndef LRT_WAITQ_H
 #define LRT_WAITQ_H
