@@ -4,10 +4,11 @@
  * it.  Layer: core (calls only lrt__suspend/lrt__wake); runtime thread only, no atomics.
  *
  * Representation: a waiter on the waiting task's stack, not a link in the task record.
- *  - A wait carries data both ways: a channel sender offers its message, a receiver is
- *    handed one, a semaphore waiter says how many permits it wants, an fd waiter its
- *    interest.  On the stack these cost nothing for the tasks that never wait on them;
- *    in the task record every task would pay for every kind.
+ *  - A sync wait carries data both ways: a channel sender offers its message, a receiver
+ *    is handed one, a semaphore waiter says how many permits it wants.  On the stack these
+ *    cost nothing for the tasks that never wait on them; in the task record every task
+ *    would pay for every kind.  (An fd waiter's interest stays in t->wait_aux2, where
+ *    dumps read it.)
  *  - A task waits on at most one queue at a time, and the waiter lives exactly as long as
  *    the wait (the frame of the waiting call, which stays valid while the task is
  *    suspended), so there is no lifetime to manage.
@@ -17,8 +18,9 @@
  * The protocol:
  *  1. The waiter links itself at the tail (FIFO) and suspends.
  *  2. A waker takes waiters from the head, **unlinks** each one it wakes, writes what it
- *     hands over into the waiter (w->msg), then wakes the task: with 0 when something was
- *     handed over, with a negative errno otherwise (-EPIPE: closed, -EBADF: fd closed).
+ *     hands over into the waiter (w->msg), then wakes the task: with 0 when the wait is
+ *     satisfied (something handed over; for io: readiness, the task retries its syscall),
+ *     with a negative errno otherwise (-EPIPE: closed, -EBADF: fd closed).
  *  3. Cancellation (lrt_abort, shutdown) and a deadline wake the task without unlinking
  *     it: the waiter is *stale* until its task runs.  On return the waiter unlinks itself
  *     if still linked; wake_one skips (and drops) stale waiters, so a hand-over only ever
