@@ -32,7 +32,7 @@
  *    eventfd, a pty master, a character device that clones on open): O_NONBLOCK is set
  *    and cleared again when lrt deregisters the fd (lrt_close, runtime free).
  */
-#include "internal.h"
+#include "waitq.h"
 #include "trace.h"
 
 #include <fcntl.h>
@@ -284,9 +284,8 @@ static inline struct reg *reg_get(struct lrt__io *io, int fd, int *err)
 
 /* ---- waiting ---------------------------------------------------------------------- */
 
-static void waiter_unlink(struct lrt__io *io, struct reg *r, struct lrt_task *t, uint32_t interest)
+static void waiter_uncount(struct lrt__io *io, struct reg *r, uint32_t interest)
 {
-    lrt__list_del(&t->wq);
     io->waiters--;
     if (interest & (EPOLLIN | EPOLLRDHUP)) {
         r->nreaders--;
@@ -303,16 +302,16 @@ static void wake_queue(struct lrt__io *io, struct reg *r, lrt__link *q, uint32_t
     lrt__link *l = q->next;
     while (l != q) {
         lrt__link *next = l->next;
-        struct lrt_task *t = lrt__container_of(l, struct lrt_task, wq);
-        uint32_t interest = t->wait_aux2;
+        lrt__waiter *w = lrt__container_of(l, lrt__waiter, link);
+        uint32_t interest = w->task->wait_aux2;
         if (!need || (interest & need)) {
-            /* the waker unlinks (CONTRIBUTING-internal.md) */
-            waiter_unlink(io, r, t, interest);
+            lrt__list_del(l); /* the waker unlinks (waitq.h) */
+            waiter_uncount(io, r, interest);
             /* lrt_close by a task names that task; readiness comes from the driver */
             if (result == -EBADF)
-                lrt__wake(t, result, LRT__WAKER_TASK);
+                lrt__wake(w->task, result, LRT__WAKER_TASK);
             else
-                lrt__wake_by(t, result, LRT__WAKER_IO, 0);
+                lrt__wake_by(w->task, result, LRT__WAKER_IO, 0);
         }
         l = next;
     }
@@ -320,23 +319,24 @@ static void wake_queue(struct lrt__io *io, struct reg *r, lrt__link *q, uint32_t
 
 /* Suspend the running task until @r has an event for @interest, the deadline passes
  * (-ETIMEDOUT), the task is cancelled (-ECANCELED) or the fd is closed (-EBADF). */
-static int wait_on(struct lrt__io *io, struct reg *r, struct lrt_task *t, uint32_t interest,
-                   uint64_t deadline)
+static inline __attribute__((always_inline)) int wait_on(struct lrt__io *io, struct reg *r,
+        struct lrt_task *t, uint32_t interest, uint64_t deadline)
 {
+    lrt__waiter w; /* the interest stays in t->wait_aux2, where dumps read it */
+    lrt__link *q = &r->writers;
     if (interest & (EPOLLIN | EPOLLRDHUP)) {
-        lrt__list_push(&r->readers, &t->wq);
+        q = &r->readers;
         r->nreaders++;
         if (interest & EPOLLOUT)
             r->nboth++;
     } else {
-        lrt__list_push(&r->writers, &t->wq);
         r->nwriters++;
     }
     io->waiters++;
     t->wait_aux2 = interest;
-    int rc = lrt__suspend(LRT__WAIT_FD, r, (uint64_t)r->fd, deadline);
-    if (lrt__linked(&t->wq))
-        waiter_unlink(io, r, t, interest);
+    int rc = lrt__waitq_suspend(q, &w, t, LRT__WAIT_FD, r, (uint64_t)r->fd, deadline);
+    if (lrt__waitq_leave(&w, rc))
+        waiter_uncount(io, r, interest);
     return rc;
 }
 

@@ -2,6 +2,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "test_util.h"
 
@@ -718,6 +719,111 @@ static void mutex_handed_to_an_aborted_task_passes_to_the_next_waiter(void)
     lrt_test_run(NULL, mutex_abort_handoff_root, NULL);
 }
 
+/* ---- hand-off, then abort ---------------------------------------------------------- */
+
+/* waitq.h's rule "the first wake wins": a task handed something (message, value,
+ * notification, lock, permits) and aborted before it ran returns 0 and owns it; the
+ * cancellation waits for its next suspension point.  This is why sync.c has no give-back
+ * paths: if it ever failed, a resource would be lost. */
+enum { H_CHAN, H_CHAN_TIMEOUT, H_ONESHOT, H_NOTIFY, H_MUTEX, H_SEM, H__COUNT };
+
+struct handed {
+    int kind;
+    void *obj;
+    int rc;
+    void *v;
+};
+
+static void *handed_waiter(void *arg)
+{
+    struct handed *h = arg;
+    h->v = P(777);
+    switch (h->kind) {
+    case H_CHAN:
+        h->rc = lrt_chan_recv(h->obj, &h->v);
+        break;
+    case H_CHAN_TIMEOUT:
+        h->rc = lrt_chan_recv_timeout(h->obj, &h->v, 1);
+        break;
+    case H_ONESHOT:
+        h->rc = lrt_oneshot_recv(h->obj, &h->v);
+        break;
+    case H_NOTIFY:
+        h->rc = lrt_notify_wait(h->obj);
+        break;
+    case H_MUTEX:
+        if ((h->rc = lrt_mutex_lock(h->obj)) == 0)
+            lrt_mutex_unlock(h->obj);
+        break;
+    case H_SEM:
+        if ((h->rc = lrt_sem_acquire(h->obj, 2)) == 0)
+            lrt_sem_release(h->obj, 2);
+        break;
+    }
+    return NULL;
+}
+
+static void *handoff_abort_root(void *arg)
+{
+    (void)arg;
+    lrt_chan_t *c = lrt_chan_new(1);
+    lrt_oneshot_t *o = lrt_oneshot_new();
+    lrt_notify_t *n = lrt_notify_new();
+    lrt_mutex_t *m = lrt_mutex_new();
+    lrt_sem_t *s = lrt_sem_new(0);
+    void *objs[H__COUNT] = {c, c, o, n, m, s};
+    CU_ASSERT_EQUAL(lrt_mutex_lock(m), 0);
+    for (int k = 0; k < H__COUNT; k++) {
+        struct handed h = {.kind = k, .obj = objs[k]};
+        lrt_task_t *t = lrt_spawn(handed_waiter, &h);
+        settle();
+        switch (k) {
+        case H_CHAN:
+        case H_CHAN_TIMEOUT:
+            CU_ASSERT_EQUAL(lrt_chan_send(c, P(10 + k)), 0);
+            break;
+        case H_ONESHOT:
+            CU_ASSERT_EQUAL(lrt_oneshot_send(o, P(10 + k)), 0);
+            break;
+        case H_NOTIFY:
+            lrt_notify_one(n);
+            break;
+        case H_MUTEX:
+            CU_ASSERT_EQUAL(lrt_mutex_unlock(m), 0);
+            break;
+        case H_SEM:
+            lrt_sem_release(s, 2);
+            break;
+        }
+        lrt_abort(t);
+        if (k == H_CHAN_TIMEOUT) {
+            /* let its 1 ms deadline pass too before it runs */
+            struct timespec ts = {0, 5 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        CU_ASSERT_EQUAL(lrt_join(t, NULL), 0);
+        CU_ASSERT_EQUAL(h.rc, 0);
+        if (k == H_CHAN || k == H_CHAN_TIMEOUT || k == H_ONESHOT)
+            CU_ASSERT_PTR_EQUAL(h.v, P(10 + k));
+    }
+    /* nothing was given back or lost: the objects are as the waiters left them */
+    CU_ASSERT_EQUAL(lrt_chan_len(c), 0);
+    CU_ASSERT_EQUAL(lrt_notify_free(n), 0);
+    CU_ASSERT_EQUAL(lrt_sem_available(s), 2);
+    CU_ASSERT_EQUAL(lrt_mutex_trylock(m), 0);
+    CU_ASSERT_EQUAL(lrt_mutex_unlock(m), 0);
+    CU_ASSERT_EQUAL(lrt_chan_free(c), 0);
+    CU_ASSERT_EQUAL(lrt_oneshot_free(o), 0);
+    CU_ASSERT_EQUAL(lrt_mutex_free(m), 0);
+    CU_ASSERT_EQUAL(lrt_sem_free(s), 0);
+    return NULL;
+}
+
+static void a_task_handed_a_resource_then_aborted_before_it_runs_keeps_it(void)
+{
+    lrt_test_run(NULL, handoff_abort_root, NULL);
+}
+
 /* ---- semaphore -------------------------------------------------------------------- */
 
 struct sa {
@@ -1024,5 +1130,7 @@ CU_TestInfo lrt_test_sync[] = {
      sync_calls_off_the_runtime_thread_fail_with_eperm},
     {"aborted_task_gets_ecanceled_from_sync_waits_but_can_still_clean_up",
      aborted_task_gets_ecanceled_from_sync_waits_but_can_still_clean_up},
+    {"a_task_handed_a_resource_then_aborted_before_it_runs_keeps_it",
+     a_task_handed_a_resource_then_aborted_before_it_runs_keeps_it},
     CU_TEST_INFO_NULL,
 };
