@@ -1,8 +1,14 @@
 /*
  * blocking.c - the blocking thread pool.
  *
- * A job is a struct lrt_task flagged LRT__TF_BLOCKING: it has a job id, a join handle and
- * a runtime reference like a task, but no stack of its own; fn(arg) runs on a pool thread.
+ * A job is a struct lrt__job: the join header it shares with tasks (a job id, a join
+ * handle, a runtime reference), its function and its queue links; no stack, fn(arg) runs
+ * on a pool thread.  Job records come from lrt__records_alloc chunks and a free list
+ * (kept mapped while the runtime lives: stale handles may still read them).
+ *
+ * Layer: calls the notifier, the clocks and task.c's generic join-header helpers (and
+ * registers its join ops there); nothing calls into it but the runtime, the scheduler
+ * (flush, drain) and the dump (stats, foreach).
  *
  * Threads are created on demand, up to opts.max_blocking_threads, only when no idle
  * thread can take the job; an idle thread retires after opts.blocking_keep_alive_ms.
@@ -10,12 +16,8 @@
  * is woken through the notifier (eventfd written only while the runtime is parked);
  * lrt__pool_drain() then delivers the completions on the runtime thread.
  *
- * Threads and ownership.  All of struct lrt__pool below the "shared" line is guarded by
- * pool->mu.  A pool thread touches a job record only under the mutex and only its links
- * (t->wq while queued, t->next_run on the completion list), fn/arg/id/job_enqueue_ns
- * (read at pick) and result (written at completion).  Every other field, flags included,
- * belongs to the runtime thread; whether a job has been taken by a thread is known from
- * its queue link, under the mutex (see lrt__pool_abort()).
+ * Threads and ownership: said per field of struct lrt__job and struct lrt__pool below.
+ * Whether a thread has taken a job is known from its queue link, under the mutex.
  *
  * Lifetime.  The pool object is refcounted: one reference for the runtime and one per
  * thread.  When lrt__pool_shutdown() gives up on running jobs it marks the pool orphaned
@@ -43,10 +45,37 @@
 #define POOL_DEFAULT_MAX 512u
 #define POOL_DEFAULT_KEEP_ALIVE_MS 10000u
 
-/* One per pool thread, on its own stack, linked in pool->workers while alive. */
+/* A blocking job.  Owners: "rt" = the runtime thread only; "mu" = whoever holds the
+ * pool mutex (a pool thread or the runtime). */
+struct lrt__job {
+    struct lrt__join j;     /* rt; except j.arg (read under mu at pick) and j.result
+                               (written under mu at completion) */
+    lrt_fn fn;              /* written by rt at submit, read under mu at pick */
+    uint64_t enqueue_ns;    /* written by rt at submit, read under mu (pick, dump) */
+    lrt__link queue;        /* mu: link in pool->queue while queued; unlinked = taken */
+    struct lrt__job *next;  /* rt: submit list, free list; mu: completion list */
+};
+
+static inline struct lrt__job *job_of(struct lrt__join *j)
+{
+    return lrt__container_of(j, struct lrt__job, j);
+}
+
+static inline void job_push(struct lrt__job **head, struct lrt__job **tail, struct lrt__job *job)
+{
+    job->next = NULL;
+    if (*tail)
+        (*tail)->next = job;
+    else
+        *head = job;
+    *tail = job;
+}
+
+/* One per pool thread, on its own stack, linked in pool->workers while alive; every
+ * field under mu (job_id is also stored atomically outside it, see run_jobs). */
 struct worker {
     lrt__link link;
-    struct lrt_task *job; /* running job (first of its batch), NULL while idle */
+    struct lrt__job *job; /* running job (first of its batch), NULL while idle */
     uint64_t job_id;      /* the job running now */
     uint64_t begin_ns;
     size_t batch_n;       /* jobs taken together; those after the running one wait */
@@ -56,31 +85,35 @@ struct worker {
 struct lrt__pool {
     /* runtime thread only */
     size_t outstanding;       /* submitted, not yet delivered or dropped */
-    struct lrt_task *sub_head, *sub_tail; /* submitted, not yet published (next_run) */
+    struct lrt__job *sub_head, *sub_tail; /* submitted, not yet published (job->next) */
     size_t sub_n;
-    unsigned max_threads;
-    uint64_t keep_alive_ns;
+    struct lrt__job *job_free; /* given-back job records (job->next) */
+    struct lrt__job *job_bump, *job_bump_end; /* never-used records of the newest chunk */
+    unsigned max_threads;     /* also read by pool threads: constant after init */
+    uint64_t keep_alive_ns;   /* likewise */
 
-    /* read by any thread without the mutex */
+    /* atomic: read and written by any thread without the mutex */
     atomic_bool ready;        /* completion list not empty */
-    lrt__notifier *notifier;  /* reference owned by the pool object */
+    size_t batched;           /* taken in a batch, not started yet: added to under mu,
+                                 taken from outside it (__atomic builtins) */
+    lrt__notifier *notifier;  /* set at init; reference owned by the pool object */
 
-    /* shared: guarded by mu */
+    /* guarded by mu */
     pthread_mutex_t mu;
     pthread_cond_t work_cv;   /* idle threads wait here (CLOCK_MONOTONIC) */
     pthread_cond_t done_cv;   /* shutdown waits here for running jobs and threads */
-    lrt__link queue;          /* queued jobs, through t->wq, FIFO */
+    lrt__link queue;          /* queued jobs, through job->queue, FIFO */
     lrt__link workers;        /* struct worker of every live thread */
-    struct lrt_task *done_head, *done_tail; /* completions, through t->next_run */
-    size_t queued;
-    size_t batched;           /* taken in a batch, not started yet (atomic: no mutex) */
+    struct lrt__job *done_head, *done_tail; /* completions, through job->next */
+    size_t queued;            /* written under mu, also read without it (spinners: qset) */
     size_t running;
     unsigned threads;
     unsigned idle;            /* waiting threads not yet claimed by a submit */
     unsigned spinning;        /* threads watching the queue before they sleep */
     unsigned notified;        /* claimed wake-ups not yet consumed */
     unsigned refs;            /* runtime + one per thread */
-    bool stopping;            /* no more jobs: threads exit once the queue is empty */
+    bool stopping;            /* no more jobs: threads exit once the queue is empty
+                                 (also read atomically without mu by spinners) */
     bool orphaned;            /* runtime gone: never touch a job again */
     bool shutdown_waiting;    /* signal done_cv on every completion and exit */
 };
@@ -152,14 +185,14 @@ static void *owned_run(void *arg)
 }
 
 /* A job that will never run: drop what an owned one owns; its result is NULL. */
-static void job_discard(struct lrt_task *job)
+static void job_discard(struct lrt__job *job)
 {
-    if (job->fn == owned_run && job->arg) {
-        struct owned *o = job->arg;
+    if (job->fn == owned_run && job->j.arg) {
+        struct owned *o = job->j.arg;
         o->drop(o->arg);
         free(o);
     }
-    job->result = NULL;
+    job->j.result = NULL;
 }
 
 /* ---- pool thread ------------------------------------------------------------------ */
@@ -167,15 +200,15 @@ static void job_discard(struct lrt_task *job)
 /* Hand a finished job to the runtime; called with p->mu held.  Returns true when the
  * runtime must be woken: only the first completion after a drain does it (until the
  * runtime drains, `ready` stays true and a parking runtime sees it). */
-static bool complete(struct lrt__pool *p, struct lrt_task *job, void *result)
+static bool complete(struct lrt__pool *p, struct lrt__job *job, void *result)
 {
     p->running--;
     if (p->shutdown_waiting)
         pthread_cond_broadcast(&p->done_cv);
     if (p->orphaned)
         return false; /* the record may be gone with the runtime: drop the result */
-    job->result = result;
-    lrt__tq_push(&p->done_head, &p->done_tail, job);
+    job->j.result = result;
+    job_push(&p->done_head, &p->done_tail, job);
     /* seq_cst, then the notifier's seq_cst load of "parked": pairs with the runtime
      * setting parked and re-checking lrt__pool_ready() before it sleeps. */
     return !atomic_exchange(&p->ready, true);
@@ -191,7 +224,7 @@ static bool complete(struct lrt__pool *p, struct lrt_task *job, void *result)
 static void run_jobs(struct lrt__pool *p, struct worker *w)
 {
     bool wake = false;
-    struct lrt_task *batch[BATCH_MAX];
+    struct lrt__job *batch[BATCH_MAX];
     void *results[BATCH_MAX];
     while (!lrt__list_empty(&p->queue)) {
         size_t share = p->queued / (p->threads ? p->threads : 1);
@@ -200,7 +233,7 @@ static void run_jobs(struct lrt__pool *p, struct worker *w)
             lrt__link *head = p->queue.next;
             /* unlinked = started: lrt__pool_abort() can't drop it */
             lrt__list_del(head);
-            batch[i] = lrt__container_of(head, struct lrt_task, wq);
+            batch[i] = lrt__container_of(head, struct lrt__job, queue);
             /* GCC 12 -O2 kept p->queue.next in a register across this loop (it took
              * every batch slot to be the same job): force the reload. */
             __asm__ volatile("" ::: "memory");
@@ -211,7 +244,7 @@ static void run_jobs(struct lrt__pool *p, struct worker *w)
         /* precise clock only for the trace; the dump's "running for" is coarse */
         bool traced = LRT__TP_ENABLED(blocking_begin) || LRT__TP_ENABLED(blocking_end);
         w->job = batch[0];
-        w->job_id = batch[0]->id;
+        w->job_id = batch[0]->j.id;
         w->begin_ns = traced ? lrt__mono_ns() : lrt__coarse_ns();
         /* fn/arg/id are read now: once unlocked, only results are written */
         lrt_fn fns[BATCH_MAX];
@@ -219,9 +252,9 @@ static void run_jobs(struct lrt__pool *p, struct worker *w)
         uint64_t *ids = w->batch_ids, enqs[BATCH_MAX];
         for (size_t i = 0; i < n; i++) {
             fns[i] = batch[i]->fn;
-            args[i] = batch[i]->arg;
-            ids[i] = batch[i]->id;
-            enqs[i] = batch[i]->job_enqueue_ns;
+            args[i] = batch[i]->j.arg;
+            ids[i] = batch[i]->j.id;
+            enqs[i] = batch[i]->enqueue_ns;
         }
         w->batch_n = n;
         pthread_mutex_unlock(&p->mu);
@@ -352,6 +385,41 @@ static int spawn_thread(struct lrt__pool *p)
 
 /* ---- runtime side ----------------------------------------------------------------- */
 
+#define JOBS_PER_CHUNK 64
+
+static struct lrt__job *job_alloc(struct lrt_runtime *rt, struct lrt__pool *p)
+{
+    struct lrt__job *job = p->job_free;
+    if (job) {
+        p->job_free = job->next;
+        return job;
+    }
+    if (p->job_bump == p->job_bump_end) {
+        struct lrt__job *c = lrt__records_alloc(rt, JOBS_PER_CHUNK * sizeof *c);
+        if (!c)
+            return NULL;
+        p->job_bump = c;
+        p->job_bump_end = c + JOBS_PER_CHUNK;
+    }
+    return p->job_bump++;
+}
+
+/* The last reference is gone (join ops).  After shutdown (no pool) the record is not
+ * reused: it goes with the runtime's records. */
+static void job_free(struct lrt__join *j)
+{
+    struct lrt__pool *p = j->rt->pool;
+    struct lrt__job *job = job_of(j);
+    j->state = LRT__FINISHED;
+    if (p) {
+        job->next = p->job_free;
+        p->job_free = job;
+    }
+}
+
+static void job_abort(struct lrt__join *j);
+static const struct lrt__join_ops job_ops = {.abort = job_abort, .free = job_free};
+
 int lrt__pool_init(struct lrt_runtime *rt)
 {
     struct lrt__pool *p = calloc(1, sizeof(*p));
@@ -386,6 +454,7 @@ int lrt__pool_init(struct lrt_runtime *rt)
         err = ENOMEM;
         goto err_mutex;
     }
+    lrt__join_register(LRT__JOIN_JOB, &job_ops);
     rt->pool = p;
     return 0;
 
@@ -403,7 +472,7 @@ lrt_task_t *lrt_spawn_blocking(lrt_fn fn, void *arg)
 {
     struct lrt_runtime *rt;
     struct lrt__pool *p;
-    struct lrt_task *job;
+    struct lrt__job *job;
     int err = 0;
 
     if (!fn) {
@@ -422,30 +491,34 @@ lrt_task_t *lrt_spawn_blocking(lrt_fn fn, void *arg)
         errno = ESHUTDOWN;
         return NULL;
     }
-    job = lrt__task_alloc(rt);
+    job = job_alloc(rt, p);
     if (!job) {
         errno = ENOMEM;
         return NULL;
     }
-    job->flags = LRT__TF_BLOCKING;
-    job->refs = 2; /* runtime + handle */
-    job->id = ++rt->next_job_id;
+    /* every field but the generation, which outlives the record's previous job */
+    job->j.rt = rt;
+    job->j.flags = 0;
+    job->j.state = LRT__RUNNABLE;
+    job->j.refs = 2; /* runtime + handle */
+    job->j.wake_result = 0;
+    job->j.kind = LRT__JOIN_JOB;
+    job->j.joiner = NULL;
+    job->j.arg = arg;
+    job->j.id = ++rt->next_job_id;
     job->fn = fn;
-    job->arg = arg;
-    job->name = "blocking";
-    job->state = LRT__RUNNABLE;
-    job->parent_id = rt->current ? rt->current->id : 0;
-    job->job_enqueue_ns = LRT__TP_ENABLED(blocking_begin) ? lrt__mono_ns() : lrt__coarse_ns();
+    job->enqueue_ns = LRT__TP_ENABLED(blocking_begin) ? lrt__mono_ns() : lrt__coarse_ns();
+    job->queue.next = job->queue.prev = NULL;
 
     /* Published to the threads in one critical section when the submitting task next
      * gives up the CPU (lrt__pool_flush from the scheduler): a task that submits many
      * jobs takes the pool mutex once, not once per job. */
-    lrt__tq_push(&p->sub_head, &p->sub_tail, job);
+    job_push(&p->sub_head, &p->sub_tail, job);
     p->sub_n++;
     rt->pool_flush = 1;
     p->outstanding++;
     rt->m.blocking_jobs++;
-    return lrt__handle_of(job);
+    return lrt__join_handle(&job->j);
 }
 
 lrt_task_t *lrt_spawn_blocking_owned(lrt_fn fn, void *arg, void (*drop)(void *arg))
@@ -479,16 +552,16 @@ void lrt__pool_flush(struct lrt_runtime *rt)
     if (!p || !p->sub_head)
         return;
     rt->pool_spin = 1; /* the next park watches for the completion a moment first */
-    struct lrt_task *job = p->sub_head;
+    struct lrt__job *job = p->sub_head;
     size_t n = p->sub_n;
     p->sub_head = p->sub_tail = NULL;
     p->sub_n = 0;
 
     unsigned wake = 0;
     pthread_mutex_lock(&p->mu);
-    for (; job; job = job->next_run) {
-        lrt__list_push(&p->queue, &job->wq);
-        LRT__TP(blocking_submit, job->id, (uint64_t)(p->queued + 1));
+    for (; job; job = job->next) {
+        lrt__list_push(&p->queue, &job->queue);
+        LRT__TP(blocking_submit, job->j.id, (uint64_t)(p->queued + 1));
         qset(p, p->queued + 1);
     }
     /* one thread per job: idle ones first, then new ones up to the maximum */
@@ -509,15 +582,15 @@ void lrt__pool_flush(struct lrt_runtime *rt)
             if (p->threads == 0) {
                 /* No thread at all: these jobs would never run.  Fail them. */
                 while (!lrt__list_empty(&p->queue)) {
-                    struct lrt_task *j = lrt__container_of(p->queue.next, struct lrt_task, wq);
-                    lrt__list_del(&j->wq);
+                    struct lrt__job *j = lrt__container_of(p->queue.next, struct lrt__job, queue);
+                    lrt__list_del(&j->queue);
                     qset(p, p->queued - 1);
-                    j->next_run = p->done_head;
+                    j->next = p->done_head;
                     p->done_head = j;
                     if (!p->done_tail)
                         p->done_tail = j;
                     /* arg stays: deliver() discards it outside the mutex */
-                    j->wake_result = cerr == EAGAIN ? -EAGAIN : -ENOMEM;
+                    j->j.wake_result = cerr == EAGAIN ? -EAGAIN : -ENOMEM;
                 }
                 atomic_store(&p->ready, true);
                 fprintf(stderr, "lrt: blocking pool: cannot start a thread (%s): jobs failed\n",
@@ -544,21 +617,20 @@ size_t lrt__pool_pending(struct lrt_runtime *rt)
     return rt->pool ? rt->pool->outstanding : 0;
 }
 
-static void deliver(struct lrt__pool *p, struct lrt_task *job, int wake_result)
+static void deliver(struct lrt__pool *p, struct lrt__job *job, int wake_result)
 {
-    job->state = LRT__FINISHED;
     if (wake_result)
-        job->wake_result = wake_result;
-    if (job->wake_result)
+        job->j.wake_result = wake_result;
+    if (job->j.wake_result)
         job_discard(job); /* failed or cancelled: it never ran */
     p->outstanding--;
-    lrt__task_finished(job);
+    lrt__join_finished(&job->j, LRT__WAKER_BLOCKING);
 }
 
 size_t lrt__pool_drain(struct lrt_runtime *rt)
 {
     struct lrt__pool *p = rt->pool;
-    struct lrt_task *job;
+    struct lrt__job *job;
     size_t n = 0;
 
     if (!p || !atomic_load(&p->ready))
@@ -570,8 +642,8 @@ size_t lrt__pool_drain(struct lrt_runtime *rt)
     pthread_mutex_unlock(&p->mu);
 
     while (job) {
-        struct lrt_task *next = job->next_run;
-        job->next_run = NULL;
+        struct lrt__job *next = job->next;
+        job->next = NULL;
         deliver(p, job, 0);
         job = next;
         n++;
@@ -579,26 +651,26 @@ size_t lrt__pool_drain(struct lrt_runtime *rt)
     return n;
 }
 
-bool lrt__pool_abort(struct lrt_task *job)
+/* lrt_abort on a job (join ops): a queued job is dropped and its joiner gets
+ * -ECANCELED; one a thread has taken runs to the end. */
+static void job_abort(struct lrt__join *j)
 {
-    struct lrt__pool *p = job->rt ? job->rt->pool : NULL;
+    struct lrt__job *job = job_of(j);
+    struct lrt__pool *p = j->rt->pool;
     bool dropped = false;
 
-    if (!p || !(job->flags & LRT__TF_BLOCKING))
-        return false;
-    lrt__pool_flush(job->rt);
+    if (!p)
+        return;
+    lrt__pool_flush(j->rt);
     pthread_mutex_lock(&p->mu);
-    if (lrt__linked(&job->wq)) { /* still queued: no thread picked it */
-        lrt__list_del(&job->wq);
+    if (lrt__linked(&job->queue)) { /* still queued: no thread picked it */
+        lrt__list_del(&job->queue);
         qset(p, p->queued - 1);
         dropped = true;
     }
     pthread_mutex_unlock(&p->mu);
-    if (dropped) {
-        p->outstanding--;
-        job_discard(job);
-    }
-    return dropped;
+    if (dropped)
+        deliver(p, job, -ECANCELED);
 }
 
 void lrt__pool_stats(struct lrt_runtime *rt, unsigned *threads, unsigned *idle, size_t *queued)
@@ -649,8 +721,8 @@ void lrt__pool_foreach(struct lrt_runtime *rt,
         }
     }
     for (l = p->queue.next; l != &p->queue; l = l->next) {
-        struct lrt_task *job = lrt__container_of(l, struct lrt_task, wq);
-        fn(job->id, 0, job->job_enqueue_ns, ctx);
+        struct lrt__job *job = lrt__container_of(l, struct lrt__job, queue);
+        fn(job->j.id, 0, job->enqueue_ns, ctx);
     }
     pthread_mutex_unlock(&p->mu);
 }
@@ -683,8 +755,8 @@ size_t lrt__pool_shutdown(struct lrt_runtime *rt, uint64_t timeout_ns, bool repo
     pthread_mutex_unlock(&p->mu);
 
     while (!lrt__list_empty(&dropped)) {
-        struct lrt_task *job = lrt__container_of(dropped.next, struct lrt_task, wq);
-        lrt__list_del(&job->wq);
+        struct lrt__job *job = lrt__container_of(dropped.next, struct lrt__job, queue);
+        lrt__list_del(&job->queue);
         deliver(p, job, -ECANCELED);
     }
 
