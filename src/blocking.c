@@ -1,5 +1,7 @@
 /*
- * blocking.c - the blocking thread pool.
+ * blocking.c - the blocking thread pool, runtime thread's half: job records, submit,
+ * delivery of completions, abort, shutdown, and the views the dump reads.  The code that
+ * runs on pool threads is in blocking_thread.c; blocking.h holds what both share.
  *
  * A job is a struct lrt__job: the join header it shares with tasks (a job id, a join
  * handle, a runtime reference), its function and its queue links; no stack, fn(arg) runs
@@ -22,142 +24,18 @@
  * Lifetime.  The pool object is refcounted: one reference for the runtime and one per
  * thread.  When lrt__pool_shutdown() gives up on running jobs it marks the pool orphaned
  * and drops the runtime's reference; from then on a thread never touches a job record
- * again (the runtime leaks those records on purpose), never touches rt, and the last
+ * again (its record stays with the runtime's records), never touches rt, and the last
  * thread out frees the pool and its notifier reference.
- *
- * Pool threads have every asynchronous signal blocked (process-directed signals go to the
- * application's threads, never into a job), keep the synchronous fault signals (so a crash
- * in a job reports normally), are detached, named "lrt-blocking", and get a 1 MiB stack:
- * small next to glibc's 8 MiB default when hundreds of threads exist, but enough for the
- * library calls jobs are made of (getaddrinfo, stdio, compression).  The stack is virtual
- * memory: only touched pages cost.
  */
-#include "internal.h"
+#include "blocking.h"
 #include "trace.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#define POOL_STACK_SIZE (1u << 20)
 #define POOL_DEFAULT_MAX 512u
 #define POOL_DEFAULT_KEEP_ALIVE_MS 10000u
-
-/* A blocking job.  Owners: "rt" = the runtime thread only; "mu" = whoever holds the
- * pool mutex (a pool thread or the runtime). */
-struct lrt__job {
-    struct lrt__join j;     /* rt; except j.arg (read under mu at pick) and j.result
-                               (written under mu at completion) */
-    lrt_fn fn;              /* written by rt at submit, read under mu at pick */
-    uint64_t enqueue_ns;    /* written by rt at submit, read under mu (pick, dump) */
-    lrt__link queue;        /* mu: link in pool->queue while queued; unlinked = taken */
-    struct lrt__job *next;  /* rt: submit list, free list; mu: completion list */
-};
-
-static inline struct lrt__job *job_of(struct lrt__join *j)
-{
-    return lrt__container_of(j, struct lrt__job, j);
-}
-
-static inline void job_push(struct lrt__job **head, struct lrt__job **tail, struct lrt__job *job)
-{
-    job->next = NULL;
-    if (*tail)
-        (*tail)->next = job;
-    else
-        *head = job;
-    *tail = job;
-}
-
-/* One per pool thread, on its own stack, linked in pool->workers while alive; every
- * field under mu (job_id is also stored atomically outside it, see run_jobs). */
-struct worker {
-    lrt__link link;
-    struct lrt__job *job; /* running job (first of its batch), NULL while idle */
-    uint64_t job_id;      /* the job running now */
-    uint64_t begin_ns;
-    size_t batch_n;       /* jobs taken together; those after the running one wait */
-    uint64_t batch_ids[16];
-};
-
-struct lrt__pool {
-    /* runtime thread only */
-    size_t outstanding;       /* submitted, not yet delivered or dropped */
-    struct lrt__job *sub_head, *sub_tail; /* submitted, not yet published (job->next) */
-    size_t sub_n;
-    struct lrt__job *job_free; /* given-back job records (job->next) */
-    struct lrt__job *job_bump, *job_bump_end; /* never-used records of the newest chunk */
-    unsigned max_threads;     /* also read by pool threads: constant after init */
-    uint64_t keep_alive_ns;   /* likewise */
-
-    /* atomic: read and written by any thread without the mutex */
-    atomic_bool ready;        /* completion list not empty */
-    size_t batched;           /* taken in a batch, not started yet: added to under mu,
-                                 taken from outside it (__atomic builtins) */
-    lrt__notifier *notifier;  /* set at init; reference owned by the pool object */
-
-    /* guarded by mu */
-    pthread_mutex_t mu;
-    pthread_cond_t work_cv;   /* idle threads wait here (CLOCK_MONOTONIC) */
-    pthread_cond_t done_cv;   /* shutdown waits here for running jobs and threads */
-    lrt__link queue;          /* queued jobs, through job->queue, FIFO */
-    lrt__link workers;        /* struct worker of every live thread */
-    struct lrt__job *done_head, *done_tail; /* completions, through job->next */
-    size_t queued;            /* written under mu, also read without it (spinners: qset) */
-    size_t running;
-    unsigned threads;
-    unsigned idle;            /* waiting threads not yet claimed by a submit */
-    unsigned spinning;        /* threads watching the queue before they sleep */
-    unsigned notified;        /* claimed wake-ups not yet consumed */
-    unsigned refs;            /* runtime + one per thread */
-    bool stopping;            /* no more jobs: threads exit once the queue is empty
-                                 (also read atomically without mu by spinners) */
-    bool orphaned;            /* runtime gone: never touch a job again */
-    bool shutdown_waiting;    /* signal done_cv on every completion and exit */
-};
-
-/* p->queued is written under the mutex and read without it by spinning threads. */
-static inline void qset(struct lrt__pool *p, size_t v)
-{
-    __atomic_store_n(&p->queued, v, __ATOMIC_RELAXED);
-}
-
-#define POOL_SPIN_NS 50000u /* a thread out of work watches the queue this long */
-
-static void pool_free(struct lrt__pool *p)
-{
-    pthread_cond_destroy(&p->work_cv);
-    pthread_cond_destroy(&p->done_cv);
-    pthread_mutex_destroy(&p->mu);
-    if (p->notifier)
-        lrt__notifier_put(p->notifier);
-    free(p);
-}
-
-/* Drop one reference; called with p->mu held, returns with it released. */
-static void pool_unref_unlock(struct lrt__pool *p)
-{
-    bool last = --p->refs == 0;
-    pthread_mutex_unlock(&p->mu);
-    if (last)
-        pool_free(p);
-}
-
-static struct timespec abs_deadline(uint64_t deadline_ns)
-{
-    struct timespec ts = {
-        .tv_sec = (time_t)(deadline_ns / 1000000000u),
-        .tv_nsec = (long)(deadline_ns % 1000000000u),
-    };
-    return ts;
-}
-
-static uint64_t add_sat(uint64_t a, uint64_t b)
-{
-    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
-}
 
 /* ---- owned jobs ------------------------------------------------------------------- */
 
@@ -193,194 +71,6 @@ static void job_discard(struct lrt__job *job)
         free(o);
     }
     job->j.result = NULL;
-}
-
-/* ---- pool thread ------------------------------------------------------------------ */
-
-/* Hand a finished job to the runtime; called with p->mu held.  Returns true when the
- * runtime must be woken: only the first completion after a drain does it (until the
- * runtime drains, `ready` stays true and a parking runtime sees it). */
-static bool complete(struct lrt__pool *p, struct lrt__job *job, void *result)
-{
-    p->running--;
-    if (p->shutdown_waiting)
-        pthread_cond_broadcast(&p->done_cv);
-    if (p->orphaned)
-        return false; /* the record may be gone with the runtime: drop the result */
-    job->j.result = result;
-    job_push(&p->done_head, &p->done_tail, job);
-    /* seq_cst, then the notifier's seq_cst load of "parked": pairs with the runtime
-     * setting parked and re-checking lrt__pool_ready() before it sleeps. */
-    return !atomic_exchange(&p->ready, true);
-}
-
-#define BATCH_MAX 16
-
-/* Run queued jobs until the queue is empty; called and returns with p->mu held.
- * When the queue is long a thread takes a batch (up to BATCH_MAX, never more than its
- * share of the queue) and completes it in one critical section: with tiny jobs the
- * mutex, not the work, was the bottleneck (4 threads + the runtime on 2 CPUs).  A short
- * queue is served one job at a time, so a slow job never holds others back. */
-static void run_jobs(struct lrt__pool *p, struct worker *w)
-{
-    bool wake = false;
-    struct lrt__job *batch[BATCH_MAX];
-    void *results[BATCH_MAX];
-    while (!lrt__list_empty(&p->queue)) {
-        size_t share = p->queued / (p->threads ? p->threads : 1);
-        size_t n = share < 2 ? 1 : share < BATCH_MAX ? share : BATCH_MAX;
-        for (size_t i = 0; i < n; i++) {
-            lrt__link *head = p->queue.next;
-            /* unlinked = started: lrt__pool_abort() can't drop it */
-            lrt__list_del(head);
-            batch[i] = lrt__container_of(head, struct lrt__job, queue);
-            /* GCC 12 -O2 kept p->queue.next in a register across this loop (it took
-             * every batch slot to be the same job): force the reload. */
-            __asm__ volatile("" ::: "memory");
-        }
-        qset(p, p->queued - n);
-        p->running += n;
-        __atomic_add_fetch(&p->batched, n - 1, __ATOMIC_RELAXED);
-        /* precise clock only for the trace; the dump's "running for" is coarse */
-        bool traced = LRT__TP_ENABLED(blocking_begin) || LRT__TP_ENABLED(blocking_end);
-        w->job = batch[0];
-        w->job_id = batch[0]->j.id;
-        w->begin_ns = traced ? lrt__mono_ns() : lrt__coarse_ns();
-        /* fn/arg/id are read now: once unlocked, only results are written */
-        lrt_fn fns[BATCH_MAX];
-        void *args[BATCH_MAX];
-        uint64_t *ids = w->batch_ids, enqs[BATCH_MAX];
-        for (size_t i = 0; i < n; i++) {
-            fns[i] = batch[i]->fn;
-            args[i] = batch[i]->j.arg;
-            ids[i] = batch[i]->j.id;
-            enqs[i] = batch[i]->enqueue_ns;
-        }
-        w->batch_n = n;
-        pthread_mutex_unlock(&p->mu);
-        if (wake) {
-            lrt__notifier_wake(p->notifier); /* alive: the pool holds a reference */
-            wake = false;
-        }
-        for (size_t i = 0; i < n; i++) {
-            if (i > 0) {
-                /* published for the dump (read under the mutex: a torn read is benign) */
-                __atomic_store_n(&w->job_id, ids[i], __ATOMIC_RELAXED);
-                __atomic_sub_fetch(&p->batched, 1, __ATOMIC_RELAXED);
-                if (traced)
-                    w->begin_ns = lrt__mono_ns();
-            }
-            LRT__TP(blocking_begin, ids[i], w->begin_ns > enqs[i] ? w->begin_ns - enqs[i] : 0);
-            results[i] = fns[i](args[i]);
-            if (traced)
-                LRT__TP(blocking_end, ids[i], lrt__mono_ns() - w->begin_ns);
-        }
-        (void)enqs;
-        pthread_mutex_lock(&p->mu);
-        w->job = NULL;
-        for (size_t i = 0; i < n; i++)
-            wake |= complete(p, batch[i], results[i]);
-    }
-    if (wake) {
-        pthread_mutex_unlock(&p->mu);
-        lrt__notifier_wake(p->notifier);
-        pthread_mutex_lock(&p->mu);
-    }
-}
-
-static void *pool_thread(void *arg)
-{
-    struct lrt__pool *p = arg;
-    struct worker w = { .job = NULL };
-
-    pthread_setname_np(pthread_self(), "lrt-blocking");
-    pthread_mutex_lock(&p->mu);
-    lrt__list_push(&p->workers, &w.link);
-    for (;;) {
-        run_jobs(p, &w);
-        if (p->stopping)
-            break;
-        /* Out of work: watch the queue for a while before sleeping.  A job submitted
-         * meanwhile is taken without a futex wake-up, which costs >= 3 us each way on
-         * this VM (blocking_pool_seq: one job at a time).  Submitters count spinning
-         * threads as available and neither wake nor start another one for them. */
-        p->spinning++;
-        pthread_mutex_unlock(&p->mu);
-        uint64_t until = lrt__mono_ns() + POOL_SPIN_NS;
-        for (unsigned i = 1; !__atomic_load_n(&p->queued, __ATOMIC_RELAXED); i++) {
-            lrt__cpu_relax();
-            if ((i & 63) == 0 && (lrt__mono_ns() >= until || __atomic_load_n(&p->stopping, __ATOMIC_RELAXED)))
-                break;
-        }
-        pthread_mutex_lock(&p->mu);
-        p->spinning--;
-        if (!lrt__list_empty(&p->queue))
-            continue;
-        if (p->stopping)
-            break;
-        /* Idle.  A submit claims us by moving one count from idle to notified, so two
-         * quick submits never count the same idle thread twice.  The keep-alive is fixed
-         * when we go idle: spurious wake-ups don't extend it. */
-        p->idle++;
-        uint64_t deadline = add_sat(lrt__mono_ns(), p->keep_alive_ns);
-        struct timespec ts = abs_deadline(deadline);
-        bool retire = false;
-        for (;;) {
-            int rc = pthread_cond_timedwait(&p->work_cv, &p->mu, &ts);
-            if (p->notified > 0) {
-                p->notified--;
-                break;
-            }
-            if (p->stopping || rc == ETIMEDOUT || lrt__mono_ns() >= deadline) {
-                p->idle--;
-                /* Work nobody claimed us for (can't happen by construction, but never
-                 * strand a job): take it rather than retire. */
-                retire = p->stopping || lrt__list_empty(&p->queue);
-                break;
-            }
-        }
-        if (retire)
-            break;
-    }
-    lrt__list_del(&w.link);
-    p->threads--;
-    unsigned left = p->threads;
-    if (p->shutdown_waiting)
-        pthread_cond_broadcast(&p->done_cv);
-    LRT__TP(blocking_thread_exit, left);
-    (void)left;
-    pool_unref_unlock(p);
-    return NULL;
-}
-
-/* Start one thread; called with p->mu held (the count is reserved by the caller).
- * Returns 0 or a positive errno. */
-static int spawn_thread(struct lrt__pool *p)
-{
-    pthread_attr_t attr;
-    sigset_t all, old;
-    pthread_t tid;
-    int err;
-
-    if ((err = pthread_attr_init(&attr)) != 0)
-        return err;
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, POOL_STACK_SIZE);
-    /* The new thread inherits the mask: block before creating so there is no window in
-     * which it could take a process signal. */
-    sigfillset(&all);
-    sigdelset(&all, SIGSEGV);
-    sigdelset(&all, SIGBUS);
-    sigdelset(&all, SIGFPE);
-    sigdelset(&all, SIGILL);
-    sigdelset(&all, SIGTRAP);
-    sigdelset(&all, SIGSYS);
-    sigdelset(&all, SIGABRT);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    err = pthread_create(&tid, &attr, pool_thread, p);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
-    return err;
 }
 
 /* ---- runtime side ----------------------------------------------------------------- */
@@ -575,7 +265,7 @@ void lrt__pool_flush(struct lrt_runtime *rt)
     for (; want > 0 && p->threads < p->max_threads; want--) {
         p->threads++;
         p->refs++;
-        int cerr = spawn_thread(p);
+        int cerr = lrt__pool_spawn_thread(p);
         if (cerr != 0) {
             p->threads--;
             p->refs--;
@@ -793,6 +483,6 @@ size_t lrt__pool_shutdown(struct lrt_runtime *rt, uint64_t timeout_ns, bool repo
 
     rt->pool = NULL;
     pthread_mutex_lock(&p->mu);
-    pool_unref_unlock(p);
+    lrt__pool_unref_unlock(p);
     return still;
 }
