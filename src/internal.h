@@ -191,7 +191,10 @@ struct lrt__join_ops {
 };
 
 struct lrt_task {
-    /* the join header first (line 1 with the poll fields: switch, queue, state) */
+    /* line 1: everything a poll touches (switch, queue, state, accounting); the join
+     * header keeps rt..wake_result where the hot paths have always found them */
+    void *sp;                    /* saved stack pointer while not running */
+    struct lrt_task *next_run;   /* run queue link */
     union {
         struct lrt__join join;
         struct {
@@ -199,8 +202,6 @@ struct lrt_task {
                              last_waker); /* enum lrt__waker_kind */
         };
     };
-    void *sp;                    /* saved stack pointer while not running */
-    struct lrt_task *next_run;   /* run queue link */
     uint32_t wait_aux2;          /* fd interest */
     int line;
     uint64_t polls;
