@@ -189,8 +189,9 @@ static inline const struct lrt__join_ops *ops_of(const struct lrt__join *j)
     return __atomic_load_n(&join_ops[j->kind], __ATOMIC_RELAXED);
 }
 
-/* Drop one reference; the record is freed (its kind's way) at 0. */
-static void join_release(struct lrt__join *j)
+/* Drop one reference; the record is freed (its kind's way) at 0.  Inlined: it is on
+ * every task's spawn-to-reap path (detach, finish). */
+static inline __attribute__((always_inline)) void join_release(struct lrt__join *j)
 {
     if (--j->refs != 0)
         return;
@@ -200,7 +201,7 @@ static void join_release(struct lrt__join *j)
         ops_of(j)->free(j);
 }
 
-static void join_handle_release(struct lrt__join *j)
+static inline __attribute__((always_inline)) void join_handle_release(struct lrt__join *j)
 {
     j->flags |= LRT__TF_DETACHED;
     j->gen++;
@@ -224,6 +225,7 @@ void lrt__join_finished(struct lrt__join *j, int waker_kind)
     }
     join_release(j);
 }
+
 
 struct lrt_runtime *lrt__rt_check(struct lrt_runtime *rt, int *err)
 {
@@ -253,7 +255,14 @@ void lrt__task_finished(struct lrt_task *t)
     lrt__list_del(&t->all);
     rt->alive--;
     LRT__TP_HOT(rt, task_terminate, t->id, t->wake_result);
-    lrt__join_finished(&t->join, LRT__WAKER_TASK);
+    if (t->joiner) {
+        struct lrt_task *j = t->joiner;
+        t->joiner = NULL;
+        lrt__wake_by(j, 0, LRT__WAKER_TASK, t->id);
+    }
+    /* join_release without the kind test: this is a task */
+    if (--t->refs == 0)
+        lrt__task_free(rt, t);
 }
 
 /* Spawn on @rt, or on the current runtime when @rt is NULL; @drop as in lrt_spawn_with. */
@@ -284,13 +293,13 @@ spawn(lrt_runtime_t *rt, const char *name, lrt_fn fn, void *arg, void (*drop)(vo
         return NULL;
     }
     /* Every field, explicitly (cheaper than clearing 200+ bytes and writing again); gen
-     * is kept: it outlives the record's previous task. */
+     * is kept: it outlives the record's previous task; so is kind (below). */
     struct lrt_task *cur = rt->current;
     uint64_t parent = cur ? cur->id : 0;
     t->sp = NULL;
     t->rt = rt;
     t->flags = 0;
-    t->kind = LRT__JOIN_TASK;
+    /* kind stays LRT__JOIN_TASK (0) from the zeroed chunk: task records hold only tasks */
     t->state = LRT__RUNNABLE;
     t->wait_kind = LRT__WAIT_NONE;
     t->last_waker = LRT__WAKER_SPAWN;
