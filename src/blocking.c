@@ -75,7 +75,7 @@ static void job_discard(struct lrt__job *job)
 
 /* ---- runtime side ----------------------------------------------------------------- */
 
-#define JOBS_PER_CHUNK 64
+#define JOBS_PER_CHUNK 256
 
 static struct lrt__job *job_alloc(struct lrt_runtime *rt, struct lrt__pool *p)
 {
@@ -91,7 +91,9 @@ static struct lrt__job *job_alloc(struct lrt_runtime *rt, struct lrt__pool *p)
         p->job_bump = c;
         p->job_bump_end = c + JOBS_PER_CHUNK;
     }
-    return p->job_bump++;
+    job = p->job_bump++;
+    job->j.gen = 0; /* first use: every other field is written at submit */
+    return job;
 }
 
 /* The last reference is gone (join ops).  After shutdown (no pool) the record is not
@@ -100,7 +102,6 @@ static void job_free(struct lrt__join *j)
 {
     struct lrt__pool *p = j->rt->pool;
     struct lrt__job *job = job_of(j);
-    j->state = LRT__FINISHED;
     if (p) {
         job->next = p->job_free;
         p->job_free = job;

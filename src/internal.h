@@ -427,7 +427,7 @@ void lrt__task_finished(struct lrt_task *t); /* wake joiner, unregister, drop ru
 /* Generic join-header helpers, for the owners of other kinds (blocking.c). */
 void lrt__join_register(int kind, const struct lrt__join_ops *ops); /* idempotent */
 void lrt__join_finished(struct lrt__join *j, int waker_kind); /* finish, wake joiner, unref */
-/* Zeroed memory that lives as long as the runtime's task records (freed with them by
+/* Uninitialised memory that lives as long as the runtime's task records (freed with them by
  * lrt__tasks_free_all, leaked with them otherwise): records that stale handles may
  * still reach.  NULL when out of memory or out of handle-taggable addresses. */
 void *lrt__records_alloc(struct lrt_runtime *rt, size_t bytes);

@@ -52,13 +52,14 @@ static bool taggable(const void *p, size_t bytes)
 
 void *lrt__records_alloc(struct lrt_runtime *rt, size_t bytes)
 {
-    struct chunk *c = calloc(1, sizeof *c + bytes);
+    struct chunk *c = malloc(sizeof *c + bytes);
     if (!c)
         return NULL;
     if (LRT__UNLIKELY(!taggable(c, sizeof *c + bytes))) {
         free(c);
         return NULL;
     }
+    c->bytes = 0;
     c->foreign = true;
     c->next = rt->task_chunks;
     rt->task_chunks = c;
