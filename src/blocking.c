@@ -1,8 +1,16 @@
 /*
- * blocking.c - the blocking thread pool.
+ * blocking.c - the blocking thread pool, runtime thread's half: job records, submit,
+ * delivery of completions, abort, shutdown, and the views the dump reads.  The code that
+ * runs on pool threads is in blocking_thread.c; blocking.h holds what both share.
  *
- * A job is a struct lrt_task flagged LRT__TF_BLOCKING: it has a job id, a join handle and
- * a runtime reference like a task, but no stack of its own; fn(arg) runs on a pool thread.
+ * A job is a struct lrt__job: the join header it shares with tasks (a job id, a join
+ * handle, a runtime reference), its function and its queue links; no stack, fn(arg) runs
+ * on a pool thread.  Job records come from lrt__records_alloc chunks and a free list
+ * (kept mapped while the runtime lives: stale handles may still read them).
+ *
+ * Layer: calls the notifier, the clocks and task.c's generic join-header helpers (and
+ * registers its join ops there); nothing calls into it but the runtime, the scheduler
+ * (flush, drain) and the dump (stats, foreach).
  *
  * Threads are created on demand, up to opts.max_blocking_threads, only when no idle
  * thread can take the job; an idle thread retires after opts.blocking_keep_alive_ms.
@@ -10,121 +18,24 @@
  * is woken through the notifier (eventfd written only while the runtime is parked);
  * lrt__pool_drain() then delivers the completions on the runtime thread.
  *
- * Threads and ownership.  All of struct lrt__pool below the "shared" line is guarded by
- * pool->mu.  A pool thread touches a job record only under the mutex and only its links
- * (t->wq while queued, t->next_run on the completion list), fn/arg/id/job_enqueue_ns
- * (read at pick) and result (written at completion).  Every other field, flags included,
- * belongs to the runtime thread; whether a job has been taken by a thread is known from
- * its queue link, under the mutex (see lrt__pool_abort()).
+ * Threads and ownership: said per field of struct lrt__job and struct lrt__pool below.
+ * Whether a thread has taken a job is known from its queue link, under the mutex.
  *
  * Lifetime.  The pool object is refcounted: one reference for the runtime and one per
  * thread.  When lrt__pool_shutdown() gives up on running jobs it marks the pool orphaned
  * and drops the runtime's reference; from then on a thread never touches a job record
- * again (the runtime leaks those records on purpose), never touches rt, and the last
+ * again (its record stays with the runtime's records), never touches rt, and the last
  * thread out frees the pool and its notifier reference.
- *
- * Pool threads have every asynchronous signal blocked (process-directed signals go to the
- * application's threads, never into a job), keep the synchronous fault signals (so a crash
- * in a job reports normally), are detached, named "lrt-blocking", and get a 1 MiB stack:
- * small next to glibc's 8 MiB default when hundreds of threads exist, but enough for the
- * library calls jobs are made of (getaddrinfo, stdio, compression).  The stack is virtual
- * memory: only touched pages cost.
  */
-#include "internal.h"
+#include "blocking.h"
 #include "trace.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#define POOL_STACK_SIZE (1u << 20)
 #define POOL_DEFAULT_MAX 512u
 #define POOL_DEFAULT_KEEP_ALIVE_MS 10000u
-
-/* One per pool thread, on its own stack, linked in pool->workers while alive. */
-struct worker {
-    lrt__link link;
-    struct lrt_task *job; /* running job (first of its batch), NULL while idle */
-    uint64_t job_id;      /* the job running now */
-    uint64_t begin_ns;
-    size_t batch_n;       /* jobs taken together; those after the running one wait */
-    uint64_t batch_ids[16];
-};
-
-struct lrt__pool {
-    /* runtime thread only */
-    size_t outstanding;       /* submitted, not yet delivered or dropped */
-    struct lrt_task *sub_head, *sub_tail; /* submitted, not yet published (next_run) */
-    size_t sub_n;
-    unsigned max_threads;
-    uint64_t keep_alive_ns;
-
-    /* read by any thread without the mutex */
-    atomic_bool ready;        /* completion list not empty */
-    lrt__notifier *notifier;  /* reference owned by the pool object */
-
-    /* shared: guarded by mu */
-    pthread_mutex_t mu;
-    pthread_cond_t work_cv;   /* idle threads wait here (CLOCK_MONOTONIC) */
-    pthread_cond_t done_cv;   /* shutdown waits here for running jobs and threads */
-    lrt__link queue;          /* queued jobs, through t->wq, FIFO */
-    lrt__link workers;        /* struct worker of every live thread */
-    struct lrt_task *done_head, *done_tail; /* completions, through t->next_run */
-    size_t queued;
-    size_t batched;           /* taken in a batch, not started yet (atomic: no mutex) */
-    size_t running;
-    unsigned threads;
-    unsigned idle;            /* waiting threads not yet claimed by a submit */
-    unsigned spinning;        /* threads watching the queue before they sleep */
-    unsigned notified;        /* claimed wake-ups not yet consumed */
-    unsigned refs;            /* runtime + one per thread */
-    bool stopping;            /* no more jobs: threads exit once the queue is empty */
-    bool orphaned;            /* runtime gone: never touch a job again */
-    bool shutdown_waiting;    /* signal done_cv on every completion and exit */
-};
-
-/* p->queued is written under the mutex and read without it by spinning threads. */
-static inline void qset(struct lrt__pool *p, size_t v)
-{
-    __atomic_store_n(&p->queued, v, __ATOMIC_RELAXED);
-}
-
-#define POOL_SPIN_NS 50000u /* a thread out of work watches the queue this long */
-
-static void pool_free(struct lrt__pool *p)
-{
-    pthread_cond_destroy(&p->work_cv);
-    pthread_cond_destroy(&p->done_cv);
-    pthread_mutex_destroy(&p->mu);
-    if (p->notifier)
-        lrt__notifier_put(p->notifier);
-    free(p);
-}
-
-/* Drop one reference; called with p->mu held, returns with it released. */
-static void pool_unref_unlock(struct lrt__pool *p)
-{
-    bool last = --p->refs == 0;
-    pthread_mutex_unlock(&p->mu);
-    if (last)
-        pool_free(p);
-}
-
-static struct timespec abs_deadline(uint64_t deadline_ns)
-{
-    struct timespec ts = {
-        .tv_sec = (time_t)(deadline_ns / 1000000000u),
-        .tv_nsec = (long)(deadline_ns % 1000000000u),
-    };
-    return ts;
-}
-
-static uint64_t add_sat(uint64_t a, uint64_t b)
-{
-    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
-}
 
 /* ---- owned jobs ------------------------------------------------------------------- */
 
@@ -152,205 +63,53 @@ static void *owned_run(void *arg)
 }
 
 /* A job that will never run: drop what an owned one owns; its result is NULL. */
-static void job_discard(struct lrt_task *job)
+static void job_discard(struct lrt__job *job)
 {
-    if (job->fn == owned_run && job->arg) {
-        struct owned *o = job->arg;
+    if (job->fn == owned_run && job->j.arg) {
+        struct owned *o = job->j.arg;
         o->drop(o->arg);
         free(o);
     }
-    job->result = NULL;
-}
-
-/* ---- pool thread ------------------------------------------------------------------ */
-
-/* Hand a finished job to the runtime; called with p->mu held.  Returns true when the
- * runtime must be woken: only the first completion after a drain does it (until the
- * runtime drains, `ready` stays true and a parking runtime sees it). */
-static bool complete(struct lrt__pool *p, struct lrt_task *job, void *result)
-{
-    p->running--;
-    if (p->shutdown_waiting)
-        pthread_cond_broadcast(&p->done_cv);
-    if (p->orphaned)
-        return false; /* the record may be gone with the runtime: drop the result */
-    job->result = result;
-    lrt__tq_push(&p->done_head, &p->done_tail, job);
-    /* seq_cst, then the notifier's seq_cst load of "parked": pairs with the runtime
-     * setting parked and re-checking lrt__pool_ready() before it sleeps. */
-    return !atomic_exchange(&p->ready, true);
-}
-
-#define BATCH_MAX 16
-
-/* Run queued jobs until the queue is empty; called and returns with p->mu held.
- * When the queue is long a thread takes a batch (up to BATCH_MAX, never more than its
- * share of the queue) and completes it in one critical section: with tiny jobs the
- * mutex, not the work, was the bottleneck (4 threads + the runtime on 2 CPUs).  A short
- * queue is served one job at a time, so a slow job never holds others back. */
-static void run_jobs(struct lrt__pool *p, struct worker *w)
-{
-    bool wake = false;
-    struct lrt_task *batch[BATCH_MAX];
-    void *results[BATCH_MAX];
-    while (!lrt__list_empty(&p->queue)) {
-        size_t share = p->queued / (p->threads ? p->threads : 1);
-        size_t n = share < 2 ? 1 : share < BATCH_MAX ? share : BATCH_MAX;
-        for (size_t i = 0; i < n; i++) {
-            lrt__link *head = p->queue.next;
-            /* unlinked = started: lrt__pool_abort() can't drop it */
-            lrt__list_del(head);
-            batch[i] = lrt__container_of(head, struct lrt_task, wq);
-            /* GCC 12 -O2 kept p->queue.next in a register across this loop (it took
-             * every batch slot to be the same job): force the reload. */
-            __asm__ volatile("" ::: "memory");
-        }
-        qset(p, p->queued - n);
-        p->running += n;
-        __atomic_add_fetch(&p->batched, n - 1, __ATOMIC_RELAXED);
-        /* precise clock only for the trace; the dump's "running for" is coarse */
-        bool traced = LRT__TP_ENABLED(blocking_begin) || LRT__TP_ENABLED(blocking_end);
-        w->job = batch[0];
-        w->job_id = batch[0]->id;
-        w->begin_ns = traced ? lrt__mono_ns() : lrt__coarse_ns();
-        /* fn/arg/id are read now: once unlocked, only results are written */
-        lrt_fn fns[BATCH_MAX];
-        void *args[BATCH_MAX];
-        uint64_t *ids = w->batch_ids, enqs[BATCH_MAX];
-        for (size_t i = 0; i < n; i++) {
-            fns[i] = batch[i]->fn;
-            args[i] = batch[i]->arg;
-            ids[i] = batch[i]->id;
-            enqs[i] = batch[i]->job_enqueue_ns;
-        }
-        w->batch_n = n;
-        pthread_mutex_unlock(&p->mu);
-        if (wake) {
-            lrt__notifier_wake(p->notifier); /* alive: the pool holds a reference */
-            wake = false;
-        }
-        for (size_t i = 0; i < n; i++) {
-            if (i > 0) {
-                /* published for the dump (read under the mutex: a torn read is benign) */
-                __atomic_store_n(&w->job_id, ids[i], __ATOMIC_RELAXED);
-                __atomic_sub_fetch(&p->batched, 1, __ATOMIC_RELAXED);
-                if (traced)
-                    w->begin_ns = lrt__mono_ns();
-            }
-            LRT__TP(blocking_begin, ids[i], w->begin_ns > enqs[i] ? w->begin_ns - enqs[i] : 0);
-            results[i] = fns[i](args[i]);
-            if (traced)
-                LRT__TP(blocking_end, ids[i], lrt__mono_ns() - w->begin_ns);
-        }
-        (void)enqs;
-        pthread_mutex_lock(&p->mu);
-        w->job = NULL;
-        for (size_t i = 0; i < n; i++)
-            wake |= complete(p, batch[i], results[i]);
-    }
-    if (wake) {
-        pthread_mutex_unlock(&p->mu);
-        lrt__notifier_wake(p->notifier);
-        pthread_mutex_lock(&p->mu);
-    }
-}
-
-static void *pool_thread(void *arg)
-{
-    struct lrt__pool *p = arg;
-    struct worker w = { .job = NULL };
-
-    pthread_setname_np(pthread_self(), "lrt-blocking");
-    pthread_mutex_lock(&p->mu);
-    lrt__list_push(&p->workers, &w.link);
-    for (;;) {
-        run_jobs(p, &w);
-        if (p->stopping)
-            break;
-        /* Out of work: watch the queue for a while before sleeping.  A job submitted
-         * meanwhile is taken without a futex wake-up, which costs >= 3 us each way on
-         * this VM (blocking_pool_seq: one job at a time).  Submitters count spinning
-         * threads as available and neither wake nor start another one for them. */
-        p->spinning++;
-        pthread_mutex_unlock(&p->mu);
-        uint64_t until = lrt__mono_ns() + POOL_SPIN_NS;
-        for (unsigned i = 1; !__atomic_load_n(&p->queued, __ATOMIC_RELAXED); i++) {
-            lrt__cpu_relax();
-            if ((i & 63) == 0 && (lrt__mono_ns() >= until || __atomic_load_n(&p->stopping, __ATOMIC_RELAXED)))
-                break;
-        }
-        pthread_mutex_lock(&p->mu);
-        p->spinning--;
-        if (!lrt__list_empty(&p->queue))
-            continue;
-        if (p->stopping)
-            break;
-        /* Idle.  A submit claims us by moving one count from idle to notified, so two
-         * quick submits never count the same idle thread twice.  The keep-alive is fixed
-         * when we go idle: spurious wake-ups don't extend it. */
-        p->idle++;
-        uint64_t deadline = add_sat(lrt__mono_ns(), p->keep_alive_ns);
-        struct timespec ts = abs_deadline(deadline);
-        bool retire = false;
-        for (;;) {
-            int rc = pthread_cond_timedwait(&p->work_cv, &p->mu, &ts);
-            if (p->notified > 0) {
-                p->notified--;
-                break;
-            }
-            if (p->stopping || rc == ETIMEDOUT || lrt__mono_ns() >= deadline) {
-                p->idle--;
-                /* Work nobody claimed us for (can't happen by construction, but never
-                 * strand a job): take it rather than retire. */
-                retire = p->stopping || lrt__list_empty(&p->queue);
-                break;
-            }
-        }
-        if (retire)
-            break;
-    }
-    lrt__list_del(&w.link);
-    p->threads--;
-    unsigned left = p->threads;
-    if (p->shutdown_waiting)
-        pthread_cond_broadcast(&p->done_cv);
-    LRT__TP(blocking_thread_exit, left);
-    (void)left;
-    pool_unref_unlock(p);
-    return NULL;
-}
-
-/* Start one thread; called with p->mu held (the count is reserved by the caller).
- * Returns 0 or a positive errno. */
-static int spawn_thread(struct lrt__pool *p)
-{
-    pthread_attr_t attr;
-    sigset_t all, old;
-    pthread_t tid;
-    int err;
-
-    if ((err = pthread_attr_init(&attr)) != 0)
-        return err;
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, POOL_STACK_SIZE);
-    /* The new thread inherits the mask: block before creating so there is no window in
-     * which it could take a process signal. */
-    sigfillset(&all);
-    sigdelset(&all, SIGSEGV);
-    sigdelset(&all, SIGBUS);
-    sigdelset(&all, SIGFPE);
-    sigdelset(&all, SIGILL);
-    sigdelset(&all, SIGTRAP);
-    sigdelset(&all, SIGSYS);
-    sigdelset(&all, SIGABRT);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    err = pthread_create(&tid, &attr, pool_thread, p);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
-    return err;
+    job->j.result = NULL;
 }
 
 /* ---- runtime side ----------------------------------------------------------------- */
+
+#define JOBS_PER_CHUNK 256
+
+static struct lrt__job *job_alloc(struct lrt_runtime *rt, struct lrt__pool *p)
+{
+    struct lrt__job *job = p->job_free;
+    if (job) {
+        p->job_free = job->next;
+        return job;
+    }
+    if (p->job_bump == p->job_bump_end) {
+        struct lrt__job *c = lrt__records_alloc(rt, JOBS_PER_CHUNK * sizeof *c);
+        if (!c)
+            return NULL;
+        p->job_bump = c;
+        p->job_bump_end = c + JOBS_PER_CHUNK;
+    }
+    job = p->job_bump++;
+    job->j.gen = 0; /* first use: every other field is written at submit */
+    return job;
+}
+
+/* The last reference is gone (join ops).  After shutdown (no pool) the record is not
+ * reused: it goes with the runtime's records. */
+static void job_free(struct lrt__join *j)
+{
+    struct lrt__pool *p = j->rt->pool;
+    struct lrt__job *job = job_of(j);
+    if (p) {
+        job->next = p->job_free;
+        p->job_free = job;
+    }
+}
+
+static void job_abort(struct lrt__join *j);
+static const struct lrt__join_ops job_ops = {.abort = job_abort, .free = job_free};
 
 int lrt__pool_init(struct lrt_runtime *rt)
 {
@@ -386,6 +145,7 @@ int lrt__pool_init(struct lrt_runtime *rt)
         err = ENOMEM;
         goto err_mutex;
     }
+    lrt__join_register(LRT__JOIN_JOB, &job_ops);
     rt->pool = p;
     return 0;
 
@@ -403,7 +163,7 @@ lrt_task_t *lrt_spawn_blocking(lrt_fn fn, void *arg)
 {
     struct lrt_runtime *rt;
     struct lrt__pool *p;
-    struct lrt_task *job;
+    struct lrt__job *job;
     int err = 0;
 
     if (!fn) {
@@ -422,30 +182,34 @@ lrt_task_t *lrt_spawn_blocking(lrt_fn fn, void *arg)
         errno = ESHUTDOWN;
         return NULL;
     }
-    job = lrt__task_alloc(rt);
+    job = job_alloc(rt, p);
     if (!job) {
         errno = ENOMEM;
         return NULL;
     }
-    job->flags = LRT__TF_BLOCKING;
-    job->refs = 2; /* runtime + handle */
-    job->id = ++rt->next_job_id;
+    /* every field but the generation, which outlives the record's previous job */
+    job->j.rt = rt;
+    job->j.flags = 0;
+    job->j.state = LRT__RUNNABLE;
+    job->j.refs = 2; /* runtime + handle */
+    job->j.wake_result = 0;
+    job->j.kind = LRT__JOIN_JOB;
+    job->j.joiner = NULL;
+    job->j.arg = arg;
+    job->j.id = ++rt->next_job_id;
     job->fn = fn;
-    job->arg = arg;
-    job->name = "blocking";
-    job->state = LRT__RUNNABLE;
-    job->parent_id = rt->current ? rt->current->id : 0;
-    job->job_enqueue_ns = LRT__TP_ENABLED(blocking_begin) ? lrt__mono_ns() : lrt__coarse_ns();
+    job->enqueue_ns = LRT__TP_ENABLED(blocking_begin) ? lrt__mono_ns() : lrt__coarse_ns();
+    job->queue.next = job->queue.prev = NULL;
 
     /* Published to the threads in one critical section when the submitting task next
      * gives up the CPU (lrt__pool_flush from the scheduler): a task that submits many
      * jobs takes the pool mutex once, not once per job. */
-    lrt__tq_push(&p->sub_head, &p->sub_tail, job);
+    job_push(&p->sub_head, &p->sub_tail, job);
     p->sub_n++;
     rt->pool_flush = 1;
     p->outstanding++;
     rt->m.blocking_jobs++;
-    return lrt__handle_of(job);
+    return lrt__join_handle(&job->j);
 }
 
 lrt_task_t *lrt_spawn_blocking_owned(lrt_fn fn, void *arg, void (*drop)(void *arg))
@@ -479,16 +243,16 @@ void lrt__pool_flush(struct lrt_runtime *rt)
     if (!p || !p->sub_head)
         return;
     rt->pool_spin = 1; /* the next park watches for the completion a moment first */
-    struct lrt_task *job = p->sub_head;
+    struct lrt__job *job = p->sub_head;
     size_t n = p->sub_n;
     p->sub_head = p->sub_tail = NULL;
     p->sub_n = 0;
 
     unsigned wake = 0;
     pthread_mutex_lock(&p->mu);
-    for (; job; job = job->next_run) {
-        lrt__list_push(&p->queue, &job->wq);
-        LRT__TP(blocking_submit, job->id, (uint64_t)(p->queued + 1));
+    for (; job; job = job->next) {
+        lrt__list_push(&p->queue, &job->queue);
+        LRT__TP(blocking_submit, job->j.id, (uint64_t)(p->queued + 1));
         qset(p, p->queued + 1);
     }
     /* one thread per job: idle ones first, then new ones up to the maximum */
@@ -502,22 +266,22 @@ void lrt__pool_flush(struct lrt_runtime *rt)
     for (; want > 0 && p->threads < p->max_threads; want--) {
         p->threads++;
         p->refs++;
-        int cerr = spawn_thread(p);
+        int cerr = lrt__pool_spawn_thread(p);
         if (cerr != 0) {
             p->threads--;
             p->refs--;
             if (p->threads == 0) {
                 /* No thread at all: these jobs would never run.  Fail them. */
                 while (!lrt__list_empty(&p->queue)) {
-                    struct lrt_task *j = lrt__container_of(p->queue.next, struct lrt_task, wq);
-                    lrt__list_del(&j->wq);
+                    struct lrt__job *j = lrt__container_of(p->queue.next, struct lrt__job, queue);
+                    lrt__list_del(&j->queue);
                     qset(p, p->queued - 1);
-                    j->next_run = p->done_head;
+                    j->next = p->done_head;
                     p->done_head = j;
                     if (!p->done_tail)
                         p->done_tail = j;
                     /* arg stays: deliver() discards it outside the mutex */
-                    j->wake_result = cerr == EAGAIN ? -EAGAIN : -ENOMEM;
+                    j->j.wake_result = cerr == EAGAIN ? -EAGAIN : -ENOMEM;
                 }
                 atomic_store(&p->ready, true);
                 fprintf(stderr, "lrt: blocking pool: cannot start a thread (%s): jobs failed\n",
@@ -544,21 +308,20 @@ size_t lrt__pool_pending(struct lrt_runtime *rt)
     return rt->pool ? rt->pool->outstanding : 0;
 }
 
-static void deliver(struct lrt__pool *p, struct lrt_task *job, int wake_result)
+static void deliver(struct lrt__pool *p, struct lrt__job *job, int wake_result)
 {
-    job->state = LRT__FINISHED;
     if (wake_result)
-        job->wake_result = wake_result;
-    if (job->wake_result)
+        job->j.wake_result = wake_result;
+    if (job->j.wake_result)
         job_discard(job); /* failed or cancelled: it never ran */
     p->outstanding--;
-    lrt__task_finished(job);
+    lrt__join_finished(&job->j, LRT__WAKER_BLOCKING);
 }
 
 size_t lrt__pool_drain(struct lrt_runtime *rt)
 {
     struct lrt__pool *p = rt->pool;
-    struct lrt_task *job;
+    struct lrt__job *job;
     size_t n = 0;
 
     if (!p || !atomic_load(&p->ready))
@@ -570,8 +333,8 @@ size_t lrt__pool_drain(struct lrt_runtime *rt)
     pthread_mutex_unlock(&p->mu);
 
     while (job) {
-        struct lrt_task *next = job->next_run;
-        job->next_run = NULL;
+        struct lrt__job *next = job->next;
+        job->next = NULL;
         deliver(p, job, 0);
         job = next;
         n++;
@@ -579,26 +342,26 @@ size_t lrt__pool_drain(struct lrt_runtime *rt)
     return n;
 }
 
-bool lrt__pool_abort(struct lrt_task *job)
+/* lrt_abort on a job (join ops): a queued job is dropped and its joiner gets
+ * -ECANCELED; one a thread has taken runs to the end. */
+static void job_abort(struct lrt__join *j)
 {
-    struct lrt__pool *p = job->rt ? job->rt->pool : NULL;
+    struct lrt__job *job = job_of(j);
+    struct lrt__pool *p = j->rt->pool;
     bool dropped = false;
 
-    if (!p || !(job->flags & LRT__TF_BLOCKING))
-        return false;
-    lrt__pool_flush(job->rt);
+    if (!p)
+        return;
+    lrt__pool_flush(j->rt);
     pthread_mutex_lock(&p->mu);
-    if (lrt__linked(&job->wq)) { /* still queued: no thread picked it */
-        lrt__list_del(&job->wq);
+    if (lrt__linked(&job->queue)) { /* still queued: no thread picked it */
+        lrt__list_del(&job->queue);
         qset(p, p->queued - 1);
         dropped = true;
     }
     pthread_mutex_unlock(&p->mu);
-    if (dropped) {
-        p->outstanding--;
-        job_discard(job);
-    }
-    return dropped;
+    if (dropped)
+        deliver(p, job, -ECANCELED);
 }
 
 void lrt__pool_stats(struct lrt_runtime *rt, unsigned *threads, unsigned *idle, size_t *queued)
@@ -649,8 +412,8 @@ void lrt__pool_foreach(struct lrt_runtime *rt,
         }
     }
     for (l = p->queue.next; l != &p->queue; l = l->next) {
-        struct lrt_task *job = lrt__container_of(l, struct lrt_task, wq);
-        fn(job->id, 0, job->job_enqueue_ns, ctx);
+        struct lrt__job *job = lrt__container_of(l, struct lrt__job, queue);
+        fn(job->j.id, 0, job->enqueue_ns, ctx);
     }
     pthread_mutex_unlock(&p->mu);
 }
@@ -683,8 +446,8 @@ size_t lrt__pool_shutdown(struct lrt_runtime *rt, uint64_t timeout_ns, bool repo
     pthread_mutex_unlock(&p->mu);
 
     while (!lrt__list_empty(&dropped)) {
-        struct lrt_task *job = lrt__container_of(dropped.next, struct lrt_task, wq);
-        lrt__list_del(&job->wq);
+        struct lrt__job *job = lrt__container_of(dropped.next, struct lrt__job, queue);
+        lrt__list_del(&job->queue);
         deliver(p, job, -ECANCELED);
     }
 
@@ -721,6 +484,6 @@ size_t lrt__pool_shutdown(struct lrt_runtime *rt, uint64_t timeout_ns, bool repo
 
     rt->pool = NULL;
     pthread_mutex_lock(&p->mu);
-    pool_unref_unlock(p);
+    lrt__pool_unref_unlock(p);
     return still;
 }

@@ -106,7 +106,6 @@ struct lrt_runtime;
 enum {
     LRT__TF_CANCELLED = 1u << 0, /* abort requested: suspension points return -ECANCELED */
     LRT__TF_DETACHED = 1u << 1,  /* no join handle */
-    LRT__TF_BLOCKING = 1u << 2,  /* a blocking-pool job, not a task */
     LRT__TF_ROOT = 1u << 3,      /* block_on's task */
     LRT__TF_STARTED = 1u << 4,   /* has run at least once */
     LRT__TF_TIMER = 1u << 6,     /* timer armed */
@@ -115,44 +114,77 @@ enum {
                                      -ECANCELED: the task knows it was aborted */
 };
 
+/* What a join handle reaches: a task (task.c) or a blocking job (blocking.c). */
+enum lrt__join_kind { LRT__JOIN_TASK = 0, LRT__JOIN_JOB, LRT__JOIN__KINDS };
+
+/*
+ * The join header: the first fields of every record a join handle can point at, all
+ * that lrt_join/lrt_abort/lrt_task_detach/lrt_task_id/lrt_task_is_finished and the
+ * joiner's wake-up need.  Every field belongs to the runtime thread, except that a
+ * blocking job's arg (read at pick) and result (written at completion) are touched by
+ * a pool thread under the pool mutex while the job is queued or running (blocking.c).
+ * Written once as a macro so that struct lrt_task can overlay it with its own names
+ * (t->state, t->wake_result, ...) and keep its layout; @b0 and @b1 name two bytes the
+ * embedding record uses as it likes (they would be padding otherwise).
+ */
+#define LRT__JOIN_HEADER(b0, b1)                                                         \
+    struct lrt_runtime *rt;                                                              \
+    uint32_t flags;      /* LRT__TF_* (a job: only DETACHED) */                          \
+    uint8_t state;       /* enum lrt__state */                                           \
+    uint8_t b0;                                                                          \
+    uint8_t b1;                                                                          \
+    uint8_t refs;        /* 1 for the runtime while alive + 1 for the handle */          \
+    int wake_result;     /* task: what the suspension point returns; at the end: status */ \
+    uint8_t kind;        /* enum lrt__join_kind: picks the abort/free of join_ops */     \
+    uint8_t join_pad_;                                                                   \
+    uint16_t gen;        /* handle generation: bumped when the handle is given back   \
+                            (kept across recycling; see lrt__join_handle) */             \
+    struct lrt_task *joiner; /* task suspended in lrt_join on us */                      \
+    union {                                                                              \
+        void *arg;       /* until the task (or job) starts */                            \
+        void *result;    /* once it returned */                                          \
+    };                                                                                   \
+    uint64_t id          /* task id, or job id (a separate sequence) */
+
+struct lrt__join {
+    LRT__JOIN_HEADER(owner_byte0_, owner_byte1_);
+};
+
+/* Per kind other than LRT__JOIN_TASK, registered by its owner (lrt__join_register):
+ * task.c dispatches through it and so never calls the owner's code by name. */
+struct lrt__join_ops {
+    void (*abort)(struct lrt__join *j); /* lrt_abort on an unfinished record */
+    void (*free)(struct lrt__join *j);  /* the last reference is gone */
+};
+
 struct lrt_task {
-    /* line 1: everything a poll touches (switch, queue, state, accounting) */
+    /* line 1: everything a poll touches (switch, queue, state, accounting); the join
+     * header keeps rt..wake_result where the hot paths have always found them */
     void *sp;                    /* saved stack pointer while not running */
     struct lrt_task *next_run;   /* run queue link */
-    struct lrt_runtime *rt;
-    uint32_t flags;
-    uint8_t state;               /* enum lrt__state */
-    uint8_t wait_kind;           /* enum lrt__wait_kind */
-    uint8_t last_waker;          /* enum lrt__waker_kind */
-    uint8_t refs;                /* 1 for the runtime while alive + 1 for the handle */
-    int wake_result;             /* what the suspension point returns */
+    union {
+        struct lrt__join join;
+        struct {
+            LRT__JOIN_HEADER(wait_kind,   /* enum lrt__wait_kind */
+                             last_waker); /* enum lrt__waker_kind */
+        };
+    };
     uint32_t wait_aux2;          /* fd interest */
+    int line;
     uint64_t polls;
     uint64_t busy_ns;
     uint64_t state_since;        /* coarse ns when it entered its state */
-    /* line 2: start, join, wait */
+    /* line 2: start, wait */
     lrt__stack *stack;
     lrt_fn fn;
-    union {
-        void *arg;               /* until the task (or job) starts */
-        void *result;            /* once it returned */
-    };
-    struct lrt_task *joiner;     /* task suspended in lrt_join on us */
     const void *wait_obj;
-    union {
-        uint64_t wait_aux;       /* fd / deadline / task id / job id */
-        uint64_t job_enqueue_ns; /* blocking jobs (never wait): submit time */
-    };
-    uint64_t id;
+    uint64_t wait_aux;           /* fd / deadline / task id / job id */
     uint64_t last_waker_id;
     /* cold: identity and lists */
     uint64_t parent_id;
     const char *name;
     const char *file;
     const char *func;
-    int line;
-    uint16_t gen;                /* handle generation: bumped when the handle is given back
-                                    (kept across recycling; see lrt__handle_of) */
     lrt__link all;               /* registry of live tasks */
     lrt__link wq;                /* membership of one wait queue (sync, fd waiters) */
     lrt__timer *timer;           /* armed sleep / timeout (on the task's stack) */
@@ -163,27 +195,41 @@ struct lrt_task {
 #endif
 };
 
-/* Join handles.  A handle is the record's address with the record's generation in the
- * top 16 bits (user-space addresses fit in 47).  Giving the handle back (join, detach)
- * bumps the generation, and records keep it when recycled, so a handle used again after
- * it was given back no longer matches its record -- even when the record now holds
- * another task -- and is refused instead of acting on that task.  Records are never
- * unmapped while the runtime lives, so reading the generation through a stale handle is
- * safe.  A stale handle goes unnoticed only if its record was given back a multiple of
- * 65536 times since. */
+/* Join handles.  A handle is the join header's address with the record's generation in
+ * the top 16 bits (user-space addresses fit in 47).  Giving the handle back (join,
+ * detach) bumps the generation, and records keep it when recycled, so a handle used
+ * again after it was given back no longer matches its record -- even when the record
+ * now holds another task or job -- and is refused instead of acting on it.  Records
+ * are never unmapped while the runtime lives, so reading the generation through a stale
+ * handle is safe.  A stale handle goes unnoticed only if its record was given back a
+ * multiple of 65536 times since. */
 #define LRT__HANDLE_SHIFT 48
 #define LRT__HANDLE_MASK (((uintptr_t)1 << LRT__HANDLE_SHIFT) - 1)
+static inline lrt_task_t *lrt__join_handle(const struct lrt__join *j)
+{
+    return (lrt_task_t *)((uintptr_t)j | (uintptr_t)j->gen << LRT__HANDLE_SHIFT);
+}
+static inline struct lrt__join *lrt__join_of(const lrt_task_t *h)
+{
+    return (struct lrt__join *)((uintptr_t)h & LRT__HANDLE_MASK);
+}
+static inline bool lrt__handle_valid(const lrt_task_t *h, const struct lrt__join *j)
+{
+    return j->gen == (uint16_t)((uintptr_t)h >> LRT__HANDLE_SHIFT);
+}
+/* The task of a join header of kind LRT__JOIN_TASK. */
+static inline struct lrt_task *lrt__task_of_join(struct lrt__join *j)
+{
+    return lrt__container_of(j, struct lrt_task, join);
+}
 static inline lrt_task_t *lrt__handle_of(const struct lrt_task *t)
 {
-    return (lrt_task_t *)((uintptr_t)t | (uintptr_t)t->gen << LRT__HANDLE_SHIFT);
+    return lrt__join_handle(&t->join);
 }
+/* The task behind a handle known to be a task's (spawn's own result). */
 static inline struct lrt_task *lrt__task_of(const lrt_task_t *h)
 {
-    return (struct lrt_task *)((uintptr_t)h & LRT__HANDLE_MASK);
-}
-static inline bool lrt__handle_valid(const lrt_task_t *h, const struct lrt_task *t)
-{
-    return t->gen == (uint16_t)((uintptr_t)h >> LRT__HANDLE_SHIFT);
+    return lrt__task_of_join(lrt__join_of(h));
 }
 
 static inline void lrt__tq_push(struct lrt_task **head, struct lrt_task **tail, struct lrt_task *t)
@@ -342,11 +388,16 @@ int lrt__sigaltstack_install(struct lrt_runtime *rt);
 void lrt__sigaltstack_remove(struct lrt_runtime *rt);
 
 /* ---- task.c ----------------------------------------------------------------------- */
-struct lrt_task *lrt__task_alloc(struct lrt_runtime *rt);
 void lrt__task_free(struct lrt_runtime *rt, struct lrt_task *t);
-void lrt__task_release(struct lrt_task *t); /* drop one ref; frees when 0 */
 void lrt__handle_release(struct lrt_task *t); /* give the join handle back (join, detach) */
 void lrt__task_finished(struct lrt_task *t); /* wake joiner, unregister, drop runtime ref */
+/* Generic join-header helpers, for the owners of other kinds (blocking.c). */
+void lrt__join_register(int kind, const struct lrt__join_ops *ops); /* idempotent */
+void lrt__join_finished(struct lrt__join *j, int waker_kind); /* finish, wake joiner, unref */
+/* Uninitialised memory that lives as long as the runtime's task records (freed with them by
+ * lrt__tasks_free_all, leaked with them otherwise): records that stale handles may
+ * still reach.  NULL when out of memory or out of handle-taggable addresses. */
+void *lrt__records_alloc(struct lrt_runtime *rt, size_t bytes);
 void lrt__tasks_free_all(struct lrt_runtime *rt);
 /* Check the calling thread / task context; returns rt or NULL with *err set. */
 struct lrt_runtime *lrt__rt_check(struct lrt_runtime *rt, int *err);
@@ -475,7 +526,6 @@ size_t lrt__pool_pending(struct lrt_runtime *rt); /* submitted, not yet delivere
 void lrt__pool_stats(struct lrt_runtime *rt, unsigned *threads, unsigned *idle, size_t *queued);
 void lrt__pool_foreach(struct lrt_runtime *rt,
                        void (*fn)(uint64_t job_id, int running, uint64_t since_ns, void *ctx), void *ctx);
-bool lrt__pool_abort(struct lrt_task *job); /* drop a queued job; true if dropped */
 
 /* ---- remote.c --------------------------------------------------------------------- */
 int lrt__remote_init(struct lrt_runtime *rt);

@@ -3,6 +3,11 @@
  * tasks.  Task records come from per-runtime chunks and a free list: spawning allocates
  * nothing once the pool is warm.  A record is referenced by the runtime while the task
  * is alive and by its join handle until joined or detached.
+ *
+ * Layer: calls the scheduler core (wake, suspend, enqueue) and nothing above it.  Join
+ * handles also reach records of other kinds (blocking jobs): their owners register
+ * struct lrt__join_ops here, and the join/abort/detach calls dispatch through it, so
+ * this file never names their code.  All state belongs to the runtime thread.
  */
 #include "internal.h"
 #include "trace.h"
@@ -25,7 +30,8 @@
 
 struct chunk {
     struct chunk *next;
-    size_t bytes; /* 0 = malloc'd small chunk, else mmap'd size */
+    size_t bytes;  /* 0 = malloc'd small chunk, else mmap'd size */
+    bool foreign;  /* lrt__records_alloc's: not task records */
     struct lrt_task tasks[];
 };
 
@@ -33,8 +39,31 @@ static size_t chunk_count(const struct lrt_runtime *rt)
 {
     size_t n = 0;
     for (const struct chunk *c = rt->task_chunks; c && n <= SMALL_CHUNKS; c = c->next)
-        n++;
+        n += !c->foreign;
     return n;
+}
+
+/* True when every address in [p, p + bytes) leaves the top bits free for the handle
+ * generation (a 57-bit address space could hand out high addresses unasked). */
+static bool taggable(const void *p, size_t bytes)
+{
+    return (((uintptr_t)p + bytes) & ~LRT__HANDLE_MASK) == 0;
+}
+
+void *lrt__records_alloc(struct lrt_runtime *rt, size_t bytes)
+{
+    struct chunk *c = malloc(sizeof *c + bytes);
+    if (!c)
+        return NULL;
+    if (LRT__UNLIKELY(!taggable(c, sizeof *c + bytes))) {
+        free(c);
+        return NULL;
+    }
+    c->bytes = 0;
+    c->foreign = true;
+    c->next = rt->task_chunks;
+    rt->task_chunks = c;
+    return c->tasks;
 }
 
 static void *chunk_map(void)
@@ -82,9 +111,9 @@ __attribute__((noinline, cold)) static struct lrt_task *task_take_slow(struct lr
     struct chunk *c = chunk_new(rt, &n);
     if (!c)
         return NULL;
-    if (LRT__UNLIKELY(((uintptr_t)&c->tasks[n] & ~LRT__HANDLE_MASK) != 0)) {
-        /* no room for the handle generation (a 57-bit address space handing out high
-         * addresses unasked): refuse rather than hand out handles that cannot be checked */
+    if (LRT__UNLIKELY(!taggable(c->tasks, n * sizeof(struct lrt_task)))) {
+        /* no room for the handle generation: refuse rather than hand out handles that
+         * cannot be checked */
         if (c->bytes)
             munmap(c, c->bytes);
         else
@@ -108,18 +137,6 @@ static inline struct lrt_task *task_take(struct lrt_runtime *rt)
     if (LRT__LIKELY(rt->task_bump != rt->task_bump_end))
         return rt->task_bump++;
     return task_take_slow(rt);
-}
-
-struct lrt_task *lrt__task_alloc(struct lrt_runtime *rt)
-{
-    struct lrt_task *t = task_take(rt);
-    if (t) {
-        uint16_t gen = t->gen; /* survives recycling: stale handles must not match */
-        memset(t, 0, sizeof *t);
-        t->rt = rt;
-        t->gen = gen;
-    }
-    return t;
 }
 
 void lrt__task_free(struct lrt_runtime *rt, struct lrt_task *t)
@@ -151,18 +168,58 @@ void lrt__tasks_free_all(struct lrt_runtime *rt)
     rt->task_bump = rt->task_bump_end = NULL;
 }
 
-void lrt__task_release(struct lrt_task *t)
+/* Join ops of the kinds other than LRT__JOIN_TASK.  Process-wide: each owner registers
+ * the same constant table from every runtime's init (before any record of its kind
+ * exists on that thread), so relaxed atomics are enough. */
+static const struct lrt__join_ops *join_ops[LRT__JOIN__KINDS];
+
+void lrt__join_register(int kind, const struct lrt__join_ops *ops)
 {
-    if (--t->refs == 0)
-        lrt__task_free(t->rt, t);
+    __atomic_store_n(&join_ops[kind], ops, __ATOMIC_RELAXED);
+}
+
+static inline const struct lrt__join_ops *ops_of(const struct lrt__join *j)
+{
+    return __atomic_load_n(&join_ops[j->kind], __ATOMIC_RELAXED);
+}
+
+/* Drop one reference; the record is freed (its kind's way) at 0.  Inlined: it is on
+ * every task's spawn-to-reap path (detach, finish). */
+static inline __attribute__((always_inline)) void join_release(struct lrt__join *j)
+{
+    if (--j->refs != 0)
+        return;
+    if (LRT__LIKELY(j->kind == LRT__JOIN_TASK))
+        lrt__task_free(j->rt, lrt__task_of_join(j));
+    else
+        ops_of(j)->free(j);
+}
+
+static inline __attribute__((always_inline)) void join_handle_release(struct lrt__join *j)
+{
+    j->flags |= LRT__TF_DETACHED;
+    j->gen++;
+    join_release(j);
 }
 
 void lrt__handle_release(struct lrt_task *t)
 {
-    t->flags |= LRT__TF_DETACHED;
-    t->gen++;
-    lrt__task_release(t);
+    join_handle_release(&t->join);
 }
+
+/* The end of any joinable record, on the runtime thread: wake the joiner (naming the
+ * record as its waker), drop the runtime's reference. */
+void lrt__join_finished(struct lrt__join *j, int waker_kind)
+{
+    j->state = LRT__FINISHED;
+    if (j->joiner) {
+        struct lrt_task *w = j->joiner;
+        j->joiner = NULL;
+        lrt__wake_by(w, 0, waker_kind, j->id);
+    }
+    join_release(j);
+}
+
 
 struct lrt_runtime *lrt__rt_check(struct lrt_runtime *rt, int *err)
 {
@@ -181,25 +238,25 @@ struct lrt_runtime *lrt__rt_check(struct lrt_runtime *rt, int *err)
     return rt;
 }
 
-/* Called on the runtime thread once a task returned (or was dropped before running) or
- * a blocking job completed: wake the joiner, leave the registry, drop the runtime's
- * reference.  The stack was already given back. */
+/* Called on the runtime thread once a task returned (or was dropped before running):
+ * wake the joiner, leave the registry, drop the runtime's reference.  The stack was
+ * already given back. */
 void lrt__task_finished(struct lrt_task *t)
 {
     struct lrt_runtime *rt = t->rt;
     t->state = LRT__FINISHED;
     t->wait_kind = LRT__WAIT_NONE;
-    if (!(t->flags & LRT__TF_BLOCKING)) {
-        lrt__list_del(&t->all);
-        rt->alive--;
-        LRT__TP_HOT(rt, task_terminate, t->id, t->wake_result);
-    }
+    lrt__list_del(&t->all);
+    rt->alive--;
+    LRT__TP_HOT(rt, task_terminate, t->id, t->wake_result);
     if (t->joiner) {
         struct lrt_task *j = t->joiner;
         t->joiner = NULL;
-        lrt__wake_by(j, 0, (t->flags & LRT__TF_BLOCKING) ? LRT__WAKER_BLOCKING : LRT__WAKER_TASK, t->id);
+        lrt__wake_by(j, 0, LRT__WAKER_TASK, t->id);
     }
-    lrt__task_release(t);
+    /* join_release without the kind test: this is a task */
+    if (--t->refs == 0)
+        lrt__task_free(rt, t);
 }
 
 /* Spawn on @rt, or on the current runtime when @rt is NULL; @drop as in lrt_spawn_with. */
@@ -230,12 +287,13 @@ spawn(lrt_runtime_t *rt, const char *name, lrt_fn fn, void *arg, void (*drop)(vo
         return NULL;
     }
     /* Every field, explicitly (cheaper than clearing 200+ bytes and writing again); gen
-     * is kept: it outlives the record's previous task. */
+     * is kept: it outlives the record's previous task; so is kind (below). */
     struct lrt_task *cur = rt->current;
     uint64_t parent = cur ? cur->id : 0;
     t->sp = NULL;
     t->rt = rt;
     t->flags = 0;
+    /* kind stays LRT__JOIN_TASK (0) from the zeroed chunk: task records hold only tasks */
     t->state = LRT__RUNNABLE;
     t->wait_kind = LRT__WAIT_NONE;
     t->last_waker = LRT__WAKER_SPAWN;
@@ -329,13 +387,15 @@ lrt_task_t *lrt_spawn_with(const lrt_spawn_opts_t *o, lrt_fn fn, void *arg)
     return lrt_spawn_with_at(o, fn, arg, NULL, NULL, 0, NULL);
 }
 
-static int join_wait(struct lrt_task *cur, struct lrt_task *t, int64_t timeout_ms, uint64_t deadline)
+static int join_wait(struct lrt_task *cur, struct lrt__join *t, int64_t timeout_ms, uint64_t deadline)
 {
     if (timeout_ms == 0)
         return -ETIMEDOUT;
     t->joiner = cur;
-    int kind = (t->flags & LRT__TF_BLOCKING) ? LRT__WAIT_BLOCKING : LRT__WAIT_JOIN;
-    int rc = lrt__suspend(kind, t, t->id, deadline);
+    int kind = t->kind == LRT__JOIN_TASK ? LRT__WAIT_JOIN : LRT__WAIT_BLOCKING;
+    /* wait_obj: the task record (dumps read its name), or the job */
+    const void *obj = t->kind == LRT__JOIN_TASK ? (const void *)lrt__task_of_join(t) : t;
+    int rc = lrt__suspend(kind, obj, t->id, deadline);
     if (t->joiner == cur)
         t->joiner = NULL;
     return rc;
@@ -349,8 +409,8 @@ int lrt_join_timeout(lrt_task_t *h, void **result, int64_t timeout_ms)
     int err = lrt__task_ctx(&cur);
     if (err)
         return err;
-    struct lrt_task *t = lrt__task_of(h);
-    if (LRT__UNLIKELY(!lrt__handle_valid(h, t)) || t == cur || t->rt != cur->rt || t->joiner)
+    struct lrt__join *t = lrt__join_of(h);
+    if (LRT__UNLIKELY(!lrt__handle_valid(h, t)) || t == &cur->join || t->rt != cur->rt || t->joiner)
         return -EINVAL;
     /* one deadline for the whole wait, however often the task is woken early */
     uint64_t deadline = lrt__deadline_in_ms(lrt__rt_now(cur->rt), timeout_ms);
@@ -364,7 +424,7 @@ int lrt_join_timeout(lrt_task_t *h, void **result, int64_t timeout_ms)
      * with -ECANCELED, or memory it owns would be lost */
     if (result && (status == 0 || (t->flags & LRT__TF_STARTED)))
         *result = t->result;
-    lrt__handle_release(t);
+    join_handle_release(t);
     return status;
 }
 
@@ -375,12 +435,12 @@ int lrt_join(lrt_task_t *t, void **result)
 
 /* The record behind a handle the calling thread may use, or NULL: NULL handle, wrong
  * thread, or a handle already given back. */
-static struct lrt_task *handle_check(const lrt_task_t *h)
+static struct lrt__join *handle_check(const lrt_task_t *h)
 {
     int err;
     if (!h)
         return NULL;
-    struct lrt_task *t = lrt__task_of(h);
+    struct lrt__join *t = lrt__join_of(h);
     if (!lrt__rt_check(t->rt, &err) || !lrt__handle_valid(h, t))
         return NULL;
     return t;
@@ -388,16 +448,14 @@ static struct lrt_task *handle_check(const lrt_task_t *h)
 
 void lrt_abort(lrt_task_t *h)
 {
-    struct lrt_task *t = handle_check(h);
-    if (!t || t->state == LRT__FINISHED)
+    struct lrt__join *j = handle_check(h);
+    if (!j || j->state == LRT__FINISHED)
         return;
-    if (t->flags & LRT__TF_BLOCKING) {
-        if (lrt__pool_abort(t)) {
-            t->wake_result = -ECANCELED;
-            lrt__task_finished(t);
-        }
+    if (j->kind != LRT__JOIN_TASK) {
+        ops_of(j)->abort(j);
         return;
     }
+    struct lrt_task *t = lrt__task_of_join(j);
     t->flags |= LRT__TF_CANCELLED;
     if (t->state == LRT__SUSPENDED) {
         t->flags |= LRT__TF_CANCEL_SEEN;
@@ -409,7 +467,7 @@ int lrt_task_is_finished(const lrt_task_t *h)
 {
     if (!h)
         return 0;
-    const struct lrt_task *t = lrt__task_of(h);
+    const struct lrt__join *t = lrt__join_of(h);
     if (!lrt__handle_valid(h, t))
         return -EINVAL;
     return t->state == LRT__FINISHED;
@@ -417,18 +475,18 @@ int lrt_task_is_finished(const lrt_task_t *h)
 
 void lrt_task_detach(lrt_task_t *h)
 {
-    struct lrt_task *t = handle_check(h);
+    struct lrt__join *t = handle_check(h);
     /* a handle some task is joining stays with that join */
     if (!t || t->joiner)
         return;
-    lrt__handle_release(t);
+    join_handle_release(t);
 }
 
 uint64_t lrt_task_id(const lrt_task_t *h)
 {
     if (!h)
         return 0;
-    const struct lrt_task *t = lrt__task_of(h);
+    const struct lrt__join *t = lrt__join_of(h);
     return lrt__handle_valid(h, t) ? t->id : 0;
 }
 

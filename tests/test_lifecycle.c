@@ -162,6 +162,23 @@ static void *handle_misuse_root(void *arg)
     CU_ASSERT_EQUAL(lrt_join(j, &r), 0);
     CU_ASSERT_PTR_EQUAL(r, (void *)3);
     CU_ASSERT_EQUAL(lrt_join(j, &r), -EINVAL);
+
+    /* the job record is recycled for the next job: the stale handle must not reach it
+     * (the job stays queued until this task gives up the CPU, so abort could drop it) */
+    lrt_task_t *k = lrt_spawn_blocking(blocking_job, (void *)4);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(k);
+    CU_ASSERT_PTR_EQUAL(lrt__join_of(j), lrt__join_of(k)); /* the aliasing case */
+    CU_ASSERT_EQUAL(lrt_join_timeout(j, &r, 0), -EINVAL);
+    CU_ASSERT_EQUAL(lrt_task_id(j), 0u);
+    CU_ASSERT_EQUAL(lrt_task_is_finished(j), -EINVAL);
+    lrt_abort(j);       /* must not drop k */
+    lrt_task_detach(j); /* must not release k's handle */
+    CU_ASSERT_EQUAL(lrt__join_of(k)->refs, 2);
+    CU_ASSERT_EQUAL(lrt_task_is_finished(k), 0);
+    CU_ASSERT_NOT_EQUAL(lrt_task_id(k), 0u);
+    r = NULL;
+    CU_ASSERT_EQUAL(lrt_join(k, &r), 0);
+    CU_ASSERT_PTR_EQUAL(r, (void *)4);
     return NULL;
 }
 
