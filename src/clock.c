@@ -2,9 +2,10 @@
  * Clocks and the thread's current runtime: the bottom layer, everything may call it and
  * it calls only libc.
  *
- * lrt__mono_ns is CLOCK_MONOTONIC (vDSO, no syscall); lrt__coarse_ns the same epoch at
- * the kernel tick's resolution.  lrt__rt_now is a runtime's clock: monotonic, or the
- * virtual clock of a start_paused runtime (deterministic tests; timer.c advances it).
+ * lrt__mono_ns is CLOCK_MONOTONIC (vDSO, no syscall; inline in internal.h, like
+ * lrt__rt_now, because timed waits read it on their path); lrt__coarse_ns the same epoch
+ * at the kernel tick's resolution.  lrt__rt_now is a runtime's clock:
+ * monotonic, or the virtual clock of a start_paused runtime (timer.c advances it).
  * The thread-locals live here, with the clock that reads them, so that every layer can
  * reach them without an upward edge.  State: thread-local, or none.
  */
@@ -13,23 +14,11 @@
 LRT__TLS struct lrt_runtime *lrt__tls_rt;
 LRT__TLS int lrt__tls_in_block_on;
 
-uint64_t lrt__mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return lrt__timespec_ns(&ts);
-}
-
 uint64_t lrt__coarse_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     return lrt__timespec_ns(&ts);
-}
-
-uint64_t lrt__rt_now(struct lrt_runtime *rt)
-{
-    return rt->paused ? rt->virt_now : lrt__mono_ns();
 }
 
 uint64_t lrt_now_ns(void)

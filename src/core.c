@@ -302,7 +302,8 @@ static inline void reap(struct lrt_runtime *rt)
         lrt__stack *s = d->stack;
         d->stack = NULL;
         lrt__stack_put(rt, s);
-        rt->hooks->finished(d);
+        /* through d, not rt: only d lives across the call */
+        d->rt->hooks->finished(d);
     }
 }
 

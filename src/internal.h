@@ -346,9 +346,19 @@ static inline uint64_t lrt__timespec_ns(const struct timespec *ts)
 {
     return (uint64_t)ts->tv_sec * 1000000000ull + (uint64_t)ts->tv_nsec;
 }
-uint64_t lrt__mono_ns(void);   /* CLOCK_MONOTONIC */
+static inline uint64_t lrt__mono_ns(void) /* CLOCK_MONOTONIC (vDSO) */
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return lrt__timespec_ns(&ts);
+}
 uint64_t lrt__coarse_ns(void); /* CLOCK_MONOTONIC_COARSE: same epoch, 4 ms steps, ~5 ns */
-uint64_t lrt__rt_now(struct lrt_runtime *rt); /* the runtime's clock: monotonic or virtual */
+/* The runtime's clock: monotonic, or virtual with start_paused (inline: every sleep and
+ * timed wait reads it). */
+static inline uint64_t lrt__rt_now(struct lrt_runtime *rt)
+{
+    return rt->paused ? rt->virt_now : lrt__mono_ns();
+}
 
 /* ---- ticker.c --------------------------------------------------------------------- */
 /* Switch clock for per-task bookkeeping: CLOCK_MONOTONIC_COARSE stored every
@@ -483,9 +493,9 @@ static inline uint64_t lrt__deadline_in_ms(uint64_t now, int64_t ms)
 void lrt__wheel_init(lrt__wheel *w, uint64_t now_ns);
 void lrt__timer_arm(struct lrt_runtime *rt, struct lrt_task *t, lrt__timer *tm, uint64_t deadline_ns);
 void lrt__timer_cancel(struct lrt_runtime *rt, struct lrt_task *t);
-/* Move the timers due at @now_ns from the wheel to @due (in expiry order); returns how
- * many.  Wakes nobody: lrt__timers_process (timer.c) fires them. */
-size_t lrt__wheel_expire(lrt__wheel *w, uint64_t now_ns, lrt__link *due);
+/* Take the timers due at @now_ns out of the wheel: a NULL-terminated chain through
+ * link.next, in expiry order.  Wakes nobody: lrt__timers_process (timer.c) fires them. */
+lrt__link *lrt__wheel_expire(lrt__wheel *w, uint64_t now_ns);
 /* Fire due timers (wakes tasks); returns the number fired. */
 size_t lrt__timers_process(struct lrt_runtime *rt, uint64_t now_ns);
 /* Earliest deadline of the next wheel slot (ns), or UINT64_MAX when none. */

@@ -17,18 +17,12 @@
 #include "internal.h"
 #include "trace.h"
 
-/* lrt__pool_flush takes a non-const runtime; a hook needs exactly this signature */
-static void release_finished(struct lrt_task *t)
-{
-    lrt__task_finished(t);
-}
-
 static void between_polls(struct lrt_runtime *rt);
 
 static const struct lrt__core_hooks loop_hooks = {
     .between_polls = between_polls,
     .flush = lrt__pool_flush,
-    .finished = release_finished,
+    .finished = lrt__task_finished,
 };
 
 /* Every non-blocking wake-up source but the fds, in one order: due timers, tasks sent

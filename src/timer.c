@@ -24,13 +24,12 @@ static void fire(struct lrt_runtime *rt, struct lrt_task *t, uint64_t now_ns)
 
 size_t lrt__timers_process(struct lrt_runtime *rt, uint64_t now_ns)
 {
-    lrt__link due;
-    lrt__list_init(&due);
-    size_t fired = lrt__wheel_expire(&rt->wheel, now_ns, &due);
+    size_t fired = 0;
     /* in expiry order: the wake queue sees the same order as when the wheel fired them */
-    while (!lrt__list_empty(&due)) {
-        lrt__timer *tm = lrt__container_of(due.next, lrt__timer, link);
-        lrt__list_del(&tm->link);
+    for (lrt__link *n = lrt__wheel_expire(&rt->wheel, now_ns); n; fired++) {
+        lrt__timer *tm = lrt__container_of(n, lrt__timer, link);
+        n = n->next;
+        tm->link.next = NULL;
         fire(rt, tm->task, now_ns);
     }
     return fired;

@@ -123,16 +123,16 @@ void lrt__timer_cancel(struct lrt_runtime *rt, struct lrt_task *t)
     rt->wheel.count--;
 }
 
-size_t lrt__wheel_expire(lrt__wheel *w, uint64_t now_ns, lrt__link *due)
+lrt__link *lrt__wheel_expire(lrt__wheel *w, uint64_t now_ns)
 {
+    lrt__link *due = NULL, **tail = &due;
     if (w->count == 0) {
         w->elapsed = now_ns >> LRT__WHEEL_GRAIN_SHIFT;
-        return 0;
+        return NULL;
     }
     /* Round up: a slot whose grain has begun is examined; each timer in it still
      * fires only once its exact deadline has passed. */
     uint64_t now_grain = (now_ns + GRAIN_NS - 1) >> LRT__WHEEL_GRAIN_SHIFT;
-    size_t fired = 0;
     for (;;) {
         unsigned l, s;
         uint64_t start = wheel_next(w, &l, &s);
@@ -158,9 +158,9 @@ size_t lrt__wheel_expire(lrt__wheel *w, uint64_t now_ns, lrt__link *due)
             lrt__timer *tm = lrt__container_of(list.next, lrt__timer, link);
             lrt__list_del(&tm->link);
             if (tm->deadline_ns <= now_ns) {
-                lrt__list_push(due, &tm->link);
+                *tail = &tm->link; /* a NULL-terminated chain through link.next */
+                tail = &tm->link.next;
                 w->count--;
-                fired++;
             } else if (!wheel_insert(w, tm)) {
                 /* Its grain has begun but the exact deadline is still ahead (armed late
                  * in the current grain): keep it for the next round. */
@@ -177,7 +177,8 @@ size_t lrt__wheel_expire(lrt__wheel *w, uint64_t now_ns, lrt__link *due)
     }
     if (now_grain > w->elapsed && (w->count == 0 || wheel_next(w, &(unsigned){0}, &(unsigned){0}) > now_grain))
         w->elapsed = now_grain;
-    return fired;
+    *tail = NULL;
+    return due;
 }
 
 uint64_t lrt__timers_next(struct lrt_runtime *rt)
