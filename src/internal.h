@@ -320,7 +320,7 @@ struct lrt_runtime {
 
     /* dump bookkeeping shared with the agent thread: the agent sets dump_request and
      * wakes the notifier; the runtime thread answers at its next safe point (between
-     * polls: event-interval maintenance and park) with lrt__agent_safepoint(). */
+     * polls: loop.c's run_sources) with lrt__agent_safepoint(). */
     atomic_int dump_request;
     uint64_t start_ns;
     /* diagnosis (dump.c / agent.c / stall.c): the runtime thread's kernel tid (signals and
