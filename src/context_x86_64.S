@@ -9,9 +9,11 @@
  *   It ends with `ret`, not with `pop; jmp *reg`.  An indirect jmp avoids a return
  *   misprediction when the task resumes somewhere else than the caller of the switch,
  *   but it leaves the return-stack buffer one entry deep: every later `ret` of the
- *   resumed task then mispredicts.  lrt switches task-to-task from a single call site
- *   (sched.c: schedule()), so the entry pushed by `call lrt__ctx_switch` is exactly
- *   where the other task resumes: `ret` predicts it and keeps the RSB balanced.
+ *   resumed task then mispredicts.  There are three call sites (core.c: schedule(), its
+ *   traced copy, and lrt__switch_in on the scheduler stack), but with tracing off every
+ *   task-to-task switch goes through schedule()'s, so the entry pushed by `call
+ *   lrt__ctx_switch` is exactly where the other task resumes: `ret` predicts it and
+ *   keeps the RSB balanced.
  *   Measured here (min of 7 runs, -O2): two tasks yielding 33.8 -> 17.2 ns per yield,
  *   1000 tasks 43.5 -> 26.5 ns, channel ping-pong 111 -> 86 ns per round trip.
  *
