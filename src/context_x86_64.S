@@ -10,8 +10,8 @@
  *   return-stack buffer one entry deep, and every later `ret` of the resumed task would
  *   mispredict.  With `ret`, the entry pushed by `call lrt__ctx_switch` predicts where
  *   the other task resumes whenever both switched at the same call site.  There are three
- *   sites (the untraced switch in the scheduler core, its traced copy, and the loop's
- *   switch off the scheduler stack); task-to-task switches with tracing off all use the
+ *   sites (core.c: schedule(), its traced copy, and lrt__switch_in on the scheduler
+ *   stack); task-to-task switches with tracing off all use the
  *   first, so the hot path predicts every return.  Figures: docs/performance.md.
  *
  * Saved frame, from the saved sp upwards:

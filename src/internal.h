@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define LRT__LIKELY(x) __builtin_expect(!!(x), 1)
 #define LRT__UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -64,23 +65,23 @@ static inline void lrt__tq_push(struct lrt_task **head, struct lrt_task **tail, 
 /* ---- enums shared with tracing and dumps: src/names.h --------------------------------- */
 #include "names.h"
 
-/* ---- timers (time.c) -------------------------------------------------------------- */
+/* ---- timers (wheel.c, timer.c) ---------------------------------------------------- */
 /* A timer lives on the stack of the task that waits (lrt__suspend's frame): only
  * sleeping tasks pay for one, and the task record stays small. */
 typedef struct lrt__timer {
     lrt__link link;
     uint64_t deadline_ns; /* never fire before this */
-    uint64_t when;        /* wheel tick: ceil(deadline / tick) */
+    uint64_t when;        /* wheel grain: ceil(deadline / grain) */
     struct lrt_task *task;
     uint8_t level, slot;
 } lrt__timer;
 
 #define LRT__WHEEL_LEVELS 6
 #define LRT__WHEEL_SLOTS 64
-#define LRT__TICK_SHIFT 15 /* 32.8 us wheel tick */
+#define LRT__WHEEL_GRAIN_SHIFT 15 /* 32.8 us: the wheel's resolution */
 
 typedef struct lrt__wheel {
-    uint64_t elapsed; /* ticks processed */
+    uint64_t elapsed; /* grains processed */
     uint64_t occupied[LRT__WHEEL_LEVELS];
     lrt__link slots[LRT__WHEEL_LEVELS][LRT__WHEEL_SLOTS];
     size_t count;
@@ -273,13 +274,14 @@ struct lrt_runtime {
     struct lrt_task *current;     /* running task, NULL in the scheduler */
     void *sched_sp;               /* scheduler context while a task runs */
     unsigned event_interval;
-    unsigned tick;                /* polls since the last I/O check */
+    unsigned polls_since_sources; /* polls since the wake-up sources were last checked */
     unsigned budget, budget_left;
     uint64_t poll_seq;            /* incremented at every poll begin and end (diag/stall.c) */
     uint64_t poll_start;          /* coarse ns when the running task got the CPU */
-    uint64_t clock_cache;         /* tick clock at the last switch (wake timestamps) */
-    lrt__link tick_link;          /* in the ticker's list of runtimes */
-    uint64_t tick_seen;           /* ticker thread only: poll_seq at its last tick */
+    uint64_t clock_cache;         /* switch clock at the last switch (wake timestamps) */
+    const struct lrt__core_hooks *hooks; /* loop.c's, set by lrt__run */
+    lrt__link ticker_link;        /* in the ticker's list of runtimes */
+    uint64_t ticker_seen;         /* ticker thread only: poll_seq at its last wake-up */
     struct lrt_task *dead;        /* finished on its own stack, reaped after the switch */
     struct lrt_task *run_until;   /* lrt__run's target: returns to the scheduler when done */
     int stop;                     /* run deadline passed: return to the scheduler */
@@ -331,9 +333,8 @@ struct lrt_runtime {
 
     /* dump bookkeeping shared with the agent thread: the agent sets dump_request and
      * wakes the notifier; the runtime thread answers at its next safe point (between
-     * polls: event-interval maintenance and park) with lrt__agent_safepoint(). */
+     * polls: loop.c's run_sources) with lrt__agent_safepoint(). */
     atomic_int dump_request;
-    pthread_mutex_t dump_lock;    /* held by the runtime thread except while polling */
     uint64_t start_ns;
     /* diagnosis (src/diag/): the runtime thread's kernel tid (signals and
      * /proc), the duration of the last snapshot taken on the runtime thread. */
@@ -353,14 +354,31 @@ static inline void lrt__cpu_relax(void)
 #endif
 }
 
-/* ---- clocks ----------------------------------------------------------------------- */
-uint64_t lrt__mono_ns(void);   /* CLOCK_MONOTONIC */
+/* ---- clocks (clock.c) ------------------------------------------------------------- */
+static inline uint64_t lrt__timespec_ns(const struct timespec *ts)
+{
+    return (uint64_t)ts->tv_sec * 1000000000ull + (uint64_t)ts->tv_nsec;
+}
+static inline uint64_t lrt__mono_ns(void) /* CLOCK_MONOTONIC (vDSO) */
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return lrt__timespec_ns(&ts);
+}
 uint64_t lrt__coarse_ns(void); /* CLOCK_MONOTONIC_COARSE: same epoch, 4 ms steps, ~5 ns */
-/* Tick clock for per-task bookkeeping (time.c): CLOCK_MONOTONIC_COARSE stored every
- * millisecond by a ticker thread; a plain load on the switch path. */
-extern uint64_t lrt__tick_ns;
-static inline uint64_t lrt__tick(void) { return __atomic_load_n(&lrt__tick_ns, __ATOMIC_RELAXED); }
-void lrt__tick_refresh(void);                   /* any thread: store the current time */
+/* The runtime's clock: monotonic, or virtual with start_paused (inline: every sleep and
+ * timed wait reads it). */
+static inline uint64_t lrt__rt_now(struct lrt_runtime *rt)
+{
+    return rt->paused ? rt->virt_now : lrt__mono_ns();
+}
+
+/* ---- ticker.c --------------------------------------------------------------------- */
+/* Switch clock for per-task bookkeeping: CLOCK_MONOTONIC_COARSE stored every
+ * millisecond by the ticker thread; a plain load on the switch path. */
+extern uint64_t lrt__switch_clock_ns;
+static inline uint64_t lrt__switch_clock(void) { return __atomic_load_n(&lrt__switch_clock_ns, __ATOMIC_RELAXED); }
+void lrt__switch_clock_refresh(void);           /* any thread: store the current time */
 int lrt__ticker_add(struct lrt_runtime *rt);    /* start ticking for rt (runtime_new) */
 void lrt__ticker_remove(struct lrt_runtime *rt); /* shutdown; the last one stops the thread */
 /* Ask the ticker thread to fault in (MADV_POPULATE_WRITE), in the background, @count
@@ -402,7 +420,19 @@ void lrt__tasks_free_all(struct lrt_runtime *rt);
 /* Check the calling thread / task context; returns rt or NULL with *err set. */
 struct lrt_runtime *lrt__rt_check(struct lrt_runtime *rt, int *err);
 
-/* ---- sched.c ---------------------------------------------------------------------- */
+/* ---- core.c ----------------------------------------------------------------------- */
+/* What the core needs from the layers above it, installed by loop.c (lrt__run).  Called
+ * only off the hot path: every event interval, when jobs wait to be published, when a
+ * task finished. */
+struct lrt__core_hooks {
+    void (*between_polls)(struct lrt_runtime *rt); /* check the wake-up sources */
+    void (*flush)(struct lrt_runtime *rt);         /* publish submitted blocking jobs */
+    void (*finished)(struct lrt_task *t);          /* lrt__task_finished */
+};
+static inline bool lrt__runnable(const struct lrt_runtime *rt)
+{
+    return rt->wk_head || rt->rq_head;
+}
 /* Suspend the running task with wait reason (kind, obj, aux).  deadline_ns != 0 arms
  * the task's timer: on expiry the task wakes with -ETIMEDOUT (sleeps map that to 0).
  * Returns the wake result: 0, -ECANCELED, -ETIMEDOUT, or what lrt__wake passed.
@@ -433,14 +463,22 @@ static inline int lrt__task_ctx(struct lrt_task **out)
 }
 /* Count one completed I/O operation against the budget; forces a yield when spent. */
 int lrt__budget_spend(void);
+/* The next task to run, or NULL (queues empty, or the run must stop); may check the
+ * wake-up sources (hooks) first.  For loop.c, on the scheduler stack. */
+struct lrt_task *lrt__pick_next(struct lrt_runtime *rt);
+/* From the scheduler stack: run @t (and whatever it switches to) until the queues run
+ * dry or block_on's task finished. */
+void lrt__switch_in(struct lrt_runtime *rt, struct lrt_task *t);
+void lrt__task_main(void *task);
+
+/* ---- loop.c ----------------------------------------------------------------------- */
 /* Run the scheduler until @until finished (or, with until NULL, until nothing can run
  * and no wake-up source remains / the deadline passes).  Returns 0 or -EDEADLK. */
 int lrt__run(struct lrt_runtime *rt, struct lrt_task *until, uint64_t deadline_ns);
-void lrt__task_main(void *task);
 /* Does anything remain that could wake a task (fd waiters, timers, jobs, handles)? */
 bool lrt__wakeup_sources(struct lrt_runtime *rt);
 
-/* ---- time.c ----------------------------------------------------------------------- */
+/* ---- deadlines (here, inline), wheel.c, timer.c ------------------------------------- */
 /* Deadlines: the one rule every timed call follows (sleeps, _timeout and _until forms).
  * A deadline is an lrt__rt_now() time in ns; 0 means "no deadline".  Arithmetic
  * saturates and never wraps; a deadline at or beyond LRT__DEADLINE_MAX (2^62 ns, 146
@@ -473,11 +511,13 @@ static inline uint64_t lrt__deadline_in_ms(uint64_t now, int64_t ms)
 void lrt__wheel_init(lrt__wheel *w, uint64_t now_ns);
 void lrt__timer_arm(struct lrt_runtime *rt, struct lrt_task *t, lrt__timer *tm, uint64_t deadline_ns);
 void lrt__timer_cancel(struct lrt_runtime *rt, struct lrt_task *t);
+/* Take the timers due at @now_ns out of the wheel: a NULL-terminated chain through
+ * link.next, in expiry order.  Wakes nobody: lrt__timers_process (timer.c) fires them. */
+lrt__link *lrt__wheel_expire(lrt__wheel *w, uint64_t now_ns);
 /* Fire due timers (wakes tasks); returns the number fired. */
 size_t lrt__timers_process(struct lrt_runtime *rt, uint64_t now_ns);
 /* Earliest deadline of the next wheel slot (ns), or UINT64_MAX when none. */
 uint64_t lrt__timers_next(struct lrt_runtime *rt);
-uint64_t lrt__rt_now(struct lrt_runtime *rt);
 /* Visit every armed timer (dump). */
 void lrt__timers_foreach(struct lrt_runtime *rt, void (*fn)(struct lrt_task *t, void *ctx), void *ctx);
 

@@ -73,7 +73,6 @@ lrt_runtime_t *lrt_runtime_new(const lrt_options_t *opts)
     rt->start_ns = lrt__mono_ns();
     lrt__list_init(&rt->tasks);
     lrt__wheel_init(&rt->wheel, lrt__rt_now(rt));
-    pthread_mutex_init(&rt->dump_lock, NULL);
     lrt__trace_init();
     lrt__trace_refresh(rt);
     if ((err = lrt__stacks_init(rt)) != 0)
@@ -110,7 +109,6 @@ err_altstack:
     lrt__sigaltstack_remove(rt);
 err_free:
     lrt__stacks_fini(rt);
-    pthread_mutex_destroy(&rt->dump_lock);
     free(rt);
     errno = -err;
     return NULL;
@@ -241,7 +239,6 @@ static int shutdown_impl(struct lrt_runtime *rt, uint64_t timeout_ns, bool repor
     if (rt->alive == 0)
         lrt__tasks_free_all(rt); /* else: leaked on purpose, their tasks never returned */
     lrt__sigaltstack_remove(rt);
-    pthread_mutex_destroy(&rt->dump_lock);
     bool leak = rt->alive != 0;
     if (!leak)
         free(rt);
@@ -284,18 +281,4 @@ void lrt_exit(lrt_runtime_t *prev)
 lrt_runtime_t *lrt_current(void)
 {
     return lrt__tls_rt;
-}
-
-const char *lrt_strerror(int err)
-{
-    /* strerrordesc_np, not strerror: the text of an unknown code would live in a
-     * per-thread buffer that the next strerror() call overwrites. */
-    if (err == INT_MIN)
-        return "Unknown error"; /* -INT_MIN overflows */
-    if (err < 0)
-        err = -err;
-    if (err == 0)
-        return "Success";
-    const char *s = strerrordesc_np(err);
-    return s ? s : "Unknown error";
 }

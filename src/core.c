@@ -1,5 +1,6 @@
 /*
- * Scheduler: FIFO run queue, polls, wake-ups, budget, event interval.
+ * The core of the scheduler: the run and wake queues, lrt__wake, lrt__suspend, yield,
+ * the budget, and the switch from one task to the next.
  *
  * A "poll" is one resume of a task until it yields, suspends or returns.  When a task
  * gives up the CPU it runs the scheduling step itself, on its own stack: it picks the
@@ -7,47 +8,38 @@
  * of two through a scheduler stack); if the next task is itself (it yielded and nothing
  * else is runnable) no switch is needed at all.  Only when the run queue is empty, or a
  * task finished (its stack must be released from another stack), does control return
- * to the scheduler context (the stack of lrt_block_on's caller), which parks in the I/O
- * driver until a timer, an fd, a blocking job or another thread makes work.
+ * to the scheduler context (loop.c, on the stack of lrt_block_on's caller), which parks
+ * in the I/O driver until a timer, an fd, a blocking job or another thread makes work.
  *
- * While tasks are runnable the driver is polled without blocking only every
- * event_interval polls (never on every yield: Tokio 1.24's yield_now pays an
- * epoll_wait(0) each time).  The cooperative budget bounds how many I/O operations a
- * poll may complete without suspending, so an always-ready fd cannot starve others.
+ * Layer: calls clock.c, ticker.c (the switch clock), stack.c, wheel.c (arming a
+ * suspension's timer) and nothing above.  What lives above (checking the wake-up
+ * sources every event interval, publishing blocking jobs, releasing a finished task) is
+ * reached through rt->hooks, installed by loop.c, and only off the hot path: switching
+ * to the next runnable task is inline code with no call but the switch itself.
+ * State: the runtime's scheduler fields, runtime thread only (current, poll_seq and
+ * poll_start are also sampled by the diagnosis threads, with atomics).
  *
  * Bookkeeping that is always on (for lrt-dump) stays off the syscall path: poll counts,
- * states and wait reasons are plain stores; time is one load of the 1 ms tick clock
- * (time.c) per switch between different tasks.  Busy time is therefore a sampled
- * estimate for sub-tick polls (each tick edge is charged to the task running across it:
- * unbiased on average) and exact at the tick resolution for long polls.
+ * states and wait reasons are plain stores; time is one load of the 1 ms switch clock
+ * (ticker.c) per switch between different tasks.  Busy time is therefore a sampled
+ * estimate for sub-millisecond polls and exact at that resolution for long polls.
  */
 #include "internal.h"
 #include "trace.h"
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #ifdef LRT__ASAN
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 
-LRT__TLS struct lrt_runtime *lrt__tls_rt;
-LRT__TLS int lrt__tls_in_block_on;
-
-uint64_t lrt__coarse_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- queues ----------------------------------------------------------------------- *
  * Two FIFO queues.  The run queue holds tasks that never ran and tasks that yielded; the
  * wake queue holds tasks woken by an event (fd, timer, another task, a job).  Woken tasks
  * are served first: a timer that fires during a burst of 100k spawns must not wait
- * behind all of them (that was a 145 ms p50 lateness in the 100k-timer benchmark).  So
+ * behind all of them (docs/performance.md, timers: the wake queue).  So
  * that new tasks cannot starve behind a steady stream of wake-ups, the run queue is
  * served first once every event interval.  A yield goes to the run queue's tail: every
  * other runnable task runs before the yielder runs again. */
@@ -80,11 +72,6 @@ static inline struct lrt_task *rq_pop(struct lrt_runtime *rt)
     return t ? t : q_pop(&rt->rq_head, &rt->rq_tail);
 }
 
-static inline bool runnable(const struct lrt_runtime *rt)
-{
-    return rt->wk_head || rt->rq_head;
-}
-
 void lrt__enqueue(struct lrt_runtime *rt, struct lrt_task *t)
 {
     rq_push(rt, t);
@@ -101,9 +88,8 @@ void lrt__wake_by(struct lrt_task *t, int result, int waker_kind, uint64_t waker
     t->last_waker_id = waker_id;
     t->state_since = rt->clock_cache;
     q_push(&rt->wk_head, &rt->wk_tail, t);
-    /* last, so the disabled check stays a leaf's compare and branch and the enabled one is
-     * a tail call (before the push, GCC gave lrt__wake a stack frame: +11 instructions
-     * per wake with tracing off) */
+    /* last, so that with tracing off this stays a leaf (no stack frame) and the
+     * enabled case is a tail call */
     LRT__TP_HOT(rt, task_wake, t->id, waker_kind, waker_id);
 }
 
@@ -137,7 +123,7 @@ static inline void account_switch(struct lrt_runtime *rt, struct lrt_task *from,
     (void)to;
     return;
 #endif
-    uint64_t now = lrt__tick();
+    uint64_t now = lrt__switch_clock();
     if (LRT__LIKELY(now == rt->poll_start)) {
         /* same tick as the last switch (the usual case): the poll that ends took no
          * measurable time; only the state timestamps and the wake latency remain */
@@ -241,26 +227,6 @@ static inline void check_canary(struct lrt_task *t)
         lrt__stack_overflow_report(t, "stack overflow (canary smashed)");
 }
 
-/* ---- picking the next task -------------------------------------------------------- */
-
-/* Non-blocking check of every wake-up source.  Runs on whatever stack is current. */
-static void maintenance(struct lrt_runtime *rt)
-{
-    lrt__trace_refresh(rt); /* a session may have enabled or disabled events */
-    uint64_t now = lrt__rt_now(rt);
-    if (rt->wheel.count)
-        lrt__timers_process(rt, now);
-    lrt__io_poll(rt, 0);
-    if (lrt__remote_pending(rt))
-        lrt__remote_drain(rt);
-    if (lrt__pool_ready(rt))
-        lrt__pool_drain(rt);
-    if (rt->run_deadline && lrt__mono_ns() >= rt->run_deadline)
-        rt->stop = 1;
-    if (atomic_load_explicit(&rt->dump_request, memory_order_relaxed))
-        lrt__agent_safepoint(rt);
-}
-
 /* lrt_spawn_with's drop: @t's function will never run, so its argument goes back to
  * the cleanup the spawner gave.  It runs outside any task (current is NULL meanwhile), so
  * a drop that calls a suspension point gets -EPERM instead of suspending whichever task
@@ -287,18 +253,17 @@ static void finish_unstarted(struct lrt_runtime *rt, struct lrt_task *t, int sta
     if (t->drop)
         run_drop(rt, t);
     LRT__TP_HOT(rt, task_poll_end, t->id, LRT__FINISHED);
-    lrt__task_finished(t);
-    (void)rt;
+    rt->hooks->finished(t);
 }
 
-static struct lrt_task *pick_next(struct lrt_runtime *rt)
+static inline struct lrt_task *pick_next(struct lrt_runtime *rt)
 {
     /* a pending lrt-dump request is answered at the next switch, not 61 polls later */
-    if (LRT__UNLIKELY(++rt->tick >= rt->event_interval ||
+    if (LRT__UNLIKELY(++rt->polls_since_sources >= rt->event_interval ||
                       atomic_load_explicit(&rt->dump_request, memory_order_relaxed))) {
-        rt->tick = 0;
+        rt->polls_since_sources = 0;
         rt->serve_rq = 1;
-        maintenance(rt);
+        rt->hooks->between_polls(rt);
     }
     for (;;) {
         if (LRT__UNLIKELY(rt->stop))
@@ -322,6 +287,11 @@ static struct lrt_task *pick_next(struct lrt_runtime *rt)
     }
 }
 
+struct lrt_task *lrt__pick_next(struct lrt_runtime *rt)
+{
+    return pick_next(rt);
+}
+
 /* Release a task that finished on its own stack.  Runs right after the switch away from
  * it, on the next task's (or the scheduler's) stack. */
 static inline void reap(struct lrt_runtime *rt)
@@ -332,7 +302,8 @@ static inline void reap(struct lrt_runtime *rt)
         lrt__stack *s = d->stack;
         d->stack = NULL;
         lrt__stack_put(rt, s);
-        lrt__task_finished(d);
+        /* through d, not rt: only d lives across the call */
+        d->rt->hooks->finished(d);
     }
 }
 
@@ -349,7 +320,7 @@ static inline __attribute__((always_inline)) void schedule_body(struct lrt_runti
 {
     check_canary(t);
     if (LRT__UNLIKELY(rt->pool_flush))
-        lrt__pool_flush(rt);
+        rt->hooks->flush(rt);
     poll_end(rt);
     if (traced)
         LRT__TP_POLL_END(t);
@@ -376,6 +347,17 @@ static inline __attribute__((always_inline)) void schedule_body(struct lrt_runti
         __atomic_store_n(&rt->current, NULL, __ATOMIC_RELAXED);
         ctx_switch(rt, &t->sp, NULL, dying);
     }
+    reap(rt);
+}
+
+/* From the scheduler stack (loop.c): run @t, and the tasks it switches to directly,
+ * until the queues run dry or block_on's task finishes. */
+void lrt__switch_in(struct lrt_runtime *rt, struct lrt_task *t)
+{
+    account_switch(rt, NULL, t);
+    poll_begin(rt, t);
+    LRT__TP_HOT(rt, task_poll_begin, t->id);
+    ctx_switch(rt, &rt->sched_sp, t, false);
     reap(rt);
 }
 
@@ -482,149 +464,4 @@ int lrt__budget_spend(void)
         return 0;
     rt->m.forced_yields++;
     return lrt_yield();
-}
-
-/* ---- the scheduler loop (on the block_on caller's stack) -------------------------- */
-
-bool lrt__wakeup_sources(struct lrt_runtime *rt)
-{
-    return runnable(rt) || rt->wheel.count || lrt__io_waiters(rt) || lrt__pool_pending(rt) ||
-           lrt__remote_pending(rt) || lrt__remote_live_handles(rt);
-}
-
-#define LRT__PARK_SPIN_NS 20000u
-
-/* Nothing is runnable: wait for the next wake-up.  Returns 0, or -EDEADLK when nothing
- * can ever wake a task, or -ETIMEDOUT at the run deadline. */
-static int park(struct lrt_runtime *rt)
-{
-    if (rt->pool_flush)
-        lrt__pool_flush(rt); /* jobs submitted outside a task (lrt_spawn_blocking after lrt_enter) */
-    uint64_t now = lrt__rt_now(rt);
-    rt->tick = 0;
-    if (rt->wheel.count)
-        lrt__timers_process(rt, now);
-    if (lrt__remote_pending(rt))
-        lrt__remote_drain(rt);
-    if (lrt__pool_ready(rt))
-        lrt__pool_drain(rt);
-    if (runnable(rt))
-        return 0;
-    bool sources = lrt__wakeup_sources(rt);
-    if (rt->run_deadline) {
-        uint64_t m = lrt__mono_ns();
-        if (m >= rt->run_deadline)
-            return -ETIMEDOUT;
-        if (!sources)
-            return -EDEADLK;
-    } else if (!sources) {
-        return -EDEADLK;
-    }
-    uint64_t next = lrt__timers_next(rt);
-    uint64_t timeout;
-    if (rt->paused) {
-        /* Virtual time: take what I/O has to offer, then jump to the next timer unless
-         * real work (blocking jobs, other threads) could still arrive. */
-        if (lrt__io_poll(rt, 0) > 0 || runnable(rt))
-            goto drain;
-        if (next != UINT64_MAX && !lrt__pool_pending(rt)) {
-            if (next > rt->virt_now)
-                rt->virt_now = next;
-            lrt__timers_process(rt, rt->virt_now);
-            return 0;
-        }
-        timeout = UINT64_MAX;
-    } else {
-        timeout = next == UINT64_MAX ? UINT64_MAX : (next > now ? next - now : 0);
-    }
-    if (rt->run_deadline) {
-        uint64_t m = lrt__mono_ns();
-        uint64_t left = rt->run_deadline > m ? rt->run_deadline - m : 0;
-        if (left < timeout)
-            timeout = left;
-    }
-    if (rt->pool_spin && timeout && !rt->paused) {
-        /* Blocking jobs were just handed to the pool: a short job completes within a few
-         * microseconds, and watching for it is cheaper than sleeping in epoll and being
-         * woken through the eventfd (>= 3 us each way on this VM).  Once per submit
-         * burst, at most LRT__PARK_SPIN_NS. */
-        rt->pool_spin = 0;
-        uint64_t until = lrt__mono_ns() + LRT__PARK_SPIN_NS;
-        for (unsigned i = 1; !lrt__pool_ready(rt); i++) {
-            lrt__cpu_relax();
-            if ((i & 63) == 0 && (lrt__mono_ns() >= until || lrt__remote_pending(rt)))
-                break;
-        }
-        if (lrt__pool_ready(rt) || lrt__remote_pending(rt))
-            timeout = 0;
-    }
-    rt->m.parks++;
-    if (rt->stack_pool_len > 1024 && timeout)
-        lrt__stacks_trim(rt); /* idle: a good moment for the syscalls */
-    lrt__io_poll(rt, timeout);
-    lrt__trace_refresh(rt); /* a session may have started while we were parked */
-    lrt__tick_refresh(); /* the ticker may be backing off while we were idle */
-    rt->clock_cache = lrt__tick();
-    if (rt->wheel.count)
-        lrt__timers_process(rt, lrt__rt_now(rt));
-drain:
-    if (atomic_load_explicit(&rt->dump_request, memory_order_relaxed))
-        lrt__agent_safepoint(rt);
-    if (lrt__remote_pending(rt))
-        lrt__remote_drain(rt);
-    if (lrt__pool_ready(rt))
-        lrt__pool_drain(rt);
-    return 0;
-}
-
-int lrt__run(struct lrt_runtime *rt, struct lrt_task *until, uint64_t deadline_ns)
-{
-#ifdef LRT__ASAN
-    pthread_attr_t attr;
-    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-        void *addr;
-        size_t size;
-        pthread_attr_getstack(&attr, &addr, &size);
-        rt->asan_sched_bottom = addr;
-        rt->asan_sched_size = size;
-        pthread_attr_destroy(&attr);
-    }
-#endif
-    rt->run_deadline = deadline_ns;
-    rt->run_until = until;
-    rt->stop = 0;
-    lrt__tick_refresh();
-    rt->clock_cache = lrt__tick();
-    int rc = 0;
-    for (;;) {
-        if (until ? until->state == LRT__FINISHED : rt->alive == 0)
-            break;
-        if (rt->stop) {
-            rc = -ETIMEDOUT;
-            break;
-        }
-        struct lrt_task *t = pick_next(rt);
-        if (!t) {
-            if (rt->stop)
-                continue;
-            /* pick_next may have finished the last task (or @until) itself, one that
-             * never ran: parking now could wait forever on a source that will never
-             * fire (a live lrt_handle_t), or report a deadlock that is not one */
-            if (until ? until->state == LRT__FINISHED : rt->alive == 0)
-                break;
-            rc = park(rt);
-            if (rc)
-                break;
-            continue;
-        }
-        account_switch(rt, NULL, t);
-        poll_begin(rt, t);
-        LRT__TP_HOT(rt, task_poll_begin, t->id);
-        ctx_switch(rt, &rt->sched_sp, t, false);
-        /* Back on the scheduler stack: the queue ran dry or block_on's task finished. */
-        reap(rt);
-    }
-    rt->run_deadline = 0;
-    rt->run_until = NULL;
-    return rc;
 }
