@@ -187,7 +187,6 @@ struct lrt_task {
     const char *file;
     const char *func;
     lrt__link all;               /* registry of live tasks */
-    lrt__link wq;                /* membership of one wait queue (sync, fd waiters) */
     lrt__timer *timer;           /* armed sleep / timeout (on the task's stack) */
     uint64_t timer_deadline;     /* its deadline while armed, else 0 (for dumps) */
     void (*drop)(void *arg);     /* lrt_spawn_with: run on arg if fn never runs */

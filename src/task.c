@@ -316,7 +316,6 @@ spawn(lrt_runtime_t *rt, const char *name, lrt_fn fn, void *arg, void (*drop)(vo
     t->file = file ? file : "?";
     t->func = func ? func : "?";
     t->line = line;
-    t->wq.next = t->wq.prev = NULL;
     t->timer = NULL;
     t->timer_deadline = 0;
     t->drop = drop;

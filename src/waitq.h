@@ -12,8 +12,15 @@
  *  - A task waits on at most one queue at a time, and the waiter lives exactly as long as
  *    the wait (the frame of the waiting call, which stays valid while the task is
  *    suspended), so there is no lifetime to manage.
- *  - The link is the queue's alone: no other subsystem can reuse it (t->wq was also the
- *    blocking pool's job queue link).
+ *  - The link is the queue's alone: no other subsystem can reuse it (the task record's
+ *    old wait-queue link was also the blocking pool's job queue link; it is gone, and the
+ *    record with it shrank to 208 bytes).
+ *
+ * Join is the same protocol with a one-waiter queue: the joined record's `joiner` slot.
+ * The finishing record clears the slot, then wakes the joiner (rule 2); a joiner woken by
+ * cancellation or its deadline clears the slot itself if it still holds it (rule 3).  A
+ * second joiner is refused (-EINVAL), so the slot never needs a list (and the join
+ * header, embedded in every task record, stays one pointer smaller).
  *
  * The protocol:
  *  1. The waiter links itself at the tail (FIFO) and suspends.
