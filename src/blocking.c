@@ -8,15 +8,16 @@
  * on a pool thread.  Job records come from lrt__records_alloc chunks and a free list
  * (kept mapped while the runtime lives: stale handles may still read them).
  *
- * Layer: calls the notifier, the clocks and task.c's generic join-header helpers (and
+ * Layer: calls the inbox (notify.c), the clocks and task.c's generic join-header helpers (and
  * registers its join ops there); nothing calls into it but the runtime, the scheduler
  * (flush, drain) and the dump (stats, foreach).
  *
  * Threads are created on demand, up to opts.max_blocking_threads, only when no idle
  * thread can take the job; an idle thread retires after opts.blocking_keep_alive_ms.
  * Jobs are served FIFO.  A finished job is pushed on the completion list and the runtime
- * is woken through the notifier (eventfd written only while the runtime is parked);
- * lrt__pool_drain() then delivers the completions on the runtime thread.
+ * is woken through the inbox (notify.c: a pending bit, the eventfd written only while the
+ * runtime is parked); the inbox drain then delivers the completions on the runtime thread,
+ * in completion order.
  *
  * Threads and ownership: said per field of struct lrt__job and struct lrt__pool below.
  * Whether a thread has taken a job is known from its queue link, under the mutex.
@@ -109,6 +110,7 @@ static void job_free(struct lrt__join *j)
 }
 
 static void job_abort(struct lrt__join *j);
+static size_t pool_drain_cb(struct lrt_runtime *rt, void *ctx);
 static const struct lrt__join_ops job_ops = {.abort = job_abort, .free = job_free};
 
 int lrt__pool_init(struct lrt_runtime *rt)
@@ -126,7 +128,6 @@ int lrt__pool_init(struct lrt_runtime *rt)
                                       : POOL_DEFAULT_KEEP_ALIVE_MS) * 1000000u;
     lrt__list_init(&p->queue);
     lrt__list_init(&p->workers);
-    atomic_init(&p->ready, false);
     p->refs = 1;
 
     if ((err = pthread_condattr_init(&ca)) != 0)
@@ -143,6 +144,12 @@ int lrt__pool_init(struct lrt_runtime *rt)
     p->notifier = lrt__notifier_get(rt);
     if (!p->notifier) {
         err = ENOMEM;
+        goto err_mutex;
+    }
+    p->inbox_id = lrt__inbox_register(rt, pool_drain_cb, p);
+    if (p->inbox_id < 0) {
+        lrt__notifier_put(p->notifier);
+        err = -p->inbox_id;
         goto err_mutex;
     }
     lrt__join_register(LRT__JOIN_JOB, &job_ops);
@@ -283,7 +290,7 @@ void lrt__pool_flush(struct lrt_runtime *rt)
                     /* arg stays: deliver() discards it outside the mutex */
                     j->j.wake_result = cerr == EAGAIN ? -EAGAIN : -ENOMEM;
                 }
-                atomic_store(&p->ready, true);
+                lrt__inbox_mark(p->notifier, p->inbox_id); /* the runtime thread: no wake */
                 fprintf(stderr, "lrt: blocking pool: cannot start a thread (%s): jobs failed\n",
                         strerror(cerr));
             }
@@ -300,7 +307,7 @@ void lrt__pool_flush(struct lrt_runtime *rt)
 bool lrt__pool_ready(struct lrt_runtime *rt)
 {
     struct lrt__pool *p = rt->pool;
-    return p && atomic_load(&p->ready);
+    return p && lrt__inbox_has(rt->notifier, p->inbox_id);
 }
 
 size_t lrt__pool_pending(struct lrt_runtime *rt)
@@ -318,18 +325,17 @@ static void deliver(struct lrt__pool *p, struct lrt__job *job, int wake_result)
     lrt__join_finished(&job->j, LRT__WAKER_BLOCKING);
 }
 
-size_t lrt__pool_drain(struct lrt_runtime *rt)
+/* The inbox drain (our bit already cleared): deliver every completion posted so far. */
+static size_t pool_drain_cb(struct lrt_runtime *rt, void *ctx)
 {
-    struct lrt__pool *p = rt->pool;
+    struct lrt__pool *p = ctx;
     struct lrt__job *job;
     size_t n = 0;
 
-    if (!p || !atomic_load(&p->ready))
-        return 0;
+    (void)rt;
     pthread_mutex_lock(&p->mu);
     job = p->done_head;
     p->done_head = p->done_tail = NULL;
-    atomic_store(&p->ready, false);
     pthread_mutex_unlock(&p->mu);
 
     while (job) {
@@ -340,6 +346,14 @@ size_t lrt__pool_drain(struct lrt_runtime *rt)
         n++;
     }
     return n;
+}
+
+size_t lrt__pool_drain(struct lrt_runtime *rt)
+{
+    struct lrt__pool *p = rt->pool;
+    if (!p || !lrt__inbox_take(rt->notifier, p->inbox_id))
+        return 0;
+    return pool_drain_cb(rt, p);
 }
 
 /* lrt_abort on a job (join ops): a queued job is dropped and its joiner gets
@@ -482,6 +496,7 @@ size_t lrt__pool_shutdown(struct lrt_runtime *rt, uint64_t timeout_ns, bool repo
 
     lrt__pool_drain(rt);
 
+    lrt__inbox_unregister(rt, p->inbox_id);
     rt->pool = NULL;
     pthread_mutex_lock(&p->mu);
     lrt__pool_unref_unlock(p);

@@ -323,6 +323,7 @@ struct lrt_runtime {
     void *task_chunk_ahead;       /* next chunk, being faulted in by the ticker thread */
     void *sigstack;               /* sigaltstack for overflow reports */
 
+    struct lrt__notifier *notifier; /* the inbox (notify.c) */
     struct lrt__io *io;
     struct lrt__pool *pool;
     struct lrt__remote *remote;
@@ -481,28 +482,72 @@ uint64_t lrt__rt_now(struct lrt_runtime *rt);
 /* Visit every armed timer (dump). */
 void lrt__timers_foreach(struct lrt_runtime *rt, void (*fn)(struct lrt_task *t, void *ctx), void *ctx);
 
-/* ---- io.c (the driver contract: the scheduler calls only these) ------------------- */
-/* Cross-thread wake-up object: an eventfd plus the "parked" flag.  Refcounted so that a
- * blocking thread that outlives the runtime (shutdown timeout) can still post safely. */
+/* ---- notify.c (the cross-thread inbox; any thread may post) ---------------------- */
+#define LRT__INBOX_MAX 8
+/* Drains one source on the runtime thread; returns how many items it handled. */
+typedef size_t lrt__inbox_drain_fn(struct lrt_runtime *rt, void *ctx);
+/* Refcounted so that a blocking thread that outlives the runtime (shutdown timeout) can
+ * still post safely.  pending/parked/refs: any thread; src[]: runtime thread only. */
 typedef struct lrt__notifier {
+    atomic_uint pending; /* bit i: source i has posted work not drained yet */
+    atomic_int parked;   /* set by the runtime thread around the driver's wait */
     atomic_int refs;
-    atomic_int parked; /* set by the runtime thread around epoll_wait */
     int efd;
+    struct {
+        lrt__inbox_drain_fn *drain;
+        void *ctx;
+    } src[LRT__INBOX_MAX];
 } lrt__notifier;
+int lrt__notify_init(struct lrt_runtime *rt);  /* rt->notifier, the runtime's reference */
+void lrt__notify_fini(struct lrt_runtime *rt); /* drops it */
 lrt__notifier *lrt__notifier_get(struct lrt_runtime *rt); /* new reference; runtime thread */
 void lrt__notifier_put(lrt__notifier *n);                   /* any thread; frees at 0 */
 /* Any thread, after publishing work: writes the eventfd only if the runtime is parked.
- * The runtime sets parked (seq_cst), re-checks lrt__remote_pending/lrt__pool_ready and
- * only then sleeps, so no wake-up is lost. */
+ * The runtime parks with lrt__notifier_park (sets parked, seq_cst, then re-checks the
+ * pending word) and only sleeps when it returned false, so no wake-up is lost. */
 void lrt__notifier_wake(lrt__notifier *n);
+bool lrt__notifier_park(lrt__notifier *n); /* runtime thread: true = work posted, don't sleep */
+void lrt__notifier_unpark(lrt__notifier *n);
+void lrt__notifier_clear(lrt__notifier *n); /* runtime thread: consume the eventfd's count */
+/* Runtime thread: a new source with its drain callback; returns its id or -ENOSPC. */
+int lrt__inbox_register(struct lrt_runtime *rt, lrt__inbox_drain_fn *drain, void *ctx);
+void lrt__inbox_unregister(struct lrt_runtime *rt, int id);
+/* Runtime thread: call the drain of every source that posted since the last drain. */
+size_t lrt__inbox_drain(struct lrt_runtime *rt);
+/* Any thread: mark source @id pending (seq_cst); true when it was not pending yet (the
+ * poster then owes a lrt__notifier_wake, possibly after dropping its own lock). */
+static inline bool lrt__inbox_mark(lrt__notifier *n, int id)
+{
+    return !(atomic_fetch_or(&n->pending, 1u << id) & (1u << id));
+}
+static inline void lrt__inbox_post(lrt__notifier *n, int id)
+{
+    lrt__inbox_mark(n, id);
+    lrt__notifier_wake(n);
+}
+/* Runtime thread: has source @id posted?  (a plain load, cheap enough to spin on) */
+static inline bool lrt__inbox_has(lrt__notifier *n, int id)
+{
+    return atomic_load(&n->pending) & (1u << id);
+}
+/* Runtime thread: clear source @id's bit when set; true when it was (drain it now). */
+static inline bool lrt__inbox_take(lrt__notifier *n, int id)
+{
+    return lrt__inbox_has(n, id) && (atomic_fetch_and(&n->pending, ~(1u << id)) & (1u << id));
+}
+/* Runtime thread: anything posted at all? */
+static inline bool lrt__inbox_pending(struct lrt_runtime *rt)
+{
+    return atomic_load(&rt->notifier->pending) != 0;
+}
 
+/* ---- io.c (the fd cache and the public I/O calls; the driver is behind driver.h) ---- */
 int lrt__io_init(struct lrt_runtime *rt);
 void lrt__io_fini(struct lrt_runtime *rt);
-/* Wait for events up to timeout_ns (0 = poll, UINT64_MAX = forever; sub-ms precision via
- * epoll_pwait2), wake the tasks whose fds became ready; returns the number of events.
- * Drains the eventfd.  Before sleeping (timeout != 0) it sets the notifier's parked flag
- * and re-checks remote/blocking queues.  The scheduler then calls lrt__remote_drain and
- * lrt__pool_drain itself. */
+/* Wait for events up to timeout_ns (0 = poll, UINT64_MAX = forever), wake the tasks
+ * whose fds became ready; returns the number of events.  Consumes the notifier's eventfd.
+ * Before sleeping (timeout != 0) it parks the notifier and does not sleep when the inbox
+ * has work; the loop then drains the inbox (lrt__inbox_drain). */
 int lrt__io_poll(struct lrt_runtime *rt, uint64_t timeout_ns);
 /* Number of tasks waiting on fds (wake-up sources for deadlock detection). */
 size_t lrt__io_waiters(struct lrt_runtime *rt);

@@ -2,10 +2,10 @@
  * remote.c - the thread-safe runtime handle.
  *
  * Any thread may inject work into the runtime through an lrt_handle_t: lrt_handle_spawn()
- * pushes a malloc'd {fn, arg} node on a short mutex-protected list and wakes the runtime
- * through the notifier (the eventfd is written only while the runtime is parked).  The
- * runtime thread pops the whole list in lrt__remote_drain() and spawns each node as a
- * detached task named "remote".
+ * pushes a malloc'd {fn, arg} node on a short mutex-protected list and posts to the
+ * runtime's inbox (notify.c: a pending bit, the eventfd written only while the runtime is
+ * parked).  The runtime thread's inbox drain pops the whole list and spawns each node as
+ * a detached task named "remote", in the order they were pushed.
  *
  * Two refcounted objects, so that a handle can outlive the runtime:
  *  - struct lrt_handle (one per runtime) counts the runtime's internal reference plus every
@@ -15,6 +15,9 @@
  *    referenced by the runtime and by the handle object; the last one frees it.
  * After lrt__remote_shutdown() a spawn fails with -ESHUTDOWN; releasing a handle is safe
  * from any thread at any time, before or after the runtime is freed.
+ *
+ * Layer: calls the inbox (notify.c) and task.c's spawn.  State: struct lrt__remote, the
+ * list under its mutex, the rest as commented.
  */
 #include "internal.h"
 #include "trace.h"
@@ -30,7 +33,7 @@ struct node {
 
 struct lrt__remote {
     atomic_uint refs;          /* runtime + handle object */
-    atomic_bool pending;       /* list not empty */
+    int inbox_id;              /* our source in the notifier's inbox (constant) */
     lrt__notifier *notifier;   /* reference owned by this object */
     struct lrt_handle *handle; /* valid while the runtime holds its internal reference */
     pthread_mutex_t mu;        /* guards the fields below */
@@ -51,6 +54,8 @@ static void free_nodes(struct node *n)
         n = next;
     }
 }
+
+static size_t remote_drain_cb(struct lrt_runtime *rt, void *ctx);
 
 static void remote_put(struct lrt__remote *r)
 {
@@ -79,8 +84,13 @@ int lrt__remote_init(struct lrt_runtime *rt)
         err = ENOMEM;
         goto err_mutex;
     }
+    r->inbox_id = lrt__inbox_register(rt, remote_drain_cb, r);
+    if (r->inbox_id < 0) {
+        lrt__notifier_put(r->notifier);
+        err = -r->inbox_id;
+        goto err_mutex;
+    }
     atomic_init(&r->refs, 2);
-    atomic_init(&r->pending, false);
     atomic_init(&h->refs, 1);
     h->r = r;
     r->handle = h;
@@ -162,9 +172,9 @@ int lrt_handle_spawn(lrt_handle_t *h, lrt_fn fn, void *arg)
     else
         r->head = n;
     r->tail = n;
-    /* seq_cst store, then the notifier's seq_cst load of "parked": pairs with the runtime
-     * setting parked and re-checking lrt__remote_pending() before it sleeps. */
-    atomic_store(&r->pending, true);
+    /* seq_cst RMW, then the notifier's seq_cst load of "parked": pairs with the runtime
+     * setting parked and re-checking the inbox before it sleeps. */
+    lrt__inbox_mark(r->notifier, r->inbox_id);
     pthread_mutex_unlock(&r->mu);
     lrt__notifier_wake(r->notifier); /* alive: r holds a reference, our handle holds r */
     return 0;
@@ -173,7 +183,7 @@ int lrt_handle_spawn(lrt_handle_t *h, lrt_fn fn, void *arg)
 bool lrt__remote_pending(struct lrt_runtime *rt)
 {
     struct lrt__remote *r = rt->remote;
-    return r && atomic_load(&r->pending);
+    return r && lrt__inbox_has(rt->notifier, r->inbox_id);
 }
 
 bool lrt__remote_live_handles(struct lrt_runtime *rt)
@@ -182,18 +192,16 @@ bool lrt__remote_live_handles(struct lrt_runtime *rt)
     return r && atomic_load(&r->handle->refs) > 1;
 }
 
-size_t lrt__remote_drain(struct lrt_runtime *rt)
+/* The inbox drain (our bit already cleared): spawn every node pushed so far. */
+static size_t remote_drain_cb(struct lrt_runtime *rt, void *ctx)
 {
-    struct lrt__remote *r = rt->remote;
+    struct lrt__remote *r = ctx;
     struct node *n;
     size_t count = 0;
 
-    if (!r || !atomic_load(&r->pending))
-        return 0;
     pthread_mutex_lock(&r->mu);
     n = r->head;
     r->head = r->tail = NULL;
-    atomic_store(&r->pending, false);
     pthread_mutex_unlock(&r->mu);
 
     /* Spawning never switches, so the whole batch is queued before any of it runs. */
@@ -219,6 +227,14 @@ size_t lrt__remote_drain(struct lrt_runtime *rt)
     return count;
 }
 
+size_t lrt__remote_drain(struct lrt_runtime *rt)
+{
+    struct lrt__remote *r = rt->remote;
+    if (!r || !lrt__inbox_take(rt->notifier, r->inbox_id))
+        return 0;
+    return remote_drain_cb(rt, r);
+}
+
 /* Later spawns fail with -ESHUTDOWN; nodes still pending are freed without running (their
  * fn is never called: the runtime is going away, and the caller's arg is the caller's). */
 void lrt__remote_shutdown(struct lrt_runtime *rt)
@@ -232,8 +248,8 @@ void lrt__remote_shutdown(struct lrt_runtime *rt)
     r->shutdown = true;
     n = r->head;
     r->head = r->tail = NULL;
-    atomic_store(&r->pending, false);
     pthread_mutex_unlock(&r->mu);
+    lrt__inbox_take(rt->notifier, r->inbox_id);
     free_nodes(n);
 }
 
@@ -245,6 +261,7 @@ void lrt__remote_fini(struct lrt_runtime *rt)
         return;
     if (!r->shutdown) /* fini without shutdown: still refuse later spawns */
         lrt__remote_shutdown(rt);
+    lrt__inbox_unregister(rt, r->inbox_id);
     rt->remote = NULL;
     lrt_handle_release(r->handle); /* the runtime's internal reference */
     remote_put(r);
