@@ -489,11 +489,13 @@ typedef size_t lrt__inbox_drain_fn(struct lrt_runtime *rt, void *ctx);
 /* Refcounted so that a blocking thread that outlives the runtime (shutdown timeout) can
  * still post safely.  pending/parked/refs: any thread; src[]: runtime thread only. */
 typedef struct lrt__notifier {
-    atomic_uint pending; /* bit i: source i has posted work not drained yet */
+    /* a line of its own: posters write it, the runtime spins on it (park's pool spin),
+     * and a neighbour the runtime reads would be invalidated at every post */
+    _Alignas(64) atomic_uint pending; /* bit i: source i has posted work not drained yet */
     atomic_int parked;   /* set by the runtime thread around the driver's wait */
     atomic_int refs;
     int efd;
-    struct {
+    _Alignas(64) struct {
         lrt__inbox_drain_fn *drain;
         void *ctx;
     } src[LRT__INBOX_MAX];

@@ -19,14 +19,16 @@
 #include "internal.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 int lrt__notify_init(struct lrt_runtime *rt)
 {
-    lrt__notifier *n = calloc(1, sizeof *n);
+    lrt__notifier *n = aligned_alloc(_Alignof(lrt__notifier), sizeof *n);
     if (!n)
         return -ENOMEM;
+    memset(n, 0, sizeof *n);
     n->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (n->efd < 0) {
         int e = -errno;
