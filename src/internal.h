@@ -516,11 +516,19 @@ int lrt__inbox_register(struct lrt_runtime *rt, lrt__inbox_drain_fn *drain, void
 void lrt__inbox_unregister(struct lrt_runtime *rt, int id);
 /* Runtime thread: call the drain of every source that posted since the last drain. */
 size_t lrt__inbox_drain(struct lrt_runtime *rt);
-/* Any thread: mark source @id pending (seq_cst); true when it was not pending yet (the
- * poster then owes a lrt__notifier_wake, possibly after dropping its own lock). */
+/* Any thread, after publishing work under a lock the source's drain also takes: mark
+ * source @id pending; true when it was not pending yet (the poster then owes a
+ * lrt__notifier_wake, possibly after dropping its lock).  A bit already set costs only a
+ * load: the runtime has not swapped it out yet, so its drain (which takes the lock after
+ * the swap) finds the work.  Otherwise a seq_cst RMW whose result is unused (lock or:
+ * testing fetch_or's result with a variable bit compiles to a cmpxchg loop). */
 static inline bool lrt__inbox_mark(lrt__notifier *n, int id)
 {
-    return !(atomic_fetch_or(&n->pending, 1u << id) & (1u << id));
+    unsigned bit = 1u << id;
+    if (atomic_load(&n->pending) & bit)
+        return false;
+    atomic_fetch_or(&n->pending, bit);
+    return true;
 }
 static inline void lrt__inbox_post(lrt__notifier *n, int id)
 {
@@ -532,10 +540,15 @@ static inline bool lrt__inbox_has(lrt__notifier *n, int id)
 {
     return atomic_load(&n->pending) & (1u << id);
 }
-/* Runtime thread: clear source @id's bit when set; true when it was (drain it now). */
+/* Runtime thread: clear source @id's bit when set; true when it was (drain it now).
+ * Only the runtime thread clears bits, so a bit seen set stays set until this clears it
+ * (and the RMW's result need not be tested: lock and, no cmpxchg loop). */
 static inline bool lrt__inbox_take(lrt__notifier *n, int id)
 {
-    return lrt__inbox_has(n, id) && (atomic_fetch_and(&n->pending, ~(1u << id)) & (1u << id));
+    if (!lrt__inbox_has(n, id))
+        return false;
+    atomic_fetch_and(&n->pending, ~(1u << id));
+    return true;
 }
 /* Runtime thread: anything posted at all? */
 static inline bool lrt__inbox_pending(struct lrt_runtime *rt)
