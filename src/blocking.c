@@ -15,9 +15,9 @@
  * Threads are created on demand, up to opts.max_blocking_threads, only when no idle
  * thread can take the job; an idle thread retires after opts.blocking_keep_alive_ms.
  * Jobs are served FIFO.  A finished job is pushed on the completion list and the runtime
- * is woken through the inbox (notify.c: a pending bit, the eventfd written only while the
- * runtime is parked); the inbox drain then delivers the completions on the runtime thread,
- * in completion order.
+ * is woken through the inbox (notify.c: our `ready` flag, then the eventfd, written only
+ * while the runtime is parked); the inbox drain (lrt__pool_drain) then delivers the
+ * completions on the runtime thread, in completion order.
  *
  * Threads and ownership: said per field of struct lrt__job and struct lrt__pool below.
  * Whether a thread has taken a job is known from its queue link, under the mutex.
@@ -110,7 +110,11 @@ static void job_free(struct lrt__join *j)
 }
 
 static void job_abort(struct lrt__join *j);
-static size_t pool_drain_cb(struct lrt_runtime *rt, void *ctx);
+static size_t pool_drain_cb(struct lrt_runtime *rt, void *ctx)
+{
+    (void)ctx;
+    return lrt__pool_drain(rt);
+}
 static const struct lrt__join_ops job_ops = {.abort = job_abort, .free = job_free};
 
 int lrt__pool_init(struct lrt_runtime *rt)
@@ -128,6 +132,7 @@ int lrt__pool_init(struct lrt_runtime *rt)
                                       : POOL_DEFAULT_KEEP_ALIVE_MS) * 1000000u;
     lrt__list_init(&p->queue);
     lrt__list_init(&p->workers);
+    atomic_init(&p->ready, 0);
     p->refs = 1;
 
     if ((err = pthread_condattr_init(&ca)) != 0)
@@ -146,7 +151,7 @@ int lrt__pool_init(struct lrt_runtime *rt)
         err = ENOMEM;
         goto err_mutex;
     }
-    p->inbox_id = lrt__inbox_register(rt, pool_drain_cb, p);
+    p->inbox_id = lrt__inbox_register(rt, &p->ready, pool_drain_cb, NULL);
     if (p->inbox_id < 0) {
         lrt__notifier_put(p->notifier);
         err = -p->inbox_id;
@@ -290,7 +295,7 @@ void lrt__pool_flush(struct lrt_runtime *rt)
                     /* arg stays: deliver() discards it outside the mutex */
                     j->j.wake_result = cerr == EAGAIN ? -EAGAIN : -ENOMEM;
                 }
-                lrt__inbox_mark(p->notifier, p->inbox_id); /* the runtime thread: no wake */
+                atomic_store(&p->ready, 1);
                 fprintf(stderr, "lrt: blocking pool: cannot start a thread (%s): jobs failed\n",
                         strerror(cerr));
             }
@@ -307,7 +312,7 @@ void lrt__pool_flush(struct lrt_runtime *rt)
 bool lrt__pool_ready(struct lrt_runtime *rt)
 {
     struct lrt__pool *p = rt->pool;
-    return p && lrt__inbox_has(rt->notifier, p->inbox_id);
+    return p && atomic_load(&p->ready);
 }
 
 size_t lrt__pool_pending(struct lrt_runtime *rt)
@@ -325,17 +330,18 @@ static void deliver(struct lrt__pool *p, struct lrt__job *job, int wake_result)
     lrt__join_finished(&job->j, LRT__WAKER_BLOCKING);
 }
 
-/* The inbox drain (our bit already cleared): deliver every completion posted so far. */
-static size_t pool_drain_cb(struct lrt_runtime *rt, void *ctx)
+size_t lrt__pool_drain(struct lrt_runtime *rt)
 {
-    struct lrt__pool *p = ctx;
+    struct lrt__pool *p = rt->pool;
     struct lrt__job *job;
     size_t n = 0;
 
-    (void)rt;
+    if (!p || !atomic_load(&p->ready))
+        return 0;
     pthread_mutex_lock(&p->mu);
     job = p->done_head;
     p->done_head = p->done_tail = NULL;
+    atomic_store(&p->ready, 0);
     pthread_mutex_unlock(&p->mu);
 
     while (job) {
@@ -346,14 +352,6 @@ static size_t pool_drain_cb(struct lrt_runtime *rt, void *ctx)
         n++;
     }
     return n;
-}
-
-size_t lrt__pool_drain(struct lrt_runtime *rt)
-{
-    struct lrt__pool *p = rt->pool;
-    if (!p || !lrt__inbox_take(rt->notifier, p->inbox_id))
-        return 0;
-    return pool_drain_cb(rt, p);
 }
 
 /* lrt_abort on a job (join ops): a queued job is dropped and its joiner gets

@@ -5,7 +5,7 @@
  * except the atomics named in blocking.h.  A thread touches a job record only under the
  * mutex and never once the pool is orphaned.
  *
- * Layer: calls the inbox (notify.c) and the clocks; called only by blocking.c.
+ * Layer: calls the inbox's notifier (notify.c) and the clocks; called only by blocking.c.
  *
  * Pool threads have every asynchronous signal blocked (process-directed signals go to the
  * application's threads, never into a job), keep the synchronous fault signals (so a crash
@@ -46,7 +46,7 @@ void lrt__pool_unref_unlock(struct lrt__pool *p)
 
 /* Hand a finished job to the runtime; called with p->mu held.  Returns true when the
  * runtime must be woken: only the first completion after a drain does it (until the
- * runtime drains, our inbox bit stays set and a parking runtime sees it). */
+ * runtime drains, `ready` stays true and a parking runtime sees it). */
 static bool complete(struct lrt__pool *p, struct lrt__job *job, void *result)
 {
     p->running--;
@@ -56,9 +56,9 @@ static bool complete(struct lrt__pool *p, struct lrt__job *job, void *result)
         return false; /* the record may be gone with the runtime: drop the result */
     job->j.result = result;
     job_push(&p->done_head, &p->done_tail, job);
-    /* seq_cst RMW, then the notifier's seq_cst load of "parked": pairs with the runtime
-     * setting parked and re-checking the inbox before it sleeps. */
-    return lrt__inbox_mark(p->notifier, p->inbox_id);
+    /* seq_cst, then the notifier's seq_cst load of "parked": pairs with the runtime
+     * setting parked and re-checking the inbox's flags before it sleeps. */
+    return !atomic_exchange(&p->ready, 1);
 }
 
 #define BATCH_MAX 16

@@ -484,18 +484,18 @@ void lrt__timers_foreach(struct lrt_runtime *rt, void (*fn)(struct lrt_task *t, 
 
 /* ---- notify.c (the cross-thread inbox; any thread may post) ---------------------- */
 #define LRT__INBOX_MAX 8
-/* Drains one source on the runtime thread; returns how many items it handled. */
+/* Drains one source on the runtime thread (clearing its pending flag under the source's
+ * own lock, before it takes the work); returns how many items it handled. */
 typedef size_t lrt__inbox_drain_fn(struct lrt_runtime *rt, void *ctx);
 /* Refcounted so that a blocking thread that outlives the runtime (shutdown timeout) can
- * still post safely.  pending/parked/refs: any thread; src[]: runtime thread only. */
+ * still post safely.  refs/parked: any thread; src[]: runtime thread only. */
 typedef struct lrt__notifier {
-    /* a line of its own: posters write it, the runtime spins on it (park's pool spin),
-     * and a neighbour the runtime reads would be invalidated at every post */
-    _Alignas(64) atomic_uint pending; /* bit i: source i has posted work not drained yet */
-    atomic_int parked;   /* set by the runtime thread around the driver's wait */
     atomic_int refs;
+    atomic_int parked; /* set by the runtime thread around the driver's wait */
     int efd;
-    _Alignas(64) struct {
+    unsigned nsrc;
+    struct {
+        atomic_int *pending; /* the source's own flag, on its own cache line */
         lrt__inbox_drain_fn *drain;
         void *ctx;
     } src[LRT__INBOX_MAX];
@@ -504,56 +504,30 @@ int lrt__notify_init(struct lrt_runtime *rt);  /* rt->notifier, the runtime's re
 void lrt__notify_fini(struct lrt_runtime *rt); /* drops it */
 lrt__notifier *lrt__notifier_get(struct lrt_runtime *rt); /* new reference; runtime thread */
 void lrt__notifier_put(lrt__notifier *n);                   /* any thread; frees at 0 */
-/* Any thread, after publishing work: writes the eventfd only if the runtime is parked.
- * The runtime parks with lrt__notifier_park (sets parked, seq_cst, then re-checks the
- * pending word) and only sleeps when it returned false, so no wake-up is lost. */
+/* Any thread, after setting its source's pending flag (seq_cst): writes the eventfd only
+ * if the runtime is parked.  The runtime parks with lrt__notifier_park (sets parked,
+ * seq_cst, then re-checks every source's flag) and only sleeps when that returned false,
+ * so no wake-up is lost. */
 void lrt__notifier_wake(lrt__notifier *n);
 bool lrt__notifier_park(lrt__notifier *n); /* runtime thread: true = work posted, don't sleep */
 void lrt__notifier_unpark(lrt__notifier *n);
 void lrt__notifier_clear(lrt__notifier *n); /* runtime thread: consume the eventfd's count */
-/* Runtime thread: a new source with its drain callback; returns its id or -ENOSPC. */
-int lrt__inbox_register(struct lrt_runtime *rt, lrt__inbox_drain_fn *drain, void *ctx);
+/* Runtime thread: a new source, its pending flag (set by posters, cleared by @drain) and
+ * its drain callback; returns its id or -ENOSPC. */
+int lrt__inbox_register(struct lrt_runtime *rt, atomic_int *pending, lrt__inbox_drain_fn *drain,
+                        void *ctx);
 void lrt__inbox_unregister(struct lrt_runtime *rt, int id);
-/* Runtime thread: call the drain of every source that posted since the last drain. */
+/* Runtime thread: call the drain of every source whose flag is set, in registration
+ * order; returns the items handled. */
 size_t lrt__inbox_drain(struct lrt_runtime *rt);
-/* Any thread, after publishing work under a lock the source's drain also takes: mark
- * source @id pending; true when it was not pending yet (the poster then owes a
- * lrt__notifier_wake, possibly after dropping its lock).  A bit already set costs only a
- * load: the runtime has not swapped it out yet, so its drain (which takes the lock after
- * the swap) finds the work.  Otherwise a seq_cst RMW whose result is unused (lock or:
- * testing fetch_or's result with a variable bit compiles to a cmpxchg loop). */
-static inline bool lrt__inbox_mark(lrt__notifier *n, int id)
+/* Runtime thread: has any source posted? */
+bool lrt__inbox_pending(struct lrt_runtime *rt);
+/* Any thread, after publishing work where the source's drain will find it: flag it and
+ * wake the runtime if it is parked. */
+static inline void lrt__inbox_post(lrt__notifier *n, atomic_int *pending)
 {
-    unsigned bit = 1u << id;
-    if (atomic_load(&n->pending) & bit)
-        return false;
-    atomic_fetch_or(&n->pending, bit);
-    return true;
-}
-static inline void lrt__inbox_post(lrt__notifier *n, int id)
-{
-    lrt__inbox_mark(n, id);
+    atomic_store(pending, 1);
     lrt__notifier_wake(n);
-}
-/* Runtime thread: has source @id posted?  (a plain load, cheap enough to spin on) */
-static inline bool lrt__inbox_has(lrt__notifier *n, int id)
-{
-    return atomic_load(&n->pending) & (1u << id);
-}
-/* Runtime thread: clear source @id's bit when set; true when it was (drain it now).
- * Only the runtime thread clears bits, so a bit seen set stays set until this clears it
- * (and the RMW's result need not be tested: lock and, no cmpxchg loop). */
-static inline bool lrt__inbox_take(lrt__notifier *n, int id)
-{
-    if (!lrt__inbox_has(n, id))
-        return false;
-    atomic_fetch_and(&n->pending, ~(1u << id));
-    return true;
-}
-/* Runtime thread: anything posted at all? */
-static inline bool lrt__inbox_pending(struct lrt_runtime *rt)
-{
-    return atomic_load(&rt->notifier->pending) != 0;
 }
 
 /* ---- io.c (the fd cache and the public I/O calls; the driver is behind driver.h) ---- */

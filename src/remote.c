@@ -3,9 +3,9 @@
  *
  * Any thread may inject work into the runtime through an lrt_handle_t: lrt_handle_spawn()
  * pushes a malloc'd {fn, arg} node on a short mutex-protected list and posts to the
- * runtime's inbox (notify.c: a pending bit, the eventfd written only while the runtime is
- * parked).  The runtime thread's inbox drain pops the whole list and spawns each node as
- * a detached task named "remote", in the order they were pushed.
+ * runtime's inbox (notify.c: our pending flag, then the eventfd, written only while the
+ * runtime is parked).  The inbox drain (lrt__remote_drain) pops the whole list and spawns
+ * each node as a detached task named "remote", in the order they were pushed.
  *
  * Two refcounted objects, so that a handle can outlive the runtime:
  *  - struct lrt_handle (one per runtime) counts the runtime's internal reference plus every
@@ -33,7 +33,8 @@ struct node {
 
 struct lrt__remote {
     atomic_uint refs;          /* runtime + handle object */
-    int inbox_id;              /* our source in the notifier's inbox (constant) */
+    atomic_int pending;        /* list not empty: our flag in the inbox (notify.c) */
+    int inbox_id;
     lrt__notifier *notifier;   /* reference owned by this object */
     struct lrt_handle *handle; /* valid while the runtime holds its internal reference */
     pthread_mutex_t mu;        /* guards the fields below */
@@ -55,7 +56,11 @@ static void free_nodes(struct node *n)
     }
 }
 
-static size_t remote_drain_cb(struct lrt_runtime *rt, void *ctx);
+static size_t remote_drain_cb(struct lrt_runtime *rt, void *ctx)
+{
+    (void)ctx;
+    return lrt__remote_drain(rt);
+}
 
 static void remote_put(struct lrt__remote *r)
 {
@@ -84,7 +89,8 @@ int lrt__remote_init(struct lrt_runtime *rt)
         err = ENOMEM;
         goto err_mutex;
     }
-    r->inbox_id = lrt__inbox_register(rt, remote_drain_cb, r);
+    atomic_init(&r->pending, 0);
+    r->inbox_id = lrt__inbox_register(rt, &r->pending, remote_drain_cb, NULL);
     if (r->inbox_id < 0) {
         lrt__notifier_put(r->notifier);
         err = -r->inbox_id;
@@ -172,9 +178,9 @@ int lrt_handle_spawn(lrt_handle_t *h, lrt_fn fn, void *arg)
     else
         r->head = n;
     r->tail = n;
-    /* seq_cst RMW, then the notifier's seq_cst load of "parked": pairs with the runtime
-     * setting parked and re-checking the inbox before it sleeps. */
-    lrt__inbox_mark(r->notifier, r->inbox_id);
+    /* seq_cst store, then the notifier's seq_cst load of "parked": pairs with the runtime
+     * setting parked and re-checking the inbox's flags before it sleeps. */
+    atomic_store(&r->pending, 1);
     pthread_mutex_unlock(&r->mu);
     lrt__notifier_wake(r->notifier); /* alive: r holds a reference, our handle holds r */
     return 0;
@@ -183,7 +189,7 @@ int lrt_handle_spawn(lrt_handle_t *h, lrt_fn fn, void *arg)
 bool lrt__remote_pending(struct lrt_runtime *rt)
 {
     struct lrt__remote *r = rt->remote;
-    return r && lrt__inbox_has(rt->notifier, r->inbox_id);
+    return r && atomic_load(&r->pending);
 }
 
 bool lrt__remote_live_handles(struct lrt_runtime *rt)
@@ -192,16 +198,18 @@ bool lrt__remote_live_handles(struct lrt_runtime *rt)
     return r && atomic_load(&r->handle->refs) > 1;
 }
 
-/* The inbox drain (our bit already cleared): spawn every node pushed so far. */
-static size_t remote_drain_cb(struct lrt_runtime *rt, void *ctx)
+size_t lrt__remote_drain(struct lrt_runtime *rt)
 {
-    struct lrt__remote *r = ctx;
+    struct lrt__remote *r = rt->remote;
     struct node *n;
     size_t count = 0;
 
+    if (!r || !atomic_load(&r->pending))
+        return 0;
     pthread_mutex_lock(&r->mu);
     n = r->head;
     r->head = r->tail = NULL;
+    atomic_store(&r->pending, 0);
     pthread_mutex_unlock(&r->mu);
 
     /* Spawning never switches, so the whole batch is queued before any of it runs. */
@@ -227,14 +235,6 @@ static size_t remote_drain_cb(struct lrt_runtime *rt, void *ctx)
     return count;
 }
 
-size_t lrt__remote_drain(struct lrt_runtime *rt)
-{
-    struct lrt__remote *r = rt->remote;
-    if (!r || !lrt__inbox_take(rt->notifier, r->inbox_id))
-        return 0;
-    return remote_drain_cb(rt, r);
-}
-
 /* Later spawns fail with -ESHUTDOWN; nodes still pending are freed without running (their
  * fn is never called: the runtime is going away, and the caller's arg is the caller's). */
 void lrt__remote_shutdown(struct lrt_runtime *rt)
@@ -248,8 +248,8 @@ void lrt__remote_shutdown(struct lrt_runtime *rt)
     r->shutdown = true;
     n = r->head;
     r->head = r->tail = NULL;
+    atomic_store(&r->pending, 0);
     pthread_mutex_unlock(&r->mu);
-    lrt__inbox_take(rt->notifier, r->inbox_id);
     free_nodes(n);
 }
 

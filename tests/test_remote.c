@@ -286,13 +286,19 @@ struct src_log {
     int n;
 };
 
+struct test_src {
+    atomic_int pending;
+    struct src_log *log;
+    int who;
+};
+
 static size_t log_drain(struct lrt_runtime *rt, void *ctx)
 {
     (void)rt;
-    struct src_log *log = ((struct src_log **)ctx)[0];
-    int who = (int)(intptr_t)((void **)ctx)[1];
-    if (log->n < 8)
-        log->order[log->n++] = who;
+    struct test_src *src = ctx;
+    atomic_store(&src->pending, 0);
+    if (src->log->n < 8)
+        src->log->order[src->log->n++] = src->who;
     return 1;
 }
 
@@ -301,37 +307,36 @@ static void test_inbox_drains_each_posted_source_once_in_registration_order(void
     lrt_runtime_t *rt = lrt_runtime_new(NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(rt);
     struct src_log log = {{0}, 0};
-    void *ctx_a[2] = {&log, (void *)(intptr_t)1}, *ctx_b[2] = {&log, (void *)(intptr_t)2};
-    int a = lrt__inbox_register(rt, log_drain, ctx_a);
-    int b = lrt__inbox_register(rt, log_drain, ctx_b);
-    CU_ASSERT_FATAL(a >= 0 && b >= 0 && a != b);
+    struct test_src a = {0, &log, 1}, b = {0, &log, 2};
+    int ia = lrt__inbox_register(rt, &a.pending, log_drain, &a);
+    int ib = lrt__inbox_register(rt, &b.pending, log_drain, &b);
+    CU_ASSERT_FATAL(ia >= 0 && ib >= 0 && ia != ib);
     CU_ASSERT_FALSE(lrt__inbox_pending(rt));
-    CU_ASSERT_TRUE(lrt__inbox_mark(rt->notifier, b));
-    CU_ASSERT_FALSE(lrt__inbox_mark(rt->notifier, b)); /* already pending: no second wake owed */
-    CU_ASSERT_TRUE(lrt__inbox_mark(rt->notifier, a));
+    lrt__inbox_post(rt->notifier, &b.pending);
+    lrt__inbox_post(rt->notifier, &a.pending);
     CU_ASSERT_TRUE(lrt__inbox_pending(rt));
     CU_ASSERT_EQUAL(lrt__inbox_drain(rt), 2);
     CU_ASSERT_EQUAL(log.n, 2);
-    CU_ASSERT_EQUAL(log.order[0], a < b ? 1 : 2);
-    CU_ASSERT_EQUAL(log.order[1], a < b ? 2 : 1);
+    CU_ASSERT_EQUAL(log.order[0], 1); /* registration order, not posting order */
+    CU_ASSERT_EQUAL(log.order[1], 2);
     CU_ASSERT_FALSE(lrt__inbox_pending(rt));
     CU_ASSERT_EQUAL(lrt__inbox_drain(rt), 0);
     CU_ASSERT_EQUAL(log.n, 2);
-    lrt__inbox_unregister(rt, a);
-    lrt__inbox_unregister(rt, b);
+    lrt__inbox_unregister(rt, ia);
+    lrt__inbox_unregister(rt, ib);
     lrt_runtime_free(rt);
 }
 
 struct late_post {
     lrt__notifier *n;
-    int id;
+    atomic_int *pending;
 };
 
 static void *post_later(void *arg)
 {
     struct late_post *lp = arg;
     real_sleep_ms(50);
-    lrt__inbox_post(lp->n, lp->id);
+    lrt__inbox_post(lp->n, lp->pending);
     return NULL;
 }
 
@@ -347,10 +352,10 @@ static void test_inbox_post_from_another_thread_wakes_a_parked_driver(void)
     lrt_runtime_t *rt = lrt_runtime_new(NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(rt);
     struct src_log log = {{0}, 0};
-    void *ctx[2] = {&log, (void *)(intptr_t)7};
-    int id = lrt__inbox_register(rt, log_drain, ctx);
+    struct test_src src = {0, &log, 7};
+    int id = lrt__inbox_register(rt, &src.pending, log_drain, &src);
     CU_ASSERT_FATAL(id >= 0);
-    struct late_post lp = {lrt__notifier_get(rt), id};
+    struct late_post lp = {lrt__notifier_get(rt), &src.pending};
     pthread_t th;
     CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, post_later, &lp), 0);
     uint64_t t0 = mono_ms();
@@ -367,19 +372,19 @@ static void test_inbox_post_from_another_thread_wakes_a_parked_driver(void)
 }
 
 /* The lost-wake-up case: work posted while the runtime was not parked writes no eventfd,
- * so the driver must see the pending bit before it sleeps. */
+ * so the driver must see the pending flag before it sleeps. */
 static void test_inbox_work_posted_before_parking_keeps_the_driver_awake(void)
 {
     lrt_runtime_t *rt = lrt_runtime_new(NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(rt);
     struct src_log log = {{0}, 0};
-    void *ctx[2] = {&log, (void *)(intptr_t)3};
-    int id = lrt__inbox_register(rt, log_drain, ctx);
+    struct test_src src = {0, &log, 3};
+    int id = lrt__inbox_register(rt, &src.pending, log_drain, &src);
     CU_ASSERT_FATAL(id >= 0);
     lrt__io_poll(rt, 0); /* consume any earlier wake-up */
-    lrt__inbox_post(rt->notifier, id); /* not parked: the eventfd stays silent */
+    lrt__inbox_post(rt->notifier, &src.pending); /* not parked: the eventfd stays silent */
     uint64_t t0 = mono_ms();
-    lrt__io_poll(rt, 5000000000ull); /* would sleep 5 s if the bit were missed */
+    lrt__io_poll(rt, 5000000000ull); /* would sleep 5 s if the flag were missed */
     CU_ASSERT(mono_ms() - t0 < 4000);
     CU_ASSERT_EQUAL(lrt__inbox_drain(rt), 1);
     lrt__inbox_unregister(rt, id);

@@ -6,10 +6,10 @@
  * Protocol: one JSON object per line each way.  {"cmd":"ping"} and
  * {"cmd":"snapshot","backtraces":true}; a bad request gets {"error":"..."}.
  *
- * Where a snapshot comes from.  The agent posts to the runtime's inbox (notify.c) and sets
- * rt->dump_request (the loop's hint to serve it at the next switch); the runtime thread
- * runs lrt__agent_safepoint() from its inbox drain between polls (at the next switch,
- * every event_interval polls, and when it parks), writes the snapshot from consistent state
+ * Where a snapshot comes from.  The agent posts to the runtime's inbox (notify.c): it
+ * sets rt->dump_request, its flag there, and wakes the notifier; the runtime thread runs
+ * lrt__agent_safepoint() from its inbox drain between polls (at the next switch, every
+ * event_interval polls, and when it parks), writes the snapshot from consistent state
  * into an mmap'd buffer and hands it over (mutex + eventfd).  The pause it takes is the
  * whole snapshot (measured in docs/performance.md).  When no safe point comes within
  * STUCK_AFTER and the runtime thread has been inside the same poll all that time
@@ -178,8 +178,6 @@ static void round_open(struct lrt__agent *ag, unsigned flags)
     ag->round_flags = flags;
     ag->seq_seen = __atomic_load_n(&ag->rt->poll_seq, __ATOMIC_ACQUIRE);
     ag->seq_since = now;
-    /* the inbox bit first: a loop that sees dump_request finds the bit set */
-    lrt__inbox_mark(ag->notifier, ag->inbox_id);
     atomic_store(&ag->rt->dump_request, 1);
     lrt__notifier_wake(ag->notifier);
 }
@@ -310,9 +308,6 @@ void lrt__agent_safepoint(struct lrt_runtime *rt)
     struct lrt__agent *ag = rt->agent;
     if (!ag)
         return;
-    /* called directly (not from the inbox drain): our bit must not keep the runtime
-     * from sleeping */
-    lrt__inbox_take(rt->notifier, ag->inbox_id);
     pthread_mutex_lock(&ag->mu);
     int open = ag->round_open && !ag->result.buf;
     uint64_t round = ag->round;
@@ -518,7 +513,7 @@ int lrt__agent_start(struct lrt_runtime *rt)
         unlink(ag->path);
         goto err_close;
     }
-    ag->inbox_id = lrt__inbox_register(rt, agent_drain, NULL);
+    ag->inbox_id = lrt__inbox_register(rt, &rt->dump_request, agent_drain, NULL);
     if (ag->inbox_id < 0) {
         err = ag->inbox_id;
         unlink(ag->path);
