@@ -10,17 +10,19 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
 
-#define BATCH 1024
+_Static_assert(sizeof(struct lrt__driver_event) == sizeof(struct epoll_event) &&
+                   offsetof(struct lrt__driver_event, key) == offsetof(struct epoll_event, data),
+               "epoll events are read straight into the caller's lrt__driver_event array");
 
 struct lrt__driver {
     int epfd;
     int no_pwait2;
-    struct epoll_event events[BATCH];
 };
 
 static int ep_init(struct lrt__driver **out)
@@ -66,8 +68,10 @@ static void ep_del(struct lrt__driver *d, int fd)
     epoll_ctl(d->epfd, EPOLL_CTL_DEL, fd, NULL);
 }
 
-static int pwait(struct lrt__driver *d, uint64_t timeout_ns)
+static int ep_wait(struct lrt__driver *d, uint64_t timeout_ns, struct lrt__driver_event *ev, int max)
 {
+    struct epoll_event *events = (struct epoll_event *)ev;
+    int n;
     if (!d->no_pwait2) {
         struct timespec ts, *tsp = NULL;
         if (timeout_ns != UINT64_MAX) {
@@ -75,9 +79,9 @@ static int pwait(struct lrt__driver *d, uint64_t timeout_ns)
             ts.tv_nsec = (long)(timeout_ns % 1000000000u);
             tsp = &ts;
         }
-        int n = epoll_pwait2(d->epfd, d->events, BATCH, tsp, NULL);
+        n = epoll_pwait2(d->epfd, events, max, tsp, NULL);
         if (n >= 0 || errno != ENOSYS)
-            return n;
+            goto out;
         d->no_pwait2 = 1; /* kernel before 5.11 */
     }
     int ms;
@@ -87,17 +91,9 @@ static int pwait(struct lrt__driver *d, uint64_t timeout_ns)
         ms = INT_MAX;
     else
         ms = (int)((timeout_ns + 999999u) / 1000000u);
-    return epoll_wait(d->epfd, d->events, BATCH, ms);
-}
-
-static int ep_wait(struct lrt__driver *d, uint64_t timeout_ns, lrt__driver_event_fn *fn, void *ctx)
-{
-    int n = pwait(d, timeout_ns);
-    if (n < 0)
-        return errno == EINTR ? 0 : -errno;
-    for (int i = 0; i < n; i++)
-        fn(ctx, d->events[i].data.u64, d->events[i].events);
-    return n;
+    n = epoll_wait(d->epfd, events, max, ms);
+out:
+    return n >= 0 ? n : errno == EINTR ? 0 : -errno;
 }
 
 const struct lrt__driver_ops lrt__driver_epoll = {

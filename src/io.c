@@ -487,45 +487,42 @@ void lrt__io_fini(struct lrt_runtime *rt)
     rt->io = NULL;
 }
 
-/* One event from the driver: cache the readiness, wake the waiters it concerns. */
-static void on_event(void *ctx, uint64_t key, uint32_t ev)
-{
-    struct lrt_runtime *rt = ctx;
-    struct lrt__io *io = rt->io;
-    uint32_t fd = (uint32_t)key;
-    if (fd == NOTIFY_KEY) {
-        lrt__notifier_clear(io->notifier);
-        return;
-    }
-    struct reg *r = fd < io->cap ? io->regs[fd] : NULL;
-    if (!r || !(r->flags & REG_ACTIVE) || r->gen != (uint32_t)(key >> 32))
-        return; /* an earlier incarnation of the number */
-    LRT__TP(io_ready, (int)fd, ev);
-    rt->m.io_ready++;
-    r->ready |= ev;
-    r->tick++;
-    if (ev & READ_READY)
-        wake_queue(io, r, &r->readers, 0, 0);
-    else if (r->nboth && (ev & EPOLLOUT))
-        wake_queue(io, r, &r->readers, EPOLLOUT, 0);
-    if (ev & WRITE_READY)
-        wake_queue(io, r, &r->writers, 0, 0);
-}
-
 int lrt__io_poll(struct lrt_runtime *rt, uint64_t timeout_ns)
 {
     struct lrt__io *io = rt->io;
-    /* Park before the last look at the inbox: a poster that pushed before this sees
-     * parked=0 and does not write the eventfd, but then its bit is seen here. */
+    /* Park before the last look at the inbox: a poster that flagged its work before this
+     * sees parked=0 and does not write the eventfd, but then its flag is seen here. */
     if (timeout_ns != 0 && lrt__notifier_park(io->notifier))
         timeout_ns = 0;
     if (timeout_ns != 0)
         LRT__TP(driver_park_begin, timeout_ns == UINT64_MAX ? (int64_t)-1 : (int64_t)timeout_ns);
-    int n = io->drv->wait(io->d, timeout_ns, on_event, rt);
+    int n = io->drv->wait(io->d, timeout_ns, io->events, IO_BATCH);
     lrt__notifier_unpark(io->notifier);
     if (timeout_ns != 0)
         LRT__TP(driver_park_end, timeout_ns == UINT64_MAX ? (int64_t)-1 : (int64_t)timeout_ns,
                 n < 0 ? 0 : n);
+    for (int i = 0; i < n; i++) {
+        uint64_t key = io->events[i].key;
+        uint32_t ev = io->events[i].events;
+        uint32_t fd = (uint32_t)key;
+        if (fd == NOTIFY_KEY) {
+            lrt__notifier_clear(io->notifier);
+            continue;
+        }
+        struct reg *r = fd < io->cap ? io->regs[fd] : NULL;
+        if (!r || !(r->flags & REG_ACTIVE) || r->gen != (uint32_t)(key >> 32))
+            continue; /* an earlier incarnation of the number */
+        LRT__TP(io_ready, (int)fd, ev);
+        rt->m.io_ready++;
+        r->ready |= ev;
+        r->tick++;
+        if (ev & READ_READY)
+            wake_queue(io, r, &r->readers, 0, 0);
+        else if (r->nboth && (ev & EPOLLOUT))
+            wake_queue(io, r, &r->readers, EPOLLOUT, 0);
+        if (ev & WRITE_READY)
+            wake_queue(io, r, &r->writers, 0, 0);
+    }
     return n;
 }
 

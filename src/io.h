@@ -14,6 +14,7 @@
 
 /* what every fd is watched for (the driver does this; the tracepoints name it) */
 #define IO_INTEREST (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+#define IO_BATCH 1024 /* events taken per wait */
 #define NOTIFY_KEY 0xffffffffu /* low 32 bits of the driver key for the notifier's eventfd */
 
 
@@ -54,6 +55,7 @@ struct lrt__io {
     size_t registered;
     size_t waiters;
     sigset_t pipe_set; /* {SIGPIPE} */
+    struct lrt__driver_event events[IO_BATCH];
 };
 
 /* io_reg.c */
