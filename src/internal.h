@@ -323,7 +323,6 @@ struct lrt_runtime {
     void *task_chunk_ahead;       /* next chunk, being faulted in by the ticker thread */
     void *sigstack;               /* sigaltstack for overflow reports */
 
-    struct lrt__notifier *notifier; /* the inbox (notify.c) */
     struct lrt__io *io;
     struct lrt__pool *pool;
     struct lrt__remote *remote;
@@ -340,6 +339,7 @@ struct lrt_runtime {
      * /proc), the duration of the last snapshot taken on the runtime thread. */
     pid_t tid;
     uint64_t last_snapshot_pause_ns;
+    struct lrt__notifier *notifier; /* the inbox (notify.c) */
 };
 
 extern LRT__TLS struct lrt_runtime *lrt__tls_rt;   /* current runtime of this thread */
