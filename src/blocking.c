@@ -8,15 +8,16 @@
  * on a pool thread.  Job records come from lrt__records_alloc chunks and a free list
  * (kept mapped while the runtime lives: stale handles may still read them).
  *
- * Layer: calls the notifier, the clocks and task.c's generic join-header helpers (and
+ * Layer: calls the inbox (notify.c), the clocks and task.c's generic join-header helpers (and
  * registers its join ops there); nothing calls into it but the runtime, the scheduler
  * (flush, drain) and the dump (stats, foreach).
  *
  * Threads are created on demand, up to opts.max_blocking_threads, only when no idle
  * thread can take the job; an idle thread retires after opts.blocking_keep_alive_ms.
  * Jobs are served FIFO.  A finished job is pushed on the completion list and the runtime
- * is woken through the notifier (eventfd written only while the runtime is parked);
- * lrt__pool_drain() then delivers the completions on the runtime thread.
+ * is woken through the inbox (notify.c: our `ready` flag, then the eventfd, written only
+ * while the runtime is parked); the inbox drain (lrt__pool_drain) then delivers the
+ * completions on the runtime thread, in completion order.
  *
  * Threads and ownership: said per field of struct lrt__job and struct lrt__pool below.
  * Whether a thread has taken a job is known from its queue link, under the mutex.
@@ -109,6 +110,11 @@ static void job_free(struct lrt__join *j)
 }
 
 static void job_abort(struct lrt__join *j);
+static size_t pool_drain_cb(struct lrt_runtime *rt, void *ctx)
+{
+    (void)ctx;
+    return lrt__pool_drain(rt);
+}
 static const struct lrt__join_ops job_ops = {.abort = job_abort, .free = job_free};
 
 int lrt__pool_init(struct lrt_runtime *rt)
@@ -126,7 +132,7 @@ int lrt__pool_init(struct lrt_runtime *rt)
                                       : POOL_DEFAULT_KEEP_ALIVE_MS) * 1000000u;
     lrt__list_init(&p->queue);
     lrt__list_init(&p->workers);
-    atomic_init(&p->ready, false);
+    atomic_init(&p->ready, 0);
     p->refs = 1;
 
     if ((err = pthread_condattr_init(&ca)) != 0)
@@ -143,6 +149,12 @@ int lrt__pool_init(struct lrt_runtime *rt)
     p->notifier = lrt__notifier_get(rt);
     if (!p->notifier) {
         err = ENOMEM;
+        goto err_mutex;
+    }
+    p->inbox_id = lrt__inbox_register(rt, &p->ready, pool_drain_cb, NULL);
+    if (p->inbox_id < 0) {
+        lrt__notifier_put(p->notifier);
+        err = -p->inbox_id;
         goto err_mutex;
     }
     lrt__join_register(LRT__JOIN_JOB, &job_ops);
@@ -283,7 +295,7 @@ void lrt__pool_flush(struct lrt_runtime *rt)
                     /* arg stays: deliver() discards it outside the mutex */
                     j->j.wake_result = cerr == EAGAIN ? -EAGAIN : -ENOMEM;
                 }
-                atomic_store(&p->ready, true);
+                atomic_store(&p->ready, 1);
                 fprintf(stderr, "lrt: blocking pool: cannot start a thread (%s): jobs failed\n",
                         strerror(cerr));
             }
@@ -329,7 +341,7 @@ size_t lrt__pool_drain(struct lrt_runtime *rt)
     pthread_mutex_lock(&p->mu);
     job = p->done_head;
     p->done_head = p->done_tail = NULL;
-    atomic_store(&p->ready, false);
+    atomic_store(&p->ready, 0);
     pthread_mutex_unlock(&p->mu);
 
     while (job) {
@@ -482,6 +494,7 @@ size_t lrt__pool_shutdown(struct lrt_runtime *rt, uint64_t timeout_ns, bool repo
 
     lrt__pool_drain(rt);
 
+    lrt__inbox_unregister(rt, p->inbox_id);
     rt->pool = NULL;
     pthread_mutex_lock(&p->mu);
     lrt__pool_unref_unlock(p);

@@ -60,7 +60,8 @@ struct lrt__pool {
     uint64_t keep_alive_ns;   /* likewise */
 
     /* atomic: read and written by any thread without the mutex */
-    atomic_bool ready;        /* completion list not empty */
+    atomic_int ready;         /* completion list not empty: our flag in the inbox */
+    int inbox_id;             /* runtime thread only */
     size_t batched;           /* taken in a batch, not started yet: added to under mu,
                                  taken from outside it (__atomic builtins) */
     lrt__notifier *notifier;  /* set at init; reference owned by the pool object */

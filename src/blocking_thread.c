@@ -5,7 +5,7 @@
  * except the atomics named in blocking.h.  A thread touches a job record only under the
  * mutex and never once the pool is orphaned.
  *
- * Layer: calls the notifier and the clocks; called only by blocking.c.
+ * Layer: calls the inbox's notifier (notify.c) and the clocks; called only by blocking.c.
  *
  * Pool threads have every asynchronous signal blocked (process-directed signals go to the
  * application's threads, never into a job), keep the synchronous fault signals (so a crash
@@ -57,8 +57,8 @@ static bool complete(struct lrt__pool *p, struct lrt__job *job, void *result)
     job->j.result = result;
     job_push(&p->done_head, &p->done_tail, job);
     /* seq_cst, then the notifier's seq_cst load of "parked": pairs with the runtime
-     * setting parked and re-checking lrt__pool_ready() before it sleeps. */
-    return !atomic_exchange(&p->ready, true);
+     * setting parked and re-checking the inbox's flags before it sleeps. */
+    return !atomic_exchange(&p->ready, 1);
 }
 
 #define BATCH_MAX 16

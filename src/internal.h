@@ -339,6 +339,7 @@ struct lrt_runtime {
      * /proc), the duration of the last snapshot taken on the runtime thread. */
     pid_t tid;
     uint64_t last_snapshot_pause_ns;
+    struct lrt__notifier *notifier; /* the inbox (notify.c) */
 };
 
 extern LRT__TLS struct lrt_runtime *lrt__tls_rt;   /* current runtime of this thread */
@@ -520,28 +521,61 @@ uint64_t lrt__timers_next(struct lrt_runtime *rt);
 /* Visit every armed timer (dump). */
 void lrt__timers_foreach(struct lrt_runtime *rt, void (*fn)(struct lrt_task *t, void *ctx), void *ctx);
 
-/* ---- io.c (the driver contract: the scheduler calls only these) ------------------- */
-/* Cross-thread wake-up object: an eventfd plus the "parked" flag.  Refcounted so that a
- * blocking thread that outlives the runtime (shutdown timeout) can still post safely. */
+/* ---- notify.c (the cross-thread inbox; any thread may post) ---------------------- */
+#define LRT__INBOX_MAX 8
+/* Drains one source on the runtime thread (clearing its pending flag under the source's
+ * own lock, before it takes the work); returns how many items it handled. */
+typedef size_t lrt__inbox_drain_fn(struct lrt_runtime *rt, void *ctx);
+/* Refcounted so that a blocking thread that outlives the runtime (shutdown timeout) can
+ * still post safely.  refs/parked: any thread; src[]: runtime thread only. */
 typedef struct lrt__notifier {
     atomic_int refs;
-    atomic_int parked; /* set by the runtime thread around epoll_wait */
+    atomic_int parked; /* set by the runtime thread around the driver's wait */
     int efd;
+    unsigned nsrc;
+    struct {
+        atomic_int *pending; /* the source's own flag, on its own cache line */
+        lrt__inbox_drain_fn *drain;
+        void *ctx;
+    } src[LRT__INBOX_MAX];
 } lrt__notifier;
+int lrt__notify_init(struct lrt_runtime *rt);  /* rt->notifier, the runtime's reference */
+void lrt__notify_fini(struct lrt_runtime *rt); /* drops it */
 lrt__notifier *lrt__notifier_get(struct lrt_runtime *rt); /* new reference; runtime thread */
 void lrt__notifier_put(lrt__notifier *n);                   /* any thread; frees at 0 */
-/* Any thread, after publishing work: writes the eventfd only if the runtime is parked.
- * The runtime sets parked (seq_cst), re-checks lrt__remote_pending/lrt__pool_ready and
- * only then sleeps, so no wake-up is lost. */
+/* Any thread, after setting its source's pending flag (seq_cst): writes the eventfd only
+ * if the runtime is parked.  The runtime parks with lrt__notifier_park (sets parked,
+ * seq_cst, then re-checks every source's flag) and only sleeps when that returned false,
+ * so no wake-up is lost. */
 void lrt__notifier_wake(lrt__notifier *n);
+bool lrt__notifier_park(lrt__notifier *n); /* runtime thread: true = work posted, don't sleep */
+void lrt__notifier_unpark(lrt__notifier *n);
+void lrt__notifier_clear(lrt__notifier *n); /* runtime thread: consume the eventfd's count */
+/* Runtime thread: a new source, its pending flag (set by posters, cleared by @drain) and
+ * its drain callback; returns its id or -ENOSPC. */
+int lrt__inbox_register(struct lrt_runtime *rt, atomic_int *pending, lrt__inbox_drain_fn *drain,
+                        void *ctx);
+void lrt__inbox_unregister(struct lrt_runtime *rt, int id);
+/* Runtime thread: call the drain of every source whose flag is set, in registration
+ * order; returns the items handled. */
+size_t lrt__inbox_drain(struct lrt_runtime *rt);
+/* Runtime thread: has any source posted? */
+bool lrt__inbox_pending(struct lrt_runtime *rt);
+/* Any thread, after publishing work where the source's drain will find it: flag it and
+ * wake the runtime if it is parked. */
+static inline void lrt__inbox_post(lrt__notifier *n, atomic_int *pending)
+{
+    atomic_store(pending, 1);
+    lrt__notifier_wake(n);
+}
 
+/* ---- io.c (the fd cache and the public I/O calls; the driver is behind driver.h) ---- */
 int lrt__io_init(struct lrt_runtime *rt);
 void lrt__io_fini(struct lrt_runtime *rt);
-/* Wait for events up to timeout_ns (0 = poll, UINT64_MAX = forever; sub-ms precision via
- * epoll_pwait2), wake the tasks whose fds became ready; returns the number of events.
- * Drains the eventfd.  Before sleeping (timeout != 0) it sets the notifier's parked flag
- * and re-checks remote/blocking queues.  The scheduler then calls lrt__remote_drain and
- * lrt__pool_drain itself. */
+/* Wait for events up to timeout_ns (0 = poll, UINT64_MAX = forever), wake the tasks
+ * whose fds became ready; returns the number of events.  Consumes the notifier's eventfd.
+ * Before sleeping (timeout != 0) it parks the notifier and does not sleep when the inbox
+ * has work; the loop then drains the inbox (lrt__inbox_drain). */
 int lrt__io_poll(struct lrt_runtime *rt, uint64_t timeout_ns);
 /* Number of tasks waiting on fds (wake-up sources for deadlock detection). */
 size_t lrt__io_waiters(struct lrt_runtime *rt);

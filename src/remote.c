@@ -2,10 +2,10 @@
  * remote.c - the thread-safe runtime handle.
  *
  * Any thread may inject work into the runtime through an lrt_handle_t: lrt_handle_spawn()
- * pushes a malloc'd {fn, arg} node on a short mutex-protected list and wakes the runtime
- * through the notifier (the eventfd is written only while the runtime is parked).  The
- * runtime thread pops the whole list in lrt__remote_drain() and spawns each node as a
- * detached task named "remote".
+ * pushes a malloc'd {fn, arg} node on a short mutex-protected list and posts to the
+ * runtime's inbox (notify.c: our pending flag, then the eventfd, written only while the
+ * runtime is parked).  The inbox drain (lrt__remote_drain) pops the whole list and spawns
+ * each node as a detached task named "remote", in the order they were pushed.
  *
  * Two refcounted objects, so that a handle can outlive the runtime:
  *  - struct lrt_handle (one per runtime) counts the runtime's internal reference plus every
@@ -15,6 +15,9 @@
  *    referenced by the runtime and by the handle object; the last one frees it.
  * After lrt__remote_shutdown() a spawn fails with -ESHUTDOWN; releasing a handle is safe
  * from any thread at any time, before or after the runtime is freed.
+ *
+ * Layer: calls the inbox (notify.c) and task.c's spawn.  State: struct lrt__remote, the
+ * list under its mutex, the rest as commented.
  */
 #include "internal.h"
 #include "trace.h"
@@ -30,7 +33,8 @@ struct node {
 
 struct lrt__remote {
     atomic_uint refs;          /* runtime + handle object */
-    atomic_bool pending;       /* list not empty */
+    atomic_int pending;        /* list not empty: our flag in the inbox (notify.c) */
+    int inbox_id;
     lrt__notifier *notifier;   /* reference owned by this object */
     struct lrt_handle *handle; /* valid while the runtime holds its internal reference */
     pthread_mutex_t mu;        /* guards the fields below */
@@ -50,6 +54,12 @@ static void free_nodes(struct node *n)
         free(n);
         n = next;
     }
+}
+
+static size_t remote_drain_cb(struct lrt_runtime *rt, void *ctx)
+{
+    (void)ctx;
+    return lrt__remote_drain(rt);
 }
 
 static void remote_put(struct lrt__remote *r)
@@ -79,8 +89,14 @@ int lrt__remote_init(struct lrt_runtime *rt)
         err = ENOMEM;
         goto err_mutex;
     }
+    atomic_init(&r->pending, 0);
+    r->inbox_id = lrt__inbox_register(rt, &r->pending, remote_drain_cb, NULL);
+    if (r->inbox_id < 0) {
+        lrt__notifier_put(r->notifier);
+        err = -r->inbox_id;
+        goto err_mutex;
+    }
     atomic_init(&r->refs, 2);
-    atomic_init(&r->pending, false);
     atomic_init(&h->refs, 1);
     h->r = r;
     r->handle = h;
@@ -163,8 +179,8 @@ int lrt_handle_spawn(lrt_handle_t *h, lrt_fn fn, void *arg)
         r->head = n;
     r->tail = n;
     /* seq_cst store, then the notifier's seq_cst load of "parked": pairs with the runtime
-     * setting parked and re-checking lrt__remote_pending() before it sleeps. */
-    atomic_store(&r->pending, true);
+     * setting parked and re-checking the inbox's flags before it sleeps. */
+    atomic_store(&r->pending, 1);
     pthread_mutex_unlock(&r->mu);
     lrt__notifier_wake(r->notifier); /* alive: r holds a reference, our handle holds r */
     return 0;
@@ -193,7 +209,7 @@ size_t lrt__remote_drain(struct lrt_runtime *rt)
     pthread_mutex_lock(&r->mu);
     n = r->head;
     r->head = r->tail = NULL;
-    atomic_store(&r->pending, false);
+    atomic_store(&r->pending, 0);
     pthread_mutex_unlock(&r->mu);
 
     /* Spawning never switches, so the whole batch is queued before any of it runs. */
@@ -232,7 +248,7 @@ void lrt__remote_shutdown(struct lrt_runtime *rt)
     r->shutdown = true;
     n = r->head;
     r->head = r->tail = NULL;
-    atomic_store(&r->pending, false);
+    atomic_store(&r->pending, 0);
     pthread_mutex_unlock(&r->mu);
     free_nodes(n);
 }
@@ -245,6 +261,7 @@ void lrt__remote_fini(struct lrt_runtime *rt)
         return;
     if (!r->shutdown) /* fini without shutdown: still refuse later spawns */
         lrt__remote_shutdown(rt);
+    lrt__inbox_unregister(rt, r->inbox_id);
     rt->remote = NULL;
     lrt_handle_release(r->handle); /* the runtime's internal reference */
     remote_put(r);

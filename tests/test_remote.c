@@ -279,6 +279,118 @@ static void test_runtime_handle_off_the_runtime_thread_fails_with_eperm(void)
     lrt_runtime_free(rt);
 }
 
+/* ---- the inbox every cross-thread source posts into (notify.c) ------------------- */
+
+struct src_log {
+    int order[8];
+    int n;
+};
+
+struct test_src {
+    atomic_int pending;
+    struct src_log *log;
+    int who;
+};
+
+static size_t log_drain(struct lrt_runtime *rt, void *ctx)
+{
+    (void)rt;
+    struct test_src *src = ctx;
+    atomic_store(&src->pending, 0);
+    if (src->log->n < 8)
+        src->log->order[src->log->n++] = src->who;
+    return 1;
+}
+
+static void test_inbox_drains_each_posted_source_once_in_registration_order(void)
+{
+    lrt_runtime_t *rt = lrt_runtime_new(NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rt);
+    struct src_log log = {{0}, 0};
+    struct test_src a = {0, &log, 1}, b = {0, &log, 2};
+    int ia = lrt__inbox_register(rt, &a.pending, log_drain, &a);
+    int ib = lrt__inbox_register(rt, &b.pending, log_drain, &b);
+    CU_ASSERT_FATAL(ia >= 0 && ib >= 0 && ia != ib);
+    CU_ASSERT_FALSE(lrt__inbox_pending(rt));
+    lrt__inbox_post(rt->notifier, &b.pending);
+    lrt__inbox_post(rt->notifier, &a.pending);
+    CU_ASSERT_TRUE(lrt__inbox_pending(rt));
+    CU_ASSERT_EQUAL(lrt__inbox_drain(rt), 2);
+    CU_ASSERT_EQUAL(log.n, 2);
+    CU_ASSERT_EQUAL(log.order[0], 1); /* registration order, not posting order */
+    CU_ASSERT_EQUAL(log.order[1], 2);
+    CU_ASSERT_FALSE(lrt__inbox_pending(rt));
+    CU_ASSERT_EQUAL(lrt__inbox_drain(rt), 0);
+    CU_ASSERT_EQUAL(log.n, 2);
+    lrt__inbox_unregister(rt, ia);
+    lrt__inbox_unregister(rt, ib);
+    lrt_runtime_free(rt);
+}
+
+struct late_post {
+    lrt__notifier *n;
+    atomic_int *pending;
+};
+
+static void *post_later(void *arg)
+{
+    struct late_post *lp = arg;
+    real_sleep_ms(50);
+    lrt__inbox_post(lp->n, lp->pending);
+    return NULL;
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void test_inbox_post_from_another_thread_wakes_a_parked_driver(void)
+{
+    lrt_runtime_t *rt = lrt_runtime_new(NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rt);
+    struct src_log log = {{0}, 0};
+    struct test_src src = {0, &log, 7};
+    int id = lrt__inbox_register(rt, &src.pending, log_drain, &src);
+    CU_ASSERT_FATAL(id >= 0);
+    struct late_post lp = {lrt__notifier_get(rt), &src.pending};
+    pthread_t th;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, post_later, &lp), 0);
+    uint64_t t0 = mono_ms();
+    /* parks for up to 30 s; only the post can end it early (generous bound: 20 s) */
+    while (!lrt__inbox_pending(rt) && mono_ms() - t0 < 20000)
+        lrt__io_poll(rt, 30000000000ull);
+    CU_ASSERT(mono_ms() - t0 < 20000);
+    pthread_join(th, NULL);
+    CU_ASSERT_EQUAL(lrt__inbox_drain(rt), 1);
+    CU_ASSERT_EQUAL(log.n, 1);
+    lrt__notifier_put(lp.n);
+    lrt__inbox_unregister(rt, id);
+    lrt_runtime_free(rt);
+}
+
+/* The lost-wake-up case: work posted while the runtime was not parked writes no eventfd,
+ * so the driver must see the pending flag before it sleeps. */
+static void test_inbox_work_posted_before_parking_keeps_the_driver_awake(void)
+{
+    lrt_runtime_t *rt = lrt_runtime_new(NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rt);
+    struct src_log log = {{0}, 0};
+    struct test_src src = {0, &log, 3};
+    int id = lrt__inbox_register(rt, &src.pending, log_drain, &src);
+    CU_ASSERT_FATAL(id >= 0);
+    lrt__io_poll(rt, 0); /* consume any earlier wake-up */
+    lrt__inbox_post(rt->notifier, &src.pending); /* not parked: the eventfd stays silent */
+    uint64_t t0 = mono_ms();
+    lrt__io_poll(rt, 5000000000ull); /* would sleep 5 s if the flag were missed */
+    CU_ASSERT(mono_ms() - t0 < 4000);
+    CU_ASSERT_EQUAL(lrt__inbox_drain(rt), 1);
+    lrt__inbox_unregister(rt, id);
+    lrt_runtime_free(rt);
+}
+
 CU_TestInfo lrt_test_remote[] = {
     {"handle_spawn_from_four_threads_runs_every_task", test_handle_spawn_from_four_threads_runs_every_task},
     {"handle_spawn_wakes_a_parked_runtime", test_handle_spawn_wakes_a_parked_runtime},
@@ -287,5 +399,8 @@ CU_TestInfo lrt_test_remote[] = {
     {"handles_count_as_live_until_released_from_any_thread", test_handles_count_as_live_until_released_from_any_thread},
     {"handle_functions_reject_null_arguments", test_handle_functions_reject_null_arguments},
     {"runtime_handle_off_the_runtime_thread_fails_with_eperm", test_runtime_handle_off_the_runtime_thread_fails_with_eperm},
+    {"inbox_drains_each_posted_source_once_in_registration_order", test_inbox_drains_each_posted_source_once_in_registration_order},
+    {"inbox_post_from_another_thread_wakes_a_parked_driver", test_inbox_post_from_another_thread_wakes_a_parked_driver},
+    {"inbox_work_posted_before_parking_keeps_the_driver_awake", test_inbox_work_posted_before_parking_keeps_the_driver_awake},
     CU_TEST_INFO_NULL,
 };

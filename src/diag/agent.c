@@ -6,8 +6,9 @@
  * Protocol: one JSON object per line each way.  {"cmd":"ping"} and
  * {"cmd":"snapshot","backtraces":true}; a bad request gets {"error":"..."}.
  *
- * Where a snapshot comes from.  The agent sets rt->dump_request and wakes the runtime's
- * notifier; the runtime thread calls lrt__agent_safepoint() between polls (every
+ * Where a snapshot comes from.  The agent posts to the runtime's inbox (notify.c): it
+ * sets rt->dump_request, its flag there, and wakes the notifier; the runtime thread runs
+ * lrt__agent_safepoint() from its inbox drain between polls (at the next switch, every
  * event_interval polls, and when it parks), writes the snapshot from consistent state
  * into an mmap'd buffer and hands it over (mutex + eventfd).  The pause it takes is the
  * whole snapshot (measured in docs/performance.md).  When no safe point comes within
@@ -334,6 +335,14 @@ void lrt__agent_safepoint(struct lrt_runtime *rt)
     (void)n;
 }
 
+/* The inbox drain of dump requests. */
+static size_t agent_drain(struct lrt_runtime *rt, void *ctx)
+{
+    (void)ctx;
+    lrt__agent_safepoint(rt);
+    return 1;
+}
+
 static void *agent_main(void *arg)
 {
     struct lrt__agent *ag = arg;
@@ -504,6 +513,12 @@ int lrt__agent_start(struct lrt_runtime *rt)
         unlink(ag->path);
         goto err_close;
     }
+    ag->inbox_id = lrt__inbox_register(rt, &rt->dump_request, agent_drain, NULL);
+    if (ag->inbox_id < 0) {
+        err = ag->inbox_id;
+        unlink(ag->path);
+        goto err_close;
+    }
     ag->notifier = lrt__notifier_get(rt);
     lrt__unwind_warm();
     sigset_t all, old;
@@ -514,6 +529,7 @@ int lrt__agent_start(struct lrt_runtime *rt)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (err) {
         rt->agent = NULL;
+        lrt__inbox_unregister(rt, ag->inbox_id);
         lrt__notifier_put(ag->notifier);
         unlink(ag->path);
         goto err_close;
@@ -557,6 +573,7 @@ void lrt__agent_stop(struct lrt_runtime *rt)
     ssize_t n = write(ag->stop_efd, &one, sizeof one);
     (void)n;
     pthread_join(ag->thread, NULL);
+    lrt__inbox_unregister(rt, ag->inbox_id);
     rt->agent = NULL;
     unlink(ag->path);
     name_release(ag->name_seq);

@@ -49,6 +49,7 @@ struct lrt__agent {
     pthread_t thread;
     int lfd, stop_efd, answer_efd;
     lrt__notifier *notifier;
+    int inbox_id; /* rt->dump_request is our flag in the runtime's inbox (notify.c) */
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     char *inbufs;
     struct client clients[MAX_CLIENTS];

@@ -1,0 +1,213 @@
+/*
+ * io_reg.c - registering an fd in the fd cache (first use) and undoing it.
+ *
+ * O_NONBLOCK belongs to the file description, which other processes may share: a shell
+ * pipeline's stdin, a terminal, an inherited pipe.  Setting it there would make the next
+ * program that reads the same stdin get EAGAIN, and a crash could not undo it.  So lrt
+ * never sets it on an fd it finds blocking, except as a last resort that it undoes:
+ *  - sockets: every read and write is recv/send(MSG_DONTWAIT), a per-call flag;
+ *  - pipes, FIFOs and terminals: the syscalls go to a private description of the same
+ *    pipe or tty, opened non-blocking through /proc/self/fd/N (r->iofd; epoll watches the
+ *    caller's fd, readiness is the object's).  Per-call alternatives fall short:
+ *    preadv2(RWF_NOWAIT) works on pipes only on recent kernels and never on ttys, and
+ *    poll-then-read blocks when another reader of the shared pipe drained it first;
+ *  - regular files and block devices: nothing (O_NONBLOCK means nothing to them);
+ *  - the rest (accept/connect on a blocking socket, an fd /proc cannot reopen such as an
+ *    eventfd, a pty master, a character device that clones on open): O_NONBLOCK is set
+ *    and cleared again when lrt deregisters the fd (lrt_close, runtime free).
+ *
+ * Layer: the driver (driver.h) and libc.  State: rt->io, the runtime thread's.
+ */
+#include "io.h"
+#include "trace.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static int table_grow(struct lrt__io *io, int fd)
+{
+    size_t cap = io->cap ? io->cap : 64;
+    while (cap <= (size_t)fd)
+        cap *= 2;
+    struct reg **n = realloc(io->regs, cap * sizeof *n);
+    if (!n)
+        return -ENOMEM;
+    memset(n + io->cap, 0, (cap - io->cap) * sizeof *n);
+    io->regs = n;
+    io->cap = cap;
+    return 0;
+}
+
+/* Set O_NONBLOCK on @r's shared description (the last resort, see the top of the file);
+ * deregistration clears it again. */
+int lrt__io_set_nonblock(struct reg *r)
+{
+    int fl = fcntl(r->fd, F_GETFL);
+    if (fl < 0)
+        return -errno;
+    if (!(fl & O_NONBLOCK)) {
+        if (fcntl(r->fd, F_SETFL, fl | O_NONBLOCK) < 0)
+            return -errno;
+        r->flags |= REG_RESTORE;
+    }
+    r->flags &= ~(uint32_t)REG_NEEDNB;
+    return 0;
+}
+
+/* Objects that /proc/self/fd/N reopens as themselves: pipes and FIFOs, and terminals other
+ * than a pty master (opening that path again would create a new pty). */
+static bool reopens_as_itself(int fd, const struct stat *st)
+{
+    int n;
+    if (S_ISFIFO(st->st_mode))
+        return true;
+    return S_ISCHR(st->st_mode) && isatty(fd) && ioctl(fd, TIOCGPTN, &n) < 0;
+}
+
+/* A private non-blocking description of the pipe or tty behind @fd, or -1. */
+static int open_private(int fd, const struct stat *st)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || (fl & O_ACCMODE) == O_ACCMODE)
+        return -1;
+    char path[40];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    /* the same access mode: an extra reader of a pipe opened O_RDWR would also count as a
+     * writer, and the pipe would never report EOF */
+    int p = open(path, (fl & O_ACCMODE) | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (p < 0)
+        return -1;
+    struct stat ps;
+    if (fstat(p, &ps) < 0 || ps.st_dev != st->st_dev || ps.st_ino != st->st_ino ||
+        (ps.st_mode & S_IFMT) != (st->st_mode & S_IFMT)) {
+        close(p);
+        return -1;
+    }
+    return p;
+}
+
+/* First use of an fd whose description is blocking: make every attempt non-blocking
+ * without leaving O_NONBLOCK on a description others may share (top of the file). */
+static int nonblocking_io(struct reg *r, const struct stat *st)
+{
+    if (S_ISREG(st->st_mode) || S_ISBLK(st->st_mode) || (r->flags & REG_NOEPOLL))
+        return 0; /* always ready: the flag would change nothing */
+    if (r->flags & REG_SOCK) {
+        r->flags |= REG_NEEDNB; /* recv/send take MSG_DONTWAIT */
+        return 0;
+    }
+    if (reopens_as_itself(r->fd, st)) {
+        int p = open_private(r->fd, st);
+        if (p >= 0) {
+            r->iofd = p;
+            return 0;
+        }
+    }
+    return lrt__io_set_nonblock(r);
+}
+
+/* Undo what registration did to the caller's fd: close the private description, clear
+ * the O_NONBLOCK lrt set (only on the same object: the number may have been closed and
+ * reused behind our back). */
+void lrt__io_reg_release(struct reg *r)
+{
+    if (r->iofd != r->fd) {
+        close(r->iofd);
+        r->iofd = r->fd;
+    }
+    if (r->flags & REG_RESTORE) {
+        struct stat st;
+        int fl;
+        if (fstat(r->fd, &st) == 0 && st.st_dev == r->dev && st.st_ino == r->ino &&
+            (fl = fcntl(r->fd, F_GETFL)) >= 0 && (fl & O_NONBLOCK))
+            fcntl(r->fd, F_SETFL, fl & ~O_NONBLOCK);
+        r->flags &= ~(uint32_t)REG_RESTORE;
+    }
+}
+
+/* Slow path of reg_get: first use of @fd (or first use since lrt_close). */
+struct reg *lrt__io_reg_register(struct lrt__io *io, int fd, int *err)
+{
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        *err = -EBADF;
+        return NULL;
+    }
+    if ((size_t)fd >= io->cap && (*err = table_grow(io, fd)) < 0)
+        return NULL;
+    struct reg *r = io->regs[fd];
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r) {
+            *err = -ENOMEM;
+            return NULL;
+        }
+        lrt__list_init(&r->readers);
+        lrt__list_init(&r->writers);
+        io->regs[fd] = r;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0) {
+        *err = -errno;
+        return NULL;
+    }
+    r->fd = fd;
+    r->iofd = fd;
+    r->dev = st.st_dev;
+    r->ino = st.st_ino;
+    r->gen++;
+    r->flags = REG_ACTIVE;
+    if (S_ISSOCK(st.st_mode)) {
+        r->flags |= REG_SOCK;
+        int type = 0;
+        socklen_t tl = sizeof type;
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type == SOCK_STREAM)
+            r->flags |= REG_STREAM;
+    } else if (S_ISFIFO(st.st_mode)) {
+        r->flags |= REG_STREAM;
+    }
+    if (S_ISREG(st.st_mode))
+        r->flags |= REG_PLAIN;
+    int e = io->drv->add(io->d, fd, (uint32_t)fd | ((uint64_t)r->gen << 32), false);
+    if (e == -EPERM) {
+        /* regular files and the like do not poll: they are always ready */
+        r->flags |= REG_NOEPOLL;
+    } else if (e < 0) {
+        r->flags = 0;
+        *err = e;
+        return NULL;
+    }
+    if (!(fl & O_NONBLOCK) && (*err = nonblocking_io(r, &st)) < 0) {
+        if (!(r->flags & REG_NOEPOLL))
+            io->drv->del(io->d, fd);
+        r->flags = 0;
+        return NULL;
+    }
+    /* Assume ready: the first operation tries the syscall and learns the truth. */
+    r->ready = EPOLLIN | EPOLLOUT;
+    r->tick = 0;
+    io->registered++;
+    LRT__TP(io_register, fd, (uint32_t)IO_INTEREST);
+    return r;
+}
+
+size_t lrt__io_registered(struct lrt_runtime *rt) { return rt->io ? rt->io->registered : 0; }
+
+void lrt__io_foreach(struct lrt_runtime *rt,
+                     void (*fn)(int fd, uint32_t ready, int readers, int writers, void *ctx),
+                     void *ctx)
+{
+    struct lrt__io *io = rt->io;
+    if (!io)
+        return;
+    for (size_t i = 0; i < io->cap; i++) {
+        struct reg *r = io->regs[i];
+        if (r && ((r->flags & REG_ACTIVE) || r->nreaders || r->nwriters))
+            fn((int)i, r->ready, r->nreaders, r->nwriters, ctx);
+    }
+}
