@@ -54,7 +54,7 @@ A    := $(BUILD)/liblrt.a
 TPSO := $(BUILD)/liblrt-tp.so
 RUNNER := $(BUILD)/tests/lrt-tests
 
-.PHONY: all deps deps-check demo test check-unit check-scripts check-exports bench bench-trace \
+.PHONY: all deps deps-check demo test check-unit check-scripts check-exports check-layering bench bench-trace \
         install uninstall clean
 all: $(SO) $(A) $(TPSO) $(TOOLS) $(EXAMPLES) $(RUNNER)
 
@@ -144,10 +144,14 @@ demo:
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)$(MAKE) --no-print-directory check-exports check-unit check-scripts
+	$(Q)$(MAKE) --no-print-directory check-exports check-layering check-unit check-scripts
 
 check-exports: $(SO)
 	$(Q)BUILD=$(BUILD) tests/check-exports.sh
+
+# No cycle between source files, no source file over 700 lines (docs/CONTRIBUTING-internal.md).
+check-layering: $(LIB_OBJS)
+	$(Q)BUILD=$(BUILD) tests/check-layering.sh
 
 # Every test step is bounded, so a hang fails `make test` with a message instead of
 # eating CI's 90 minutes: the CUnit suite 10 minutes, each script 5 (KILL 10 s later).

@@ -604,7 +604,6 @@ void lrt__pool_foreach(struct lrt_runtime *rt,
 int lrt__remote_init(struct lrt_runtime *rt);
 void lrt__remote_shutdown(struct lrt_runtime *rt); /* later handle_spawn -> -ESHUTDOWN */
 void lrt__remote_fini(struct lrt_runtime *rt);
-bool lrt__remote_pending(struct lrt_runtime *rt);   /* atomic load */
 size_t lrt__remote_drain(struct lrt_runtime *rt);   /* spawn injected tasks */
 bool lrt__remote_live_handles(struct lrt_runtime *rt); /* handles besides the runtime's */
 

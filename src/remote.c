@@ -186,12 +186,6 @@ int lrt_handle_spawn(lrt_handle_t *h, lrt_fn fn, void *arg)
     return 0;
 }
 
-bool lrt__remote_pending(struct lrt_runtime *rt)
-{
-    struct lrt__remote *r = rt->remote;
-    return r && atomic_load(&r->pending);
-}
-
 bool lrt__remote_live_handles(struct lrt_runtime *rt)
 {
     struct lrt__remote *r = rt->remote;

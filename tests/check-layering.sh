@@ -6,7 +6,10 @@
 # more than one file is a cycle; for each, the script prints the files and, per edge
 # inside it, the symbols that make the edge, so the change that closed it is easy to
 # find.  With -v it prints the whole graph, bottom layer first.
-# Environment: BUILD (default build).  Exit: 0 no cycle, 1 cycle(s), 2 usage/setup.
+# It also keeps every source file (src/, *.c and *.h) at 700 lines or less: one job per
+# file.
+# Environment: BUILD (default build).  Exit: 0 no cycle, 1 cycle(s) or a file too long,
+# 2 usage/setup.
 set -eu
 BUILD=${BUILD:-build}
 verbose=0
@@ -21,6 +24,7 @@ for src in $(cd src && find . -name '*.c' -o -name '*.S' | sed 's|^\./||' | sort
     objs="$objs $o"
 done
 [ -n "$objs" ] || { echo "check-layering: no sources under src/" >&2; exit 2; }
+rc=0
 # "object<TAB>kind<TAB>symbol" for every defined (D) and undefined (U) global symbol
 for o in $objs; do
     name=${o#"$objdir"/}
@@ -82,4 +86,11 @@ for c in cycles:
 if cycles:
     sys.exit(1)
 print("check-layering: %d source files, %d dependencies, no cycle" % (len(files), sum(len(e) for e in edges.values())))
-' "$verbose"
+' "$verbose" || rc=1
+long=$(find src -name '*.[ch]' -exec wc -l {} + | awk '$2 != "total" && $1 > 700 {print "  " $2 ": " $1 " lines"}')
+if [ -n "$long" ]; then
+    echo "check-layering: source files over 700 lines (split them by job):"
+    echo "$long"
+    rc=1
+fi
+exit $rc

@@ -4,7 +4,8 @@
  * diag reads everything in lrt (tasks, timers, registrations, the pool, the clocks);
  * nothing outside src/diag calls into it except through these entry points, declared in
  * src/internal.h ("diag entry points") or include/lrt/lrt.h:
- *  - lrt__agent_safepoint()  the loop's safe point between polls (runtime thread);
+ *  - lrt__agent_safepoint()  the safe point between polls (runtime thread): the agent's
+ *                            inbox drain, run by the loop's run_sources();
  *  - lrt__agent_start/stop(), lrt__stall_start/stop()  runtime start and stop hooks;
  *  - lrt__agent_stats()      counters for tests and benchmarks (any thread);
  *  - lrt__dump_deadlock()    the deadlock report (runtime thread);
