@@ -10,8 +10,8 @@
  * operations a poll may complete without suspending, so an always-ready fd cannot
  * starve others.
  *
- * Layer: the top of the scheduler; calls core, timer, io, remote, blocking, stack, task
- * and the diagnosis safepoint.  core.c reaches it only through the hooks installed by
+ * Layer: the top of the scheduler; calls core, timer, io, notify (the inbox), remote,
+ * blocking, stack and task; the diagnosis safepoint runs as the agent's inbox drain.  core.c reaches it only through the hooks installed by
  * lrt__run.  State: the runtime's scheduler fields, runtime thread only.
  */
 #include "internal.h"
@@ -25,20 +25,16 @@ static const struct lrt__core_hooks loop_hooks = {
     .finished = lrt__task_finished,
 };
 
-/* Every non-blocking wake-up source but the fds, in one order: due timers, tasks sent
- * from other threads, completed blocking jobs, then a pending lrt-dump request (after
- * the drains, so the snapshot shows the tasks they woke).  The one sequence the loop
- * runs between polls and around a park. */
+/* Every non-blocking wake-up source but the fds, in one order: due timers, then the
+ * inbox of cross-thread sources in registration order (tasks sent from other threads,
+ * completed blocking jobs, then a pending lrt-dump request: after the drains, so the
+ * snapshot shows the tasks they woke).  The one sequence the loop runs between polls and
+ * around a park. */
 static void run_sources(struct lrt_runtime *rt)
 {
     if (rt->wheel.count)
         lrt__timers_process(rt, lrt__rt_now(rt));
-    if (lrt__remote_pending(rt))
-        lrt__remote_drain(rt);
-    if (lrt__pool_ready(rt))
-        lrt__pool_drain(rt);
-    if (atomic_load_explicit(&rt->dump_request, memory_order_relaxed))
-        lrt__agent_safepoint(rt);
+    lrt__inbox_drain(rt);
 }
 
 /* Every event interval (and at once on a dump request), on whatever stack is current. */
@@ -54,7 +50,7 @@ static void between_polls(struct lrt_runtime *rt)
 bool lrt__wakeup_sources(struct lrt_runtime *rt)
 {
     return lrt__runnable(rt) || rt->wheel.count || lrt__io_waiters(rt) || lrt__pool_pending(rt) ||
-           lrt__remote_pending(rt) || lrt__remote_live_handles(rt);
+           lrt__inbox_pending(rt) || lrt__remote_live_handles(rt);
 }
 
 /* ---- park, phase by phase --------------------------------------------------------- */
@@ -117,10 +113,10 @@ static uint64_t spin_for_jobs(struct lrt_runtime *rt, uint64_t timeout)
     uint64_t until = lrt__mono_ns() + LRT__PARK_SPIN_NS;
     for (unsigned i = 1; !lrt__pool_ready(rt); i++) {
         lrt__cpu_relax();
-        if ((i & 63) == 0 && (lrt__mono_ns() >= until || lrt__remote_pending(rt)))
+        if ((i & 63) == 0 && (lrt__mono_ns() >= until || lrt__inbox_pending(rt)))
             break;
     }
-    return lrt__pool_ready(rt) || lrt__remote_pending(rt) ? 0 : timeout;
+    return lrt__pool_ready(rt) || lrt__inbox_pending(rt) ? 0 : timeout;
 }
 
 /* Sleep in the driver for at most @timeout ns, then bring the clocks up to date. */
