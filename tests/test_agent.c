@@ -27,13 +27,6 @@
 
 /* ---- helpers ---------------------------------------------------------------------- */
 
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void nap_ms(unsigned ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
@@ -82,46 +75,12 @@ static int agent_connect(void)
     return fd;
 }
 
-/* Read one line (malloc'd) within @ms, or NULL on EOF/timeout. */
-static char *read_line(int fd, int ms)
-{
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    uint64_t until = mono_ms() + (uint64_t)ms;
-    for (;;) {
-        char *nl = len ? memchr(buf, '\n', len) : NULL;
-        if (nl) {
-            *nl = 0;
-            return buf;
-        }
-        uint64_t now = mono_ms();
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (now >= until || poll(&p, 1, (int)(until - now)) <= 0)
-            break;
-        if (len + 1 >= cap)
-            buf = realloc(buf, cap *= 2);
-        ssize_t n = read(fd, buf + len, cap - len - 1);
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-    }
-    free(buf);
-    return NULL;
-}
-
-static char *ask(int fd, const char *req, int ms)
-{
-    size_t n = strlen(req);
-    if (write(fd, req, n) != (ssize_t)n)
-        return NULL;
-    return read_line(fd, ms);
-}
 
 /* 1 when @fd's peer has closed (EOF or reset) within @ms, 0 otherwise; what it sent
  * before closing is skipped. */
 static int closed_within(int fd, int ms)
 {
-    uint64_t until = mono_ms() + (uint64_t)ms;
+    uint64_t until = lrt_test_mono_ms() + (uint64_t)ms;
     char buf[512];
     for (;;) {
         ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
@@ -129,7 +88,7 @@ static int closed_within(int fd, int ms)
             return 1;
         if (n > 0)
             continue;
-        uint64_t now = mono_ms();
+        uint64_t now = lrt_test_mono_ms();
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (now >= until || poll(&p, 1, (int)(until - now)) < 0)
             return 0;
@@ -285,7 +244,7 @@ static void fd_exhaustion_client(struct agent_case *c)
     CHILD_CHECK(c, t0 >= 0 && t1 >= 0);
     CHILD_CHECK(c, used_ms <= 50); /* a spinning agent burns the whole window */
     /* the pending connection was taken and told why, not left in the backlog */
-    char *line = read_line(early, 2000);
+    char *line = lrt_test_read_line(early, 2000);
     CHILD_CHECK(c, line && strstr(line, "file descriptors") != NULL);
     free(line);
     close(early);
@@ -294,12 +253,12 @@ static void fd_exhaustion_client(struct agent_case *c)
     /* fds free again: answered at once */
     for (int i = 0; i < ndups; i++)
         close(dups[i]);
-    uint64_t start = mono_ms();
+    uint64_t start = lrt_test_mono_ms();
     int fd = agent_connect();
     CHILD_CHECK(c, fd >= 0);
-    line = fd >= 0 ? ask(fd, "{\"cmd\":\"snapshot\",\"backtraces\":true}\n", 5000) : NULL;
+    line = fd >= 0 ? lrt_test_ask(fd, "{\"cmd\":\"snapshot\",\"backtraces\":true}\n", 5000) : NULL;
     CHILD_CHECK(c, line && strstr(line, "\"tasks\"") != NULL);
-    fprintf(stderr, "snapshot after fds were freed: %llu ms\n", (unsigned long long)(mono_ms() - start));
+    fprintf(stderr, "snapshot after fds were freed: %llu ms\n", (unsigned long long)(lrt_test_mono_ms() - start));
     free(line);
     if (fd >= 0)
         close(fd);
@@ -363,9 +322,9 @@ static void *loop_snapshots(void *arg)
         return NULL;
     }
     const char *req = l->bt ? "{\"cmd\":\"snapshot\",\"backtraces\":true}\n" : "{\"cmd\":\"snapshot\"}\n";
-    uint64_t until = mono_ms() + LOOP_MS;
-    while (mono_ms() < until) {
-        char *line = ask(fd, req, 5000);
+    uint64_t until = lrt_test_mono_ms() + LOOP_MS;
+    while (lrt_test_mono_ms() < until) {
+        char *line = lrt_test_ask(fd, req, 5000);
         if (!line || !strstr(line, "\"tasks\"")) {
             l->bad++;
             free(line);
@@ -383,14 +342,14 @@ static void looping_clients(struct agent_case *c)
 {
     struct looper l[LOOPERS] = {{0}};
     pthread_t th[LOOPERS];
-    uint64_t t0 = mono_ms();
+    uint64_t t0 = lrt_test_mono_ms();
     for (int i = 0; i < LOOPERS; i++) {
         l[i].bt = i % 2;
         pthread_create(&th[i], NULL, loop_snapshots, &l[i]);
     }
     for (int i = 0; i < LOOPERS; i++)
         pthread_join(th[i], NULL);
-    uint64_t took = mono_ms() - t0;
+    uint64_t took = lrt_test_mono_ms() - t0;
     struct lrt__agent_stats st = stats_now(c);
     unsigned replies = 0;
     for (int i = 0; i < LOOPERS; i++) {
@@ -503,11 +462,11 @@ static void half_request_flood(struct agent_case *c)
         CU_ASSERT(write(fd, "{\"cmd\":\"snap", 12) == 12);
         fds[n++] = fd;
     }
-    uint64_t t0 = mono_ms();
+    uint64_t t0 = lrt_test_mono_ms();
     int fd = agent_connect();
     CU_ASSERT_FATAL(fd >= 0);
-    char *line = ask(fd, "{\"cmd\":\"snapshot\",\"backtraces\":true}\n", 2000);
-    uint64_t took = mono_ms() - t0;
+    char *line = lrt_test_ask(fd, "{\"cmd\":\"snapshot\",\"backtraces\":true}\n", 2000);
+    uint64_t took = lrt_test_mono_ms() - t0;
     fprintf(stderr, "snapshot with %d half-request clients: %llu ms\n", n, (unsigned long long)took);
     CU_ASSERT(line && strstr(line, "\"tasks\"") != NULL);
     CU_ASSERT(took < 2000);
@@ -533,18 +492,18 @@ static void pinging_squatters(struct agent_case *c)
     for (int i = 0; i < 16; i++) {
         fds[i] = agent_connect();
         CU_ASSERT_FATAL(fds[i] >= 0);
-        char *l = ask(fds[i], "{\"cmd\":\"ping\"}\n", 2000);
+        char *l = lrt_test_ask(fds[i], "{\"cmd\":\"ping\"}\n", 2000);
         CU_ASSERT(l && strstr(l, "\"ok\":true"));
         free(l);
     }
     int fd = agent_connect();
     CU_ASSERT_FATAL(fd >= 0);
-    char *line = ask(fd, "{\"cmd\":\"snapshot\"}\n", 2000);
+    char *line = lrt_test_ask(fd, "{\"cmd\":\"snapshot\"}\n", 2000);
     CU_ASSERT(line && strstr(line, "\"tasks\"") != NULL);
     free(line);
     close(fd);
     /* the squatter that was idle longest was told why it was closed */
-    line = read_line(fds[0], 2000);
+    line = lrt_test_read_line(fds[0], 2000);
     CU_ASSERT(line && strstr(line, "too many clients") != NULL);
     free(line);
     for (int i = 0; i < 16; i++)
@@ -584,9 +543,9 @@ static void agent_keeps_its_client_timeout_when_another_agent_starts(void)
     int fd = agent_connect();
     CU_ASSERT(fd >= 0);
     if (fd >= 0) {
-        uint64_t t0 = mono_ms();
+        uint64_t t0 = lrt_test_mono_ms();
         CU_ASSERT_EQUAL(closed_within(fd, 10000), 1);
-        fprintf(stderr, "silent client of the 200 ms agent dropped after %" PRIu64 " ms\n", mono_ms() - t0);
+        fprintf(stderr, "silent client of the 200 ms agent dropped after %" PRIu64 " ms\n", lrt_test_mono_ms() - t0);
         close(fd);
     }
     lrt_runtime_free(b);

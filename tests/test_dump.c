@@ -49,13 +49,6 @@
 
 /* ---- helpers ---------------------------------------------------------------------- */
 
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void save_snapshot(const char *tag, const char *text)
 {
     static atomic_int seq;
@@ -683,44 +676,10 @@ static int agent_connect(void)
     return fd;
 }
 
-/* Read one line (malloc'd) within @ms, or NULL on EOF/timeout. */
-static char *read_line(int fd, int ms)
-{
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    uint64_t until = mono_ms() + (uint64_t)ms;
-    for (;;) {
-        char *nl = len ? memchr(buf, '\n', len) : NULL;
-        if (nl) {
-            *nl = 0;
-            return buf;
-        }
-        uint64_t now = mono_ms();
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (now >= until || poll(&p, 1, (int)(until - now)) <= 0)
-            break;
-        if (len + 1 >= cap)
-            buf = realloc(buf, cap *= 2);
-        ssize_t n = read(fd, buf + len, cap - len - 1);
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-    }
-    free(buf);
-    return NULL;
-}
-
-static char *ask(int fd, const char *req, int ms)
-{
-    size_t n = strlen(req);
-    if (write(fd, req, n) != (ssize_t)n)
-        return NULL;
-    return read_line(fd, ms);
-}
 
 static json_t *ask_json(int fd, const char *req, int ms)
 {
-    char *line = ask(fd, req, ms);
+    char *line = lrt_test_ask(fd, req, ms);
     if (!line)
         return NULL;
     json_t *j = json_loads(line, 0, NULL);
@@ -797,8 +756,8 @@ static void *agent_basic_root(void *arg)
  * on a loaded machine.  Not _FATAL: this is the client thread. */
 static void client_wait(atomic_int *flag)
 {
-    uint64_t until = mono_ms() + 30000;
-    while (!atomic_load(flag) && mono_ms() < until) {
+    uint64_t until = lrt_test_mono_ms() + 30000;
+    while (!atomic_load(flag) && lrt_test_mono_ms() < until) {
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
@@ -822,9 +781,9 @@ static void basic_client(struct agent_case *c)
     CU_ASSERT(json_is_true(json_object_get(p, "ok")));
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(p, "pid")), getpid());
     json_decref(p);
-    uint64_t t0 = mono_ms();
+    uint64_t t0 = lrt_test_mono_ms();
     json_t *s = ask_json(fd, "{\"cmd\":\"snapshot\",\"backtraces\":true}\n", 2000);
-    CU_ASSERT(mono_ms() - t0 < 1000);
+    CU_ASSERT(lrt_test_mono_ms() - t0 < 1000);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     STR_EQ(str(json_object_get(s, "runtime"), "source"), "safepoint");
     json_t *t = find_task(s, "agent_sleeper");
@@ -890,10 +849,10 @@ static void hostile_client(struct agent_case *c)
     }
     free(junk);
     CU_ASSERT(off < n);
-    char *line = read_line(big, 10000);
+    char *line = lrt_test_read_line(big, 10000);
     CU_ASSERT(line && strstr(line, "too long") != NULL);
     free(line);
-    CU_ASSERT_PTR_NULL(read_line(big, 10000)); /* closed */
+    CU_ASSERT_PTR_NULL(lrt_test_read_line(big, 10000)); /* closed */
     close(big);
     /* several clients at once, while the silent one still hangs around */
     int fds[6];
@@ -902,14 +861,14 @@ static void hostile_client(struct agent_case *c)
         CU_ASSERT(fds[i] >= 0);
         CU_ASSERT(write(fds[i], "{\"cmd\":\"snapshot\"}\n", 19) == 19);
     }
-    uint64_t t0 = mono_ms();
+    uint64_t t0 = lrt_test_mono_ms();
     for (int i = 0; i < 6; i++) {
-        char *l = read_line(fds[i], 10000);
+        char *l = lrt_test_read_line(fds[i], 10000);
         CU_ASSERT(l && strstr(l, "\"tasks\"") != NULL);
         free(l);
         close(fds[i]);
     }
-    CU_ASSERT(mono_ms() - t0 < 1000);
+    CU_ASSERT(lrt_test_mono_ms() - t0 < 1000);
     e = ask_json(fd, "{\"cmd\":\"ping\"}\n", 10000);
     CU_ASSERT(json_is_true(json_object_get(e, "ok")));
     json_decref(e);
@@ -927,9 +886,9 @@ static void silent_client(struct agent_case *c)
     CU_ASSERT(silent >= 0); /* not _FATAL: this is the client thread */
     if (silent < 0)
         return;
-    uint64_t t1 = mono_ms();
-    CU_ASSERT_PTR_NULL(read_line(silent, 20000));
-    uint64_t ms = mono_ms() - t1;
+    uint64_t t1 = lrt_test_mono_ms();
+    CU_ASSERT_PTR_NULL(lrt_test_read_line(silent, 20000));
+    uint64_t ms = lrt_test_mono_ms() - t1;
     CU_ASSERT(ms >= 250 && ms < 19000); /* closed by the agent, not timed out here */
     close(silent);
 }
@@ -952,9 +911,9 @@ static void stuck_client(struct agent_case *c)
     client_wait(&c->stuck); /* ask once the root blocks the thread */
     int fd = agent_connect();
     CU_ASSERT_FATAL(fd >= 0);
-    uint64_t t0 = mono_ms();
+    uint64_t t0 = lrt_test_mono_ms();
     c->snap = ask_json(fd, "{\"cmd\":\"snapshot\",\"backtraces\":true}\n", 3000);
-    c->answer_ms = mono_ms() - t0;
+    c->answer_ms = lrt_test_mono_ms() - t0;
     close(fd);
 }
 
@@ -1095,16 +1054,16 @@ static uint64_t stalls_now(void)
  * whatever the load.  Returns whether the report came. */
 static NOINLINE bool hog_the_thread(void)
 {
-    uint64_t before = stalls_now(), until = mono_ms() + STALL_WAIT_MS;
-    while (stalls_now() == before && mono_ms() < until)
+    uint64_t before = stalls_now(), until = lrt_test_mono_ms() + STALL_WAIT_MS;
+    while (stalls_now() == before && lrt_test_mono_ms() < until)
         __asm__ volatile("" ::: "memory");
     return NOTAIL(stalls_now() != before);
 }
 
 static NOINLINE bool sleep_in_a_task(void)
 {
-    uint64_t before = stalls_now(), until = mono_ms() + STALL_WAIT_MS;
-    while (stalls_now() == before && mono_ms() < until) {
+    uint64_t before = stalls_now(), until = lrt_test_mono_ms() + STALL_WAIT_MS;
+    while (stalls_now() == before && lrt_test_mono_ms() < until) {
         struct timespec ts = {0, 20 * 1000000};
         nanosleep(&ts, NULL); /* EINTR (the detector's signal) just ends a round early */
     }
@@ -1181,12 +1140,12 @@ static void stall_detector_reports_long_polls_with_backtrace_and_rate_limit(void
     o.stall_threshold_ms = 50;
     int stalled = 0;
     struct capture c;
-    uint64_t t0 = mono_ms();
+    uint64_t t0 = lrt_test_mono_ms();
     capture_begin(&c);
     lrt_test_run(&o, stall_root, &stalled);
     char *out = capture_end(&c);
     CU_ASSERT(stalled >= 8);
-    if (mono_ms() - t0 < 55000) /* one rate-limit window: 5 reports a minute */
+    if (lrt_test_mono_ms() - t0 < 55000) /* one rate-limit window: 5 reports a minute */
         CU_ASSERT_EQUAL(count_of(out, "lrt: stall: task"), 5);
     CU_ASSERT(strstr(out, "'main'") != NULL);
     CU_ASSERT(strstr(out, "without giving the thread back") != NULL);

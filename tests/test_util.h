@@ -60,4 +60,51 @@ static inline int lrt_test_fork_capture(int (*child)(void *), void *arg, char *o
     waitpid(pid, &status, 0);
     return status;
 }
+
+/* ---- talking to a dump agent (tests of diag) ------------------------------------- */
+#include <poll.h>
+#include <stdlib.h>
+#include <time.h>
+
+static inline uint64_t lrt_test_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Read one line (malloc'd) within @ms, or NULL on EOF/timeout. */
+static inline char *lrt_test_read_line(int fd, int ms)
+{
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    uint64_t until = lrt_test_mono_ms() + (uint64_t)ms;
+    for (;;) {
+        char *nl = len ? memchr(buf, '\n', len) : NULL;
+        if (nl) {
+            *nl = 0;
+            return buf;
+        }
+        uint64_t now = lrt_test_mono_ms();
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (now >= until || poll(&p, 1, (int)(until - now)) <= 0)
+            break;
+        if (len + 1 >= cap)
+            buf = realloc(buf, cap *= 2);
+        ssize_t n = read(fd, buf + len, cap - len - 1);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    free(buf);
+    return NULL;
+}
+
+static inline char *lrt_test_ask(int fd, const char *req, int ms)
+{
+    size_t n = strlen(req);
+    if (write(fd, req, n) != (ssize_t)n)
+        return NULL;
+    return lrt_test_read_line(fd, ms);
+}
 #endif
