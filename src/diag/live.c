@@ -50,12 +50,6 @@ static long futex(atomic_int *a, int op, int val, const struct timespec *ts)
     return syscall(SYS_futex, (int *)a, op, val, ts, NULL, 0);
 }
 
-static uint64_t mono_ns_raw(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void live_handler(int sig, siginfo_t *si, void *uctx)
 {
@@ -78,9 +72,9 @@ static void live_handler(int sig, siginfo_t *si, void *uctx)
     atomic_store(&live.state, L_CAPTURED);
     futex(&live.state, FUTEX_WAKE_PRIVATE, 1, NULL);
     /* Frozen until the inspector is done, bounded: a dead inspector cannot hang us. */
-    uint64_t deadline = mono_ns_raw() + FREEZE_MAX_NS;
+    uint64_t deadline = lrt__mono_ns() + FREEZE_MAX_NS;
     while (atomic_load(&live.state) == L_CAPTURED) {
-        uint64_t now = mono_ns_raw();
+        uint64_t now = lrt__mono_ns();
         if (now >= deadline)
             break;
         struct timespec ts = {0, 10000000};
@@ -107,7 +101,7 @@ static int live_wait(int val, uint64_t until_ns)
 {
     int s;
     while ((s = atomic_load(&live.state)) == val) {
-        uint64_t now = mono_ns_raw();
+        uint64_t now = lrt__mono_ns();
         if (now >= until_ns)
             break;
         uint64_t left = until_ns - now;
@@ -163,7 +157,7 @@ int lrt__live_freeze(pid_t tid, lrt__live *lv, unsigned timeout_ms)
         pthread_mutex_unlock(&live_mu);
         return -e;
     }
-    int s = live_wait(L_REQUESTED, mono_ns_raw() + (uint64_t)timeout_ms * 1000000u);
+    int s = live_wait(L_REQUESTED, lrt__mono_ns() + (uint64_t)timeout_ms * 1000000u);
     if (s == L_REQUESTED) {
         int expect = L_REQUESTED;
         if (atomic_compare_exchange_strong(&live.state, &expect, L_IDLE)) {
@@ -172,7 +166,7 @@ int lrt__live_freeze(pid_t tid, lrt__live *lv, unsigned timeout_ms)
             return -ETIMEDOUT; /* signal blocked, or the thread cannot run */
         }
     }
-    s = live_wait(L_CAPTURING, mono_ns_raw() + 1000000000u);
+    s = live_wait(L_CAPTURING, lrt__mono_ns() + 1000000000u);
     if (s != L_CAPTURED) {
         atomic_store(&live.target, 0);
         atomic_store(&live.state, L_IDLE);
@@ -217,7 +211,7 @@ void lrt__live_release(lrt__live *lv)
     lv->have = 0;
     atomic_store(&live.state, L_RELEASED);
     futex(&live.state, FUTEX_WAKE_PRIVATE, 1, NULL);
-    live_wait(L_RELEASED, mono_ns_raw() + 100000000u);
+    live_wait(L_RELEASED, lrt__mono_ns() + 100000000u);
     atomic_store(&live.target, 0);
     atomic_store(&live.state, L_IDLE);
     pthread_mutex_unlock(&live_mu);

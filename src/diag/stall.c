@@ -176,7 +176,7 @@ static void *watchdog(void *arg)
     while (!st->stop) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        uint64_t until = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec + interval;
+        uint64_t until = lrt__timespec_ns(&ts) + interval;
         ts.tv_sec = (time_t)(until / 1000000000u);
         ts.tv_nsec = (long)(until % 1000000000u);
         pthread_cond_timedwait(&st->cv, &st->mu, &ts);
