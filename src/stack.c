@@ -215,7 +215,7 @@ static void slab_unmap(struct lrt__slab *sl)
  * needs more than one slab, the next one is mapped ahead and the top page of each of its
  * stacks (where a task's frames live) is faulted in by the ticker thread on another CPU:
  * 100k tasks that all start and park (timers, idle connections) would otherwise take a
- * first-touch fault each, inline, ~2 us apiece under this hypervisor. */
+ * first-touch fault each, inline (their cost: docs/performance.md, timers). */
 static lrt__stack *stack_new_slab(struct lrt_runtime *rt)
 {
     struct lrt__slab *sl = rt->slab_ahead;
