@@ -190,6 +190,7 @@ struct lrt_task {
     lrt__timer *timer;           /* armed sleep / timeout (on the task's stack) */
     uint64_t timer_deadline;     /* its deadline while armed, else 0 (for dumps) */
     void (*drop)(void *arg);     /* lrt_spawn_with: run on arg if fn never runs */
+    struct lrt__gmember *gm;     /* group membership (group.h), NULL if none */
 #ifdef LRT__ASAN
     void *asan_fake;
 #endif
@@ -221,6 +222,12 @@ static inline bool lrt__handle_valid(const lrt_task_t *h, const struct lrt__join
 static inline struct lrt_task *lrt__task_of_join(struct lrt__join *j)
 {
     return lrt__container_of(j, struct lrt_task, join);
+}
+/* Is @j a task whose handle its group holds (lrt_group_spawn)?  Its caller may not join
+ * or detach it. */
+static inline bool lrt__join_grouped(struct lrt__join *j)
+{
+    return j->kind == LRT__JOIN_TASK && lrt__task_of_join(j)->gm;
 }
 static inline lrt_task_t *lrt__handle_of(const struct lrt_task *t)
 {

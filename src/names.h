@@ -25,7 +25,8 @@
     X(ONESHOT, "oneshot")                                                                  \
     X(NOTIFY, "notify")                                                                    \
     X(MUTEX, "mutex")                                                                      \
-    X(SEM, "semaphore")
+    X(SEM, "semaphore")                                                                    \
+    X(GROUP, "group")         /* obj = group, aux = group id: join_next / free */
 
 /* who made a task runnable */
 #define LRT__WAKERS(X) X(NONE, "none") X(IO, "io") X(TIMER, "timer") X(TASK, "task") \

@@ -10,6 +10,7 @@
  * this file never names their code.  All state belongs to the runtime thread.
  */
 #include "internal.h"
+#include "group.h"
 #include "trace.h"
 
 #include <stdio.h>
@@ -249,6 +250,9 @@ void lrt__task_finished(struct lrt_task *t)
     lrt__list_del(&t->all);
     rt->alive--;
     LRT__TP_HOT(rt, task_terminate, t->id, t->wake_result);
+    /* a group member has no joiner: its group queues it for lrt_group_join_next */
+    if (LRT__UNLIKELY(t->gm))
+        lrt__group_member_finished(t);
     if (t->joiner) {
         struct lrt_task *j = t->joiner;
         t->joiner = NULL;
@@ -319,6 +323,7 @@ spawn(lrt_runtime_t *rt, const char *name, lrt_fn fn, void *arg, void (*drop)(vo
     t->timer = NULL;
     t->timer_deadline = 0;
     t->drop = drop;
+    t->gm = NULL;
 #ifdef LRT__ASAN
     t->asan_fake = NULL;
 #endif
@@ -409,7 +414,8 @@ int lrt_join_timeout(lrt_task_t *h, void **result, int64_t timeout_ms)
     if (err)
         return err;
     struct lrt__join *t = lrt__join_of(h);
-    if (LRT__UNLIKELY(!lrt__handle_valid(h, t)) || t == &cur->join || t->rt != cur->rt || t->joiner)
+    if (LRT__UNLIKELY(!lrt__handle_valid(h, t)) || t == &cur->join || t->rt != cur->rt || t->joiner ||
+        LRT__UNLIKELY(lrt__join_grouped(t)))
         return -EINVAL;
     /* one deadline for the whole wait, however often the task is woken early */
     uint64_t deadline = lrt__deadline_in_ms(lrt__rt_now(cur->rt), timeout_ms);
@@ -475,8 +481,8 @@ int lrt_task_is_finished(const lrt_task_t *h)
 void lrt_task_detach(lrt_task_t *h)
 {
     struct lrt__join *t = handle_check(h);
-    /* a handle some task is joining stays with that join */
-    if (!t || t->joiner)
+    /* a handle some task is joining stays with that join; a group's stays with it */
+    if (!t || t->joiner || lrt__join_grouped(t))
         return;
     join_handle_release(t);
 }

@@ -583,6 +583,63 @@ static void print_header(void)
            "POLLS", "BUSY", "SPAWNED AT", C_RESET);
 }
 
+static bool task_alive(json_t *tasks, uint64_t id)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach(tasks, i, t) if (U(t, "id") == id) return true;
+    return false;
+}
+
+/* Tree placement: a group member hangs under its group's line, the line under the task
+ * that created the group; any other task under its spawner.  A node of the tree is a
+ * task, or a group represented by its first member in the array. */
+static uint64_t group_id(json_t *t) { return U(json_object_get(t, "group"), "id"); }
+static uint64_t group_parent(json_t *t) { return U(json_object_get(t, "group"), "parent"); }
+
+/* Is @tasks[@i] the first member of its group? */
+static bool group_first(json_t *tasks, size_t i)
+{
+    uint64_t g = group_id(json_array_get(tasks, i));
+    for (size_t k = 0; k < i; k++)
+        if (group_id(json_array_get(tasks, k)) == g)
+            return false;
+    return true;
+}
+
+/* Does @tasks[@i] start a node under the task @id (0: at the top)? */
+static bool tree_child(json_t *tasks, size_t i, uint64_t id)
+{
+    json_t *c = json_array_get(tasks, i);
+    bool grouped = group_id(c) != 0;
+    uint64_t parent = grouped ? group_parent(c) : U(c, "parent");
+    bool under = id ? parent == id : parent == 0 || !task_alive(tasks, parent);
+    return under && (!grouped || group_first(tasks, i));
+}
+
+static void print_tree(json_t *tasks, json_t *t, int depth, const char *prefix, bool last);
+
+/* A group line, then its members. */
+static void print_group(json_t *tasks, json_t *first, int depth, const char *prefix, bool last)
+{
+    uint64_t g = group_id(first);
+    size_t i, n = 0, k = 0;
+    json_t *c;
+    json_array_foreach(tasks, i, c) n += group_id(c) == g;
+    char name[96], what[48];
+    json_t *go = json_object_get(first, "group");
+    snprintf(name, sizeof name, "%s%s[group %s]", prefix, depth > 0 ? (last ? "`-" : "|-") : "", S(go, "name"));
+    snprintf(what, sizeof what, "group %" PRIu64 ", %zu task%s", g, n, n == 1 ? "" : "s");
+    printf("%-6s %-24.24s %s%-9s%s %s\n", "", name, C_DIM, "group", C_RESET, what);
+    char pre[96];
+    snprintf(pre, sizeof pre, "%s%s", prefix, depth > 0 ? (last ? "  " : "| ") : "");
+    json_array_foreach(tasks, i, c)
+    {
+        if (group_id(c) == g)
+            print_tree(tasks, c, depth + 1, pre, ++k == n);
+    }
+}
+
 static void print_tree(json_t *tasks, json_t *t, int depth, const char *prefix, bool last)
 {
     if (selected(t))
@@ -592,22 +649,17 @@ static void print_tree(json_t *tasks, json_t *t, int depth, const char *prefix, 
     uint64_t id = U(t, "id");
     size_t i, nkids = 0, k = 0;
     json_t *c;
-    json_array_foreach(tasks, i, c) if (U(c, "parent") == id) nkids++;
+    json_array_foreach(tasks, i, c) nkids += tree_child(tasks, i, id);
     json_array_foreach(tasks, i, c)
     {
-        if (U(c, "parent") == id) {
-            k++;
+        if (!tree_child(tasks, i, id))
+            continue;
+        k++;
+        if (group_id(c))
+            print_group(tasks, c, depth + 1, pre, k == nkids);
+        else
             print_tree(tasks, c, depth + 1, pre, k == nkids);
-        }
     }
-}
-
-static bool task_alive(json_t *tasks, uint64_t id)
-{
-    size_t i;
-    json_t *t;
-    json_array_foreach(tasks, i, t) if (U(t, "id") == id) return true;
-    return false;
 }
 
 static void print_snapshot(json_t *snap)
@@ -621,8 +673,11 @@ static void print_snapshot(json_t *snap)
     if (opt.tree) {
         json_array_foreach(tasks, i, t)
         {
-            uint64_t parent = U(t, "parent");
-            if (parent == 0 || !task_alive(tasks, parent))
+            if (!tree_child(tasks, i, 0))
+                continue;
+            if (group_id(t))
+                print_group(tasks, t, 0, "", true);
+            else
                 print_tree(tasks, t, 0, "", true);
         }
     } else {

@@ -242,6 +242,48 @@ LRT_EXPORT uint64_t lrt_task_self_id(void);
 /* lrt_task_set_name() - rename the running task; @name must outlive the task. */
 LRT_EXPORT int lrt_task_set_name(const char *name);
 
+/* ---- task groups ------------------------------------------------------------------ */
+/*
+ * A group holds the join handles of the tasks spawned into it and hands them back in
+ * completion order.  Runtime thread only (EPERM / -EPERM elsewhere); a group belongs to
+ * the runtime that created it.  Each member shows its group (name, id) in the dump.
+ */
+typedef struct lrt_group lrt_group_t;
+/* lrt_group_new() - an empty group named @name (copied; NULL = "group").  Free it with
+ * lrt_group_free().  NULL with errno EPERM off a runtime thread, ENOMEM. */
+LRT_EXPORT lrt_group_t *lrt_group_new(const char *name);
+/* lrt_group_spawn() - lrt_spawn() into @g (a macro: records the name and location).
+ * The group keeps the handle: the caller may use it for lrt_task_id(), lrt_abort() and
+ * lrt_task_is_finished() until lrt_group_join_next() returns the task, but must not join
+ * or detach it (lrt_join() on it returns -EINVAL, lrt_task_detach() is a no-op).  NULL
+ * with errno as lrt_spawn_at(), or EINVAL for a NULL @g, EPERM for another runtime's. */
+LRT_EXPORT lrt_task_t *lrt_group_spawn(lrt_group_t *g, lrt_fn fn, void *arg);
+/* lrt_group_spawn_at() - the function behind the macro; @name as lrt_spawn_at(). */
+LRT_EXPORT lrt_task_t *lrt_group_spawn_at(lrt_group_t *g, const char *name, lrt_fn fn, void *arg,
+                                          const char *file, int line, const char *func);
+#define lrt_group_spawn(g, fn, arg) lrt_group_spawn_at((g), #fn, (fn), (arg), __FILE__, __LINE__, __func__)
+/* lrt_group_join_next() - (suspends) the next member to finish, in completion order: its
+ * id in @task_id and its result in @result (each if not NULL, as lrt_join() delivers
+ * them), and its own join status (0, -ECANCELED, -ENOMEM as lrt_join()); its handle is
+ * released.  Else, nothing taken: -ECHILD when the group is empty, -ETIMEDOUT after
+ * @timeout_ms (< 0: none, 0: poll), -ECANCELED if the caller is aborted while waiting (a
+ * member that finished meanwhile stays in the group), -EPERM outside a task, -EINVAL for
+ * a NULL group or another runtime's. */
+LRT_EXPORT int lrt_group_join_next(lrt_group_t *g, uint64_t *task_id, void **result, int64_t timeout_ms);
+/* lrt_group_abort_all() - lrt_abort() every member that has not finished.  Does not
+ * wait; members spawned later are not affected.  No-op for NULL. */
+LRT_EXPORT void lrt_group_abort_all(lrt_group_t *g);
+/* lrt_group_len() - members not yet returned by lrt_group_join_next() (running or
+ * finished); 0 for NULL. */
+LRT_EXPORT size_t lrt_group_len(const lrt_group_t *g);
+/* lrt_group_free() - (suspends) abort every member left, wait until each has finished
+ * (also one that ignores the abort for a while), release them (their results are
+ * dropped: free what they own before, via join_next), then free @g.  An abort of the
+ * caller does not cut the wait short: it is kept for its next suspension point.  Returns
+ * 0 (also for NULL), -EPERM outside a task, -EINVAL for another runtime's group, -EBUSY
+ * while a task waits in lrt_group_join_next() on @g (nothing done). */
+LRT_EXPORT int lrt_group_free(lrt_group_t *g);
+
 /* lrt_yield() - (suspends) let every other runnable task run once, then continue.
  * Returns 0, or -ECANCELED / -EPERM as a suspension point. */
 LRT_EXPORT int lrt_yield(void);

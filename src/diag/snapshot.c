@@ -14,6 +14,7 @@
  * own beyond one snapshot's scratch (mmap'd per call).
  */
 #include "diag/diag.h"
+#include "group.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
@@ -91,6 +92,13 @@ static void fmt_wait(uint64_t now, const struct lrt_task *t, char *buf, size_t n
     case LRT__WAIT_NOTIFY:
         snprintf(buf, n, "notify %p", t->wait_obj);
         break;
+    case LRT__WAIT_GROUP: {
+        /* the group outlives this wait (free refuses while join_next waits; free's own
+         * wait ends before it frees) */
+        const struct lrt_group *g = t->wait_obj;
+        snprintf(buf, n, "group %" PRIu64 " '%s' (%zu left)", t->wait_aux, g->name, g->len);
+        break;
+    }
     case LRT__WAIT_YIELD:
         snprintf(buf, n, "yield");
         break;
@@ -166,6 +174,9 @@ static void write_wait(struct snap *s, const struct lrt_task *t)
         break;
     case LRT__WAIT_SEM:
         lrt__jw_u64(w, "permits", t->wait_aux);
+        break;
+    case LRT__WAIT_GROUP:
+        lrt__jw_u64(w, "group", t->wait_aux);
         break;
     default:
         break;
@@ -245,6 +256,13 @@ static void snapshot_task(struct snap *s, struct lrt_task *t)
     lrt__jw_u64(w, "id", t->id);
     lrt__jw_str(w, "name", t->name);
     lrt__jw_u64(w, "parent", t->parent_id);
+    if (t->gm) { /* a member until join_next returns it; the group outlives its members */
+        lrt__jw_obj(w, "group");
+        lrt__jw_u64(w, "id", t->gm->g->id);
+        lrt__jw_str(w, "name", t->gm->g->name);
+        lrt__jw_u64(w, "parent", t->gm->g->parent_id);
+        lrt__jw_end(w, '}');
+    }
     lrt__jw_str(w, "state", lrt__state_names[state & 3]);
     write_wait(s, t);
     lrt__jw_u64(w, "state_ns", state_ns);
