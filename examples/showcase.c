@@ -8,7 +8,8 @@
  * it every 200 ms; a config watcher waiting on a pipe that never gets data; a nightly
  * report sleeping for an hour; a ledger and an auditor each waiting for the other's
  * message (a channel deadlock between two tasks); a thumbnailer feeding four jobs to a
- * blocking pool of two threads (two run, two queue); and a checksum task that, after
+ * blocking pool of two threads (two run, two queue); a crawler waiting for the first of
+ * its group of three slow fetches (lrt-dump --tree shows them under a group line); and a checksum task that, after
  * --block-after ms or at SIGUSR1 (whichever comes first), blocks the runtime thread for
  * --block-for ms (a busy loop, or with --blocking-syscall a plain nanosleep): the stall
  * detector reports it, and lrt-dump still answers meanwhile.
@@ -235,6 +236,28 @@ static void *checksum(void *arg)
     return NULL;
 }
 
+static void *fetch_page(void *arg)
+{
+    (void)arg;
+    lrt_sleep_ms(3600 * 1000);
+    return NULL;
+}
+
+/* Waits for the first of three fetches of its group; cancelled, it frees the group (which
+ * aborts and joins the fetches). */
+static void *crawler(void *arg)
+{
+    (void)arg;
+    lrt_group_t *g = lrt_group_new("fetchers");
+    if (!g)
+        return NULL;
+    for (int i = 0; i < 3; i++)
+        lrt_group_spawn(g, fetch_page, NULL);
+    lrt_group_join_next(g, NULL, NULL, -1);
+    lrt_group_free(g);
+    return NULL;
+}
+
 /* ---- main ------------------------------------------------------------------------- */
 
 static void on_signal(int sig)
@@ -266,6 +289,7 @@ static void *service_main(void *arg)
         {"waiting for a message from the auditor", ledger, "ledger", NULL},
         {"waiting for a message from the ledger", auditor, "auditor", NULL},
         {"4 jobs on a blocking pool of 2 threads", thumbnailer, "thumbnailer", NULL},
+        {"waiting for the first of 3 fetches of its group", crawler, "crawler", NULL},
         {"will block the runtime thread", checksum, "checksum", NULL},
     };
     size_t n = sizeof tasks / sizeof tasks[0];

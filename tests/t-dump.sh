@@ -254,6 +254,8 @@ grep -q $'\033\[1m' "$tmp/out" || fail "--color=always has no escapes"
 run "$DUMP" --tree $show
 expect_rc 0 "--tree"
 need "$tmp/out" '[`|]-checksum' "tree shows children under main"
+need "$tmp/out" '[`|]-\[group fetchers\] *group  *group [0-9]*, 3 tasks' "tree shows a group line under its creator"
+grep -A3 -- '-\[group fetchers\]' "$tmp/out" | grep -q '  [`|]-fetch_page ' || fail "tree shows the group's tasks under its line"
 
 run "$DUMP" -b $show
 expect_rc 0 "-b"
@@ -376,7 +378,8 @@ LRT_TEST_SNAPSHOT_DIR=$snaps timeout --foreground -k 5 120 "$BUILD/tests/lrt-tes
     dump/agent_answers_ping_and_snapshots_on_a_private_socket_removed_at_shutdown \
     dump/agent_answers_within_a_second_when_the_thread_is_stuck_in_a_busy_loop \
     dump/agent_answers_within_a_second_when_the_thread_is_stuck_in_a_blocking_read \
-    dump/stall_detector_reports_long_polls_with_backtrace_and_rate_limit >"$tmp/unit.out" 2>&1 ||
+    dump/stall_detector_reports_long_polls_with_backtrace_and_rate_limit \
+    group/snapshot_shows_each_members_group_and_the_task_waiting_on_it >"$tmp/unit.out" 2>&1 ||
     fail "CUnit dump snapshots ($(tail -5 "$tmp/unit.out"))"
 n=$(ls "$snaps" | wc -l)
 $PY - "$snaps" docs/snapshot.schema.json <<'EOF' || fail "schema validation"
