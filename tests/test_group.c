@@ -226,12 +226,35 @@ static void *freeing_task(void *arg)
     return NULL;
 }
 
+/* The wait kind of task @id in a snapshot of this runtime (malloc'd), or NULL. */
+static char *wait_kind_of(uint64_t id)
+{
+    char *js = lrt_dump_json(lrt_current(), 0);
+    json_t *root = js ? json_loads(js, 0, NULL) : NULL;
+    free(js);
+    char *kind = NULL;
+    json_t *it;
+    size_t i;
+    json_array_foreach(json_object_get(root, "tasks"), i, it)
+    {
+        if ((uint64_t)json_integer_value(json_object_get(it, "id")) == id)
+            kind = strdup(json_string_value(json_object_get(json_object_get(it, "wait"), "kind")));
+    }
+    json_decref(root);
+    return kind;
+}
+
 static void *abort_freer_root(void *arg)
 {
     lrt_task_t *t = lrt_spawn(freeing_task, arg);
     lrt_yield();
     lrt_yield(); /* in lrt_group_free, the stubborn member on its first cancel */
     lrt_abort(t);
+    lrt_yield();
+    /* still parked on the group, not spinning through cancelled suspension points */
+    char *kind = wait_kind_of(lrt_task_id(t));
+    CU_ASSERT(kind && strcmp(kind, "group") == 0);
+    free(kind);
     CU_ASSERT_EQUAL(lrt_join(t, NULL), -ECANCELED);
     return NULL;
 }
