@@ -149,7 +149,11 @@ int lrt_group_free(lrt_group_t *g)
     int err = group_ctx(g, &cur);
     if (err)
         return err;
-    if (!lrt__waitq_empty(&g->waiters))
+    /* a member waiting for the group's members would wait for itself */
+    if (cur->gm && cur->gm->g == g)
+        return -EDEADLK;
+    /* (a waiter cancelled but not yet run is stale: dropped here, not counted) */
+    if (lrt__waitq_first(&g->waiters))
         return -EBUSY;
     lrt_group_abort_all(g);
     /* Wait out every member, even if the caller itself is aborted meanwhile: its

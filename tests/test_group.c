@@ -332,6 +332,28 @@ static void *handle_root(void *unused)
     return NULL;
 }
 
+static void *self_freeing_member(void *arg)
+{
+    return (void *)(intptr_t)lrt_group_free(arg);
+}
+
+static void *self_free_root(void *unused)
+{
+    (void)unused;
+    lrt_group_t *g = lrt_group_new("self");
+    lrt_group_spawn(g, self_freeing_member, g);
+    void *res = NULL;
+    CU_ASSERT_EQUAL(lrt_group_join_next(g, NULL, &res, 30000), 0);
+    CU_ASSERT_EQUAL((intptr_t)res, -EDEADLK);
+    CU_ASSERT_EQUAL(lrt_group_free(g), 0);
+    return NULL;
+}
+
+static void a_member_freeing_its_own_group_gets_edeadlk_instead_of_waiting_for_itself(void)
+{
+    lrt_test_run(NULL, self_free_root, NULL);
+}
+
 static void a_group_members_handle_cannot_be_joined_or_detached_by_the_caller(void)
 {
     lrt_test_run(NULL, handle_root, NULL);
@@ -435,6 +457,8 @@ CU_TestInfo lrt_test_group[] = {
      a_cancelled_join_next_leaves_the_finished_task_in_the_group},
     {"a_group_members_handle_cannot_be_joined_or_detached_by_the_caller",
      a_group_members_handle_cannot_be_joined_or_detached_by_the_caller},
+    {"a_member_freeing_its_own_group_gets_edeadlk_instead_of_waiting_for_itself",
+     a_member_freeing_its_own_group_gets_edeadlk_instead_of_waiting_for_itself},
     {"snapshot_shows_each_members_group_and_the_task_waiting_on_it",
      snapshot_shows_each_members_group_and_the_task_waiting_on_it},
     CU_TEST_INFO_NULL,

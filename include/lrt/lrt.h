@@ -281,7 +281,8 @@ LRT_EXPORT size_t lrt_group_len(const lrt_group_t *g);
  * dropped: free what they own before, via join_next), then free @g.  An abort of the
  * caller does not cut the wait short: it is kept for its next suspension point.  Returns
  * 0 (also for NULL), -EPERM outside a task, -EINVAL for another runtime's group, -EBUSY
- * while a task waits in lrt_group_join_next() on @g (nothing done). */
+ * while a task waits in lrt_group_join_next() on @g, -EDEADLK when called by a member of
+ * @g (nothing done in these three). */
 LRT_EXPORT int lrt_group_free(lrt_group_t *g);
 
 /* lrt_yield() - (suspends) let every other runnable task run once, then continue.
