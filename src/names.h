@@ -25,7 +25,8 @@
     X(ONESHOT, "oneshot")                                                                  \
     X(NOTIFY, "notify")                                                                    \
     X(MUTEX, "mutex")                                                                      \
-    X(SEM, "semaphore")
+    X(SEM, "semaphore")                                                                    \
+    X(SELECT, "select")       /* obj = the lrt_sel_t array (on its stack), aux = count */
 
 /* who made a task runnable */
 #define LRT__WAKERS(X) X(NONE, "none") X(IO, "io") X(TIMER, "timer") X(TASK, "task") \
