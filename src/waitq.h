@@ -57,18 +57,20 @@ typedef struct lrt__waiter {
     void *msg;     /* handed over by the waker (channel receive, oneshot), or offered (send) */
     uint64_t want; /* what the waiter waits for (permits); notify: written by the waker;
                       fd: the interest */
-    /* NULL, or a select's winner slot (select.c): a select links one waiter per case, and
-     * the wake that takes effect records which one it handed something to.  The claim
-     * itself is the task's state: once a waker woke it, its other waiters are stale
-     * (lrt__waitq_first skips them), so nothing is handed to a select already satisfied. */
+    /* A select's winner slot (select.c), read only when the task waits in lrt_select: a
+     * select links one waiter per case, and the wake that takes effect records which one
+     * it handed something to.  The claim itself is the task's state: once a waker woke
+     * it, its other waiters are stale (lrt__waitq_first skips them), so nothing is handed
+     * to a select already satisfied.  Plain waiters never set it: the test is on the
+     * task's wait kind, so their wait stores nothing more. */
     struct lrt__waiter **claim;
 } lrt__waiter;
 
-/* Record @w as its select's winner when this wake is the one that takes effect. */
-static inline void lrt__waiter_claim(lrt__waiter *w)
+/* Whether @w's task waits in lrt_select now (a suspended task's linked waiters all
+ * belong to its current wait). */
+static inline bool lrt__waiter_in_select(const lrt__waiter *w)
 {
-    if (w->task->state == LRT__SUSPENDED)
-        *w->claim = w;
+    return w->task->wait_kind == LRT__WAIT_SELECT && w->task->state == LRT__SUSPENDED;
 }
 
 static inline void lrt__waitq_init(lrt__link *q) { lrt__list_init(q); }
@@ -86,7 +88,6 @@ static inline int lrt__waitq_suspend(lrt__link *q, lrt__waiter *w, struct lrt_ta
                                      const void *obj, uint64_t aux, uint64_t deadline)
 {
     w->task = t;
-    w->claim = NULL;
     lrt__list_push(q, &w->link);
     return lrt__suspend(kind, obj, aux, deadline);
 }
@@ -132,8 +133,8 @@ static inline void lrt__waitq_hand(lrt__waiter *w, void *msg, int result, int wa
 {
     lrt__list_del(&w->link);
     w->msg = msg;
-    if (LRT__UNLIKELY(w->claim != NULL))
-        lrt__waiter_claim(w);
+    if (LRT__UNLIKELY(w->task->wait_kind == LRT__WAIT_SELECT)) /* live: suspended */
+        *w->claim = w;
     lrt__wake(w->task, result, waker_kind);
 }
 
@@ -154,8 +155,8 @@ static inline void lrt__waitq_wake_all(lrt__link *q, int result, int waker_kind)
     while (!lrt__list_empty(q)) {
         lrt__waiter *w = lrt__waitq_head(q);
         lrt__list_del(&w->link);
-        if (LRT__UNLIKELY(w->claim != NULL))
-            lrt__waiter_claim(w);
+        if (LRT__UNLIKELY(lrt__waiter_in_select(w)))
+            *w->claim = w;
         lrt__wake(w->task, result, waker_kind);
     }
 }
