@@ -25,7 +25,7 @@
 
 #include <sys/epoll.h>
 
-#define SEL_MAX 64 /* the waiters live on the caller's stack */
+#define SEL_MAX 64 /* the waiters live on the caller's stack (task stacks are small) */
 
 static lrt_sel_t sel_case(int kind, void *obj, int fd, void *msg, void **out)
 {
@@ -203,7 +203,7 @@ int lrt_select(lrt_sel_t *cases, size_t n, int64_t timeout_ms)
         if ((err = sel_check(cur, &cases[i])) != 0)
             return err;
     }
-    lrt__waiter ws[SEL_MAX];
+    lrt__waiter ws[n]; /* bounded by SEL_MAX: 48 bytes a case, not 3 KB for every select */
     size_t start = sel_rotor++ % n;
     uint64_t deadline = 0;
     for (;;) {

@@ -343,6 +343,33 @@ static void a_closed_channel_completes_its_case_with_epipe(void)
     lrt_test_run(NULL, close_root, NULL);
 }
 
+static void *fd_closer(void *arg)
+{
+    lrt_close((int)(intptr_t)arg);
+    return NULL;
+}
+
+static void *fd_close_root(void *arg)
+{
+    (void)arg;
+    int p[2];
+    CU_ASSERT_EQUAL_FATAL(pipe(p), 0);
+    lrt_chan_t *c = lrt_chan_new(0);
+    lrt_task_t *t = lrt_spawn(fd_closer, P(p[0]));
+    lrt_sel_t s[2] = {lrt_sel_recv(c, NULL), lrt_sel_readable(p[0])};
+    CU_ASSERT_EQUAL(lrt_select(s, 2, 10000), 1);
+    CU_ASSERT_EQUAL(s[1].res, -EBADF);
+    CU_ASSERT_EQUAL(lrt_join(t, NULL), 0);
+    CU_ASSERT_EQUAL(lrt_close(p[1]), 0);
+    CU_ASSERT_EQUAL(lrt_chan_free(c), 0);
+    return NULL;
+}
+
+static void an_fd_closed_while_its_case_waits_completes_it_with_ebadf(void)
+{
+    lrt_test_run(NULL, fd_close_root, NULL);
+}
+
 /* ---- 100k selects against a concurrent sender -------------------------------------- */
 
 enum { MANY = 100000 };
@@ -497,6 +524,8 @@ CU_TestInfo lrt_test_select[] = {
     {"aborted_select_returns_ecanceled_and_leaves_no_waiter",
      aborted_select_returns_ecanceled_and_leaves_no_waiter},
     {"a_closed_channel_completes_its_case_with_epipe", a_closed_channel_completes_its_case_with_epipe},
+    {"an_fd_closed_while_its_case_waits_completes_it_with_ebadf",
+     an_fd_closed_while_its_case_waits_completes_it_with_ebadf},
     {"hundred_thousand_selects_against_a_sender_lose_and_duplicate_nothing",
      hundred_thousand_selects_against_a_sender_lose_and_duplicate_nothing},
     {"a_select_whose_join_case_lost_leaves_the_task_joinable",
