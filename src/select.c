@@ -208,14 +208,11 @@ int lrt_select(lrt_sel_t *cases, size_t n, int64_t timeout_ms)
     uint64_t deadline = 0;
     for (;;) {
         /* poll every case from the rotating start; fd cases link as they go */
-        for (size_t k = 0; k < n; k++) {
-            size_t i = (start + k) % n;
+        for (size_t k = 0, i = start; k < n; k++, i = i + 1 == n ? 0 : i + 1) {
             ws[i].link.next = ws[i].link.prev = NULL;
             if (sel_poll(cur, &cases[i], &ws[i]) == 0) {
-                for (size_t m = 0; m < k; m++) {
-                    size_t x = (start + m) % n;
+                for (size_t m = 0, x = start; m < k; m++, x = x + 1 == n ? 0 : x + 1)
                     sel_leave(cur, &cases[x], &ws[x]);
-                }
                 return (int)i;
             }
         }
@@ -242,6 +239,6 @@ int lrt_select(lrt_sel_t *cases, size_t n, int64_t timeout_ms)
         if (r == -ETIMEDOUT || r == -ECANCELED)
             return r;
         /* a readiness wake (fd, join, close): poll again, from the next start */
-        start = (start + 1) % n;
+        start = start + 1 == n ? 0 : start + 1;
     }
 }
