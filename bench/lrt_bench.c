@@ -4,7 +4,7 @@
  * lrt's public API only, with the runtime's default options (like a user would) except
  * max_blocking_threads = 4, which tokio_bench also sets for every workload.
  *
- *   lrt-bench spawn_many [N] | yield_many [TASKS] [YIELDS_PER_TASK] | ping_pong [N]
+ *   lrt-bench spawn_many [N] | yield_many [TASKS] [YIELDS_PER_TASK] | ping_pong [N] | select2 [N]
  *           | chained_spawn [N] | timers [N] | blocking_pool [N] | blocking_pool_seq [N]
  *           | idle_mem [N] | idle_mem_shared [N] | echo_server [PORT]
  *   extra (not in run.sh):  scale_tasks [N]   N live tasks: spawn-to-parked ns and RSS per task
@@ -236,6 +236,49 @@ static void *ping_pong(void *arg)
     spawn_detached(ping_task, NULL);
     wait_done(rx);
     printf("lrt ping_pong ns_per_roundtrip=%.1f n=%zu\n", ns_per(t, pp_n), pp_n);
+    lrt_chan_close(ch_pong);
+    return NULL;
+}
+
+/* ---- select2: ping_pong whose ping receives through lrt_select of 2 recv cases ------- */
+
+static lrt_chan_t *ch_idle; /* never ready: the losing case */
+
+static void *ping_select_task(void *arg)
+{
+    (void)arg;
+    uint64_t acc = 0;
+    for (size_t i = 0; i < pp_n; i++) {
+        void *v = NULL, *idle = NULL;
+        int r = lrt_chan_send(ch_ping, (void *)(uintptr_t)i);
+        if (r)
+            die("lrt_chan_send", r);
+        lrt_sel_t cs[2] = {lrt_sel_recv(ch_pong, &v), lrt_sel_recv(ch_idle, &idle)};
+        r = lrt_select(cs, 2, -1);
+        if (r != 0 || cs[0].res)
+            die("lrt_select", r < 0 ? r : -EIO);
+        acc += (uintptr_t)v;
+    }
+    sink(acc);
+    lrt_chan_close(ch_ping);
+    task_done();
+    return NULL;
+}
+
+static void *select2(void *arg)
+{
+    pp_n = (size_t)arg;
+    ch_ping = lrt_chan_new(1);
+    ch_pong = lrt_chan_new(1);
+    ch_idle = lrt_chan_new(1);
+    if (!ch_ping || !ch_pong || !ch_idle)
+        die("lrt_chan_new", -errno);
+    lrt_oneshot_t *rx = arm(2);
+    uint64_t t = now_ns();
+    spawn_detached(pong_task, NULL);
+    spawn_detached(ping_select_task, NULL);
+    wait_done(rx);
+    printf("lrt select2 ns_per_roundtrip=%.1f n=%zu\n", ns_per(t, pp_n), pp_n);
     lrt_chan_close(ch_pong);
     return NULL;
 }
@@ -618,7 +661,7 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: lrt-bench spawn_many [N] | yield_many [TASKS] [YIELDS_PER_TASK] | ping_pong [N] | "
-            "chained_spawn [N] | timers [N] | blocking_pool [N] | blocking_pool_seq [N] | idle_mem [N] | "
+            "select2 [N] | chained_spawn [N] | timers [N] | blocking_pool [N] | blocking_pool_seq [N] | idle_mem [N] | "
             "idle_mem_shared [N] | echo_server [PORT] | scale_tasks [N] | dump_10k [N] | "
             "dump_loop SOCKET SECONDS [bt]\n");
     exit(2);
@@ -701,6 +744,8 @@ int main(int argc, char **argv)
         yields_per_task = arg_or(argc, argv, 3, 2000000);
     } else if (!strcmp(wl, "ping_pong")) {
         fn = ping_pong, a = arg_or(argc, argv, 2, 500000);
+    } else if (!strcmp(wl, "select2")) {
+        fn = select2, a = arg_or(argc, argv, 2, 500000);
     } else if (!strcmp(wl, "chained_spawn")) {
         fn = chained_spawn, a = arg_or(argc, argv, 2, 1000000);
     } else if (!strcmp(wl, "timers")) {

@@ -274,3 +274,33 @@ int lrt_chan_free(lrt_chan_t *c)
     free(c);
     return 0;
 }
+
+/* ---- select (select.c) ------------------------------------------------------------ */
+
+int lrt__chan_sel_poll(lrt_chan_t *c, bool send, void **msg)
+{
+    if (send) {
+        if (c->closed)
+            return -EPIPE;
+        if (chan_hand(c, *msg))
+            return 0;
+        return c->len < c->cap ? chan_push(c, *msg) : 1;
+    }
+    if (c->len != 0) {
+        *msg = chan_pop(c);
+        chan_refill(c);
+        return 0;
+    }
+    return c->closed ? -EPIPE : 1;
+}
+
+lrt__link *lrt__chan_sel_queue(lrt_chan_t *c, bool send)
+{
+    return send ? &c->sendq : &c->recvq;
+}
+
+void lrt__chan_sel_won(lrt_chan_t *c, bool send)
+{
+    if (!send)
+        c->handed--;
+}

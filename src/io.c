@@ -21,6 +21,7 @@
  * notifier (notify.c), core and clock.  State: rt->io, the runtime thread's.
  */
 #include "io.h"
+#include "select.h"
 #include "trace.h"
 
 #include <poll.h>
@@ -51,7 +52,7 @@ static void wake_queue(struct lrt__io *io, struct reg *r, lrt__link *q, uint32_t
     while (l != q) {
         lrt__link *next = l->next;
         lrt__waiter *w = lrt__container_of(l, lrt__waiter, link);
-        uint32_t interest = w->task->wait_aux2;
+        uint32_t interest = (uint32_t)w->want;
         if (!need || (interest & need)) {
             lrt__list_del(l); /* the waker unlinks (waitq.h) */
             waiter_uncount(io, r, interest);
@@ -70,7 +71,7 @@ static void wake_queue(struct lrt__io *io, struct reg *r, lrt__link *q, uint32_t
 static inline __attribute__((always_inline)) int wait_on(struct lrt__io *io, struct reg *r,
         struct lrt_task *t, uint32_t interest, uint64_t deadline)
 {
-    lrt__waiter w; /* the interest stays in t->wait_aux2, where dumps read it */
+    lrt__waiter w = {.want = interest}; /* and in t->wait_aux2, where dumps read it */
     lrt__link *q = &r->writers;
     if (interest & (EPOLLIN | EPOLLRDHUP)) {
         q = &r->readers;
@@ -407,6 +408,51 @@ int lrt_wait_fd(int fd, uint32_t events, int64_t timeout_ms)
             return rc;
         suspended = true;
     }
+}
+
+/* ---- select (select.c) ----------------------------------------------------------- */
+
+/* Like lrt_wait_fd's loop body: the kernel's answer, not the cache. */
+int lrt__io_sel_poll(struct lrt_task *t, int fd, uint32_t events, lrt__waiter *w)
+{
+    int err;
+    struct lrt__io *io = t->rt->io;
+    struct reg *r = reg_get(io, fd, &err);
+    if (!r)
+        return err;
+    uint32_t clear = events | EPOLLHUP | EPOLLERR | ((events & EPOLLIN) ? EPOLLRDHUP : 0);
+    struct pollfd p = {.fd = fd, .events = (short)events};
+    uint32_t tick = r->tick;
+    int k = poll(&p, 1, 0);
+    if (k < 0 && errno != EINTR)
+        return -errno;
+    if (k > 0)
+        return (p.revents & POLLNVAL) ? -EBADF : (int)(uint16_t)p.revents;
+    if (r->tick == tick)
+        r->ready &= ~clear;
+    if (!w)
+        return 0;
+    lrt__link *q = &r->writers;
+    if (events & (EPOLLIN | EPOLLRDHUP)) {
+        q = &r->readers;
+        r->nreaders++;
+    } else {
+        r->nwriters++;
+    }
+    io->waiters++;
+    w->want = events;
+    w->msg = r;
+    w->task = t;
+    lrt__list_push(q, &w->link);
+    return 0;
+}
+
+void lrt__io_sel_leave(struct lrt_task *t, lrt__waiter *w)
+{
+    if (!lrt__linked(&w->link))
+        return; /* the waker unlinked and uncounted it */
+    lrt__list_del(&w->link);
+    waiter_uncount(t->rt->io, w->msg, (uint32_t)w->want);
 }
 
 /*

@@ -26,7 +26,8 @@
     X(NOTIFY, "notify")                                                                    \
     X(MUTEX, "mutex")                                                                      \
     X(SEM, "semaphore")                                                                    \
-    X(GROUP, "group")         /* obj = group, aux = group id: join_next / free */
+    X(GROUP, "group")         /* obj = group, aux = group id: join_next / free */   \
+    X(SELECT, "select")       /* obj = the lrt_sel_t array (on its stack), aux = count */
 
 /* who made a task runnable */
 #define LRT__WAKERS(X) X(NONE, "none") X(IO, "io") X(TIMER, "timer") X(TASK, "task") \

@@ -410,3 +410,53 @@ int lrt_sem_free(lrt_sem_t *s)
 {
     return sync_free(s, s ? &s->q : NULL, s && s->handed);
 }
+
+/* ---- select (select.c): the waiting halves above, split at the suspension --------- */
+
+int lrt__oneshot_sel_poll(lrt_oneshot_t *o, void **value)
+{
+    if (o->state == OS_FULL) {
+        o->state = OS_TAKEN;
+        *value = o->value;
+        o->value = NULL;
+        return 0;
+    }
+    if (o->state == OS_TAKEN)
+        return -EALREADY;
+    if (o->closed)
+        return -EPIPE;
+    return lrt__waitq_first(&o->q) != NULL ? -EBUSY : 1;
+}
+
+lrt__link *lrt__oneshot_sel_queue(lrt_oneshot_t *o)
+{
+    return &o->q;
+}
+
+void lrt__oneshot_sel_won(lrt_oneshot_t *o)
+{
+    o->handed--;
+}
+
+int lrt__notify_sel_poll(lrt_notify_t *n)
+{
+    if (n->closed)
+        return -EPIPE;
+    if (n->permit) {
+        n->permit = 0;
+        return 0;
+    }
+    return 1;
+}
+
+lrt__link *lrt__notify_sel_queue(lrt_notify_t *n, lrt__waiter *w)
+{
+    w->want = NOTIFIED_ALL;
+    return &n->q;
+}
+
+void lrt__notify_sel_won(lrt_notify_t *n, const lrt__waiter *w)
+{
+    if (w->want == NOTIFIED_ONE)
+        n->handed--;
+}

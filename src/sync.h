@@ -42,4 +42,17 @@ static inline int lrt__sync_alloc_check(void)
     return lrt__tls_rt == NULL ? 0 : lrt__sync_thread_check();
 }
 
+/* select.c's hooks (chan.c, sync.c): _poll completes the case now if it can (0 or a
+ * negative errno: the case's result) or answers 1 (wait); _queue is where its waiter
+ * links; _won settles the hand-over after the select's waiter won (woken with 0). */
+int lrt__chan_sel_poll(lrt_chan_t *c, bool send, void **msg);
+lrt__link *lrt__chan_sel_queue(lrt_chan_t *c, bool send);
+void lrt__chan_sel_won(lrt_chan_t *c, bool send);
+int lrt__oneshot_sel_poll(lrt_oneshot_t *o, void **value);
+lrt__link *lrt__oneshot_sel_queue(lrt_oneshot_t *o);
+void lrt__oneshot_sel_won(lrt_oneshot_t *o);
+int lrt__notify_sel_poll(lrt_notify_t *n);
+lrt__link *lrt__notify_sel_queue(lrt_notify_t *n, lrt__waiter *w);
+void lrt__notify_sel_won(lrt_notify_t *n, const lrt__waiter *w);
+
 #endif

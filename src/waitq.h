@@ -55,8 +55,23 @@ typedef struct lrt__waiter {
     lrt__link link;
     struct lrt_task *task;
     void *msg;     /* handed over by the waker (channel receive, oneshot), or offered (send) */
-    uint64_t want; /* what the waiter waits for (permits); notify: written by the waker */
+    uint64_t want; /* what the waiter waits for (permits); notify: written by the waker;
+                      fd: the interest */
+    /* A select's winner slot (select.c), read only when the task waits in lrt_select: a
+     * select links one waiter per case, and the wake that takes effect records which one
+     * it handed something to.  The claim itself is the task's state: once a waker woke
+     * it, its other waiters are stale (lrt__waitq_first skips them), so nothing is handed
+     * to a select already satisfied.  Plain waiters never set it: the test is on the
+     * task's wait kind, so their wait stores nothing more. */
+    struct lrt__waiter **claim;
 } lrt__waiter;
+
+/* Whether @w's task waits in lrt_select now (a suspended task's linked waiters all
+ * belong to its current wait). */
+static inline bool lrt__waiter_in_select(const lrt__waiter *w)
+{
+    return w->task->wait_kind == LRT__WAIT_SELECT && w->task->state == LRT__SUSPENDED;
+}
 
 static inline void lrt__waitq_init(lrt__link *q) { lrt__list_init(q); }
 static inline bool lrt__waitq_empty(const lrt__link *q) { return lrt__list_empty(q); }
@@ -118,6 +133,8 @@ static inline void lrt__waitq_hand(lrt__waiter *w, void *msg, int result, int wa
 {
     lrt__list_del(&w->link);
     w->msg = msg;
+    if (LRT__UNLIKELY(w->task->wait_kind == LRT__WAIT_SELECT)) /* live: suspended */
+        *w->claim = w;
     lrt__wake(w->task, result, waker_kind);
 }
 
@@ -138,6 +155,8 @@ static inline void lrt__waitq_wake_all(lrt__link *q, int result, int waker_kind)
     while (!lrt__list_empty(q)) {
         lrt__waiter *w = lrt__waitq_head(q);
         lrt__list_del(&w->link);
+        if (LRT__UNLIKELY(lrt__waiter_in_select(w)))
+            *w->claim = w;
         lrt__wake(w->task, result, waker_kind);
     }
 }

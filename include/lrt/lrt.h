@@ -446,6 +446,37 @@ LRT_EXPORT void lrt_notify_close(lrt_notify_t *n);
 LRT_EXPORT int lrt_notify_free(lrt_notify_t *n);
 
 /*
+ * Select: wait for the first of several cases; exactly one takes effect (no message is
+ * consumed, no notification or value taken, no task joined by a case that did not win).
+ * Build the cases with the lrt_sel_* constructors (plain values, no allocation):
+ *   recv(c, out): *out = the message; res 0, or -EPIPE (closed and drained).
+ *   send(c, msg): res 0 (the message is in the channel or with a receiver), or -EPIPE.
+ *   readable(fd) / writable(fd): res = the ready events (EPOLLIN/OUT/HUP/ERR...), or
+ *     -EBADF; readiness only: the caller does its own I/O.
+ *   join(t, out): completes when t finished: t is joined and its handle released (as by
+ *     lrt_join: res = its status, *out its result); a join case that lost leaves t
+ *     joinable.  t must not have another joiner.
+ *   notify(n): res 0 (a notification taken), or -EPIPE once closed.
+ *   oneshot(o, out): *out = the value; res 0, -EPIPE, -EALREADY, -EBUSY as oneshot_recv.
+ * lrt_select returns the index of the case that completed (its .res set), -ETIMEDOUT
+ * (timeout_ms: 0 = poll, < 0 = none), -ECANCELED, -EINVAL (no cases, more than 64, a
+ * NULL object, a bad join handle), -EPERM outside a task.  When several cases are ready,
+ * the one taken rotates (not always the first).  The array is the caller's and must stay
+ * valid during the call (dumps read it).  In a task only.
+ */
+enum { LRT_SEL_RECV = 1, LRT_SEL_SEND, LRT_SEL_READABLE, LRT_SEL_WRITABLE, LRT_SEL_JOIN,
+       LRT_SEL_NOTIFY, LRT_SEL_ONESHOT };
+typedef struct lrt_sel { int kind; void *obj; int fd; void *msg; void **out; int res; } lrt_sel_t;
+LRT_EXPORT lrt_sel_t lrt_sel_recv(lrt_chan_t *c, void **out);
+LRT_EXPORT lrt_sel_t lrt_sel_send(lrt_chan_t *c, void *msg);
+LRT_EXPORT lrt_sel_t lrt_sel_readable(int fd);
+LRT_EXPORT lrt_sel_t lrt_sel_writable(int fd);
+LRT_EXPORT lrt_sel_t lrt_sel_join(lrt_task_t *t, void **out);
+LRT_EXPORT lrt_sel_t lrt_sel_notify(lrt_notify_t *n);
+LRT_EXPORT lrt_sel_t lrt_sel_oneshot(lrt_oneshot_t *o, void **out);
+LRT_EXPORT int lrt_select(lrt_sel_t *cases, size_t n, int64_t timeout_ms);
+
+/*
  * Async mutex, FIFO hand-off.  lock: 0, -EDEADLK if the caller already holds it,
  * -ECANCELED (not acquired).  unlock: 0, -EPERM if the caller does not hold it.
  * free: -EBUSY if held or waited on.

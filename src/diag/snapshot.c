@@ -48,6 +48,26 @@ static const char *ready_name(uint32_t ev, char *buf, size_t n)
     return buf;
 }
 
+/* "select (2 cases: recv chan 0x..., fd 7 read)": the cases are on the waiting task's
+ * stack, valid while it is suspended (the dump runs between polls or with the thread
+ * frozen). */
+static void fmt_select(const lrt_sel_t *c, size_t count, char *buf, size_t n)
+{
+    static const char *const what[] = {"?", "recv chan", "send chan", "fd", "fd", "join",
+                                       "notify", "oneshot"};
+    int k = snprintf(buf, n, "select (%zu cases", count);
+    for (size_t i = 0; i < count && k > 0 && (size_t)k < n; i++) {
+        int kind = (unsigned)c[i].kind < sizeof what / sizeof *what ? c[i].kind : 0;
+        if (kind == LRT_SEL_READABLE || kind == LRT_SEL_WRITABLE)
+            k += snprintf(buf + k, n - (size_t)k, "%s fd %d %s", i ? "," : ":", c[i].fd,
+                          kind == LRT_SEL_READABLE ? "read" : "write");
+        else
+            k += snprintf(buf + k, n - (size_t)k, "%s %s %p", i ? "," : ":", what[kind], c[i].obj);
+    }
+    if (k > 0 && (size_t)k < n)
+        snprintf(buf + k, n - (size_t)k, ")");
+}
+
 /* Human text for a wait reason (shared by the JSON "object" and the deadlock report). */
 static void fmt_wait(uint64_t now, const struct lrt_task *t, char *buf, size_t n)
 {
@@ -101,6 +121,9 @@ static void fmt_wait(uint64_t now, const struct lrt_task *t, char *buf, size_t n
     }
     case LRT__WAIT_YIELD:
         snprintf(buf, n, "yield");
+        break;
+    case LRT__WAIT_SELECT:
+        fmt_select(t->wait_obj, (size_t)t->wait_aux, buf, n);
         break;
     default:
         snprintf(buf, n, "-");
