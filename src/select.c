@@ -53,8 +53,9 @@ static int sel_check(struct lrt_task *cur, const lrt_sel_t *c)
         return c->fd >= 0 ? 0 : -EBADF;
     case LRT_SEL_JOIN: {
         struct lrt__join *j = lrt__join_of(c->obj);
+        /* a group keeps its members' handles: only lrt_group_join_next joins them */
         if (!c->obj || !lrt__handle_valid(c->obj, j) || j == &cur->join || j->rt != cur->rt ||
-            (j->joiner && j->joiner != cur))
+            (j->joiner && j->joiner != cur) || lrt__join_grouped(j))
             return -EINVAL;
         return 0;
     }

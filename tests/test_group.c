@@ -322,6 +322,9 @@ static void *handle_root(void *unused)
     CU_ASSERT_EQUAL(lrt_join_timeout(h, NULL, 0), -EINVAL);
     lrt_task_detach(h); /* no-op */
     CU_ASSERT_EQUAL(lrt_task_id(h), id);
+    lrt_sel_t sel = lrt_sel_join(h, NULL); /* nor can a select take it */
+    CU_ASSERT_EQUAL(lrt_select(&sel, 1, 0), -EINVAL);
+    CU_ASSERT_EQUAL(lrt_task_id(h), id);
     uint64_t got = 0;
     CU_ASSERT_EQUAL(lrt_group_join_next(g, &got, NULL, -1), 0);
     CU_ASSERT_EQUAL(got, id);
