@@ -25,7 +25,10 @@
     X(ONESHOT, "oneshot")                                                                  \
     X(NOTIFY, "notify")                                                                    \
     X(MUTEX, "mutex")                                                                      \
-    X(SEM, "semaphore")
+    X(SEM, "semaphore")                                                                    \
+    X(WATCH, "watch")         /* aux = version waited past */                              \
+    X(RWLOCK, "rwlock")       /* aux = writer's task id, 0 when readers hold it */         \
+    X(BARRIER, "barrier")     /* aux = arrivals still missing */
 
 /* who made a task runnable */
 #define LRT__WAKERS(X) X(NONE, "none") X(IO, "io") X(TIMER, "timer") X(TASK, "task") \
