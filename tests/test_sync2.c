@@ -1,6 +1,7 @@
 /* watch.c, rwlock.c, barrier.c, interval.c, tls.c: the sync types beyond the basic ones. */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "test_util.h"
 
@@ -642,6 +643,54 @@ static void task_local_keys_are_limited_to_16_then_eagain(void)
     lrt_test_run(NULL, tls_errors_root, NULL);
 }
 
+/* ---- the dump --------------------------------------------------------------------- */
+
+static void *dump_rw_waiter(void *arg)
+{
+    return P(lrt_rwlock_wrlock(arg) == 0 && lrt_rwlock_unlock(arg) == 0);
+}
+
+static void *dump_root(void *arg)
+{
+    (void)arg;
+    lrt_watch_t *w = lrt_watch_new(NULL);
+    lrt_rwlock_t *l = lrt_rwlock_new();
+    lrt_barrier_t *b = lrt_barrier_new(3);
+    struct wreader r = {.w = w, .timeout = -1, .rc = 1};
+    CU_ASSERT_EQUAL(lrt_rwlock_wrlock(l), 0);
+    lrt_task_t *t[3] = {lrt_spawn(watch_reader, &r), lrt_spawn(dump_rw_waiter, l),
+                        lrt_spawn(bar_once, b)};
+    settle();
+    char *s = lrt_dump_json(NULL, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s, "\"kind\":\"watch\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(s, "past version 0"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(s, "\"kind\":\"rwlock\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(s, "written by task"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(s, "\"kind\":\"barrier\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(s, "\"missing\":2"));
+    free(s);
+    lrt_watch_set(w, P(1));
+    CU_ASSERT_EQUAL(lrt_rwlock_unlock(l), 0);
+    lrt_task_t *more = lrt_spawn(bar_once, b), *last = lrt_spawn(bar_once, b);
+    void *res = NULL;
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(lrt_join(t[i], i == 1 ? &res : NULL), 0);
+    CU_ASSERT_EQUAL(I(res), 1);
+    CU_ASSERT_EQUAL(lrt_join(more, NULL), 0);
+    CU_ASSERT_EQUAL(lrt_join(last, &res), 0);
+    CU_ASSERT_EQUAL(I(res), 11);
+    CU_ASSERT_EQUAL(lrt_watch_free(w), 0);
+    CU_ASSERT_EQUAL(lrt_rwlock_free(l), 0);
+    CU_ASSERT_EQUAL(lrt_barrier_free(b), 0);
+    return NULL;
+}
+
+static void the_dump_names_watch_rwlock_and_barrier_waits_with_their_detail(void)
+{
+    lrt_test_run(NULL, dump_root, NULL);
+}
+
 CU_TestInfo lrt_test_sync2[] = {
     {"a_watch_reader_that_missed_several_sets_sees_the_latest_once",
      a_watch_reader_that_missed_several_sets_sees_the_latest_once},
@@ -670,5 +719,7 @@ CU_TestInfo lrt_test_sync2[] = {
     {"task_local_values_are_per_task_and_dtors_run_once_per_task_end_including_aborted",
      task_local_values_are_per_task_and_dtors_run_once_per_task_end_including_aborted},
     {"task_local_keys_are_limited_to_16_then_eagain", task_local_keys_are_limited_to_16_then_eagain},
+    {"the_dump_names_watch_rwlock_and_barrier_waits_with_their_detail",
+     the_dump_names_watch_rwlock_and_barrier_waits_with_their_detail},
     CU_TEST_INFO_NULL,
 };
