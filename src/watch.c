@@ -48,7 +48,7 @@ int lrt_watch_set(lrt_watch_t *w, void *value)
 
 void *lrt_watch_get(lrt_watch_t *w, uint64_t *version)
 {
-    if (w == NULL || lrt__sync_thread_check() != 0) {
+    if (w == NULL || lrt__sync_alloc_check() != 0) { /* reads only: new/free's rule */
         if (version)
             *version = 0;
         return NULL;

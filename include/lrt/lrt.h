@@ -435,8 +435,8 @@ LRT_EXPORT int lrt_sem_free(lrt_sem_t *s);
  * Values are not owned (the caller manages what they point to).  Runtime thread only
  * (new/free also with no runtime current).
  * set: 0, -EPIPE once closed; bumps the version and wakes every waiter.
- * get: the current value, its version in *@version (optional); NULL/0 off the runtime
- *   thread.
+ * get: the current value, its version in *@version (optional); NULL/0 on a thread
+ *   whose runtime is not current (like new/free, allowed with no runtime current).
  * changed (suspends): waits until the version differs from *@seen, then stores it in
  *   *@seen and returns 0; a reader that missed several sets sees the latest once.  An
  *   unseen version is reported even after close; then -EPIPE.  -ETIMEDOUT after
