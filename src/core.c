@@ -388,6 +388,8 @@ void lrt__task_main(void *p)
 #endif
     reap(rt);
     t->result = t->fn(t->arg);
+    if (LRT__UNLIKELY(t->tls != NULL)) /* still running: a destructor may use the runtime */
+        lrt__tls_run_dtors(t);
     t->state = LRT__FINISHED;
     /* A task aborted while it ran that returned before reaching a suspension point
      * never learnt of the abort: it completed, so its join says 0.  One that was told

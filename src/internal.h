@@ -191,6 +191,7 @@ struct lrt_task {
     uint64_t timer_deadline;     /* its deadline while armed, else 0 (for dumps) */
     void (*drop)(void *arg);     /* lrt_spawn_with: run on arg if fn never runs */
     struct lrt__gmember *gm;     /* group membership (group.h), NULL if none */
+    void **tls;                  /* task-local values (LRT__TLS_KEYS), or NULL (tls_keys.c) */
 #ifdef LRT__ASAN
     void *asan_fake;
 #endif
@@ -451,6 +452,11 @@ void lrt__wake(struct lrt_task *t, int result, int waker_kind);
  * stopped running). */
 void lrt__wake_by(struct lrt_task *t, int result, int waker_kind, uint64_t waker_id);
 void lrt__enqueue(struct lrt_runtime *rt, struct lrt_task *t); /* run queue tail */
+/* Task-local storage (tls_keys.c): process-wide keys; destructors run in the task's own
+ * context when its function returned, then t->tls is freed. */
+#define LRT__TLS_KEYS 16
+int lrt__tls_key_count(void);
+void lrt__tls_run_dtors(struct lrt_task *t);
 /* The running task (NULL outside a task, or on a foreign thread). */
 static inline struct lrt_task *lrt__current(void)
 {

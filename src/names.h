@@ -27,7 +27,10 @@
     X(MUTEX, "mutex")                                                                      \
     X(SEM, "semaphore")                                                                    \
     X(GROUP, "group")         /* obj = group, aux = group id: join_next / free */   \
-    X(SELECT, "select")       /* obj = the lrt_sel_t array (on its stack), aux = count */
+    X(SELECT, "select")       /* obj = the lrt_sel_t array (on its stack), aux = count */ \
+    X(WATCH, "watch")         /* aux = version waited past */                              \
+    X(RWLOCK, "rwlock")       /* aux = writer's task id, 0 when readers hold it */         \
+    X(BARRIER, "barrier")     /* aux = arrivals still missing */
 
 /* who made a task runnable */
 #define LRT__WAKERS(X) X(NONE, "none") X(IO, "io") X(TIMER, "timer") X(TASK, "task") \

@@ -7,6 +7,8 @@
 
 #include "waitq.h"
 
+#include <stdlib.h>
+
 /* Slow half of lrt__sync_ctx (sync.c). */
 int lrt__sync_ctx_slow(struct lrt_task **out, int kind, const void *obj);
 
@@ -54,5 +56,28 @@ void lrt__oneshot_sel_won(lrt_oneshot_t *o);
 int lrt__notify_sel_poll(lrt_notify_t *n);
 lrt__link *lrt__notify_sel_queue(lrt_notify_t *n, lrt__waiter *w);
 void lrt__notify_sel_won(lrt_notify_t *n, const lrt__waiter *w);
+
+/* new() of the sync objects outside sync.c (watch, rwlock, barrier, interval): zeroed,
+ * NULL with errno (EPERM, ENOMEM). */
+static inline void *lrt__sync_obj_new(size_t size)
+{
+    int err = lrt__sync_alloc_check();
+    if (err) {
+        errno = -err;
+        return NULL;
+    }
+    void *o = calloc(1, size);
+    if (!o)
+        errno = ENOMEM;
+    return o;
+}
+
+/* A wait's deadline from a timeout in ms (< 0: none); 0 with @now_expired set when the
+ * timeout is 0 (don't suspend at all). */
+static inline uint64_t lrt__sync_deadline(struct lrt_task *t, int64_t timeout_ms, bool *now_expired)
+{
+    *now_expired = timeout_ms == 0;
+    return timeout_ms < 0 ? 0 : lrt__deadline_in_ms(lrt__rt_now(t->rt), timeout_ms);
+}
 
 #endif

@@ -324,6 +324,7 @@ spawn(lrt_runtime_t *rt, const char *name, lrt_fn fn, void *arg, void (*drop)(vo
     t->timer_deadline = 0;
     t->drop = drop;
     t->gm = NULL;
+    t->tls = NULL;
 #ifdef LRT__ASAN
     t->asan_fake = NULL;
 #endif

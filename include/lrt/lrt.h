@@ -48,6 +48,10 @@ typedef struct lrt_oneshot lrt_oneshot_t; /* single value, single use */
 typedef struct lrt_notify lrt_notify_t;   /* wake one or all waiters */
 typedef struct lrt_mutex lrt_mutex_t;     /* async mutex (owned by a task) */
 typedef struct lrt_sem lrt_sem_t;         /* counting semaphore */
+typedef struct lrt_watch lrt_watch_t;     /* latest value + version, many readers */
+typedef struct lrt_rwlock lrt_rwlock_t;   /* readers/writer lock (owned by tasks) */
+typedef struct lrt_barrier lrt_barrier_t; /* n tasks meet, reusable */
+typedef struct lrt_interval lrt_interval_t; /* ticks on a fixed grid */
 typedef void *(*lrt_fn)(void *arg);
 
 /* Options; a zero-initialised struct means "defaults". */
@@ -499,6 +503,85 @@ LRT_EXPORT void lrt_sem_release(lrt_sem_t *s, size_t n);
 LRT_EXPORT size_t lrt_sem_available(const lrt_sem_t *s);
 LRT_EXPORT void lrt_sem_close(lrt_sem_t *s);
 LRT_EXPORT int lrt_sem_free(lrt_sem_t *s);
+
+/*
+ * Watch: the latest value and its version (0 for @initial, +1 per set); many readers.
+ * Values are not owned (the caller manages what they point to).  Runtime thread only
+ * (new/free also with no runtime current).
+ * set: 0, -EPIPE once closed; bumps the version and wakes every waiter.
+ * get: the current value, its version in *@version (optional); NULL/0 on a thread
+ *   whose runtime is not current (like new/free, allowed with no runtime current).
+ * changed (suspends): waits until the version differs from *@seen, then stores it in
+ *   *@seen and returns 0; a reader that missed several sets sees the latest once.  An
+ *   unseen version is reported even after close; then -EPIPE.  -ETIMEDOUT after
+ *   @timeout_ms (< 0: none, 0: don't wait), -ECANCELED, -EINVAL (NULL).
+ * close wakes every waiter with -EPIPE; set refuses afterwards.
+ * free: 0, -EBUSY while a task waits on it (or was woken and has not run yet).
+ */
+LRT_EXPORT lrt_watch_t *lrt_watch_new(void *initial);
+LRT_EXPORT int lrt_watch_set(lrt_watch_t *w, void *value);
+LRT_EXPORT void *lrt_watch_get(lrt_watch_t *w, uint64_t *version);
+LRT_EXPORT int lrt_watch_changed(lrt_watch_t *w, uint64_t *seen, int64_t timeout_ms);
+LRT_EXPORT void lrt_watch_close(lrt_watch_t *w);
+LRT_EXPORT int lrt_watch_free(lrt_watch_t *w);
+
+/*
+ * Readers/writer lock, owned by tasks, FIFO hand-off: a waiting writer blocks new
+ * readers (writers are not starved); a release hands the lock to the head writer, or to
+ * every reader at the head up to the first writer.  Runtime thread only.
+ * rdlock/wrlock (suspend): 0, -EDEADLK if the caller already holds it (read or write),
+ *   -ECANCELED (nothing taken), -ENOMEM (rdlock: no room to remember the reader).
+ * _timeout: also -ETIMEDOUT after @timeout_ms (< 0: none, 0: don't wait), nothing taken.
+ * unlock: 0, -EPERM if the caller holds neither lock.
+ * free: 0, -EBUSY if held or waited on.
+ */
+LRT_EXPORT lrt_rwlock_t *lrt_rwlock_new(void);
+LRT_EXPORT int lrt_rwlock_rdlock(lrt_rwlock_t *l);
+LRT_EXPORT int lrt_rwlock_wrlock(lrt_rwlock_t *l);
+LRT_EXPORT int lrt_rwlock_rdlock_timeout(lrt_rwlock_t *l, int64_t timeout_ms);
+LRT_EXPORT int lrt_rwlock_wrlock_timeout(lrt_rwlock_t *l, int64_t timeout_ms);
+LRT_EXPORT int lrt_rwlock_unlock(lrt_rwlock_t *l);
+LRT_EXPORT int lrt_rwlock_free(lrt_rwlock_t *l);
+
+/*
+ * Barrier of @n tasks (n >= 1; NULL with errno EINVAL for 0), reusable.  Runtime thread
+ * only.  wait (suspends): 1 for exactly one task per generation (the leader: the n-th to
+ * arrive), 0 for the others; -ECANCELED for an aborted waiter: if the generation had not
+ * completed it leaves it (the count drops back, the generation waits for another
+ * arrival; nobody is stranded), else it had counted and the others go on.
+ * free: 0, -EBUSY while waited on.
+ */
+LRT_EXPORT lrt_barrier_t *lrt_barrier_new(size_t n);
+LRT_EXPORT int lrt_barrier_wait(lrt_barrier_t *b);
+LRT_EXPORT int lrt_barrier_free(lrt_barrier_t *b);
+
+/*
+ * Interval: boundaries at start + k * @period_ms (start: lrt_interval_new's time when a
+ * runtime is current, else the first tick's), so there is no drift.  NULL with errno
+ * EINVAL for a period of 0 or above 2^62 ns.  Runtime thread only.
+ * tick (suspends, a sleep in the dump): waits for the next boundary and returns the
+ *   number of periods since the last tick: 1 on time, > 1 at once after missed
+ *   boundaries (one late return, never a burst); -ECANCELED, -EBUSY if another task
+ *   is ticking it.
+ * free: 0, -EBUSY while a task ticks it.
+ */
+LRT_EXPORT lrt_interval_t *lrt_interval_new(uint64_t period_ms);
+LRT_EXPORT int lrt_interval_tick(lrt_interval_t *iv);
+LRT_EXPORT int lrt_interval_free(lrt_interval_t *iv);
+
+/*
+ * Task-local storage.  Keys are process-wide (any runtime, any thread may make one),
+ * never deleted, at most 16: lrt_tls_key_new returns the key (>= 0) or -EAGAIN; @dtor may
+ * be NULL.  get: the running task's value for @key, NULL when unset, outside a task or
+ * for an invalid key.  set: 0, -EPERM outside a task, -EINVAL for a key not made,
+ * -ENOMEM.  Values are owned by the caller; when a task's function returned (aborted
+ * tasks too), the dtor of each key runs on each non-NULL value, once, in the task's own
+ * context (on its stack and thread, before it is reaped and its joiner woken).  A dtor
+ * that sets a value again gets another pass, up to 4.
+ */
+LRT_EXPORT int lrt_tls_key_new(void (*dtor)(void *));
+LRT_EXPORT void *lrt_tls_get(int key);
+LRT_EXPORT int lrt_tls_set(int key, void *value);
 
 /* ---- introspection ---------------------------------------------------------------- */
 

@@ -100,6 +100,18 @@ static void fmt_wait(uint64_t now, const struct lrt_task *t, char *buf, size_t n
     case LRT__WAIT_SEM:
         snprintf(buf, n, "semaphore %p (%" PRIu64 " permits)", t->wait_obj, t->wait_aux);
         break;
+    case LRT__WAIT_WATCH:
+        snprintf(buf, n, "watch %p (past version %" PRIu64 ")", t->wait_obj, t->wait_aux);
+        break;
+    case LRT__WAIT_RWLOCK:
+        if (t->wait_aux)
+            snprintf(buf, n, "rwlock %p (written by task %" PRIu64 ")", t->wait_obj, t->wait_aux);
+        else
+            snprintf(buf, n, "rwlock %p (read-held or queued)", t->wait_obj);
+        break;
+    case LRT__WAIT_BARRIER:
+        snprintf(buf, n, "barrier %p (%" PRIu64 " more to arrive)", t->wait_obj, t->wait_aux);
+        break;
     case LRT__WAIT_CHAN_SEND:
         snprintf(buf, n, "channel %p (send, full)", t->wait_obj);
         break;
@@ -200,6 +212,16 @@ static void write_wait(struct snap *s, const struct lrt_task *t)
         break;
     case LRT__WAIT_GROUP:
         lrt__jw_u64(w, "group", t->wait_aux);
+        break;
+    case LRT__WAIT_WATCH:
+        lrt__jw_u64(w, "version", t->wait_aux);
+        break;
+    case LRT__WAIT_RWLOCK:
+        if (t->wait_aux)
+            lrt__jw_u64(w, "owner", t->wait_aux);
+        break;
+    case LRT__WAIT_BARRIER:
+        lrt__jw_u64(w, "missing", t->wait_aux);
         break;
     default:
         break;
