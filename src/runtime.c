@@ -166,12 +166,7 @@ int lrt_block_on(lrt_runtime_t *rt, lrt_fn fn, void *arg, void **result)
 static void cancel_all(struct lrt_runtime *rt)
 {
     for (lrt__link *n = rt->tasks.next; n != &rt->tasks; n = n->next) {
-        struct lrt_task *t = lrt__container_of(n, struct lrt_task, all);
-        t->flags |= LRT__TF_CANCELLED;
-        if (t->state == LRT__SUSPENDED) {
-            t->flags |= LRT__TF_CANCEL_SEEN;
-            lrt__wake(t, -ECANCELED, LRT__WAKER_CANCEL);
-        }
+        lrt__cancel(lrt__container_of(n, struct lrt_task, all));
     }
 }
 

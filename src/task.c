@@ -248,6 +248,8 @@ void lrt__task_finished(struct lrt_task *t)
     t->wait_kind = LRT__WAIT_NONE;
     lrt__list_del(&t->all);
     rt->alive--;
+    if (LRT__UNLIKELY(t->scopes != NULL))
+        lrt__scopes_free(t);
     LRT__TP_HOT(rt, task_terminate, t->id, t->wake_result);
     if (t->joiner) {
         struct lrt_task *j = t->joiner;
@@ -319,6 +321,7 @@ spawn(lrt_runtime_t *rt, const char *name, lrt_fn fn, void *arg, void (*drop)(vo
     t->timer = NULL;
     t->timer_deadline = 0;
     t->drop = drop;
+    t->scopes = NULL;
 #ifdef LRT__ASAN
     t->asan_fake = NULL;
 #endif
@@ -454,12 +457,7 @@ void lrt_abort(lrt_task_t *h)
         ops_of(j)->abort(j);
         return;
     }
-    struct lrt_task *t = lrt__task_of_join(j);
-    t->flags |= LRT__TF_CANCELLED;
-    if (t->state == LRT__SUSPENDED) {
-        t->flags |= LRT__TF_CANCEL_SEEN;
-        lrt__wake(t, -ECANCELED, LRT__WAKER_CANCEL);
-    }
+    lrt__cancel(lrt__task_of_join(j));
 }
 
 int lrt_task_is_finished(const lrt_task_t *h)
