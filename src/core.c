@@ -492,24 +492,32 @@ int lrt__suspend(int kind, const void *obj, uint64_t aux, uint64_t deadline_ns)
     return suspend_in(rt, t, kind, obj, aux, deadline_ns);
 }
 
-int lrt_yield(void)
+static inline __attribute__((always_inline)) int yield_in(struct lrt_runtime *rt, struct lrt_task *t)
 {
-    struct lrt_task *t;
-    int err = lrt__task_ctx(&t);
-    if (err)
-        return err;
-    struct lrt_runtime *rt = t->rt;
-    if (LRT__UNLIKELY(t->flags & LRT__TF_INTERRUPT)) {
-        err = lrt__interrupted(t);
-        if (err)
-            return err;
-    }
     t->state = LRT__RUNNABLE;
     t->wait_kind = LRT__WAIT_YIELD;
     rq_push(rt, t);
     schedule(rt, t);
     t->wait_kind = LRT__WAIT_NONE;
     return 0;
+}
+
+/* Out of line so that the fast path keeps nothing live across a call. */
+static __attribute__((noinline)) int yield_slow(struct lrt_task *t)
+{
+    int err = lrt__interrupted(t);
+    return err ? err : yield_in(t->rt, t);
+}
+
+int lrt_yield(void)
+{
+    struct lrt_task *t;
+    int err = lrt__task_ctx(&t);
+    if (err)
+        return err;
+    if (LRT__UNLIKELY(t->flags & LRT__TF_INTERRUPT))
+        return yield_slow(t);
+    return yield_in(t->rt, t);
 }
 
 int lrt__budget_spend(void)
