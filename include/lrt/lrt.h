@@ -8,7 +8,9 @@
  *    lrt_handle_*(), lrt_now_ns() and lrt_strerror() must be called there; from another
  *    thread it fails with -EPERM (or NULL/errno EPERM).
  *  - "Suspension point": a function marked (suspends) may switch to other tasks.  Called
- *    from a task that has been aborted (or during shutdown), it returns -ECANCELED.
+ *    from a task that has been aborted (or during shutdown), it returns -ECANCELED
+ *    (not inside lrt_shield_push()); past a deadline scope's deadline (lrt_timeout_push),
+ *    -ETIMEDOUT.  docs/guide.md has the table.
  *    Called outside a task (no lrt_block_on running), it returns -EPERM.
  *  - Timeouts and deadlines: a timeout_ms < 0 means "no timeout", 0 means "do not wait".
  *    One saturating rule for every timed call (sleeps, _timeout forms, lrt_sleep_until,
@@ -104,7 +106,9 @@ LRT_EXPORT int lrt_block_on(lrt_runtime_t *rt, lrt_fn fn, void *arg, void **resu
  * finished without running (lrt_spawn_with's drop runs).  Returns 0, or -ETIMEDOUT when some
  * task or job outlived the timeout (each is named on stderr; its memory is leaked on
  * purpose, a still-running blocking thread keeps only the pool's shared state alive).
- * -EINVAL for NULL, -EPERM off the runtime thread (rt is then not freed).
+ * -EINVAL for NULL, -EPERM off the runtime thread (rt is then not freed).  A task inside
+ * lrt_shield_push() is not interrupted: the timeout is all it gets, and one that stays
+ * shielded past it is reported and leaked like a task that never returns.
  */
 LRT_EXPORT int lrt_shutdown_timeout(lrt_runtime_t *rt, uint64_t timeout_ms);
 
@@ -243,7 +247,7 @@ LRT_EXPORT uint64_t lrt_task_self_id(void);
 LRT_EXPORT int lrt_task_set_name(const char *name);
 
 /* lrt_yield() - (suspends) let every other runnable task run once, then continue.
- * Returns 0, or -ECANCELED / -EPERM as a suspension point. */
+ * Returns 0, or -ECANCELED / -ETIMEDOUT (scope) / -EPERM as a suspension point. */
 LRT_EXPORT int lrt_yield(void);
 
 /* ---- time ------------------------------------------------------------------------- */
@@ -319,7 +323,10 @@ LRT_EXPORT int lrt_shield_pop(int token);
  */
 LRT_EXPORT ssize_t lrt_read(int fd, void *buf, size_t n);
 LRT_EXPORT ssize_t lrt_write(int fd, const void *buf, size_t n);
-/* lrt_write_all() - write all @n bytes; returns @n or -errno. */
+/* lrt_write_all() - write all @n bytes; returns @n or -errno.  On an error (a deadline
+ * scope's -ETIMEDOUT, -ECANCELED, ...) a prefix of @buf may already have been written and
+ * its length is not reported: the stream is cut mid-message.  Loop on lrt_write() to
+ * know how much went out. */
 LRT_EXPORT ssize_t lrt_write_all(int fd, const void *buf, size_t n);
 /* Same with a timeout (<0 = none): -ETIMEDOUT when nothing could be done in time. */
 LRT_EXPORT ssize_t lrt_read_timeout(int fd, void *buf, size_t n, int64_t timeout_ms);
