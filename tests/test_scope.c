@@ -286,6 +286,47 @@ static void huge_deadlines_mean_none_and_a_passed_one_fails_at_once(void)
     lrt_test_run_paused(huge_root, NULL);
 }
 
+/* ---- first wake wins ---------------------------------------------------------------- */
+
+struct handoff {
+    lrt_chan_t *c;
+    int recv_rc, next_rc;
+    void *msg;
+};
+
+static void *receiver(void *arg)
+{
+    struct handoff *h = arg;
+    int tok = lrt_timeout_push(10);
+    h->recv_rc = lrt_chan_recv(h->c, &h->msg);
+    h->next_rc = lrt_yield(); /* the deadline is reported here instead */
+    CU_ASSERT_EQUAL(lrt_deadline_pop(tok), 0);
+    return NULL;
+}
+
+static void *handoff_root(void *arg)
+{
+    (void)arg;
+    struct handoff h = {.c = lrt_chan_new(1), .recv_rc = 1, .next_rc = 1};
+    lrt_task_t *t = lrt_spawn(receiver, &h);
+    CU_ASSERT_EQUAL(lrt_yield(), 0); /* it waits in recv */
+    /* hand it the message, then let its deadline pass before it runs again */
+    CU_ASSERT_EQUAL(lrt_chan_send(h.c, "m"), 0);
+    CU_ASSERT_EQUAL(lrt_time_advance(20 * MS), 0);
+    CU_ASSERT_EQUAL(lrt_join(t, NULL), 0);
+    CU_ASSERT_EQUAL(h.recv_rc, 0);
+    CU_ASSERT_PTR_NOT_NULL(h.msg);
+    CU_ASSERT_EQUAL(h.next_rc, -ETIMEDOUT);
+    CU_ASSERT_EQUAL(lrt_chan_len(h.c), 0);
+    CU_ASSERT_EQUAL(lrt_chan_free(h.c), 0);
+    return NULL;
+}
+
+static void a_wait_handed_its_message_before_the_scope_deadline_keeps_it(void)
+{
+    lrt_test_run_paused(handoff_root, NULL);
+}
+
 /* ---- shields ------------------------------------------------------------------------ */
 
 struct cleanup {
@@ -449,6 +490,8 @@ CU_TestInfo lrt_test_scope[] = {
     {"bad_tokens_are_refused_and_scopes_left_pushed_die_with_the_task",
      bad_tokens_are_refused_and_scopes_left_pushed_die_with_the_task},
     {"huge_deadlines_mean_none_and_a_passed_one_fails_at_once", huge_deadlines_mean_none_and_a_passed_one_fails_at_once},
+    {"a_wait_handed_its_message_before_the_scope_deadline_keeps_it",
+     a_wait_handed_its_message_before_the_scope_deadline_keeps_it},
     {"abort_inside_a_shield_lets_the_waits_complete_and_cancels_after_the_pop",
      abort_inside_a_shield_lets_the_waits_complete_and_cancels_after_the_pop},
     {"a_shield_pushed_after_the_abort_holds_the_cancellation_until_the_last_pop",
