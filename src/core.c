@@ -430,7 +430,7 @@ void lrt__cancel(struct lrt_task *t)
 {
     /* A shielded task keeps waiting: the abort waits in CANCEL_PENDING until its last
      * shield is popped (scope.c), so its cleanup I/O is not cut short. */
-    if (t->flags & LRT__TF_SHIELD) {
+    if ((t->flags & (LRT__TF_SHIELD | LRT__TF_UNSHIELDED)) == LRT__TF_SHIELD) {
         t->flags |= LRT__TF_CANCEL_PENDING;
         return;
     }

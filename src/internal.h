@@ -117,6 +117,7 @@ enum {
     LRT__TF_DEADLINE = 1u << 12,
     LRT__TF_SHIELD = 1u << 13,         /* scope.c: a shield is pushed */
     LRT__TF_CANCEL_PENDING = 1u << 14, /* aborted while shielded: CANCELLED at the last pop */
+    LRT__TF_UNSHIELDED = 1u << 15,     /* deadlocked root: shields no longer hold a cancel */
 };
 /* What makes a suspension point leave its fast path (one test in lrt__suspend). */
 #define LRT__TF_INTERRUPT (LRT__TF_CANCELLED | LRT__TF_DEADLINE)

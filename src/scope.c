@@ -37,7 +37,7 @@ static void recompute(struct lrt_task *t)
         t->flags |= LRT__TF_SHIELD;
         /* already cancelled when the shield went up: the cleanup inside it must not be
          * cut short either; the cancellation comes back at the last pop */
-        if (t->flags & LRT__TF_CANCELLED) {
+        if ((t->flags & (LRT__TF_CANCELLED | LRT__TF_UNSHIELDED)) == LRT__TF_CANCELLED) {
             t->flags &= ~LRT__TF_CANCELLED;
             t->flags |= LRT__TF_CANCEL_PENDING;
         }

@@ -480,6 +480,46 @@ static void a_task_shielded_forever_outlives_the_shutdown_timeout_and_is_reporte
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "did not finish"));
 }
 
+/* A deadlocked root can never complete the waits its shield protects: lrt_block_on's
+ * deadlock cancellation goes through the shield, or lrt_block_on would return with the
+ * root still suspended on the caller's data. */
+static void *deadlocked_shielded_root(void *arg)
+{
+    int *r = arg;
+    lrt_notify_t *n = lrt_notify_new();
+    int sh = lrt_shield_push();
+    r[0] = lrt_notify_wait(n); /* nobody can ever notify */
+    r[1] = lrt_shield_pop(sh);
+    lrt_notify_free(n);
+    return NULL;
+}
+
+static int deadlock_child(void *arg)
+{
+    (void)arg;
+    lrt_runtime_t *rt = lrt_runtime_new(NULL);
+    if (!rt)
+        return 10;
+    int r[2] = {1, 1};
+    int rc = lrt_block_on(rt, deadlocked_shielded_root, r, NULL);
+    if (rc != -EDEADLK)
+        return 11;
+    if (r[0] != -ECANCELED || r[1] != 0)
+        return 12;
+    lrt_runtime_free(rt);
+    return 0;
+}
+
+static void a_deadlocked_root_is_cancelled_through_its_shield(void)
+{
+    char out[8192];
+    int st = lrt_test_fork_capture(deadlock_child, NULL, out, sizeof out);
+    CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        fprintf(stderr, "status %#x: %s\n", st, out);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "deadlock"));
+}
+
 CU_TestInfo lrt_test_scope[] = {
     {"every_suspension_kind_returns_etimedout_when_the_scope_deadline_passes",
      every_suspension_kind_returns_etimedout_when_the_scope_deadline_passes},
@@ -499,5 +539,6 @@ CU_TestInfo lrt_test_scope[] = {
     {"shutdown_waits_for_a_shielded_task_to_finish_its_cleanup", shutdown_waits_for_a_shielded_task_to_finish_its_cleanup},
     {"a_task_shielded_forever_outlives_the_shutdown_timeout_and_is_reported",
      a_task_shielded_forever_outlives_the_shutdown_timeout_and_is_reported},
+    {"a_deadlocked_root_is_cancelled_through_its_shield", a_deadlocked_root_is_cancelled_through_its_shield},
     CU_TEST_INFO_NULL,
 };

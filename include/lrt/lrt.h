@@ -293,7 +293,8 @@ LRT_EXPORT int lrt_deadline_pop(int token);
  * after the last shield is popped.  Pushed after the task was cancelled, it suspends the
  * cancellation the same way.  Deadline scopes still apply inside.  A task that stays
  * shielded forever also outlives lrt_shutdown_timeout(): it is reported as a task that
- * did not finish, and -ETIMEDOUT is returned.
+ * did not finish, and -ETIMEDOUT is returned.  A deadlocked lrt_block_on task (-EDEADLK)
+ * is cancelled through its shields: nothing could ever complete the waits they protect.
  * Returns a token >= 0, -ENOMEM, -EPERM outside a task.
  * lrt_shield_pop() - pops the shield of @token and every scope pushed after it; 0,
  * -EINVAL if @token is not a shield on this task's stack, -EPERM outside a task.
