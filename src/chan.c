@@ -140,7 +140,7 @@ err_nomem:
     return NULL;
 }
 
-int lrt_chan_send(lrt_chan_t *c, void *msg)
+static inline __attribute__((always_inline)) int chan_send(lrt_chan_t *c, void *msg, int64_t ms)
 {
     struct lrt_task *t;
     int err = lrt__sync_ctx(&t, LRT__WAIT_CHAN_SEND, c);
@@ -154,10 +154,23 @@ int lrt_chan_send(lrt_chan_t *c, void *msg)
         return 0;
     if (LRT__LIKELY(c->len < c->cap))
         return chan_push(c, msg);
+    if (ms == 0)
+        return -ETIMEDOUT;
 
-    /* 0: a receiver moved the message into the ring */
+    /* 0: a receiver moved the message into the ring; otherwise it stays the caller's */
     lrt__waiter w = {.msg = msg};
-    return lrt__waitq_wait(&c->sendq, &w, t, LRT__WAIT_CHAN_SEND, c, c->len, 0);
+    return lrt__waitq_wait(&c->sendq, &w, t, LRT__WAIT_CHAN_SEND, c, c->len,
+                           ms < 0 ? 0 : lrt__deadline_in_ms(lrt__rt_now(t->rt), ms));
+}
+
+int lrt_chan_send(lrt_chan_t *c, void *msg)
+{
+    return chan_send(c, msg, -1);
+}
+
+int lrt_chan_send_timeout(lrt_chan_t *c, void *msg, int64_t timeout_ms)
+{
+    return chan_send(c, msg, timeout_ms);
 }
 
 static inline __attribute__((always_inline)) int chan_wait_recv(lrt_chan_t *c, struct lrt_task *t, void **msg, uint64_t deadline)

@@ -404,24 +404,48 @@ void lrt__task_main(void *p)
 
 
 /* A cancelled task still goes through the scheduler once per suspension point, so a
- * loop that ignores -ECANCELED cannot monopolise the thread or hang a shutdown. */
-static int cancelled_yield(struct lrt_runtime *rt, struct lrt_task *t)
+ * loop that ignores -ECANCELED cannot monopolise the thread or hang a shutdown.  A task
+ * past its scope deadline does the same with -ETIMEDOUT. */
+static __attribute__((noinline)) int interrupt_yield(struct lrt_runtime *rt, struct lrt_task *t, int err)
 {
-    t->flags |= LRT__TF_CANCEL_SEEN;
+    if (err == -ECANCELED)
+        t->flags |= LRT__TF_CANCEL_SEEN;
     t->state = LRT__RUNNABLE;
     t->wait_kind = LRT__WAIT_YIELD;
     rq_push(rt, t);
     schedule(rt, t);
     t->wait_kind = LRT__WAIT_NONE;
-    return -ECANCELED;
+    return err;
 }
 
-int lrt__suspend(int kind, const void *obj, uint64_t aux, uint64_t deadline_ns)
+int lrt__interrupted(struct lrt_task *t)
 {
-    struct lrt_runtime *rt = lrt__tls_rt;
-    struct lrt_task *t = rt->current;
-    if (LRT__UNLIKELY(t->flags & LRT__TF_CANCELLED))
-        return cancelled_yield(rt, t);
+    struct lrt_runtime *rt = t->rt;
+    if (t->flags & LRT__TF_CANCELLED)
+        return interrupt_yield(rt, t, -ECANCELED);
+    if ((t->flags & LRT__TF_DEADLINE) && lrt__rt_now(rt) >= t->scopes->deadline)
+        return interrupt_yield(rt, t, -ETIMEDOUT);
+    return 0;
+}
+
+void lrt__cancel(struct lrt_task *t)
+{
+    /* A shielded task keeps waiting: the abort waits in CANCEL_PENDING until its last
+     * shield is popped (scope.c), so its cleanup I/O is not cut short. */
+    if ((t->flags & (LRT__TF_SHIELD | LRT__TF_UNSHIELDED)) == LRT__TF_SHIELD) {
+        t->flags |= LRT__TF_CANCEL_PENDING;
+        return;
+    }
+    t->flags |= LRT__TF_CANCELLED;
+    if (t->state == LRT__SUSPENDED) {
+        t->flags |= LRT__TF_CANCEL_SEEN;
+        lrt__wake(t, -ECANCELED, LRT__WAKER_CANCEL);
+    }
+}
+
+static inline __attribute__((always_inline)) int suspend_in(struct lrt_runtime *rt, struct lrt_task *t, int kind,
+                                                            const void *obj, uint64_t aux, uint64_t deadline_ns)
+{
     t->wait_kind = (uint8_t)kind;
     t->wait_obj = obj;
     t->wait_aux = aux;
@@ -442,21 +466,60 @@ int lrt__suspend(int kind, const void *obj, uint64_t aux, uint64_t deadline_ns)
     return t->wake_result;
 }
 
-int lrt_yield(void)
+/* A cancelled task, or one under a deadline scope: the effective deadline is the earlier
+ * of the call's and the scope's, and a wait ended by the scope's timer returns
+ * -ETIMEDOUT whatever the call (a sleep would say 0 for its own deadline).  The wait
+ * protocol is unchanged: the timer wakes without unlinking, like a call's own deadline
+ * (waitq.h rule 3), so the first wake still wins. */
+static __attribute__((noinline)) int suspend_slow(struct lrt_runtime *rt, struct lrt_task *t, int kind,
+                                                  const void *obj, uint64_t aux, uint64_t deadline_ns)
 {
-    struct lrt_task *t;
-    int err = lrt__task_ctx(&t);
-    if (err)
-        return err;
-    struct lrt_runtime *rt = t->rt;
-    if (LRT__UNLIKELY(t->flags & LRT__TF_CANCELLED))
-        return cancelled_yield(rt, t);
+    int r = lrt__interrupted(t);
+    if (r)
+        return r;
+    uint64_t own = deadline_ns - 1 < LRT__DEADLINE_MAX - 1 ? deadline_ns : UINT64_MAX;
+    uint64_t scope = (t->flags & LRT__TF_DEADLINE) ? t->scopes->deadline : UINT64_MAX;
+    if (scope > own)
+        return suspend_in(rt, t, kind, obj, aux, deadline_ns);
+    r = suspend_in(rt, t, kind, obj, aux, scope);
+    return t->last_waker == LRT__WAKER_TIMER ? -ETIMEDOUT : r;
+}
+
+int lrt__suspend(int kind, const void *obj, uint64_t aux, uint64_t deadline_ns)
+{
+    struct lrt_runtime *rt = lrt__tls_rt;
+    struct lrt_task *t = rt->current;
+    if (LRT__UNLIKELY(t->flags & LRT__TF_INTERRUPT))
+        return suspend_slow(rt, t, kind, obj, aux, deadline_ns);
+    return suspend_in(rt, t, kind, obj, aux, deadline_ns);
+}
+
+static inline __attribute__((always_inline)) int yield_in(struct lrt_runtime *rt, struct lrt_task *t)
+{
     t->state = LRT__RUNNABLE;
     t->wait_kind = LRT__WAIT_YIELD;
     rq_push(rt, t);
     schedule(rt, t);
     t->wait_kind = LRT__WAIT_NONE;
     return 0;
+}
+
+/* Out of line so that the fast path keeps nothing live across a call. */
+static __attribute__((noinline)) int yield_slow(struct lrt_task *t)
+{
+    int err = lrt__interrupted(t);
+    return err ? err : yield_in(t->rt, t);
+}
+
+int lrt_yield(void)
+{
+    struct lrt_task *t;
+    int err = lrt__task_ctx(&t);
+    if (err)
+        return err;
+    if (LRT__UNLIKELY(t->flags & LRT__TF_INTERRUPT))
+        return yield_slow(t);
+    return yield_in(t->rt, t);
 }
 
 int lrt__budget_spend(void)

@@ -111,9 +111,16 @@ enum {
     LRT__TF_STARTED = 1u << 4,   /* has run at least once */
     LRT__TF_TIMER = 1u << 6,     /* timer armed */
     LRT__TF_CANARY = 1u << 8,     /* on a slab stack (no guard page): check its canary */
-    LRT__TF_CANCEL_SEEN = 1u << 9 /* a suspension point returned (or was woken to return)
+    LRT__TF_CANCEL_SEEN = 1u << 9, /* a suspension point returned (or was woken to return)
                                      -ECANCELED: the task knows it was aborted */
+    /* scope.c: a deadline scope with a finite deadline is pushed (t->scopes->deadline) */
+    LRT__TF_DEADLINE = 1u << 12,
+    LRT__TF_SHIELD = 1u << 13,         /* scope.c: a shield is pushed */
+    LRT__TF_CANCEL_PENDING = 1u << 14, /* aborted while shielded: CANCELLED at the last pop */
+    LRT__TF_UNSHIELDED = 1u << 15,     /* deadlocked root: shields no longer hold a cancel */
 };
+/* What makes a suspension point leave its fast path (one test in lrt__suspend). */
+#define LRT__TF_INTERRUPT (LRT__TF_CANCELLED | LRT__TF_DEADLINE)
 
 /* What a join handle reaches: a task (task.c) or a blocking job (blocking.c). */
 enum lrt__join_kind { LRT__JOIN_TASK = 0, LRT__JOIN_JOB, LRT__JOIN__KINDS };
@@ -192,6 +199,7 @@ struct lrt_task {
     void (*drop)(void *arg);     /* lrt_spawn_with: run on arg if fn never runs */
     struct lrt__gmember *gm;     /* group membership (group.h), NULL if none */
     void **tls;                  /* task-local values (LRT__TLS_KEYS), or NULL (tls_keys.c) */
+    struct lrt__scopes *scopes;  /* scope.c: deadline and shield stack, NULL until a push */
 #ifdef LRT__ASAN
     void *asan_fake;
 #endif
@@ -476,6 +484,26 @@ static inline int lrt__task_ctx(struct lrt_task **out)
 }
 /* Count one completed I/O operation against the budget; forces a yield when spent. */
 int lrt__budget_spend(void);
+/* A task that is cancelled (-ECANCELED) or whose scope deadline has passed (-ETIMEDOUT)
+ * goes through the scheduler once and gets that error; 0 otherwise (no switch). */
+int lrt__interrupted(struct lrt_task *t);
+/* lrt_abort / shutdown: cancel @t, waking it from its wait unless it is shielded. */
+void lrt__cancel(struct lrt_task *t);
+
+/* ---- scope.c (deadline and shield scopes) ------------------------------------------ */
+struct lrt__scope_entry {
+    uint64_t deadline; /* UINT64_MAX: none (a shield, or a huge deadline) */
+    int token;
+    bool shield;
+};
+struct lrt__scopes {
+    uint64_t deadline; /* earliest of the entries' */
+    uint32_t n, cap, shields;
+    int next_token;
+    struct lrt__scope_entry *e;
+};
+/* The task ended: its scopes go (a function may return without popping). */
+void lrt__scopes_free(struct lrt_task *t);
 /* The next task to run, or NULL (queues empty, or the run must stop); may check the
  * wake-up sources (hooks) first.  For loop.c, on the scheduler stack. */
 struct lrt_task *lrt__pick_next(struct lrt_runtime *rt);

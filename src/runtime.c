@@ -146,6 +146,8 @@ int lrt_block_on(lrt_runtime_t *rt, lrt_fn fn, void *arg, void **result)
         fprintf(stderr, "lrt: deadlock: lrt_block_on's task can never be woken: no runnable task, "
                         "no fd waiter, no timer, no blocking job, no live handle\n");
         lrt__dump_deadlock(rt);
+        /* through its shields too: nothing can complete the waits they protect */
+        root->flags |= LRT__TF_UNSHIELDED;
         lrt_abort(h);
         lrt__run(rt, root, 0); /* cancelled, the root is runnable until it returns */
     }
@@ -166,12 +168,7 @@ int lrt_block_on(lrt_runtime_t *rt, lrt_fn fn, void *arg, void **result)
 static void cancel_all(struct lrt_runtime *rt)
 {
     for (lrt__link *n = rt->tasks.next; n != &rt->tasks; n = n->next) {
-        struct lrt_task *t = lrt__container_of(n, struct lrt_task, all);
-        t->flags |= LRT__TF_CANCELLED;
-        if (t->state == LRT__SUSPENDED) {
-            t->flags |= LRT__TF_CANCEL_SEEN;
-            lrt__wake(t, -ECANCELED, LRT__WAKER_CANCEL);
-        }
+        lrt__cancel(lrt__container_of(n, struct lrt_task, all));
     }
 }
 

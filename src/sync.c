@@ -21,10 +21,9 @@ int lrt__sync_ctx_slow(struct lrt_task **out, int kind, const void *obj)
     int err = lrt__task_ctx(out);
     if (err)
         return err;
-    if (!((*out)->flags & LRT__TF_CANCELLED))
-        return 0;
-    err = lrt__suspend(kind, obj, 0, 0);
-    return err ? err : -ECANCELED;
+    (void)kind;
+    (void)obj;
+    return lrt__interrupted(*out);
 }
 
 /* The shared part of oneshot/notify/mutex/semaphore _new: a zeroed object whose wait
@@ -102,7 +101,13 @@ int lrt_oneshot_send(lrt_oneshot_t *o, void *value)
     return 0;
 }
 
-int lrt_oneshot_recv(lrt_oneshot_t *o, void **value)
+/* The deadline of a wait that would suspend for @ms (< 0 or huge: none). */
+static inline uint64_t wait_deadline(struct lrt_task *t, int64_t ms)
+{
+    return ms < 0 ? 0 : lrt__deadline_in_ms(lrt__rt_now(t->rt), ms);
+}
+
+static inline __attribute__((always_inline)) int oneshot_recv(lrt_oneshot_t *o, void **value, int64_t ms)
 {
     struct lrt_task *t;
     int err = lrt__sync_ctx(&t, LRT__WAIT_ONESHOT, o);
@@ -123,15 +128,27 @@ int lrt_oneshot_recv(lrt_oneshot_t *o, void **value)
         return -EPIPE;
     if (lrt__waitq_first(&o->q) != NULL)
         return -EBUSY; /* one receiver */
+    if (ms == 0)
+        return -ETIMEDOUT;
 
     lrt__waiter w;
-    int r = lrt__waitq_wait(&o->q, &w, t, LRT__WAIT_ONESHOT, o, 0, 0);
+    int r = lrt__waitq_wait(&o->q, &w, t, LRT__WAIT_ONESHOT, o, 0, wait_deadline(t, ms));
     if (r == 0) {
         o->handed--;
         if (value)
             *value = w.msg;
     }
     return r;
+}
+
+int lrt_oneshot_recv(lrt_oneshot_t *o, void **value)
+{
+    return oneshot_recv(o, value, -1);
+}
+
+int lrt_oneshot_recv_timeout(lrt_oneshot_t *o, void **value, int64_t timeout_ms)
+{
+    return oneshot_recv(o, value, timeout_ms);
 }
 
 void lrt_oneshot_close(lrt_oneshot_t *o)
@@ -176,7 +193,7 @@ static void notify_one(lrt_notify_t *n)
     }
 }
 
-int lrt_notify_wait(lrt_notify_t *n)
+static inline __attribute__((always_inline)) int notify_wait(lrt_notify_t *n, int64_t ms)
 {
     struct lrt_task *t;
     int err = lrt__sync_ctx(&t, LRT__WAIT_NOTIFY, n);
@@ -190,11 +207,23 @@ int lrt_notify_wait(lrt_notify_t *n)
         n->permit = 0;
         return 0;
     }
+    if (ms == 0)
+        return -ETIMEDOUT;
     lrt__waiter w = {.want = NOTIFIED_ALL};
-    int r = lrt__waitq_wait(&n->q, &w, t, LRT__WAIT_NOTIFY, n, 0, 0);
+    int r = lrt__waitq_wait(&n->q, &w, t, LRT__WAIT_NOTIFY, n, 0, wait_deadline(t, ms));
     if (r == 0 && w.want == NOTIFIED_ONE)
         n->handed--;
     return r;
+}
+
+int lrt_notify_wait(lrt_notify_t *n)
+{
+    return notify_wait(n, -1);
+}
+
+int lrt_notify_wait_timeout(lrt_notify_t *n, int64_t timeout_ms)
+{
+    return notify_wait(n, timeout_ms);
 }
 
 void lrt_notify_one(lrt_notify_t *n)
@@ -249,7 +278,7 @@ static void mutex_pass(lrt_mutex_t *m)
     }
 }
 
-int lrt_mutex_lock(lrt_mutex_t *m)
+static inline __attribute__((always_inline)) int mutex_lock(lrt_mutex_t *m, int64_t ms)
 {
     struct lrt_task *t;
     int err = lrt__sync_ctx(&t, LRT__WAIT_MUTEX, m);
@@ -263,9 +292,21 @@ int lrt_mutex_lock(lrt_mutex_t *m)
     }
     if (m->owner == t)
         return -EDEADLK;
+    if (ms == 0)
+        return -ETIMEDOUT;
     /* 0: the unlocker made us the owner */
     lrt__waiter w;
-    return lrt__waitq_wait(&m->q, &w, t, LRT__WAIT_MUTEX, m, m->owner->id, 0);
+    return lrt__waitq_wait(&m->q, &w, t, LRT__WAIT_MUTEX, m, m->owner->id, wait_deadline(t, ms));
+}
+
+int lrt_mutex_lock(lrt_mutex_t *m)
+{
+    return mutex_lock(m, -1);
+}
+
+int lrt_mutex_lock_timeout(lrt_mutex_t *m, int64_t timeout_ms)
+{
+    return mutex_lock(m, timeout_ms);
 }
 
 int lrt_mutex_trylock(lrt_mutex_t *m)
@@ -344,7 +385,7 @@ static void sem_add(lrt_sem_t *s, size_t n)
         sem_dispatch(s);
 }
 
-int lrt_sem_acquire(lrt_sem_t *s, size_t n)
+static inline __attribute__((always_inline)) int sem_acquire(lrt_sem_t *s, size_t n, int64_t ms)
 {
     struct lrt_task *t;
     int err = lrt__sync_ctx(&t, LRT__WAIT_SEM, s);
@@ -358,8 +399,10 @@ int lrt_sem_acquire(lrt_sem_t *s, size_t n)
         s->permits -= n;
         return 0;
     }
+    if (ms == 0)
+        return -ETIMEDOUT;
     lrt__waiter w = {.want = n};
-    int r = lrt__waitq_suspend(&s->q, &w, t, LRT__WAIT_SEM, s, n, 0);
+    int r = lrt__waitq_suspend(&s->q, &w, t, LRT__WAIT_SEM, s, n, wait_deadline(t, ms));
     if (LRT__LIKELY(r == 0)) { /* granted */
         s->handed--;
         return 0;
@@ -369,6 +412,16 @@ int lrt_sem_acquire(lrt_sem_t *s, size_t n)
     if (lrt__waitq_leave(&w, r) && !s->closed)
         sem_dispatch(s);
     return r;
+}
+
+int lrt_sem_acquire(lrt_sem_t *s, size_t n)
+{
+    return sem_acquire(s, n, -1);
+}
+
+int lrt_sem_acquire_timeout(lrt_sem_t *s, size_t n, int64_t timeout_ms)
+{
+    return sem_acquire(s, n, timeout_ms);
 }
 
 int lrt_sem_try_acquire(lrt_sem_t *s, size_t n)

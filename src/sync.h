@@ -15,12 +15,13 @@ int lrt__sync_ctx_slow(struct lrt_task **out, int kind, const void *obj);
 /* The running task, or the error a suspension point must return: -EPERM off the runtime
  * thread or outside a task; a cancelled task goes through the scheduler once (like every
  * suspension point, so a loop that ignores -ECANCELED cannot monopolise the thread) and
- * gets -ECANCELED, even when the call would not have had to wait.  The common case is
+ * gets -ECANCELED, even when the call would not have had to wait; so does a task past
+ * its scope deadline, with -ETIMEDOUT.  The common case is
  * inline. */
 static inline int lrt__sync_ctx(struct lrt_task **out, int kind, const void *obj)
 {
     struct lrt_task *t = lrt__current();
-    if (LRT__LIKELY(t != NULL && !(t->flags & LRT__TF_CANCELLED))) {
+    if (LRT__LIKELY(t != NULL && !(t->flags & LRT__TF_INTERRUPT))) {
         *out = t;
         return 0;
     }

@@ -249,6 +249,8 @@ void lrt__task_finished(struct lrt_task *t)
     t->wait_kind = LRT__WAIT_NONE;
     lrt__list_del(&t->all);
     rt->alive--;
+    if (LRT__UNLIKELY(t->scopes != NULL))
+        lrt__scopes_free(t);
     LRT__TP_HOT(rt, task_terminate, t->id, t->wake_result);
     /* a group member has no joiner: its group queues it for lrt_group_join_next */
     if (LRT__UNLIKELY(t->gm))
@@ -325,6 +327,7 @@ spawn(lrt_runtime_t *rt, const char *name, lrt_fn fn, void *arg, void (*drop)(vo
     t->drop = drop;
     t->gm = NULL;
     t->tls = NULL;
+    t->scopes = NULL;
 #ifdef LRT__ASAN
     t->asan_fake = NULL;
 #endif
@@ -461,12 +464,7 @@ void lrt_abort(lrt_task_t *h)
         ops_of(j)->abort(j);
         return;
     }
-    struct lrt_task *t = lrt__task_of_join(j);
-    t->flags |= LRT__TF_CANCELLED;
-    if (t->state == LRT__SUSPENDED) {
-        t->flags |= LRT__TF_CANCEL_SEEN;
-        lrt__wake(t, -ECANCELED, LRT__WAKER_CANCEL);
-    }
+    lrt__cancel(lrt__task_of_join(j));
 }
 
 int lrt_task_is_finished(const lrt_task_t *h)

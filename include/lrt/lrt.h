@@ -8,7 +8,9 @@
  *    lrt_handle_*(), lrt_now_ns() and lrt_strerror() must be called there; from another
  *    thread it fails with -EPERM (or NULL/errno EPERM).
  *  - "Suspension point": a function marked (suspends) may switch to other tasks.  Called
- *    from a task that has been aborted (or during shutdown), it returns -ECANCELED.
+ *    from a task that has been aborted (or during shutdown), it returns -ECANCELED
+ *    (not inside lrt_shield_push()); past a deadline scope's deadline (lrt_timeout_push),
+ *    -ETIMEDOUT.  docs/guide.md has the table.
  *    Called outside a task (no lrt_block_on running), it returns -EPERM.
  *  - Timeouts and deadlines: a timeout_ms < 0 means "no timeout", 0 means "do not wait".
  *    One saturating rule for every timed call (sleeps, _timeout forms, lrt_sleep_until,
@@ -108,7 +110,9 @@ LRT_EXPORT int lrt_block_on(lrt_runtime_t *rt, lrt_fn fn, void *arg, void **resu
  * finished without running (lrt_spawn_with's drop runs).  Returns 0, or -ETIMEDOUT when some
  * task or job outlived the timeout (each is named on stderr; its memory is leaked on
  * purpose, a still-running blocking thread keeps only the pool's shared state alive).
- * -EINVAL for NULL, -EPERM off the runtime thread (rt is then not freed).
+ * -EINVAL for NULL, -EPERM off the runtime thread (rt is then not freed).  A task inside
+ * lrt_shield_push() is not interrupted: the timeout is all it gets, and one that stays
+ * shielded past it is reported and leaked like a task that never returns.
  */
 LRT_EXPORT int lrt_shutdown_timeout(lrt_runtime_t *rt, uint64_t timeout_ms);
 
@@ -290,7 +294,7 @@ LRT_EXPORT size_t lrt_group_len(const lrt_group_t *g);
 LRT_EXPORT int lrt_group_free(lrt_group_t *g);
 
 /* lrt_yield() - (suspends) let every other runnable task run once, then continue.
- * Returns 0, or -ECANCELED / -EPERM as a suspension point. */
+ * Returns 0, or -ECANCELED / -ETIMEDOUT (scope) / -EPERM as a suspension point. */
 LRT_EXPORT int lrt_yield(void);
 
 /* ---- time ------------------------------------------------------------------------- */
@@ -306,6 +310,44 @@ LRT_EXPORT uint64_t lrt_now_ns(void);
 /* lrt_time_advance() - move a start_paused runtime's clock forward by @ns and fire the
  * timers that became due.  -EINVAL if the runtime is not paused. */
 LRT_EXPORT int lrt_time_advance(uint64_t ns);
+
+/* ---- deadline and shield scopes (per task, nestable; running task only) ----------- */
+
+/*
+ * lrt_deadline_push() - until the matching pop, every suspension point of the running
+ * task (I/O waits, joins, channels, sync, sleeps, yields) returns -ETIMEDOUT once
+ * @deadline_ns (lrt_now_ns() clock) has passed: a wait in progress is woken at the
+ * deadline (a sleep too, which on its own deadline returns 0), and one entered after it
+ * goes through the scheduler once and returns -ETIMEDOUT at once.  A wait that was handed
+ * its resource first keeps it (0); one that timed out took nothing.  Nested scopes: the
+ * earliest deadline wins.  A deadline at or beyond the horizon (UINT64_MAX) is no
+ * deadline.  A cancelled task gets -ECANCELED rather than -ETIMEDOUT.
+ * Returns a token >= 0 for lrt_deadline_pop, -ENOMEM, -EPERM outside a task.
+ * lrt_timeout_push() - the same with now + @ms (< 0 or huge: no deadline, never "already
+ * expired"; 0: expired now).
+ * lrt_deadline_pop() - pops the scope of @token and every scope pushed after it
+ * (deadline or shield); 0, -EINVAL if @token is not a deadline scope on this task's
+ * stack (already popped, a shield's, another task's), -EPERM outside a task.
+ * Scopes still pushed when the task returns are freed with it.
+ */
+LRT_EXPORT int lrt_deadline_push(uint64_t deadline_ns);
+LRT_EXPORT int lrt_timeout_push(int64_t ms);
+LRT_EXPORT int lrt_deadline_pop(int token);
+/*
+ * lrt_shield_push() - until the matching pop, lrt_abort() and shutdown do not interrupt
+ * the running task's waits, so it can flush, say goodbye and close after a cancel; the
+ * cancellation stays pending and takes effect (-ECANCELED) at the first suspension point
+ * after the last shield is popped.  Pushed after the task was cancelled, it suspends the
+ * cancellation the same way.  Deadline scopes still apply inside.  A task that stays
+ * shielded forever also outlives lrt_shutdown_timeout(): it is reported as a task that
+ * did not finish, and -ETIMEDOUT is returned.  A deadlocked lrt_block_on task (-EDEADLK)
+ * is cancelled through its shields: nothing could ever complete the waits they protect.
+ * Returns a token >= 0, -ENOMEM, -EPERM outside a task.
+ * lrt_shield_pop() - pops the shield of @token and every scope pushed after it; 0,
+ * -EINVAL if @token is not a shield on this task's stack, -EPERM outside a task.
+ */
+LRT_EXPORT int lrt_shield_push(void);
+LRT_EXPORT int lrt_shield_pop(int token);
 
 /* ---- I/O (suspends; the fd is registered on first use) ------------------------------ */
 
@@ -329,7 +371,10 @@ LRT_EXPORT int lrt_time_advance(uint64_t ns);
  */
 LRT_EXPORT ssize_t lrt_read(int fd, void *buf, size_t n);
 LRT_EXPORT ssize_t lrt_write(int fd, const void *buf, size_t n);
-/* lrt_write_all() - write all @n bytes; returns @n or -errno. */
+/* lrt_write_all() - write all @n bytes; returns @n or -errno.  On an error (a deadline
+ * scope's -ETIMEDOUT, -ECANCELED, ...) a prefix of @buf may already have been written and
+ * its length is not reported: the stream is cut mid-message.  Loop on lrt_write() to
+ * know how much went out. */
 LRT_EXPORT ssize_t lrt_write_all(int fd, const void *buf, size_t n);
 /* Same with a timeout (<0 = none): -ETIMEDOUT when nothing could be done in time. */
 LRT_EXPORT ssize_t lrt_read_timeout(int fd, void *buf, size_t n, int64_t timeout_ms);
@@ -416,6 +461,10 @@ LRT_EXPORT void lrt_handle_release(lrt_handle_t *h);
  */
 LRT_EXPORT lrt_chan_t *lrt_chan_new(size_t capacity);
 LRT_EXPORT int lrt_chan_send(lrt_chan_t *c, void *msg);
+/* lrt_chan_send_timeout() - send, waiting at most @timeout_ms for room (< 0 or huge: no
+ * timeout; 0: never wait).  -ETIMEDOUT when it expired: the message was not sent and is
+ * still the caller's.  Otherwise as lrt_chan_send. */
+LRT_EXPORT int lrt_chan_send_timeout(lrt_chan_t *c, void *msg, int64_t timeout_ms);
 LRT_EXPORT int lrt_chan_recv(lrt_chan_t *c, void **msg);
 LRT_EXPORT int lrt_chan_recv_timeout(lrt_chan_t *c, void **msg, int64_t timeout_ms);
 LRT_EXPORT int lrt_chan_try_send(lrt_chan_t *c, void *msg);
@@ -434,6 +483,9 @@ LRT_EXPORT int lrt_chan_free(lrt_chan_t *c);
 LRT_EXPORT lrt_oneshot_t *lrt_oneshot_new(void);
 LRT_EXPORT int lrt_oneshot_send(lrt_oneshot_t *o, void *value);
 LRT_EXPORT int lrt_oneshot_recv(lrt_oneshot_t *o, void **value);
+/* lrt_oneshot_recv_timeout() - recv, waiting at most @timeout_ms (< 0 or huge: no
+ * timeout); -ETIMEDOUT leaves a value sent later in the oneshot. */
+LRT_EXPORT int lrt_oneshot_recv_timeout(lrt_oneshot_t *o, void **value, int64_t timeout_ms);
 LRT_EXPORT void lrt_oneshot_close(lrt_oneshot_t *o);
 LRT_EXPORT int lrt_oneshot_free(lrt_oneshot_t *o);
 
@@ -444,6 +496,9 @@ LRT_EXPORT int lrt_oneshot_free(lrt_oneshot_t *o);
  */
 LRT_EXPORT lrt_notify_t *lrt_notify_new(void);
 LRT_EXPORT int lrt_notify_wait(lrt_notify_t *n);
+/* lrt_notify_wait_timeout() - wait, at most @timeout_ms (< 0 or huge: no timeout);
+ * -ETIMEDOUT consumes no permit and no notification. */
+LRT_EXPORT int lrt_notify_wait_timeout(lrt_notify_t *n, int64_t timeout_ms);
 LRT_EXPORT void lrt_notify_one(lrt_notify_t *n);
 LRT_EXPORT void lrt_notify_all(lrt_notify_t *n);
 LRT_EXPORT void lrt_notify_close(lrt_notify_t *n);
@@ -487,6 +542,9 @@ LRT_EXPORT int lrt_select(lrt_sel_t *cases, size_t n, int64_t timeout_ms);
  */
 LRT_EXPORT lrt_mutex_t *lrt_mutex_new(void);
 LRT_EXPORT int lrt_mutex_lock(lrt_mutex_t *m);
+/* lrt_mutex_lock_timeout() - lock, waiting at most @timeout_ms (< 0 or huge: no timeout);
+ * -ETIMEDOUT: not acquired. */
+LRT_EXPORT int lrt_mutex_lock_timeout(lrt_mutex_t *m, int64_t timeout_ms);
 LRT_EXPORT int lrt_mutex_trylock(lrt_mutex_t *m);
 LRT_EXPORT int lrt_mutex_unlock(lrt_mutex_t *m);
 LRT_EXPORT int lrt_mutex_free(lrt_mutex_t *m);
@@ -498,6 +556,9 @@ LRT_EXPORT int lrt_mutex_free(lrt_mutex_t *m);
  */
 LRT_EXPORT lrt_sem_t *lrt_sem_new(size_t permits);
 LRT_EXPORT int lrt_sem_acquire(lrt_sem_t *s, size_t n);
+/* lrt_sem_acquire_timeout() - acquire, waiting at most @timeout_ms (< 0 or huge: no
+ * timeout); -ETIMEDOUT: nothing taken. */
+LRT_EXPORT int lrt_sem_acquire_timeout(lrt_sem_t *s, size_t n, int64_t timeout_ms);
 LRT_EXPORT int lrt_sem_try_acquire(lrt_sem_t *s, size_t n);
 LRT_EXPORT void lrt_sem_release(lrt_sem_t *s, size_t n);
 LRT_EXPORT size_t lrt_sem_available(const lrt_sem_t *s);

@@ -323,7 +323,7 @@ static void snapshot_task(struct snap *s, struct lrt_task *t)
     lrt__jw_str(w, "func", t->func);
     lrt__jw_end(w, '}');
     lrt__jw_bool(w, "root", (t->flags & LRT__TF_ROOT) != 0);
-    lrt__jw_bool(w, "cancelled", (t->flags & LRT__TF_CANCELLED) != 0);
+    lrt__jw_bool(w, "cancelled", (t->flags & (LRT__TF_CANCELLED | LRT__TF_CANCEL_PENDING)) != 0);
     lrt__jw_bool(w, "started", (t->flags & LRT__TF_STARTED) != 0);
     if (s->flags & LRT_DUMP_BACKTRACES) {
         int n = -1;
