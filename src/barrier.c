@@ -13,6 +13,7 @@
 #include "sync.h"
 
 struct lrt_barrier {
+    struct lrt__sync_head name_; /* first (internal.h) */
     size_t n;
     size_t arrived;   /* in the current generation */
     uint64_t generation;

@@ -20,6 +20,7 @@
  * Bounded rings are sized for their capacity up front (nothing is ever given back, so no
  * spare slot: waitq.h); very large bounds and unbounded rings double on demand.  The steady state never allocates. */
 struct lrt_chan {
+    struct lrt__sync_head name_; /* first: the dump names the object through it */
     void **buf;
     size_t mask;
     size_t head;

@@ -62,6 +62,19 @@ static inline bool lrt__linked(const lrt__link *n) { return n->next != NULL; }
 struct lrt_task;
 static inline void lrt__tq_push(struct lrt_task **head, struct lrt_task **tail, struct lrt_task *t);
 
+/* Every sync object (channel, oneshot, notify, mutex, semaphore, rwlock, watch, barrier)
+ * starts with this header, so the dump can name any object a task waits on from its wait
+ * object alone.  The name is copied (lrt_*_set_name), truncated to 31 bytes; "" = unnamed. */
+struct lrt__sync_head {
+    char name[32];
+};
+static inline const char *lrt__sync_name(const void *obj)
+{
+    const struct lrt__sync_head *h = obj;
+    return h && h->name[0] ? h->name : NULL;
+}
+int lrt__sync_set_name(void *obj, const char *name); /* sync.c: 0, -EINVAL, -EPERM */
+
 /* ---- enums shared with tracing and dumps: src/names.h --------------------------------- */
 #include "names.h"
 

@@ -18,6 +18,7 @@
 enum { RW_READ = 1, RW_WRITE = 2 }; /* in the waiter's want */
 
 struct lrt_rwlock {
+    struct lrt__sync_head name_; /* first (internal.h) */
     struct lrt_task *writer;
     struct lrt_task **readers;
     size_t nreaders, rd_waiting, cap;

@@ -14,6 +14,7 @@
  */
 #include "sync.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 int lrt__sync_ctx_slow(struct lrt_task **out, int kind, const void *obj)
@@ -64,6 +65,7 @@ static int sync_free(void *o, const lrt__link *q, bool busy)
 enum { OS_EMPTY = 0, OS_FULL, OS_TAKEN };
 
 struct lrt_oneshot {
+    struct lrt__sync_head name_; /* first (internal.h) */
     int state;       /* OS_* */
     int closed;
     int sent;        /* a value was ever sent: a second send is -EALREADY */
@@ -167,6 +169,7 @@ int lrt_oneshot_free(lrt_oneshot_t *o)
 /* ---- notify ----------------------------------------------------------------------- */
 
 struct lrt_notify {
+    struct lrt__sync_head name_; /* first (internal.h) */
     int permit;      /* stored by notify_one when nobody waited (at most one) */
     int closed;
     unsigned handed;
@@ -257,6 +260,7 @@ int lrt_notify_free(lrt_notify_t *n)
 /* ---- mutex ------------------------------------------------------------------------ */
 
 struct lrt_mutex {
+    struct lrt__sync_head name_; /* first (internal.h) */
     struct lrt_task *owner;
     lrt__link q;
 };
@@ -348,6 +352,7 @@ int lrt_mutex_free(lrt_mutex_t *m)
 #define SEM_MAX (SIZE_MAX >> 3) /* like Tokio's MAX_PERMITS */
 
 struct lrt_sem {
+    struct lrt__sync_head name_; /* first (internal.h) */
     size_t permits;
     int closed;
     unsigned handed;
@@ -513,3 +518,26 @@ void lrt__notify_sel_won(lrt_notify_t *n, const lrt__waiter *w)
     if (w->want == NOTIFIED_ONE)
         n->handed--;
 }
+
+/* ---- names (shown in the dump) ------------------------------------------------------ */
+
+int lrt__sync_set_name(void *obj, const char *name)
+{
+    if (!obj)
+        return -EINVAL;
+    int err = lrt__sync_alloc_check(); /* runtime thread only, like the objects */
+    if (err)
+        return err;
+    struct lrt__sync_head *h = obj;
+    snprintf(h->name, sizeof h->name, "%s", name ? name : "");
+    return 0;
+}
+
+int lrt_chan_set_name(lrt_chan_t *c, const char *name) { return lrt__sync_set_name(c, name); }
+int lrt_oneshot_set_name(lrt_oneshot_t *o, const char *name) { return lrt__sync_set_name(o, name); }
+int lrt_notify_set_name(lrt_notify_t *n, const char *name) { return lrt__sync_set_name(n, name); }
+int lrt_mutex_set_name(lrt_mutex_t *m, const char *name) { return lrt__sync_set_name(m, name); }
+int lrt_sem_set_name(lrt_sem_t *s, const char *name) { return lrt__sync_set_name(s, name); }
+int lrt_rwlock_set_name(lrt_rwlock_t *l, const char *name) { return lrt__sync_set_name(l, name); }
+int lrt_watch_set_name(lrt_watch_t *w, const char *name) { return lrt__sync_set_name(w, name); }
+int lrt_barrier_set_name(lrt_barrier_t *b, const char *name) { return lrt__sync_set_name(b, name); }

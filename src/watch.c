@@ -10,6 +10,7 @@
 #include "sync.h"
 
 struct lrt_watch {
+    struct lrt__sync_head name_; /* first (internal.h) */
     void *value;
     uint64_t version; /* 0 for the initial value, +1 per set */
     int closed;

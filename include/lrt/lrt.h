@@ -649,6 +649,22 @@ LRT_EXPORT int lrt_tls_set(int key, void *value);
 #define LRT_DUMP_BACKTRACES 0x1u
 
 /*
+ * lrt_chan_set_name() and the same for every sync object - give @obj a name the dump
+ * shows wherever a task waits on it ("mutex 'accounts' 0x... (held by task 5)", and a
+ * "name" in the snapshot's wait object).  @name is copied (at most 31 bytes kept; NULL or
+ * "" removes it).  Returns 0, -EINVAL for a NULL object, -EPERM from a thread whose
+ * runtime is not current.  Any time between new and free.
+ */
+LRT_EXPORT int lrt_chan_set_name(lrt_chan_t *c, const char *name);
+LRT_EXPORT int lrt_oneshot_set_name(lrt_oneshot_t *o, const char *name);
+LRT_EXPORT int lrt_notify_set_name(lrt_notify_t *n, const char *name);
+LRT_EXPORT int lrt_mutex_set_name(lrt_mutex_t *m, const char *name);
+LRT_EXPORT int lrt_sem_set_name(lrt_sem_t *s, const char *name);
+LRT_EXPORT int lrt_rwlock_set_name(lrt_rwlock_t *l, const char *name);
+LRT_EXPORT int lrt_watch_set_name(lrt_watch_t *w, const char *name);
+LRT_EXPORT int lrt_barrier_set_name(lrt_barrier_t *b, const char *name);
+
+/*
  * lrt_dump_json() - snapshot of @rt as a JSON text (schema: docs/snapshot.schema.json).
  * Returns a malloc'd string the caller frees with free(), or NULL with errno.  Runtime
  * thread only (the dump agent takes snapshots from its own thread safely).

@@ -68,9 +68,34 @@ static void fmt_select(const lrt_sel_t *c, size_t count, char *buf, size_t n)
         snprintf(buf + k, n - (size_t)k, ")");
 }
 
+/* The wait kinds whose object is a sync object (internal.h: struct lrt__sync_head). */
+static bool sync_kind(int kind)
+{
+    switch (kind) {
+    case LRT__WAIT_MUTEX: case LRT__WAIT_SEM: case LRT__WAIT_WATCH: case LRT__WAIT_RWLOCK:
+    case LRT__WAIT_BARRIER: case LRT__WAIT_CHAN_SEND: case LRT__WAIT_CHAN_RECV:
+    case LRT__WAIT_ONESHOT: case LRT__WAIT_NOTIFY:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* " 'name'" for a named sync object, else "" (into @nb). */
+static const char *quoted_name(const struct lrt_task *t, char *nb, size_t n)
+{
+    const char *name = sync_kind(t->wait_kind) ? lrt__sync_name(t->wait_obj) : NULL;
+    if (!name)
+        return "";
+    snprintf(nb, n, " '%.31s'", name);
+    return nb;
+}
+
 /* Human text for a wait reason (shared by the JSON "object" and the deadlock report). */
 static void fmt_wait(uint64_t now, const struct lrt_task *t, char *buf, size_t n)
 {
+    char nb[40];
+    const char *nm = quoted_name(t, nb, sizeof nb);
     switch (t->wait_kind) {
     case LRT__WAIT_FD:
         snprintf(buf, n, "fd %" PRIu64 " (%s)", t->wait_aux, interest_name(t->wait_aux2));
@@ -95,34 +120,34 @@ static void fmt_wait(uint64_t now, const struct lrt_task *t, char *buf, size_t n
         snprintf(buf, n, "blocking job %" PRIu64, t->wait_aux);
         break;
     case LRT__WAIT_MUTEX:
-        snprintf(buf, n, "mutex %p (held by task %" PRIu64 ")", t->wait_obj, t->wait_aux);
+        snprintf(buf, n, "mutex%s %p (held by task %" PRIu64 ")", nm, t->wait_obj, t->wait_aux);
         break;
     case LRT__WAIT_SEM:
-        snprintf(buf, n, "semaphore %p (%" PRIu64 " permits)", t->wait_obj, t->wait_aux);
+        snprintf(buf, n, "semaphore%s %p (%" PRIu64 " permits)", nm, t->wait_obj, t->wait_aux);
         break;
     case LRT__WAIT_WATCH:
-        snprintf(buf, n, "watch %p (past version %" PRIu64 ")", t->wait_obj, t->wait_aux);
+        snprintf(buf, n, "watch%s %p (past version %" PRIu64 ")", nm, t->wait_obj, t->wait_aux);
         break;
     case LRT__WAIT_RWLOCK:
         if (t->wait_aux)
-            snprintf(buf, n, "rwlock %p (written by task %" PRIu64 ")", t->wait_obj, t->wait_aux);
+            snprintf(buf, n, "rwlock%s %p (written by task %" PRIu64 ")", nm, t->wait_obj, t->wait_aux);
         else
-            snprintf(buf, n, "rwlock %p (read-held or queued)", t->wait_obj);
+            snprintf(buf, n, "rwlock%s %p (read-held or queued)", nm, t->wait_obj);
         break;
     case LRT__WAIT_BARRIER:
-        snprintf(buf, n, "barrier %p (%" PRIu64 " more to arrive)", t->wait_obj, t->wait_aux);
+        snprintf(buf, n, "barrier%s %p (%" PRIu64 " more to arrive)", nm, t->wait_obj, t->wait_aux);
         break;
     case LRT__WAIT_CHAN_SEND:
-        snprintf(buf, n, "channel %p (send, full)", t->wait_obj);
+        snprintf(buf, n, "channel%s %p (send, full)", nm, t->wait_obj);
         break;
     case LRT__WAIT_CHAN_RECV:
-        snprintf(buf, n, "channel %p (recv, empty)", t->wait_obj);
+        snprintf(buf, n, "channel%s %p (recv, empty)", nm, t->wait_obj);
         break;
     case LRT__WAIT_ONESHOT:
-        snprintf(buf, n, "oneshot %p", t->wait_obj);
+        snprintf(buf, n, "oneshot%s %p", nm, t->wait_obj);
         break;
     case LRT__WAIT_NOTIFY:
-        snprintf(buf, n, "notify %p", t->wait_obj);
+        snprintf(buf, n, "notify%s %p", nm, t->wait_obj);
         break;
     case LRT__WAIT_GROUP: {
         /* the group outlives this wait (free refuses while join_next waits; free's own
@@ -186,6 +211,12 @@ static void write_wait(struct snap *s, const struct lrt_task *t)
     } else {
         fmt_wait(s->now_rt, t, buf, sizeof buf);
         lrt__jw_str(w, "object", buf);
+        const char *name = sync_kind(kind) ? lrt__sync_name(t->wait_obj) : NULL;
+        if (name) {
+            char nm[32];
+            snprintf(nm, sizeof nm, "%.31s", name);
+            lrt__jw_str(w, "name", nm);
+        }
     }
     switch (kind) {
     case LRT__WAIT_FD:
