@@ -161,7 +161,7 @@ static inline __attribute__((always_inline)) int chan_send(lrt_chan_t *c, void *
     /* 0: a receiver moved the message into the ring; otherwise it stays the caller's */
     lrt__waiter w = {.msg = msg};
     return lrt__waitq_wait(&c->sendq, &w, t, LRT__WAIT_CHAN_SEND, c, c->len,
-                           ms < 0 ? 0 : lrt__deadline_in_ms(lrt__rt_now(t->rt), ms));
+                           lrt__wait_deadline(t, ms));
 }
 
 int lrt_chan_send(lrt_chan_t *c, void *msg)
@@ -225,7 +225,7 @@ int lrt_chan_recv_timeout(lrt_chan_t *c, void **msg, int64_t timeout_ms)
         return -EPIPE;
     if (timeout_ms == 0)
         return -ETIMEDOUT;
-    return chan_wait_recv(c, t, msg, lrt__deadline_in_ms(lrt__rt_now(t->rt), timeout_ms));
+    return chan_wait_recv(c, t, msg, lrt__wait_deadline(t, timeout_ms));
 }
 
 int lrt_chan_try_send(lrt_chan_t *c, void *msg)

@@ -112,7 +112,7 @@ int lrt_group_join_next(lrt_group_t *g, uint64_t *task_id, void **result, int64_
         return err;
     /* one deadline for the whole wait, however often the task is woken early (another
      * caller may take the member whose finish woke this one) */
-    uint64_t deadline = lrt__deadline_in_ms(lrt__rt_now(cur->rt), timeout_ms);
+    uint64_t deadline = lrt__wait_deadline(cur, timeout_ms);
     for (;;) {
         if (!lrt__list_empty(&g->done))
             return take_done(g, task_id, result);

@@ -562,6 +562,12 @@ static inline uint64_t lrt__deadline_in_ms(uint64_t now, int64_t ms)
         return 0;
     return lrt__deadline_in_ns(now, (uint64_t)ms * 1000000u);
 }
+/* The deadline of a wait of task @t that gives up after @ms (< 0 or huge: none): the one
+ * conversion every _timeout call makes. */
+static inline uint64_t lrt__wait_deadline(const struct lrt_task *t, int64_t ms)
+{
+    return lrt__deadline_in_ms(lrt__rt_now(t->rt), ms);
+}
 void lrt__wheel_init(lrt__wheel *w, uint64_t now_ns);
 void lrt__timer_arm(struct lrt_runtime *rt, struct lrt_task *t, lrt__timer *tm, uint64_t deadline_ns);
 void lrt__timer_cancel(struct lrt_runtime *rt, struct lrt_task *t);

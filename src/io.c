@@ -98,7 +98,7 @@ static int wait_edge(struct lrt__io *io, struct reg *r, struct lrt_task *t, uint
     if (timeout_ms == 0)
         return -ETIMEDOUT;
     if (!*deadline && timeout_ms > 0)
-        *deadline = lrt__deadline_in_ms(lrt__rt_now(t->rt), timeout_ms);
+        *deadline = lrt__wait_deadline(t, timeout_ms);
     int rc = wait_on(io, r, t, interest, *deadline);
     if (rc < 0)
         return rc;
@@ -334,7 +334,7 @@ int lrt_connect_timeout(int fd, const struct sockaddr *sa, socklen_t len, int64_
     r->ready &= ~(uint32_t)(EPOLLOUT | EPOLLHUP | EPOLLERR);
     if (timeout_ms == 0)
         return -ETIMEDOUT;
-    uint64_t deadline = lrt__deadline_in_ms(lrt__rt_now(t->rt), timeout_ms);
+    uint64_t deadline = lrt__wait_deadline(t, timeout_ms);
     for (;;) {
         rc = wait_on(io, r, t, EPOLLOUT, deadline);
         if (rc < 0)

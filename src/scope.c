@@ -107,7 +107,7 @@ int lrt_timeout_push(int64_t ms)
     int err = lrt__task_ctx(&t);
     if (err)
         return err;
-    uint64_t d = lrt__deadline_in_ms(lrt__rt_now(t->rt), ms);
+    uint64_t d = lrt__wait_deadline(t, ms);
     return push(d ? d : UINT64_MAX, false);
 }
 

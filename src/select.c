@@ -223,7 +223,7 @@ int lrt_select(lrt_sel_t *cases, size_t n, int64_t timeout_ms)
             return -ETIMEDOUT;
         }
         if (!deadline && timeout_ms > 0)
-            deadline = lrt__deadline_in_ms(lrt__rt_now(cur->rt), timeout_ms);
+            deadline = lrt__wait_deadline(cur, timeout_ms);
         lrt__waiter *winner = NULL;
         for (size_t i = 0; i < n; i++)
             sel_link(cur, &cases[i], &ws[i], &winner);

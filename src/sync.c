@@ -103,11 +103,6 @@ int lrt_oneshot_send(lrt_oneshot_t *o, void *value)
     return 0;
 }
 
-/* The deadline of a wait that would suspend for @ms (< 0 or huge: none). */
-static inline uint64_t wait_deadline(struct lrt_task *t, int64_t ms)
-{
-    return ms < 0 ? 0 : lrt__deadline_in_ms(lrt__rt_now(t->rt), ms);
-}
 
 static inline __attribute__((always_inline)) int oneshot_recv(lrt_oneshot_t *o, void **value, int64_t ms)
 {
@@ -134,7 +129,7 @@ static inline __attribute__((always_inline)) int oneshot_recv(lrt_oneshot_t *o, 
         return -ETIMEDOUT;
 
     lrt__waiter w;
-    int r = lrt__waitq_wait(&o->q, &w, t, LRT__WAIT_ONESHOT, o, 0, wait_deadline(t, ms));
+    int r = lrt__waitq_wait(&o->q, &w, t, LRT__WAIT_ONESHOT, o, 0, lrt__wait_deadline(t, ms));
     if (r == 0) {
         o->handed--;
         if (value)
@@ -213,7 +208,7 @@ static inline __attribute__((always_inline)) int notify_wait(lrt_notify_t *n, in
     if (ms == 0)
         return -ETIMEDOUT;
     lrt__waiter w = {.want = NOTIFIED_ALL};
-    int r = lrt__waitq_wait(&n->q, &w, t, LRT__WAIT_NOTIFY, n, 0, wait_deadline(t, ms));
+    int r = lrt__waitq_wait(&n->q, &w, t, LRT__WAIT_NOTIFY, n, 0, lrt__wait_deadline(t, ms));
     if (r == 0 && w.want == NOTIFIED_ONE)
         n->handed--;
     return r;
@@ -300,7 +295,7 @@ static inline __attribute__((always_inline)) int mutex_lock(lrt_mutex_t *m, int6
         return -ETIMEDOUT;
     /* 0: the unlocker made us the owner */
     lrt__waiter w;
-    return lrt__waitq_wait(&m->q, &w, t, LRT__WAIT_MUTEX, m, m->owner->id, wait_deadline(t, ms));
+    return lrt__waitq_wait(&m->q, &w, t, LRT__WAIT_MUTEX, m, m->owner->id, lrt__wait_deadline(t, ms));
 }
 
 int lrt_mutex_lock(lrt_mutex_t *m)
@@ -407,7 +402,7 @@ static inline __attribute__((always_inline)) int sem_acquire(lrt_sem_t *s, size_
     if (ms == 0)
         return -ETIMEDOUT;
     lrt__waiter w = {.want = n};
-    int r = lrt__waitq_suspend(&s->q, &w, t, LRT__WAIT_SEM, s, n, wait_deadline(t, ms));
+    int r = lrt__waitq_suspend(&s->q, &w, t, LRT__WAIT_SEM, s, n, lrt__wait_deadline(t, ms));
     if (LRT__LIKELY(r == 0)) { /* granted */
         s->handed--;
         return 0;

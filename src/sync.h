@@ -78,7 +78,7 @@ static inline void *lrt__sync_obj_new(size_t size)
 static inline uint64_t lrt__sync_deadline(struct lrt_task *t, int64_t timeout_ms, bool *now_expired)
 {
     *now_expired = timeout_ms == 0;
-    return timeout_ms < 0 ? 0 : lrt__deadline_in_ms(lrt__rt_now(t->rt), timeout_ms);
+    return lrt__wait_deadline(t, timeout_ms);
 }
 
 #endif

@@ -422,7 +422,7 @@ int lrt_join_timeout(lrt_task_t *h, void **result, int64_t timeout_ms)
         LRT__UNLIKELY(lrt__join_grouped(t)))
         return -EINVAL;
     /* one deadline for the whole wait, however often the task is woken early */
-    uint64_t deadline = lrt__deadline_in_ms(lrt__rt_now(cur->rt), timeout_ms);
+    uint64_t deadline = lrt__wait_deadline(cur, timeout_ms);
     while (t->state != LRT__FINISHED) {
         int rc = join_wait(cur, t, timeout_ms, deadline);
         if (rc && t->state != LRT__FINISHED)
