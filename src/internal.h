@@ -190,7 +190,7 @@ struct lrt_task {
                              last_waker); /* enum lrt__waker_kind */
         };
     };
-    uint32_t wait_aux2;          /* fd interest */
+    uint32_t wait_aux2;          /* fd interest; file wait: the fd (int32_t), -1 for none */
     int line;
     uint64_t polls;
     uint64_t busy_ns;

@@ -30,11 +30,23 @@
     X(SELECT, "select")       /* obj = the lrt_sel_t array (on its stack), aux = count */ \
     X(WATCH, "watch")         /* aux = version waited past */                              \
     X(RWLOCK, "rwlock")       /* aux = writer's task id, 0 when readers hold it */         \
-    X(BARRIER, "barrier")     /* aux = arrivals still missing */
+    X(BARRIER, "barrier")     /* aux = arrivals still missing */                           \
+    /* The OS waits below: obj = the wait's text for the dump (NUL-terminated, at most     \
+     * LRT__WAIT_TEXT bytes, owned by the waiting call or its object and valid while the   \
+     * task is suspended there): "signal SIGINT,SIGTERM", "process 1234 sleep",            \
+     * "dns example.com", "file pread fd 5", "file open /etc/hosts". */                    \
+    X(SIGNAL, "signal")       /* aux = the signalfd */                                     \
+    X(PROCESS, "process")     /* aux = the child's pid */                                  \
+    X(DNS, "dns")             /* aux = the blocking job's id */                            \
+    X(FILE, "file")           /* aux = the blocking job's id, aux2 = the fd or -1 */
 
 /* who made a task runnable */
 #define LRT__WAKERS(X) X(NONE, "none") X(IO, "io") X(TIMER, "timer") X(TASK, "task") \
-    X(REMOTE, "remote") X(BLOCKING, "blocking") X(CANCEL, "cancel") X(SPAWN, "spawn")
+    X(REMOTE, "remote") X(BLOCKING, "blocking") X(CANCEL, "cancel") X(SPAWN, "spawn") \
+    X(SIGNAL, "signal") X(PROCESS, "process")
+
+/* the size of an OS wait's text (LRT__WAIT_SIGNAL ... LRT__WAIT_FILE), NUL included */
+#define LRT__WAIT_TEXT 96
 
 /* why a poll ended */
 #define LRT__POLL_RESULTS(X) X(YIELDED, "yielded") X(SUSPENDED, "suspended") X(FINISHED, "finished")

@@ -162,6 +162,11 @@ static void fmt_wait(uint64_t now, const struct lrt_task *t, char *buf, size_t n
     case LRT__WAIT_SELECT:
         fmt_select(t->wait_obj, (size_t)t->wait_aux, buf, n);
         break;
+    case LRT__WAIT_SIGNAL: case LRT__WAIT_PROCESS: case LRT__WAIT_DNS: case LRT__WAIT_FILE:
+        /* the waiting call's own text (names.h), bounded: a reader on another thread
+         * must not run past it even if it were not terminated */
+        snprintf(buf, n, "%.*s", LRT__WAIT_TEXT - 1, t->wait_obj ? (const char *)t->wait_obj : "?");
+        break;
     default:
         snprintf(buf, n, "-");
         break;
@@ -254,10 +259,24 @@ static void write_wait(struct snap *s, const struct lrt_task *t)
     case LRT__WAIT_BARRIER:
         lrt__jw_u64(w, "missing", t->wait_aux);
         break;
+    case LRT__WAIT_SIGNAL:
+        lrt__jw_i64(w, "fd", (int64_t)t->wait_aux);
+        break;
+    case LRT__WAIT_PROCESS:
+        lrt__jw_i64(w, "pid", (int64_t)t->wait_aux);
+        break;
+    case LRT__WAIT_DNS:
+        lrt__jw_u64(w, "job", t->wait_aux);
+        break;
+    case LRT__WAIT_FILE:
+        lrt__jw_u64(w, "job", t->wait_aux);
+        if ((int32_t)t->wait_aux2 >= 0)
+            lrt__jw_i64(w, "fd", (int32_t)t->wait_aux2);
+        break;
     default:
         break;
     }
-    if (kind >= LRT__WAIT_CHAN_SEND || kind == LRT__WAIT_FD)
+    if ((kind >= LRT__WAIT_CHAN_SEND && kind < LRT__WAIT_SIGNAL) || kind == LRT__WAIT_FD)
         lrt__jw_hex(w, "address", (uint64_t)(uintptr_t)t->wait_obj);
     if ((t->flags & LRT__TF_TIMER) && kind != LRT__WAIT_SLEEP) {
         lrt__jw_u64(w, "deadline_ns", t->timer_deadline);
