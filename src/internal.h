@@ -639,6 +639,9 @@ void lrt__io_fini(struct lrt_runtime *rt);
 int lrt__io_poll(struct lrt_runtime *rt, uint64_t timeout_ns);
 /* Number of tasks waiting on fds (wake-up sources for deadlock detection). */
 size_t lrt__io_waiters(struct lrt_runtime *rt);
+/* io.c: an OS wait on a readable fd, with its own wait reason and waker (signal.c,
+ * process.c); 0 once readable, -ETIMEDOUT, -ECANCELED, -EBADF.  Runtime thread, task. */
+int lrt__io_wait_as(int fd, int kind, const void *obj, uint64_t aux, int waker, int64_t timeout_ms);
 size_t lrt__io_registered(struct lrt_runtime *rt);
 /* Visit each registration (dump). */
 void lrt__io_foreach(struct lrt_runtime *rt,

@@ -59,8 +59,8 @@ static void wake_queue(struct lrt__io *io, struct reg *r, lrt__link *q, uint32_t
             /* lrt_close by a task names that task; readiness comes from the driver */
             if (result == -EBADF)
                 lrt__wake(w->task, result, LRT__WAKER_TASK);
-            else
-                lrt__wake_by(w->task, result, LRT__WAKER_IO, 0);
+            else /* an OS wait names its own waker above the interest (lrt__io_wait_as) */
+                lrt__wake_by(w->task, result, w->want >> 32 ? (int)(w->want >> 32) : LRT__WAKER_IO, 0);
         }
         l = next;
     }
@@ -68,10 +68,12 @@ static void wake_queue(struct lrt__io *io, struct reg *r, lrt__link *q, uint32_t
 
 /* Suspend the running task until @r has an event for @interest, the deadline passes
  * (-ETIMEDOUT), the task is cancelled (-ECANCELED) or the fd is closed (-EBADF). */
-static inline __attribute__((always_inline)) int wait_on(struct lrt__io *io, struct reg *r,
-        struct lrt_task *t, uint32_t interest, uint64_t deadline)
+static inline __attribute__((always_inline)) int wait_on_as(struct lrt__io *io, struct reg *r,
+        struct lrt_task *t, uint32_t interest, uint64_t deadline, int kind, const void *obj,
+        uint64_t aux, int waker)
 {
-    lrt__waiter w = {.want = interest}; /* and in t->wait_aux2, where dumps read it */
+    /* interest also in t->wait_aux2, where dumps read it; the waker above it */
+    lrt__waiter w = {.want = interest | (uint64_t)(unsigned)waker << 32};
     lrt__link *q = &r->writers;
     if (interest & (EPOLLIN | EPOLLRDHUP)) {
         q = &r->readers;
@@ -82,11 +84,18 @@ static inline __attribute__((always_inline)) int wait_on(struct lrt__io *io, str
         r->nwriters++;
     }
     io->waiters++;
-    t->wait_aux2 = interest;
-    int rc = lrt__waitq_suspend(q, &w, t, LRT__WAIT_FD, r, (uint64_t)r->fd, deadline);
+    if (kind == LRT__WAIT_FD)
+        t->wait_aux2 = interest;
+    int rc = lrt__waitq_suspend(q, &w, t, kind, obj, aux, deadline);
     if (lrt__waitq_leave(&w, rc))
         waiter_uncount(io, r, interest);
     return rc;
+}
+
+static inline __attribute__((always_inline)) int wait_on(struct lrt__io *io, struct reg *r,
+        struct lrt_task *t, uint32_t interest, uint64_t deadline)
+{
+    return wait_on_as(io, r, t, interest, deadline, LRT__WAIT_FD, r, (uint64_t)r->fd, 0);
 }
 
 /* The not-ready path shared by every I/O call: -ETIMEDOUT for a zero timeout, else wait
@@ -407,6 +416,46 @@ int lrt_wait_fd(int fd, uint32_t events, int64_t timeout_ms)
         if (rc < 0)
             return rc;
         suspended = true;
+    }
+}
+
+/*
+ * An OS wait (signal.c, process.c): until @fd is readable, shown in the dump as (@kind,
+ * @obj, @aux) and woken by @waker rather than "io".  Asks the kernel like lrt_wait_fd.
+ * Returns 0 once readable, -ETIMEDOUT, -ECANCELED, -EBADF (closed while waiting) or
+ * another negative errno.  Runtime thread, from a task.
+ */
+int lrt__io_wait_as(int fd, int kind, const void *obj, uint64_t aux, int waker, int64_t timeout_ms)
+{
+    struct lrt_task *t;
+    int err = lrt__task_ctx(&t);
+    if (err)
+        return err;
+    struct lrt__io *io = t->rt->io;
+    struct reg *r = reg_get(io, fd, &err);
+    if (!r)
+        return err;
+    uint32_t gen = r->gen;
+    uint64_t deadline = 0;
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        uint32_t tick = r->tick;
+        int k = poll(&p, 1, 0);
+        if (k < 0 && errno != EINTR)
+            return -errno;
+        if (k > 0)
+            return (p.revents & POLLNVAL) ? -EBADF : 0;
+        if (r->tick == tick)
+            r->ready &= ~(uint32_t)(EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR);
+        if (timeout_ms == 0)
+            return -ETIMEDOUT;
+        if (!deadline && timeout_ms > 0)
+            deadline = lrt__wait_deadline(t, timeout_ms);
+        int rc = wait_on_as(io, r, t, EPOLLIN, deadline, kind, obj, aux, waker);
+        if (rc < 0)
+            return rc;
+        if (!(r->flags & REG_ACTIVE) || r->gen != gen)
+            return -EBADF;
     }
 }
 
