@@ -62,6 +62,7 @@ static void *kill_root(void *unused)
     lrt_signal_t *s = lrt_signal_open(sigs, 1);
     if (!s)
         return (void *)1;
+    lrt_join(lrt_spawn_blocking(nap, NULL), NULL); /* a pool thread now idles */
     lrt_task_t *t = lrt_spawn(recv_one, s);
     lrt_yield();
     kill(getpid(), SIGTERM);
@@ -71,10 +72,20 @@ static void *kill_root(void *unused)
     return (void *)(intptr_t)(rc == 0 && (intptr_t)res == SIGTERM ? 0 : 2);
 }
 
+static void *nap(void *unused)
+{
+    (void)unused;
+    usleep(1000);
+    return NULL;
+}
+
 static int kill_child(void *unused)
 {
     (void)unused;
-    lrt_runtime_t *rt = lrt_runtime_new(NULL);
+    /* every thread lrt starts (ticker, pool, dump agent, stall watchdog) must block the
+     * signal, or the kernel may pick one of them and run SIGTERM's default action */
+    lrt_options_t o = {.dump_agent = 1, .stall_threshold_ms = 1000};
+    lrt_runtime_t *rt = lrt_runtime_new(&o);
     void *res = (void *)3;
     if (!rt || lrt_block_on(rt, kill_root, NULL, &res) != 0)
         return 4;
