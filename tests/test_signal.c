@@ -53,6 +53,13 @@ static void recv_returns_the_signal_and_times_out_when_none_comes(void)
     CU_ASSERT(!blocked(SIGUSR1) && !blocked(SIGUSR2));
 }
 
+static void *nap(void *unused)
+{
+    (void)unused;
+    usleep(1000);
+    return NULL;
+}
+
 /* Process-directed (kill), in a clean child: the runtime thread is the only thread
  * that does not block it once lrt's own threads exist. */
 static void *kill_root(void *unused)
@@ -70,13 +77,6 @@ static void *kill_root(void *unused)
     int rc = lrt_join(t, &res);
     lrt_signal_close(s);
     return (void *)(intptr_t)(rc == 0 && (intptr_t)res == SIGTERM ? 0 : 2);
-}
-
-static void *nap(void *unused)
-{
-    (void)unused;
-    usleep(1000);
-    return NULL;
 }
 
 static int kill_child(void *unused)
