@@ -1,0 +1,155 @@
+/*
+ * process_reaper.c - reaps the children of processes freed while they still ran.
+ *
+ * lrt_process_free() must never leave a zombie, must not block the runtime thread until
+ * the child exits (it may run for days), and the child may outlive the runtime.  So the
+ * orphans go to one process-wide thread that exists only while there are orphans: it
+ * polls their pidfds, reaps each with waitid(WNOHANG) when it becomes readable, closes
+ * the pidfd and frees the record, and ends when the list is empty.  Not a blocking-pool
+ * job: a pool thread parked on a child that never exits would also hold up
+ * lrt_runtime_free.  An eventfd tells the thread about a new orphan; when it cannot be
+ * made, or an orphan has no pidfd (out of fds), the thread polls every 100 ms instead.
+ * When not even the thread can be started, every lrt_process_spawn/free sweeps the list.
+ *
+ * fork(): the child gets the list (not its children: waitid says ECHILD and the records
+ * go at its first sweep) but no thread, and the lock is taken around fork.
+ *
+ * Layer: libc only (and lrt__process_reap).  Any thread.
+ */
+#include "process.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define POLL_MAX 64          /* pidfds polled at once; the rest wait for the tick */
+#define TICK_MS 100
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static struct lrt_process *orphans; /* under mu */
+static bool running;                /* under mu: a reaper thread owns the list */
+static int wake_fd = -1;            /* under mu: the running thread's eventfd, or -1 */
+static atomic_bool need_sweep;      /* orphans and no thread: spawn/free sweep */
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void fork_prepare(void) { pthread_mutex_lock(&mu); }
+static void fork_parent(void) { pthread_mutex_unlock(&mu); }
+static void fork_child(void)
+{
+    pthread_mutex_init(&mu, NULL);
+    running = false;
+    wake_fd = -1; /* the parent's thread's: closed by exec, harmless until then */
+    atomic_store(&need_sweep, orphans != NULL);
+}
+
+static void init_once(void) { pthread_atfork(fork_prepare, fork_parent, fork_child); }
+
+/* Reap and free every orphan that has exited (or is not ours). */
+static void sweep_locked(void)
+{
+    struct lrt_process **pp = &orphans;
+    while (*pp) {
+        struct lrt_process *p = *pp;
+        if (lrt__process_reap(p, NULL) == -EAGAIN) {
+            pp = &p->next_orphan;
+            continue;
+        }
+        *pp = p->next_orphan;
+        if (p->pidfd >= 0)
+            close(p->pidfd);
+        free(p);
+    }
+}
+
+static void *reaper_main(void *unused)
+{
+    (void)unused;
+    struct pollfd pf[POLL_MAX + 1];
+    for (;;) {
+        pthread_mutex_lock(&mu);
+        sweep_locked();
+        if (!orphans) {
+            running = false;
+            if (wake_fd >= 0)
+                close(wake_fd);
+            wake_fd = -1;
+            pthread_mutex_unlock(&mu);
+            return NULL;
+        }
+        int n = 0, timeout = -1, wfd = wake_fd;
+        if (wfd >= 0)
+            pf[n++] = (struct pollfd){.fd = wfd, .events = POLLIN};
+        else
+            timeout = TICK_MS;
+        for (struct lrt_process *p = orphans; p; p = p->next_orphan) {
+            if (p->pidfd < 0 || n == POLL_MAX + 1)
+                timeout = TICK_MS;
+            else
+                pf[n++] = (struct pollfd){.fd = p->pidfd, .events = POLLIN};
+        }
+        pthread_mutex_unlock(&mu);
+        /* The fds stay open meanwhile: only this thread closes them while it runs. */
+        if (poll(pf, (nfds_t)n, timeout) > 0 && wfd >= 0 && (pf[0].revents & POLLIN)) {
+            eventfd_t v;
+            if (eventfd_read(wfd, &v) < 0) { /* EAGAIN: nothing new after all */ }
+        }
+    }
+}
+
+/* A detached thread with every signal blocked (lrt's threads take no signals). */
+static int start_thread_locked(void)
+{
+    pthread_attr_t a;
+    if (pthread_attr_init(&a))
+        return -1;
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&a, 256 << 10);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    pthread_t th;
+    int e = pthread_create(&th, &a, reaper_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&a);
+    if (e && wake_fd >= 0) {
+        close(wake_fd);
+        wake_fd = -1;
+    }
+    return e ? -1 : 0;
+}
+
+void lrt__reaper_adopt(struct lrt_process *p)
+{
+    pthread_once(&once, init_once);
+    pthread_mutex_lock(&mu);
+    p->next_orphan = orphans;
+    orphans = p;
+    if (running) {
+        if (wake_fd >= 0 && eventfd_write(wake_fd, 1) < 0) { /* full: it is awake anyway */ }
+    } else if (start_thread_locked() == 0) {
+        running = true;
+        atomic_store(&need_sweep, false);
+    } else {
+        sweep_locked();
+        atomic_store(&need_sweep, orphans != NULL);
+    }
+    pthread_mutex_unlock(&mu);
+}
+
+void lrt__reaper_sweep(void)
+{
+    if (!atomic_load_explicit(&need_sweep, memory_order_relaxed))
+        return;
+    pthread_mutex_lock(&mu);
+    if (!running) {
+        sweep_locked();
+        atomic_store(&need_sweep, orphans != NULL);
+    }
+    pthread_mutex_unlock(&mu);
+}
