@@ -90,7 +90,9 @@ static void *cat_root(void *unused)
     /* EOF on its stdin ends cat; free() must leave a number we closed ourselves alone */
     int in = lrt_process_stdin(p);
     CU_ASSERT_EQUAL(lrt_close(in), 0);
-    int other = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int other_pipe[2]; /* another pipe, as the next spawn would make */
+    CU_ASSERT_EQUAL_FATAL(pipe2(other_pipe, O_CLOEXEC), 0);
+    int other = other_pipe[0];
     CU_ASSERT_EQUAL(other, in); /* the lowest free number */
     CU_ASSERT_EQUAL(read_all(lrt_process_stdout(p), NULL, 0), 0);
     CU_ASSERT_EQUAL(exit_code(p), 0);
@@ -99,6 +101,7 @@ static void *cat_root(void *unused)
     lrt_process_free(p);
     CU_ASSERT(fcntl(other, F_GETFD) >= 0); /* still ours */
     close(other);
+    close(other_pipe[1]);
     return NULL;
 }
 
