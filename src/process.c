@@ -34,6 +34,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
+#include <sys/eventfd.h>
 #include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -111,6 +113,68 @@ static void kill_and_reap(pid_t pid)
         ;
 }
 
+/* Without pidfds (kernels before 5.3, seccomp, valgrind 3.19): a thread per running
+ * child waits for its exit with WNOWAIT, so the zombie keeps the pid from being reused
+ * until lrt reaps it, and makes the eventfd readable.  An exit fd thus behaves the same
+ * either way: readable once exited, for the wait, the dump and the reaper alike. */
+static atomic_bool no_pidfd;
+
+struct watch {
+    pid_t pid;
+    int fd; /* the watcher's own descriptor of the eventfd: @p may be freed first */
+};
+
+static void *watch_main(void *arg)
+{
+    struct watch *w = arg;
+    siginfo_t si;
+    /* ECHILD: reaped already (a wait that looked before this thread did) */
+    while (waitid(P_PID, (id_t)w->pid, &si, WEXITED | WNOWAIT) < 0 && errno == EINTR)
+        ;
+    eventfd_write(w->fd, 1);
+    close(w->fd);
+    free(w);
+    return NULL;
+}
+
+static int open_exit_fd(struct lrt_process *p)
+{
+    if (!atomic_load_explicit(&no_pidfd, memory_order_relaxed)) {
+        p->exit_fd = pidfd_open(p->pid, PIDFD_NONBLOCK);
+        if (p->exit_fd >= 0) {
+            p->is_pidfd = true;
+            return 0;
+        }
+        if (errno != ENOSYS && errno != EPERM)
+            return -errno;
+        atomic_store(&no_pidfd, true);
+    }
+    int e;
+    struct watch *w = malloc(sizeof *w);
+    if (!w)
+        return -ENOMEM;
+    w->pid = p->pid;
+    if ((p->exit_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+        e = -errno;
+        goto err_free;
+    }
+    if ((w->fd = fcntl(p->exit_fd, F_DUPFD_CLOEXEC, 3)) < 0) {
+        e = -errno;
+        goto err_close;
+    }
+    if ((e = lrt__thread_start_quiet(watch_main, w)) < 0) {
+        close(w->fd);
+        goto err_close;
+    }
+    return 0;
+err_close:
+    close(p->exit_fd);
+    p->exit_fd = -1;
+err_free:
+    free(w);
+    return e;
+}
+
 lrt_process_t *lrt_process_spawn(const char *path, char *const argv[], const lrt_process_opts_t *o)
 {
     static const lrt_process_opts_t inherit = {0};
@@ -175,9 +239,7 @@ lrt_process_t *lrt_process_spawn(const char *path, char *const argv[], const lrt
             close(child[i]); /* before pidfd_open: frees fds for it */
     posix_spawnattr_destroy(&at);
     posix_spawn_file_actions_destroy(&fa);
-    p->pidfd = pidfd_open(p->pid, PIDFD_NONBLOCK);
-    if (p->pidfd < 0) {
-        e = -errno;
+    if ((e = open_exit_fd(p)) < 0) {
         kill_and_reap(p->pid);
         for (int i = 0; i < 3; i++)
             if (parent[i] >= 0)
@@ -234,7 +296,7 @@ int lrt__process_reap(struct lrt_process *p, int *wstatus)
     siginfo_t si;
     for (;;) {
         memset(&si, 0, sizeof si);
-        int r = p->pidfd >= 0 ? waitid(P_PIDFD, (id_t)p->pidfd, &si, WEXITED | WNOHANG)
+        int r = p->is_pidfd ? waitid(P_PIDFD, (id_t)p->exit_fd, &si, WEXITED | WNOHANG)
                               : waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG);
         if (r == 0)
             break;
@@ -273,7 +335,7 @@ int lrt_process_wait(lrt_process_t *p, int *wstatus, int64_t timeout_ms)
             uint64_t now = lrt_now_ns();
             timeout_ms = now >= end ? 0 : (int64_t)((end - now + 999999u) / 1000000u);
         }
-        rc = lrt__io_wait_as(p->pidfd, LRT__WAIT_PROCESS, p->text, (uint64_t)p->pid,
+        rc = lrt__io_wait_as(p->exit_fd, LRT__WAIT_PROCESS, p->text, (uint64_t)p->pid,
                              LRT__WAKER_PROCESS, timeout_ms);
         if (rc < 0)
             return rc;
@@ -286,7 +348,9 @@ int lrt_process_kill(lrt_process_t *p, int sig)
         return -EINVAL;
     if (p->reaped)
         return -ESRCH; /* the pidfd would still answer for a zombie; there is none */
-    return pidfd_send_signal(p->pidfd, sig, NULL, 0) < 0 ? -errno : 0;
+    /* kill(2) is as exact without a pidfd: the child is not reaped, so its pid is its own */
+    int r = p->is_pidfd ? pidfd_send_signal(p->exit_fd, sig, NULL, 0) : kill(p->pid, sig);
+    return r < 0 ? -errno : 0;
 }
 
 void lrt_process_free(lrt_process_t *p)
@@ -304,16 +368,18 @@ void lrt_process_free(lrt_process_t *p)
             close_fd(p->fds[i]);
     }
     if (p->reaped || lrt__process_reap(p, NULL) != -EAGAIN) {
-        close_fd(p->pidfd);
+        close_fd(p->exit_fd);
         free(p);
         return;
     }
     /* Still running.  The runtime may have registered the pidfd (a wait): lrt_close
      * deregisters it, and the reaper gets its own pidfd for the same child. */
-    int fd = fcntl(p->pidfd, F_DUPFD_CLOEXEC, 3);
-    close_fd(p->pidfd);
-    if (fd < 0)
+    int fd = fcntl(p->exit_fd, F_DUPFD_CLOEXEC, 3);
+    close_fd(p->exit_fd);
+    if (fd < 0 && p->is_pidfd)
         fd = pidfd_open(p->pid, PIDFD_NONBLOCK); /* the slot just freed */
-    p->pidfd = fd; /* -1: the reaper polls the pid (unreaped, so not reused) */
+    p->exit_fd = fd; /* -1: the reaper polls the pid (unreaped, so not reused) */
+    if (fd < 0)
+        p->is_pidfd = false;
     lrt__reaper_adopt(p);
 }

@@ -60,8 +60,8 @@ static void sweep_locked(void)
             continue;
         }
         *pp = p->next_orphan;
-        if (p->pidfd >= 0)
-            close(p->pidfd);
+        if (p->exit_fd >= 0)
+            close(p->exit_fd);
         free(p);
     }
 }
@@ -87,10 +87,10 @@ static void *reaper_main(void *unused)
         else
             timeout = TICK_MS;
         for (struct lrt_process *p = orphans; p; p = p->next_orphan) {
-            if (p->pidfd < 0 || n == POLL_MAX + 1)
+            if (p->exit_fd < 0 || n == POLL_MAX + 1)
                 timeout = TICK_MS;
             else
-                pf[n++] = (struct pollfd){.fd = p->pidfd, .events = POLLIN};
+                pf[n++] = (struct pollfd){.fd = p->exit_fd, .events = POLLIN};
         }
         pthread_mutex_unlock(&mu);
         /* The fds stay open meanwhile: only this thread closes them while it runs. */
@@ -101,27 +101,33 @@ static void *reaper_main(void *unused)
     }
 }
 
-/* A detached thread with every signal blocked (lrt's threads take no signals). */
-static int start_thread_locked(void)
+int lrt__thread_start_quiet(void *(*fn)(void *), void *arg)
 {
     pthread_attr_t a;
-    if (pthread_attr_init(&a))
-        return -1;
+    int e = pthread_attr_init(&a);
+    if (e)
+        return -e;
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&a, 256 << 10);
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     pthread_t th;
-    int e = pthread_create(&th, &a, reaper_main, NULL);
+    e = pthread_create(&th, &a, fn, arg);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&a);
-    if (e && wake_fd >= 0) {
+    return -e;
+}
+
+static int start_thread_locked(void)
+{
+    wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (lrt__thread_start_quiet(reaper_main, NULL) == 0)
+        return 0;
+    if (wake_fd >= 0)
         close(wake_fd);
-        wake_fd = -1;
-    }
-    return e ? -1 : 0;
+    wake_fd = -1;
+    return -1;
 }
 
 void lrt__reaper_adopt(struct lrt_process *p)

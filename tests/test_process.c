@@ -6,6 +6,11 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -569,6 +574,79 @@ static void out_of_fds_spawn_fails_with_emfile_and_leaks_no_fd_and_no_child(void
     CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
+/* ---- without pidfds (old kernels, seccomp, valgrind 3.19) ----------------------------- */
+
+/* Each step returns 0 or its own code, for the parent to print. */
+static void *no_pidfd_task(void *unused)
+{
+    (void)unused;
+    if (syscall(SYS_pidfd_open, getpid(), 0) >= 0 || errno != ENOSYS)
+        return (void *)1; /* the filter did not take */
+    /* a conversation with cat, then EOF and its exit status */
+    lrt_process_t *p = lrt_process_spawn("/bin/cat", NULL, STDIO(P, P, N));
+    if (!p)
+        return (void *)2;
+    char buf[8];
+    if (lrt_write_all(lrt_process_stdin(p), "ping", 4) != 4 ||
+        lrt_read_timeout(lrt_process_stdout(p), buf, sizeof buf, 20000) != 4 || memcmp(buf, "ping", 4))
+        return (void *)3;
+    lrt_close(lrt_process_stdin(p));
+    int st = -1;
+    if (lrt_process_wait(p, &st, 20000) != 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        return (void *)4;
+    if (lrt_process_wait(p, &st, 0) != -ECHILD || lrt_process_kill(p, SIGTERM) != -ESRCH)
+        return (void *)5;
+    lrt_process_free(p);
+    /* a timeout, then kill: WIFSIGNALED */
+    p = lrt_process_spawn("sleep", (char *[]){"sleep", "60", NULL}, NULL);
+    if (!p || lrt_process_wait(p, &st, 20) != -ETIMEDOUT || lrt_process_kill(p, SIGKILL) != 0)
+        return (void *)6;
+    if (lrt_process_wait(p, &st, 20000) != 0 || !WIFSIGNALED(st) || WTERMSIG(st) != SIGKILL)
+        return (void *)7;
+    lrt_process_free(p);
+    /* freed while it runs, after a wait registered its exit fd: reaped all the same */
+    p = lrt_process_spawn("sleep", (char *[]){"sleep", "0.2", NULL}, NULL);
+    if (!p || lrt_process_wait(p, NULL, 10) != -ETIMEDOUT)
+        return (void *)8;
+    pid_t pid = lrt_process_pid(p);
+    lrt_process_free(p);
+    if (!reaped_soon(pid))
+        return (void *)9;
+    return NULL;
+}
+
+static int no_pidfd_child(void *unused)
+{
+    (void)unused;
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pidfd_open, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {.len = sizeof f / sizeof f[0], .filter = f};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+        return 80;
+    lrt_runtime_t *rt = lrt_runtime_new(NULL);
+    if (!rt)
+        return 90;
+    void *res = NULL;
+    if (lrt_block_on(rt, no_pidfd_task, NULL, &res) != 0)
+        return 91;
+    lrt_runtime_free(rt);
+    return (int)(intptr_t)res;
+}
+
+static void without_pidfd_open_a_watcher_thread_gives_the_same_waits_kills_and_reaping(void)
+{
+    char out[4096];
+    int st = lrt_test_fork_capture(no_pidfd_child, NULL, out, sizeof out);
+    if (!WIFEXITED(st) || WEXITSTATUS(st))
+        fprintf(stderr, "no-pidfd child: status %#x (code %d: the step that failed)\n%s\n", st,
+                WIFEXITED(st) ? WEXITSTATUS(st) : -1, out);
+    CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 /* ---- the dump ------------------------------------------------------------------------ */
 
 static void *dump_root(void *unused)
@@ -636,6 +714,8 @@ CU_TestInfo lrt_test_process[] = {
      bad_arguments_and_missing_programs_fail_cleanly_leaving_nothing_open},
     {"out_of_fds_spawn_fails_with_emfile_and_leaks_no_fd_and_no_child",
      out_of_fds_spawn_fails_with_emfile_and_leaks_no_fd_and_no_child},
+    {"without_pidfd_open_a_watcher_thread_gives_the_same_waits_kills_and_reaping",
+     without_pidfd_open_a_watcher_thread_gives_the_same_waits_kills_and_reaping},
     {"a_task_waiting_on_a_child_shows_process_pid_argv0_in_the_dump",
      a_task_waiting_on_a_child_shows_process_pid_argv0_in_the_dump},
     CU_TEST_INFO_NULL,
