@@ -33,8 +33,8 @@
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <sys/pidfd.h>
 #include <sys/stat.h>
@@ -128,7 +128,8 @@ static void *watch_main(void *arg)
 {
     struct watch *w = arg;
     siginfo_t si;
-    /* ECHILD: reaped already (a wait that looked before this thread did) */
+    /* nobody reaps before the eventfd is written (lrt__process_reap), so the pid is the
+     * child's until then */
     while (waitid(P_PID, (id_t)w->pid, &si, WEXITED | WNOWAIT) < 0 && errno == EINTR)
         ;
     eventfd_write(w->fd, 1);
@@ -275,44 +276,6 @@ int lrt_process_stdin(const lrt_process_t *p) { return p ? p->fds[0] : -1; }
 int lrt_process_stdout(const lrt_process_t *p) { return p ? p->fds[1] : -1; }
 int lrt_process_stderr(const lrt_process_t *p) { return p ? p->fds[2] : -1; }
 pid_t lrt_process_pid(const lrt_process_t *p) { return p ? p->pid : -1; }
-
-/* waitpid's encoding of a CLD_* code (W_EXITCODE, WIFSIGNALED, WCOREDUMP, WIFSTOPPED) */
-static int wait_status(const siginfo_t *si)
-{
-    switch (si->si_code) {
-    case CLD_EXITED:
-        return (si->si_status & 0xff) << 8;
-    case CLD_DUMPED:
-        return (si->si_status & 0x7f) | 0x80;
-    default: /* CLD_KILLED; WEXITED reports nothing else */
-        return si->si_status & 0x7f;
-    }
-}
-
-int lrt__process_reap(struct lrt_process *p, int *wstatus)
-{
-    if (p->reaped)
-        return -ECHILD;
-    siginfo_t si;
-    for (;;) {
-        memset(&si, 0, sizeof si);
-        int r = p->is_pidfd ? waitid(P_PIDFD, (id_t)p->exit_fd, &si, WEXITED | WNOHANG)
-                              : waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG);
-        if (r == 0)
-            break;
-        if (errno == EINTR)
-            continue;
-        if (errno == ECHILD)
-            p->reaped = true;
-        return -errno;
-    }
-    if (si.si_pid == 0)
-        return -EAGAIN;
-    p->reaped = true;
-    if (wstatus)
-        *wstatus = wait_status(&si);
-    return 0;
-}
 
 int lrt_process_wait(lrt_process_t *p, int *wstatus, int64_t timeout_ms)
 {

@@ -14,7 +14,10 @@
  * fork(): the child gets the list (not its children: waitid says ECHILD and the records
  * go at its first sweep) but no thread, and the lock is taken around fork.
  *
- * Layer: libc only (and lrt__process_reap).  Any thread.
+ * Also here, below process.c: taking a child's status (lrt__process_reap) and starting a
+ * quiet thread, which process.c uses too.
+ *
+ * Layer: libc only.  Any thread.
  */
 #include "process.h"
 
@@ -24,7 +27,9 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/eventfd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define POLL_MAX 64          /* pidfds polled at once; the rest wait for the tick */
@@ -48,6 +53,49 @@ static void fork_child(void)
 }
 
 static void init_once(void) { pthread_atfork(fork_prepare, fork_parent, fork_child); }
+
+/* waitpid's encoding of a CLD_* code (W_EXITCODE, WIFSIGNALED, WCOREDUMP, WIFSTOPPED) */
+static int wait_status(const siginfo_t *si)
+{
+    switch (si->si_code) {
+    case CLD_EXITED:
+        return (si->si_status & 0xff) << 8;
+    case CLD_DUMPED:
+        return (si->si_status & 0x7f) | 0x80;
+    default: /* CLD_KILLED; WEXITED reports nothing else */
+        return si->si_status & 0x7f;
+    }
+}
+
+int lrt__process_reap(struct lrt_process *p, int *wstatus)
+{
+    if (p->reaped)
+        return -ECHILD;
+    /* Without a pidfd, only once the watcher has seen the exit (its eventfd is readable):
+     * reaping earlier could let the pid be reused under the watcher's waitid. */
+    struct pollfd pf = {.fd = p->exit_fd, .events = POLLIN};
+    if (!p->is_pidfd && p->exit_fd >= 0 && poll(&pf, 1, 0) == 0)
+        return -EAGAIN;
+    siginfo_t si;
+    for (;;) {
+        memset(&si, 0, sizeof si);
+        int r = p->is_pidfd ? waitid(P_PIDFD, (id_t)p->exit_fd, &si, WEXITED | WNOHANG)
+                              : waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG);
+        if (r == 0)
+            break;
+        if (errno == EINTR)
+            continue;
+        if (errno == ECHILD)
+            p->reaped = true;
+        return -errno;
+    }
+    if (si.si_pid == 0)
+        return -EAGAIN;
+    p->reaped = true;
+    if (wstatus)
+        *wstatus = wait_status(&si);
+    return 0;
+}
 
 /* Reap and free every orphan that has exited (or is not ours). */
 static void sweep_locked(void)
