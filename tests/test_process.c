@@ -212,6 +212,11 @@ static void *signal_root(void *unused)
     int st = 0;
     CU_ASSERT_EQUAL(lrt_process_wait(p, &st, 0), -ETIMEDOUT); /* just a look */
     CU_ASSERT_EQUAL(lrt_process_wait(p, &st, 30), -ETIMEDOUT);
+    int tok = lrt_timeout_push(20); /* a deadline scope ends the wait like a timeout */
+    CU_ASSERT(tok >= 0);
+    CU_ASSERT_EQUAL(lrt_process_wait(p, &st, -1), -ETIMEDOUT);
+    CU_ASSERT_EQUAL(lrt_process_wait(p, &st, -5), -ETIMEDOUT); /* and stays past it */
+    CU_ASSERT_EQUAL(lrt_deadline_pop(tok), 0);
     CU_ASSERT_EQUAL(lrt_process_kill(p, 0), 0); /* still there */
     CU_ASSERT_EQUAL(lrt_process_kill(p, 12345), -EINVAL);
     CU_ASSERT_EQUAL(lrt_process_kill(p, SIGKILL), 0);
@@ -664,6 +669,21 @@ static void without_pidfd_open_a_watcher_thread_gives_the_same_waits_kills_and_r
 
 /* ---- the dump ------------------------------------------------------------------------ */
 
+/* For tests/t-dump.sh, which validates it against docs/snapshot.schema.json. */
+static void save_snapshot(const char *text)
+{
+    const char *dir = getenv("LRT_TEST_SNAPSHOT_DIR");
+    if (!dir || !*dir)
+        return;
+    char path[512];
+    snprintf(path, sizeof path, "%s/process.json", dir);
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
 static void *dump_root(void *unused)
 {
     (void)unused;
@@ -673,6 +693,7 @@ static void *dump_root(void *unused)
     lrt_yield();
     char *js = lrt_dump_json(lrt_current(), 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(js);
+    save_snapshot(js);
     json_t *root = json_loads(js, 0, NULL);
     free(js);
     CU_ASSERT_PTR_NOT_NULL_FATAL(root);
