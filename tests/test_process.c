@@ -473,7 +473,9 @@ static void every_fd_lrt_opens_is_close_on_exec(void)
         CU_ASSERT(fl & FD_CLOEXEC);
     }
     CU_ASSERT(mine >= 6); /* epoll, eventfd, the pidfd, three pipe ends */
+    lrt_runtime_t *prev = lrt_enter(rt); /* its fds are registered there */
     lrt_process_free(p);
+    lrt_exit(prev);
     lrt_runtime_free(rt);
 }
 

@@ -497,9 +497,10 @@ LRT_EXPORT int lrt_process_kill(lrt_process_t *p, int sig);
  * zombie, never blocks and never kills: a child that still runs is handed to lrt's
  * reaper thread (process-wide, alive only while it has children to reap), which reaps it
  * when it exits, also after the runtime was freed.  To stop the child, lrt_process_kill()
- * then lrt_process_wait() first.  Call it on the runtime thread whose tasks used @p (its
- * fds may be registered there), or on any thread when no runtime did or that runtime was
- * freed; never while a task still waits on @p.
+ * then lrt_process_wait() first.  Call it where the runtime whose tasks used @p is
+ * current (in a task, or between lrt_enter() and lrt_exit()): its fds may be registered
+ * there and are closed with lrt_close(); or on any thread when no runtime used them or
+ * that runtime was freed.  Never while a task still waits on @p.
  */
 LRT_EXPORT void lrt_process_free(lrt_process_t *p);
 
