@@ -201,6 +201,23 @@ static void envp_and_cwd_reach_the_child_and_null_envp_inherits_environ(void)
     lrt_test_run(NULL, env_root, NULL);
 }
 
+static void *epipe_root(void *unused)
+{
+    (void)unused;
+    lrt_process_t *p = lrt_process_spawn("/bin/true", NULL, STDIO(P, I, I));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_EQUAL(exit_code(p), 0); /* gone without reading its stdin */
+    static char big[1 << 17];
+    CU_ASSERT_EQUAL(lrt_write_all(lrt_process_stdin(p), big, sizeof big), -EPIPE);
+    lrt_process_free(p);
+    return NULL;
+}
+
+static void writing_to_a_child_that_exited_gives_epipe_not_a_sigpipe_death(void)
+{
+    lrt_test_run(NULL, epipe_root, NULL);
+}
+
 /* ---- statuses, timeouts, kill, abort ----------------------------------------------- */
 
 static void *signal_root(void *unused)
@@ -338,6 +355,22 @@ static void no_zombie_after_free_of_a_running_child_an_aborted_wait_or_runtime_f
     pid_t pid = lrt_process_pid(o.keep);
     lrt_process_free(o.keep);
     CU_ASSERT(reaped_soon(pid));
+}
+
+static void more_children_freed_while_running_than_the_reaper_polls_at_once_are_all_reaped(void)
+{
+    enum { NKIDS = 80 }; /* the reaper polls 64 pidfds at once, and ticks for the rest */
+    pid_t pids[NKIDS];
+    for (int i = 0; i < NKIDS; i++) { /* no runtime: spawn and free work on any thread */
+        lrt_process_t *p = lrt_process_spawn("sleep", (char *[]){"sleep", "0.3", NULL}, NULL);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+        pids[i] = lrt_process_pid(p);
+        lrt_process_free(p);
+    }
+    int reaped = 0;
+    for (int i = 0; i < NKIDS; i++)
+        reaped += reaped_soon(pids[i]);
+    CU_ASSERT_EQUAL(reaped, NKIDS);
 }
 
 /* ---- what the child inherits -------------------------------------------------------- */
@@ -739,12 +772,16 @@ CU_TestInfo lrt_test_process[] = {
      stderr_pipe_and_dev_null_stdin_reach_the_child_and_the_exit_code_comes_back},
     {"envp_and_cwd_reach_the_child_and_null_envp_inherits_environ",
      envp_and_cwd_reach_the_child_and_null_envp_inherits_environ},
+    {"writing_to_a_child_that_exited_gives_epipe_not_a_sigpipe_death",
+     writing_to_a_child_that_exited_gives_epipe_not_a_sigpipe_death},
     {"wait_times_out_then_a_killed_child_reports_wifsignaled_and_is_reaped_once",
      wait_times_out_then_a_killed_child_reports_wifsignaled_and_is_reaped_once},
     {"an_aborted_wait_leaves_the_child_running_and_waitable_by_another_task",
      an_aborted_wait_leaves_the_child_running_and_waitable_by_another_task},
     {"no_zombie_after_free_of_a_running_child_an_aborted_wait_or_runtime_free",
      no_zombie_after_free_of_a_running_child_an_aborted_wait_or_runtime_free},
+    {"more_children_freed_while_running_than_the_reaper_polls_at_once_are_all_reaped",
+     more_children_freed_while_running_than_the_reaper_polls_at_once_are_all_reaped},
     {"the_child_gets_only_its_stdio_blocking_pipe_ends_and_no_signal_mask",
      the_child_gets_only_its_stdio_blocking_pipe_ends_and_no_signal_mask},
     {"every_fd_lrt_opens_is_close_on_exec", every_fd_lrt_opens_is_close_on_exec},
