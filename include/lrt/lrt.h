@@ -454,7 +454,8 @@ typedef struct lrt_process lrt_process_t;
 
 /*
  * lrt_process_spawn() - start @path with @argv (NULL-terminated; NULL = { @path, NULL })
- * and options @o (NULL = inherit everything).  A @path without '/' is searched in PATH.
+ * and options @o (NULL = inherit everything).  A @path without '/' is searched in the
+ * parent's PATH.
  * Returns the process, owned by the caller until lrt_process_free(); NULL with errno:
  * EINVAL (NULL @path, empty @argv, a bad mode), ENOENT/EACCES/... (posix_spawn's answer:
  * no such program, a bad @cwd), EMFILE/ENFILE (out of fds: nothing is left open and no
