@@ -240,7 +240,12 @@ lrt_process_t *lrt_process_spawn(const char *path, char *const argv[], const lrt
             close(child[i]); /* before pidfd_open: frees fds for it */
     posix_spawnattr_destroy(&at);
     posix_spawn_file_actions_destroy(&fa);
-    if ((e = open_exit_fd(p)) < 0) {
+    if ((e = open_exit_fd(p)) == -ESRCH) {
+        /* exited and reaped already: SIGCHLD is ignored (the kernel reaps), or the
+         * application reaps with waitpid(-1).  Its status is gone: wait says -ECHILD. */
+        p->exit_fd = -1;
+        p->reaped = true;
+    } else if (e < 0) {
         kill_and_reap(p->pid);
         for (int i = 0; i < 3; i++)
             if (parent[i] >= 0)

@@ -293,6 +293,37 @@ static void an_aborted_wait_leaves_the_child_running_and_waitable_by_another_tas
     lrt_test_run(NULL, abort_root, NULL);
 }
 
+static void *ign_root(void *unused)
+{
+    (void)unused;
+    /* SIGCHLD ignored: the kernel reaps children itself, so the status is lost */
+    struct sigaction ign = {.sa_handler = SIG_IGN}, old;
+    sigaction(SIGCHLD, &ign, &old);
+    /* a child that may be gone before the spawn has its pidfd (often, not always: 30
+     * times) still gives a process, which answers as a reaped one */
+    int failed = 0, other = 0;
+    for (int i = 0; i < 30; i++) {
+        lrt_process_t *p = lrt_process_spawn("/bin/true", NULL, NULL);
+        if (!p) {
+            failed++;
+            continue;
+        }
+        int st = 12345;
+        other += lrt_process_wait(p, &st, 20000) != -ECHILD || st != 12345 ||
+                 lrt_process_kill(p, SIGTERM) != -ESRCH;
+        lrt_process_free(p);
+    }
+    sigaction(SIGCHLD, &old, NULL);
+    CU_ASSERT_EQUAL(failed, 0);
+    CU_ASSERT_EQUAL(other, 0);
+    return NULL;
+}
+
+static void with_sigchld_ignored_wait_answers_echild_instead_of_hanging(void)
+{
+    lrt_test_run(NULL, ign_root, NULL);
+}
+
 /* ---- no zombie ---------------------------------------------------------------------- */
 
 struct owner {
@@ -778,6 +809,8 @@ CU_TestInfo lrt_test_process[] = {
      wait_times_out_then_a_killed_child_reports_wifsignaled_and_is_reaped_once},
     {"an_aborted_wait_leaves_the_child_running_and_waitable_by_another_task",
      an_aborted_wait_leaves_the_child_running_and_waitable_by_another_task},
+    {"with_sigchld_ignored_wait_answers_echild_instead_of_hanging",
+     with_sigchld_ignored_wait_answers_echild_instead_of_hanging},
     {"no_zombie_after_free_of_a_running_child_an_aborted_wait_or_runtime_free",
      no_zombie_after_free_of_a_running_child_an_aborted_wait_or_runtime_free},
     {"more_children_freed_while_running_than_the_reaper_polls_at_once_are_all_reaped",
