@@ -11,8 +11,8 @@
  * made, or an orphan has no pidfd (out of fds), the thread polls every 100 ms instead.
  * When not even the thread can be started, every lrt_process_spawn/free sweeps the list.
  *
- * fork(): the child gets the list (not its children: waitid says ECHILD and the records
- * go at its first sweep) but no thread, and the lock is taken around fork.
+ * fork(): the lock is taken around it; the child drops the list (not its children) and
+ * has no thread.
  *
  * Also here, below process.c: taking a child's status (lrt__process_reap) and starting a
  * quiet thread, which process.c uses too.
@@ -44,12 +44,23 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void fork_prepare(void) { pthread_mutex_lock(&mu); }
 static void fork_parent(void) { pthread_mutex_unlock(&mu); }
+/* The orphans are the parent's children, not this process's (and no watcher thread
+ * will ever write their eventfds here): drop them.  glibc's fork leaves malloc usable. */
 static void fork_child(void)
 {
     pthread_mutex_init(&mu, NULL);
     running = false;
-    wake_fd = -1; /* the parent's thread's: closed by exec, harmless until then */
-    atomic_store(&need_sweep, orphans != NULL);
+    if (wake_fd >= 0)
+        close(wake_fd);
+    wake_fd = -1;
+    while (orphans) {
+        struct lrt_process *p = orphans;
+        orphans = p->next_orphan;
+        if (p->exit_fd >= 0)
+            close(p->exit_fd);
+        free(p);
+    }
+    atomic_store(&need_sweep, false);
 }
 
 static void init_once(void) { pthread_atfork(fork_prepare, fork_parent, fork_child); }
