@@ -379,7 +379,8 @@ LRT_TEST_SNAPSHOT_DIR=$snaps timeout --foreground -k 5 120 "$BUILD/tests/lrt-tes
     dump/agent_answers_within_a_second_when_the_thread_is_stuck_in_a_busy_loop \
     dump/agent_answers_within_a_second_when_the_thread_is_stuck_in_a_blocking_read \
     dump/stall_detector_reports_long_polls_with_backtrace_and_rate_limit \
-    group/snapshot_shows_each_members_group_and_the_task_waiting_on_it >"$tmp/unit.out" 2>&1 ||
+    group/snapshot_shows_each_members_group_and_the_task_waiting_on_it \
+    process/a_task_waiting_on_a_child_shows_process_pid_argv0_in_the_dump >"$tmp/unit.out" 2>&1 ||
     fail "CUnit dump snapshots ($(tail -5 "$tmp/unit.out"))"
 n=$(ls "$snaps" | wc -l)
 $PY - "$snaps" docs/snapshot.schema.json <<'EOF' || fail "schema validation"

@@ -437,6 +437,74 @@ LRT_EXPORT lrt_task_t *lrt_spawn_blocking(lrt_fn fn, void *arg);
  */
 LRT_EXPORT lrt_task_t *lrt_spawn_blocking_owned(lrt_fn fn, void *arg, void (*drop)(void *arg));
 
+/* ---- child processes (posix_spawn + pidfd; no SIGCHLD handler) -------------------- */
+
+/* What a child's stdin/stdout/stderr is: the parent's (INHERIT, the default), /dev/null
+ * (NULL), or a new pipe whose parent end lrt_process_stdin/stdout/stderr() returns. */
+enum { LRT_STDIO_INHERIT = 0, LRT_STDIO_NULL, LRT_STDIO_PIPE };
+/* Options of lrt_process_spawn(); zero-initialise, then set what differs.  @envp: the
+ * child's environment (NULL = the parent's environ); @cwd: its working directory (NULL =
+ * the parent's; a relative @path is then looked up from @cwd). */
+typedef struct lrt_process_opts {
+    char *const *envp;
+    const char *cwd;
+    int stdin_mode, stdout_mode, stderr_mode;
+} lrt_process_opts_t;
+typedef struct lrt_process lrt_process_t;
+
+/*
+ * lrt_process_spawn() - start @path with @argv (NULL-terminated; NULL = { @path, NULL })
+ * and options @o (NULL = inherit everything).  A @path without '/' is searched in the
+ * parent's PATH.
+ * Returns the process, owned by the caller until lrt_process_free(); NULL with errno:
+ * EINVAL (NULL @path, empty @argv, a bad mode), ENOENT/EACCES/... (posix_spawn's answer:
+ * no such program, a bad @cwd), EMFILE/ENFILE (out of fds: nothing is left open and no
+ * child survives), ENOMEM.  Any thread: it does not suspend (posix_spawn returns once the
+ * child has exec'd, well under a millisecond).
+ *
+ * The child gets its stdio as @o says and no other fd (any fd 3 and up is closed in the
+ * child, close-on-exec or not), an empty signal mask and default dispositions for every
+ * signal (also those the parent ignores or blocks for lrt_signal_open()).  A pipe's
+ * parent end is non-blocking and close-on-exec, an ordinary fd for lrt_read()/
+ * lrt_write()/lrt_wait_fd(); the child's end is blocking, and closed in the parent.
+ */
+LRT_EXPORT lrt_process_t *lrt_process_spawn(const char *path, char *const argv[], const lrt_process_opts_t *o);
+/* lrt_process_stdin() / _stdout() / _stderr() - the parent's end of that pipe, or -1
+ * (not a pipe, or NULL @p).  Owned by @p: lrt_process_free() closes it; to signal EOF to
+ * the child earlier, lrt_close() it yourself and do not use it again.  Any thread. */
+LRT_EXPORT int lrt_process_stdin(const lrt_process_t *p);
+LRT_EXPORT int lrt_process_stdout(const lrt_process_t *p);
+LRT_EXPORT int lrt_process_stderr(const lrt_process_t *p);
+/* lrt_process_pid() - the child's pid (-1 for NULL).  Any thread.  Signal it with
+ * lrt_process_kill(), not kill(2): the pid may be reused once the child is reaped. */
+LRT_EXPORT pid_t lrt_process_pid(const lrt_process_t *p);
+/*
+ * lrt_process_wait() - wait for the child to exit and reap it (suspends; the dump shows
+ * "process <pid> <argv0>").  Returns 0 with *@wstatus (may be NULL) in waitpid's encoding
+ * (WIFEXITED/WEXITSTATUS, WIFSIGNALED/WTERMSIG), -ETIMEDOUT after @timeout_ms (< 0 =
+ * none, 0 = just look), -ECANCELED, -ECHILD once it was reaped (by an earlier wait, or by
+ * someone else: SIGCHLD set to SIG_IGN, a waitpid(-1) elsewhere), -EINVAL for NULL @p,
+ * -EPERM outside a task.  After -ETIMEDOUT or -ECANCELED the child is not reaped and may
+ * be waited for again.  Several tasks may wait at once; one gets the status, the others
+ * -ECHILD.  Task only.
+ */
+LRT_EXPORT int lrt_process_wait(lrt_process_t *p, int *wstatus, int64_t timeout_ms);
+/* lrt_process_kill() - send @sig to the child (pidfd_send_signal: never to a process that
+ * reused its pid).  0, -ESRCH once reaped, -EINVAL (bad @sig, NULL @p), -EPERM.  Any
+ * thread. */
+LRT_EXPORT int lrt_process_kill(lrt_process_t *p, int sig);
+/*
+ * lrt_process_free() - close the pipes and release @p (NULL is a no-op).  Never leaves a
+ * zombie, never blocks and never kills: a child that still runs is handed to lrt's
+ * reaper thread (process-wide, alive only while it has children to reap), which reaps it
+ * when it exits, also after the runtime was freed.  To stop the child, lrt_process_kill()
+ * then lrt_process_wait() first.  Call it where the runtime whose tasks used @p is
+ * current (in a task, or between lrt_enter() and lrt_exit()): its fds may be registered
+ * there and are closed with lrt_close(); or on any thread when no runtime used them or
+ * that runtime was freed.  Never while a task still waits on @p.
+ */
+LRT_EXPORT void lrt_process_free(lrt_process_t *p);
+
 /* ---- cross-thread handle ---------------------------------------------------------- */
 
 /* lrt_runtime_handle() - new reference to @rt's handle (runtime thread).  NULL/errno. */
