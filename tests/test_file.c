@@ -167,7 +167,7 @@ static void pread_is_short_at_the_end_of_a_file_and_zero_past_it(void)
 static void *errors_root(void *arg)
 {
     (void)arg;
-    char buf[16];
+    char buf[16] = {0};
     struct stat st;
     int fd = dup(0);
     close(fd); /* a number that is surely not open now */
@@ -184,7 +184,6 @@ static void *errors_root(void *arg)
     int d = data_file();
     CU_ASSERT_EQUAL(lrt_pread(d, buf, sizeof buf, -1), -EINVAL);
     CU_ASSERT_EQUAL(lrt_pread(d, buf, (size_t)SSIZE_MAX + 1, 0), -EINVAL);
-    CU_ASSERT_EQUAL(lrt_pread(d, NULL, 16, 0), -EFAULT); /* the kernel's answer */
     /* a directory opened for writing */
     CU_ASSERT_EQUAL(lrt_open("/", O_WRONLY, 0), -EISDIR);
     close(d);

@@ -623,7 +623,8 @@ static int emfile_child(void *arg)
     lrt_exit(prev);
     if (l != -EMFILE)
         rc = 11;
-    _exit(rc); /* the runtime's own fds are gone with the process */
+    lrt_runtime_free(rt);
+    return rc;
 }
 
 static void tcp_helpers_out_of_fds_return_emfile(void)
