@@ -19,7 +19,7 @@
  * Layer: beside file.c, above the pool and io (public calls: lrt_spawn_blocking_owned,
  * lrt_connect_timeout, lrt_close) and task.c's lrt__join_wait_as.  Runtime thread.
  */
-#include "internal.h"
+#include "osjob.h"
 
 #include <netdb.h>
 #include <netinet/in.h>

@@ -17,7 +17,7 @@
  * Layer: beside dns.c, above the pool (lrt_spawn_blocking) and task.c's
  * lrt__join_wait_as.  Runtime thread, in a task.
  */
-#include "internal.h"
+#include "osjob.h"
 
 #include <fcntl.h>
 #include <limits.h>

@@ -448,15 +448,6 @@ void *lrt__records_alloc(struct lrt_runtime *rt, size_t bytes);
 void lrt__tasks_free_all(struct lrt_runtime *rt);
 /* Check the calling thread / task context; returns rt or NULL with *err set. */
 struct lrt_runtime *lrt__rt_check(struct lrt_runtime *rt, int *err);
-/* Wait until the record behind @h finished, suspended with the caller's wait reason
- * (@kind, @obj, @aux; @aux2 into wait_aux2) instead of join/blocking; the handle is kept
- * (collect with lrt_join, which then does not suspend).  0 once finished; -ETIMEDOUT
- * after @timeout_ms (< 0: none, 0: don't wait); -ECANCELED / a scope's -ETIMEDOUT;
- * -EINVAL, -EPERM.  @hold: wait for the end whatever happens (timeout ignored, always
- * 0): abort, shutdown and deadline scopes are set aside during the wait and seen by the
- * next suspension point (dns.c, file.c). */
-int lrt__join_wait_as(lrt_task_t *h, int kind, const void *obj, uint64_t aux, uint32_t aux2,
-                      int64_t timeout_ms, bool hold);
 
 /* ---- core.c ----------------------------------------------------------------------- */
 /* What the core needs from the layers above it, installed by loop.c (lrt__run).  Called
@@ -671,19 +662,6 @@ size_t lrt__pool_pending(struct lrt_runtime *rt); /* submitted, not yet delivere
 void lrt__pool_stats(struct lrt_runtime *rt, unsigned *threads, unsigned *idle, size_t *queued);
 void lrt__pool_foreach(struct lrt_runtime *rt,
                        void (*fn)(uint64_t job_id, int running, uint64_t since_ns, void *ctx), void *ctx);
-
-/* ---- dns.c, file.c (names, TCP helpers, files on the pool) ------------------------ */
-/* EAI_* (and errno for EAI_SYSTEM) as a negative errno (lrt.h, lrt_getaddrinfo). */
-int lrt__gai_errno(int eai, int sys_errno);
-/* Connect to each address of @ai in turn under one deadline (0 = none): the fd or the
- * last error (lrt_tcp_connect after its lookup). */
-struct addrinfo;
-int lrt__tcp_connect_list(const struct addrinfo *ai, uint64_t deadline);
-/* Tests: called on the pool thread before each lookup / file syscall (NULL = none), to
- * hold a job while it runs; lookups whose answer was freed unread (the waiter gave up). */
-extern void (*lrt__dns_test_hook)(void);
-extern void (*lrt__file_test_hook)(void);
-extern atomic_ulong lrt__dns_unread;
 
 /* ---- remote.c --------------------------------------------------------------------- */
 int lrt__remote_init(struct lrt_runtime *rt);

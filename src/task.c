@@ -11,6 +11,7 @@
  */
 #include "internal.h"
 #include "group.h"
+#include "osjob.h"
 #include "trace.h"
 
 #include <stdio.h>

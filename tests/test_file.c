@@ -5,6 +5,7 @@
  * hook (lrt__file_test_hook) keeps a running job from reaching its syscall. */
 #include "test_util.h"
 #include "internal.h"
+#include "osjob.h"
 
 #include <fcntl.h>
 #include <jansson.h>

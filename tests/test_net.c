@@ -4,6 +4,7 @@
  * answered from /etc/hosts; every wait is bounded. */
 #include "test_util.h"
 #include "internal.h"
+#include "osjob.h"
 
 #include <arpa/inet.h>
 #include <jansson.h>
