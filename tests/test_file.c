@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -437,6 +438,73 @@ static void a_shutdown_waits_for_a_running_file_job_before_its_task_returns(void
     lrt__file_test_hook = NULL;
 }
 
+static int emfile_seen = 1;
+
+static void *emfile_root(void *arg)
+{
+    (void)arg;
+    emfile_seen = lrt_open("/etc/hosts", O_RDONLY, 0);
+    return NULL;
+}
+
+/* open() of a FIFO blocks until a writer comes: on a pool thread, so the runtime goes on
+ * running tasks meanwhile (the writer here is the root task itself). */
+static void *fifo_root(void *arg)
+{
+    (void)arg;
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/lrt-test-fifo-%d", (int)getpid());
+    unlink(path);
+    CU_ASSERT_FATAL(mkfifo(path, 0600) == 0);
+    struct open_arg a = {.rc = 1, .path = path};
+    lrt_task_t *t = lrt_spawn(open_task, &a);
+    lrt_sleep_ms(20);
+    CU_ASSERT_EQUAL(lrt_task_is_finished(t), 0); /* blocked in open(), on its thread */
+    int w = -1;
+    for (int i = 0; i < 5000 && w < 0; i++) { /* the reader's open must have begun */
+        w = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        if (w < 0)
+            lrt_sleep_ms(1);
+    }
+    CU_ASSERT(w >= 0);
+    CU_ASSERT_EQUAL(lrt_join(t, NULL), 0);
+    CU_ASSERT(a.rc >= 0);
+    if (a.rc >= 0)
+        close(a.rc);
+    close(w);
+    unlink(path);
+    return NULL;
+}
+
+static void a_blocking_open_of_a_fifo_leaves_the_runtime_running(void)
+{
+    lrt_test_run(NULL, fifo_root, NULL);
+}
+
+static int emfile_child(void *arg)
+{
+    (void)arg;
+    lrt_runtime_t *rt = lrt_runtime_new(NULL);
+    if (!rt)
+        return 10;
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    struct rlimit low = {.rlim_cur = 64, .rlim_max = rl.rlim_max};
+    setrlimit(RLIMIT_NOFILE, &low);
+    while (dup(0) >= 0)
+        ;
+    int rc = lrt_block_on(rt, emfile_root, NULL, NULL) == 0 && emfile_seen == -EMFILE ? 0 : 11;
+    lrt_runtime_free(rt);
+    return rc;
+}
+
+static void lrt_open_out_of_fds_returns_emfile(void)
+{
+    char out[512];
+    int st = lrt_test_fork_capture(emfile_child, NULL, out, sizeof out);
+    CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 CU_TestInfo lrt_test_file[] = {
     {"file_data_written_with_pwrite_reads_back_with_pread", file_data_written_with_pwrite_reads_back_with_pread},
     {"pread_is_short_at_the_end_of_a_file_and_zero_past_it", pread_is_short_at_the_end_of_a_file_and_zero_past_it},
@@ -449,5 +517,7 @@ CU_TestInfo lrt_test_file[] = {
     {"the_dump_shows_a_file_wait_with_its_path", the_dump_shows_a_file_wait_with_its_path},
     {"a_shutdown_waits_for_a_running_file_job_before_its_task_returns",
      a_shutdown_waits_for_a_running_file_job_before_its_task_returns},
+    {"a_blocking_open_of_a_fifo_leaves_the_runtime_running", a_blocking_open_of_a_fifo_leaves_the_runtime_running},
+    {"lrt_open_out_of_fds_returns_emfile", lrt_open_out_of_fds_returns_emfile},
     CU_TEST_INFO_NULL,
 };

@@ -455,6 +455,8 @@ static void *refused_root(void *arg)
     snprintf(ps, sizeof ps, "%d", port);
     CU_ASSERT_EQUAL(lrt_tcp_connect("127.0.0.1", ps, 5000), -ECONNREFUSED);
     CU_ASSERT_EQUAL(lrt_tcp_connect("localhost", ps, -1), -ECONNREFUSED);
+    CU_ASSERT_EQUAL(lrt_tcp_connect("localhost", ps, INT64_MAX), -ECONNREFUSED); /* none */
+    CU_ASSERT_EQUAL(lrt_tcp_connect("127.0.0.1", ps, INT64_MIN), -ECONNREFUSED);
     close(b);
     /* bad arguments */
     CU_ASSERT_EQUAL(lrt_tcp_connect(NULL, ps, -1), -EINVAL);
