@@ -11,6 +11,7 @@
  */
 #include "internal.h"
 #include "group.h"
+#include "osjob.h"
 #include "trace.h"
 
 #include <stdio.h>
@@ -440,6 +441,57 @@ int lrt_join_timeout(lrt_task_t *h, void **result, int64_t timeout_ms)
 int lrt_join(lrt_task_t *t, void **result)
 {
     return LRT__NOTAIL(lrt_join_timeout(t, result, -1));
+}
+
+/*
+ * The OS surfaces built on the pool (dns.c, file.c) wait for their job with their own
+ * wait reason, so the dump says "dns example.com" rather than "blocking job 7".  The
+ * handle is kept: the caller collects with lrt_join(), which then does not suspend.
+ * With @hold the task waits for the job whatever happens: a running job writes into
+ * memory of the waiting task, which must not return (and free or reuse its stack)
+ * before.  Cancellation and deadline scopes are set aside for the wait (a cancelled
+ * task's waits return at once, which would spin; group.c's lrt_group_free does the
+ * same) and restored afterwards, an abort that came meanwhile included, so the next
+ * suspension point reports them: the first wake wins, as in waitq.h.
+ */
+int lrt__join_wait_as(lrt_task_t *h, int kind, const void *obj, uint64_t aux, uint32_t aux2,
+                      int64_t timeout_ms, bool hold)
+{
+    struct lrt_task *cur;
+    int err = lrt__task_ctx(&cur);
+    if (err)
+        return err;
+    struct lrt__join *j = h ? lrt__join_of(h) : NULL;
+    if (!j || !lrt__handle_valid(h, j) || j == &cur->join || j->rt != cur->rt || j->joiner ||
+        lrt__join_grouped(j))
+        return -EINVAL;
+    uint64_t deadline = hold ? 0 : lrt__wait_deadline(cur, timeout_ms);
+    uint32_t aside = hold ? (LRT__TF_CANCELLED | LRT__TF_DEADLINE) : 0;
+    uint32_t saved = cur->flags & (aside | LRT__TF_CANCEL_SEEN);
+    int rc = 0;
+    while (j->state != LRT__FINISHED) {
+        if (timeout_ms == 0 && !hold) {
+            rc = -ETIMEDOUT;
+            break;
+        }
+        cur->flags &= ~aside;
+        j->joiner = cur;
+        cur->wait_aux2 = aux2;
+        rc = lrt__suspend(kind, obj, aux, deadline);
+        if (j->joiner == cur)
+            j->joiner = NULL;
+        if (hold) {
+            saved |= cur->flags & LRT__TF_CANCELLED; /* aborted while held: kept for later */
+            rc = 0;
+        } else if (rc && j->state != LRT__FINISHED) {
+            break;
+        } else {
+            rc = 0;
+        }
+    }
+    if (hold) /* the wake of a held abort told the task nothing: CANCEL_SEEN as before */
+        cur->flags = (cur->flags & ~(aside | LRT__TF_CANCEL_SEEN)) | saved;
+    return rc;
 }
 
 /* The record behind a handle the calling thread may use, or NULL: NULL handle, wrong

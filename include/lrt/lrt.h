@@ -505,6 +505,88 @@ LRT_EXPORT int lrt_process_kill(lrt_process_t *p, int sig);
  */
 LRT_EXPORT void lrt_process_free(lrt_process_t *p);
 
+/* ---- names and TCP helpers (lookups off the runtime thread) ------------------------ */
+
+struct addrinfo; /* <netdb.h> */
+
+/*
+ * lrt_getaddrinfo() - (suspends) getaddrinfo(3) run on the blocking pool, waiting at
+ * most @timeout_ms (< 0 or huge: no timeout; 0: fail at once unless no lookup is
+ * needed).  @node or @service may be NULL (not both); @hints as getaddrinfo's (only
+ * ai_flags/family/socktype/protocol are read, NULL = its defaults).  Returns 0 and the
+ * list in *@res (the caller's: free it with freeaddrinfo()), else *@res = NULL and:
+ *  - -ENOENT: no such name, or no address of the asked family (EAI_NONAME, EAI_NODATA,
+ *    EAI_ADDRFAMILY); -EAGAIN: temporary failure, try again (EAI_AGAIN); -EIO: the name
+ *    server failed for good (EAI_FAIL, and any code unknown to lrt); -EINVAL: unknown
+ *    service or bad flags (EAI_SERVICE, EAI_BADFLAGS); -EAFNOSUPPORT (EAI_FAMILY);
+ *    -ESOCKTNOSUPPORT (EAI_SOCKTYPE); -ENOMEM (EAI_MEMORY); the system error for
+ *    EAI_SYSTEM.  lrt_strerror() has the text.
+ *  - -ETIMEDOUT after @timeout_ms, -ECANCELED when aborted (or a deadline scope's
+ *    -ETIMEDOUT).  The lookup then goes on in the background on its pool thread (a
+ *    running getaddrinfo cannot be stopped; one still queued is dropped) and its answer
+ *    is freed when it ends: nothing is ever written into the caller's memory once the
+ *    call returned.  An answer that arrived before the task ran again is delivered
+ *    (0) even so.
+ *  - -EINVAL for a NULL @res or both @node and @service NULL, -EPERM off the runtime
+ *    thread or (when a lookup is needed) outside a task, -ESHUTDOWN, -EAGAIN/-ENOMEM
+ *    when no pool thread can start.
+ * A numeric host (or NULL) with a numeric port (or NULL) needs no lookup: answered at
+ * once without the pool or a suspension.  While it waits the dump shows "dns <node>".
+ */
+LRT_EXPORT int lrt_getaddrinfo(const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res, int64_t timeout_ms);
+
+/*
+ * lrt_tcp_connect() - (suspends) resolve @host:@port (lrt_getaddrinfo, any family) and
+ * connect to each address in turn until one accepts, all within @timeout_ms (< 0: none;
+ * 0: -ETIMEDOUT at once).  Each attempt gets an equal share of the time left, at least
+ * 2 s when that much is left (as Go's dialer), so one silent address does not use up
+ * the budget of the others.  Returns the connected socket (non-blocking, close-on-exec;
+ * the caller's, close it with lrt_close()), or: -ETIMEDOUT once the time is up, the
+ * last address's error otherwise (-ECONNREFUSED, -ENETUNREACH, ...), the lookup's error
+ * (lrt_getaddrinfo), -ECANCELED, -EINVAL for NULL @host/@port, -EPERM outside a task.
+ */
+LRT_EXPORT int lrt_tcp_connect(const char *host, const char *port, int64_t timeout_ms);
+
+/*
+ * lrt_tcp_listen() - a listening TCP socket (non-blocking, close-on-exec, SO_REUSEADDR)
+ * on @host:@port, the caller's (lrt_close() it).  @host NULL = every address: one
+ * dual-stack socket on "::" (IPv4 clients too), or 0.0.0.0 where the kernel has no IPv6;
+ * else the first of @host's addresses that binds.  @port "0" picks a free port (read it
+ * with getsockname()).  @backlog < 0 = SOMAXCONN.  Returns the fd, the error of the
+ * last address tried (-EADDRINUSE, -EACCES, ...), a lookup error as lrt_getaddrinfo()
+ * (suspends only when @host or @port is a name, in a task), -EINVAL for a NULL @port.
+ * Runtime thread.
+ */
+LRT_EXPORT int lrt_tcp_listen(const char *host, const char *port, int backlog);
+
+/* ---- files (on the blocking pool; the task waits for the job, even when aborted) --- */
+
+struct stat; /* <sys/stat.h> */
+
+/*
+ * lrt_open() / lrt_pread() / lrt_pwrite() / lrt_fsync() / lrt_stat() - (suspend) the
+ * syscall of the same name run on the blocking pool, so a slow disk stalls a pool
+ * thread, not the runtime.  Results as the syscall's, as a negative errno: lrt_open the
+ * new fd (O_CLOEXEC is always added) or -ENOENT, -EACCES, ...; lrt_pread the bytes
+ * read (short at end of file, 0 past it), lrt_pwrite the bytes written (may be short),
+ * lrt_fsync and lrt_stat 0 (*@st filled); -EBADF for a bad fd, -EINVAL for a NULL path
+ * or @st, a count above SSIZE_MAX or a negative offset.  In a task only (-EPERM).
+ *
+ * Buffers stay valid: @buf, @path and @st are used by a pool thread while the task
+ * waits, and the task does not return before that job has ended -- also when it is
+ * aborted, hits a deadline scope or its runtime shuts down meanwhile.  If the job had
+ * not started it is dropped and the call returns -ECANCELED (or -ETIMEDOUT) having done
+ * nothing; if it had, the call returns its real result and the abort is seen at the
+ * task's next suspension point (the first wake wins).  No timeout: a file operation
+ * runs to its end (use a deadline scope to bound the wait for a pool thread).  While
+ * it waits the dump shows "file pread fd 5", "file open /etc/hosts".
+ */
+LRT_EXPORT int lrt_open(const char *path, int flags, mode_t mode);
+LRT_EXPORT ssize_t lrt_pread(int fd, void *buf, size_t n, off_t off);
+LRT_EXPORT ssize_t lrt_pwrite(int fd, const void *buf, size_t n, off_t off);
+LRT_EXPORT int lrt_fsync(int fd);
+LRT_EXPORT int lrt_stat(const char *path, struct stat *st);
+
 /* ---- cross-thread handle ---------------------------------------------------------- */
 
 /* lrt_runtime_handle() - new reference to @rt's handle (runtime thread).  NULL/errno. */
