@@ -163,13 +163,15 @@ static ssize_t write_nosigpipe(struct lrt__io *io, int fd, const void *buf, size
     return k < 0 ? -e : k;
 }
 
-enum op { OP_READ, OP_WRITE, OP_ACCEPT };
+enum op { OP_READ, OP_WRITE, OP_ACCEPT, OP_CALL };
 
 struct op_args {
     void *buf;
     size_t n;
     struct sockaddr *sa;
     socklen_t *len;
+    lrt__io_try_fn *fn; /* OP_CALL: another file's attempt (lrt__io_run) */
+    void *ctx;
 };
 
 /* One non-blocking attempt: the result or -errno (-EAGAIN: not ready). */
@@ -218,6 +220,8 @@ static ssize_t op_try(struct lrt__io *io, struct reg *r, int op, struct op_args 
             if (errno != EINTR && errno != ECONNABORTED)
                 return -errno;
         }
+    case OP_CALL:
+        return a->fn(fd, a->ctx);
     }
     return -EINVAL;
 }
@@ -306,6 +310,12 @@ ssize_t lrt_write_all(int fd, const void *buf, size_t n)
         done += (size_t)k;
     } while (done < n);
     return (ssize_t)n;
+}
+
+ssize_t lrt__io_run(int fd, uint32_t interest, lrt__io_try_fn *fn, void *ctx, int64_t timeout_ms)
+{
+    struct op_args a = {.fn = fn, .ctx = ctx};
+    return io_run(fd, interest, OP_CALL, &a, timeout_ms);
 }
 
 int lrt_accept_timeout(int fd, struct sockaddr *sa, socklen_t *len, int64_t timeout_ms)
