@@ -340,6 +340,8 @@ ssize_t lrt_reader_read_exact_timeout(lrt_reader_t *r, void *buf, size_t n, int6
             k = -EPIPE;
         } else {
             k = read_exact(r->fd, (char *)buf + got, n - got, deadline);
+            if (k >= 0)
+                k = (ssize_t)n;
         }
     }
     r->busy = false;
