@@ -226,6 +226,19 @@ static ssize_t op_try(struct lrt__io *io, struct reg *r, int op, struct op_args 
     return -EINVAL;
 }
 
+/* op_try with O_NONBLOCK on the shared description for just this attempt (REG_TOGGLE,
+ * io_reg.c's top comment). */
+static __attribute__((noinline)) ssize_t op_try_toggled(struct lrt__io *io, struct reg *r, int op,
+                                                        struct op_args *a)
+{
+    int fl = lrt__io_nb_begin(r);
+    if (fl < 0)
+        return fl;
+    ssize_t k = op_try(io, r, op, a);
+    lrt__io_nb_end(r, fl);
+    return k;
+}
+
 /* The calling task and @fd's registration (registered on first use); NULL with *err
  * (-EPERM outside a task, -EBADF, ...). */
 static struct reg *task_reg(int fd, struct lrt_task **t, int *err)
@@ -255,7 +268,8 @@ static ssize_t io_run(int fd, uint32_t interest, int op, struct op_args *a, int6
     for (;;) {
         if (timeout_ms == 0 || (r->ready & mask)) {
             uint32_t tick = r->tick;
-            ssize_t k = op_try(io, r, op, a);
+            ssize_t k = LRT__UNLIKELY(r->flags & REG_TOGGLE) ? op_try_toggled(io, r, op, a)
+                                                              : op_try(io, r, op, a);
             if (k != -EAGAIN || (r->flags & REG_NOEPOLL)) {
                 /* A short read from a stream socket or a pipe drained it (Tokio does the
                  * same): the next read waits for an edge instead of paying a recv that
