@@ -362,7 +362,9 @@ LRT_EXPORT int lrt_shield_pop(int token);
  * program sharing them expects.  A blocking socket is read and written with MSG_DONTWAIT;
  * a blocking pipe, FIFO or terminal through a private non-blocking description of the
  * same object (one extra fd, close-on-exec, closed by lrt_close() or at runtime free);
- * regular files are left alone (they are always ready).  Only where neither works
+ * regular files are left alone (they are always ready).  A pipe or terminal that /proc
+ * cannot reopen (another uid's, after a privilege drop such as `sudo -u`) gets
+ * O_NONBLOCK only for the length of each read or write syscall.  Only where none works
  * (lrt_accept()/lrt_connect() on a blocking socket, a blocking eventfd, a pty master,
  * other character devices) lrt sets O_NONBLOCK and clears it again in lrt_close() and at
  * runtime free: a process killed before that leaves it set, so create such fds with
@@ -453,7 +455,8 @@ LRT_EXPORT void lrt_reader_free(lrt_reader_t *r);
 /*
  * lrt_read_line() - the next line, without its '\n'.  Returns its length and sets *@line
  * to it, NUL-terminated (the length counts any NUL inside), in the reader's buffer, valid
- * until the next call on @r.  Every other byte is kept as it came: a "\r\n" line ends in
+ * until the next call on @r; the caller may change its n + 1 bytes in place (split it
+ * into words, put the '\n' back before writing it out).  Every other byte is kept as it came: a "\r\n" line ends in
  * '\r' (drop it with `if (n > 0 && line[n-1] == '\r') line[--n] = 0;`).
  *  - 0 with *@line NULL at EOF.  An empty line also returns 0, with *@line pointing at
  *    "": test *@line, not the count, for EOF.  A last line without '\n' is returned
