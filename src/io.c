@@ -168,14 +168,41 @@ enum op { OP_READ, OP_WRITE, OP_ACCEPT, OP_CALL };
 struct op_args {
     void *buf;
     size_t n;
-    struct sockaddr *sa;
-    socklen_t *len;
-    lrt__io_try_fn *fn; /* OP_CALL: another file's attempt (lrt__io_run) */
-    void *ctx;
+    union { /* no wider than before: lrt_read/lrt_write zero-fill it */
+        struct {
+            struct sockaddr *sa; /* OP_ACCEPT */
+            socklen_t *len;
+        };
+        struct {
+            lrt__io_try_fn *fn; /* OP_CALL: another file's attempt (lrt__io_run) */
+            void *ctx;
+        };
+    };
 };
 
+/* A read or write of a pipe or terminal with O_NONBLOCK on the shared description for
+ * just this attempt (REG_TOGGLE, io_reg.c's top comment).  Out of line: never a socket. */
+static __attribute__((noinline)) ssize_t rw_toggled(struct lrt__io *io, struct reg *r, int op,
+                                                    struct op_args *a)
+{
+    int fl = lrt__io_nb_begin(r);
+    if (fl < 0)
+        return fl;
+    ssize_t k;
+    if (op == OP_READ) {
+        do
+            k = sys_read(r->fd, a->buf, a->n);
+        while (k < 0 && errno == EINTR);
+        k = k < 0 ? -errno : k;
+    } else {
+        k = write_nosigpipe(io, r->fd, a->buf, a->n);
+    }
+    lrt__io_nb_end(r, fl);
+    return k;
+}
+
 /* One non-blocking attempt: the result or -errno (-EAGAIN: not ready). */
-static ssize_t op_try(struct lrt__io *io, struct reg *r, int op, struct op_args *a)
+static inline ssize_t op_try(struct lrt__io *io, struct reg *r, int op, struct op_args *a)
 {
     int fd = r->iofd;
     ssize_t k;
@@ -189,6 +216,8 @@ static ssize_t op_try(struct lrt__io *io, struct reg *r, int op, struct op_args 
                 return k < 0 ? -errno : k;
             r->flags &= ~REG_SOCK;
         }
+        if (LRT__UNLIKELY(r->flags & REG_TOGGLE))
+            return rw_toggled(io, r, op, a);
         do
             k = sys_read(fd, a->buf, a->n);
         while (k < 0 && errno == EINTR);
@@ -208,6 +237,8 @@ static ssize_t op_try(struct lrt__io *io, struct reg *r, int op, struct op_args 
             while (k < 0 && errno == EINTR);
             return k < 0 ? -errno : k;
         }
+        if (LRT__UNLIKELY(r->flags & REG_TOGGLE))
+            return rw_toggled(io, r, op, a);
         return write_nosigpipe(io, fd, a->buf, a->n);
     case OP_ACCEPT:
         if (LRT__UNLIKELY(r->flags & REG_NEEDNB) && (k = lrt__io_set_nonblock(r)) < 0)
@@ -224,19 +255,6 @@ static ssize_t op_try(struct lrt__io *io, struct reg *r, int op, struct op_args 
         return a->fn(fd, a->ctx);
     }
     return -EINVAL;
-}
-
-/* op_try with O_NONBLOCK on the shared description for just this attempt (REG_TOGGLE,
- * io_reg.c's top comment). */
-static __attribute__((noinline)) ssize_t op_try_toggled(struct lrt__io *io, struct reg *r, int op,
-                                                        struct op_args *a)
-{
-    int fl = lrt__io_nb_begin(r);
-    if (fl < 0)
-        return fl;
-    ssize_t k = op_try(io, r, op, a);
-    lrt__io_nb_end(r, fl);
-    return k;
 }
 
 /* The calling task and @fd's registration (registered on first use); NULL with *err
@@ -268,8 +286,7 @@ static ssize_t io_run(int fd, uint32_t interest, int op, struct op_args *a, int6
     for (;;) {
         if (timeout_ms == 0 || (r->ready & mask)) {
             uint32_t tick = r->tick;
-            ssize_t k = LRT__UNLIKELY(r->flags & REG_TOGGLE) ? op_try_toggled(io, r, op, a)
-                                                              : op_try(io, r, op, a);
+            ssize_t k = op_try(io, r, op, a);
             if (k != -EAGAIN || (r->flags & REG_NOEPOLL)) {
                 /* A short read from a stream socket or a pipe drained it (Tokio does the
                  * same): the next read waits for an edge instead of paying a recv that
