@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1190,11 +1191,15 @@ static void o_nonblock_set_as_a_last_resort_is_cleared_at_deregistration(void)
 /* ---- a pipe lrt cannot reopen ------------------------------------------------------ */
 
 /* After a privilege drop (sudo -u, a daemon's setuid) the inherited pipe belongs to
- * another uid: /proc/self/fd/N cannot be reopened (EACCES), so lrt has no private
- * description.  O_NONBLOCK must then be on the shared description only for the length
- * of each attempt: not while the task waits, and not after a SIGKILL. */
+ * another uid: /proc/self/fd/N cannot be reopened (EACCES); out of fds (EMFILE) it cannot
+ * either.  So lrt has no private description: O_NONBLOCK must then be on the shared
+ * description only for the length of each attempt, not while the task waits, and not
+ * after a SIGKILL. */
+enum { CANNOT_REOPEN_UID, CANNOT_REOPEN_EMFILE };
+
 struct drop_case {
     int data[2], ready[2];
+    int how;
 };
 
 static void *dropped_waiter(void *arg)
@@ -1206,6 +1211,16 @@ static void *dropped_waiter(void *arg)
 static void *dropped_root(void *arg)
 {
     struct drop_case *dc = arg;
+    if (dc->how == CANNOT_REOPEN_EMFILE) {
+        /* the lowest free number becomes the limit: no new fd from here on */
+        int probe = dup(0);
+        close(probe);
+        struct rlimit rl;
+        getrlimit(RLIMIT_NOFILE, &rl);
+        rl.rlim_cur = (rlim_t)probe;
+        if (probe < 0 || setrlimit(RLIMIT_NOFILE, &rl) != 0 || dup(0) >= 0)
+            return (void *)1;
+    }
     char buf[8] = {0};
     /* "hello" is there: read through the flag toggled around the attempt */
     ssize_t k = lrt_read(dc->data[0], buf, 5);
@@ -1224,7 +1239,8 @@ static void *dropped_root(void *arg)
 static int dropped_child(void *arg)
 {
     struct drop_case *dc = arg;
-    if (setresgid(65534, 65534, 65534) != 0 || setresuid(65534, 65534, 65534) != 0)
+    if (dc->how == CANNOT_REOPEN_UID &&
+        (setresgid(65534, 65534, 65534) != 0 || setresuid(65534, 65534, 65534) != 0))
         return 10;
     lrt_runtime_t *rt = lrt_runtime_new(NULL);
     if (!rt)
@@ -1234,13 +1250,9 @@ static int dropped_child(void *arg)
     return 0;
 }
 
-static void a_pipe_lrt_cannot_reopen_is_nonblocking_only_during_each_attempt(void)
+static void run_cannot_reopen(int how)
 {
-    if (geteuid() != 0) {
-        printf("\n    skipped: needs root to drop privileges (setresuid)\n");
-        return;
-    }
-    struct drop_case dc;
+    struct drop_case dc = {.how = how};
     CU_ASSERT_FATAL(pipe2(dc.data, O_CLOEXEC) == 0);
     CU_ASSERT_FATAL(pipe2(dc.ready, O_CLOEXEC) == 0);
     CU_ASSERT_EQUAL(write(dc.data[1], "hello", 5), 5);
@@ -1266,6 +1278,20 @@ static void a_pipe_lrt_cannot_reopen_is_nonblocking_only_during_each_attempt(voi
     close(dc.data[0]);
     close(dc.data[1]);
     close(dc.ready[0]);
+}
+
+static void a_pipe_lrt_cannot_reopen_is_nonblocking_only_during_each_attempt(void)
+{
+    if (geteuid() != 0) {
+        printf("\n    skipped: needs root to drop privileges (setresuid)\n");
+        return;
+    }
+    run_cannot_reopen(CANNOT_REOPEN_UID);
+}
+
+static void a_pipe_registered_while_out_of_fds_is_nonblocking_only_during_each_attempt(void)
+{
+    run_cannot_reopen(CANNOT_REOPEN_EMFILE);
 }
 
 CU_TestInfo lrt_test_io[] = {
@@ -1295,5 +1321,7 @@ CU_TestInfo lrt_test_io[] = {
     {"o_nonblock_set_as_a_last_resort_is_cleared_at_deregistration", o_nonblock_set_as_a_last_resort_is_cleared_at_deregistration},
     {"a_pipe_lrt_cannot_reopen_is_nonblocking_only_during_each_attempt",
      a_pipe_lrt_cannot_reopen_is_nonblocking_only_during_each_attempt},
+    {"a_pipe_registered_while_out_of_fds_is_nonblocking_only_during_each_attempt",
+     a_pipe_registered_while_out_of_fds_is_nonblocking_only_during_each_attempt},
     CU_TEST_INFO_NULL,
 };

@@ -3,8 +3,10 @@
 
 #include "internal.h" /* lrt__io_waiters */
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -492,6 +494,14 @@ static void *timeout_root(void *arg)
     CU_ASSERT_EQUAL(lrt_join(t, NULL), 0);
     CU_ASSERT_EQUAL(lrt_read_exact_timeout(sv[0], buf, 4, 10), -ETIMEDOUT);
     CU_ASSERT_EQUAL(lrt_reader_read_timeout(r, buf, 4, 10), -ETIMEDOUT);
+    /* negative and huge timeouts mean "none": ready data is taken, no overflow */
+    CU_ASSERT_EQUAL(lrt_write_all(sv[1], "a\nb\ncd\nefgh", 12), 12);
+    CU_ASSERT_EQUAL(lrt_read_line_timeout(r, &line, INT64_MAX), 1);
+    CU_ASSERT_EQUAL(lrt_read_line_timeout(r, &line, -5), 1);
+    CU_ASSERT_EQUAL(lrt_reader_read_exact_timeout(r, buf, 3, INT64_MAX), 3);
+    CU_ASSERT_EQUAL(lrt_reader_read_timeout(r, buf, 1, INT64_MIN), 1);
+    CU_ASSERT_EQUAL(lrt_reader_read_exact_timeout(r, buf, 3, -1), 3);
+    CU_ASSERT(memcmp(buf, "fgh", 3) == 0);
     lrt_reader_free(r);
     CU_ASSERT_EQUAL(lrt_close(sv[0]), 0);
     CU_ASSERT_EQUAL(lrt_close(sv[1]), 0);
@@ -561,6 +571,88 @@ static void an_aborted_reader_task_loses_nothing_and_a_second_task_gets_ebusy(vo
     lrt_test_run(NULL, cancel_root, NULL);
 }
 
+static ssize_t fd_exact_rc;
+
+static void *fd_exact_waiter(void *arg)
+{
+    char buf[8];
+    fd_exact_rc = lrt_read_exact(*(int *)arg, buf, sizeof buf);
+    return NULL;
+}
+
+static void *fd_exact_cancel_root(void *arg)
+{
+    (void)arg;
+    int sv[2];
+    stream_pair(sv);
+    CU_ASSERT_EQUAL(lrt_write_all(sv[1], "abc", 3), 3);
+    fd_exact_rc = 1;
+    lrt_task_t *t = lrt_spawn(fd_exact_waiter, &sv[0]);
+    CU_ASSERT_EQUAL(lrt_yield(), 0); /* took "abc", waits for 5 more */
+    CU_ASSERT_EQUAL(lrt__io_waiters(lrt_current()), 1);
+    lrt_abort(t);
+    CU_ASSERT_EQUAL(lrt_join(t, NULL), -ECANCELED);
+    CU_ASSERT_EQUAL(fd_exact_rc, -ECANCELED);
+    CU_ASSERT_EQUAL(lrt_close(sv[0]), 0);
+    CU_ASSERT_EQUAL(lrt_close(sv[1]), 0);
+    return NULL;
+}
+
+static void an_aborted_read_exact_returns_ecanceled(void)
+{
+    lrt_test_run(NULL, fd_exact_cancel_root, NULL);
+}
+
+/* A TCP peer that resets the connection mid-line: the reader reports the reset, loses
+ * none of the bytes it had read, and ends with EOF. */
+static void *reset_root(void *arg)
+{
+    (void)arg;
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CU_ASSERT_FATAL(bind(l, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(l, 4) == 0);
+    socklen_t sl = sizeof sa;
+    getsockname(l, (struct sockaddr *)&sa, &sl);
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CU_ASSERT_EQUAL(lrt_connect(c, (struct sockaddr *)&sa, sizeof sa), 0);
+    int s = lrt_accept(l, NULL, NULL);
+    CU_ASSERT_FATAL(s >= 0);
+    lrt_reader_t *r = lrt_reader_new(c, 64);
+    char *line;
+    CU_ASSERT_EQUAL(lrt_read_line_timeout(r, &line, 10), -ETIMEDOUT);
+    CU_ASSERT_EQUAL(lrt_write_all(s, "partial", 7), 7);
+    lrt_sleep_ms(5);
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    CU_ASSERT_EQUAL(lrt_close(s), 0); /* RST */
+    /* -ECONNRESET keeps what was read: "partial" comes back once, as a last line
+     * before EOF, whichever order the kernel reports the bytes and the reset in */
+    int resets = 0, lines = 0, calls = 0;
+    ssize_t n;
+    while ((n = lrt_read_line_timeout(r, &line, 10000)) == -ECONNRESET ||
+           (n == 7 && strcmp(line, "partial") == 0)) {
+        if (n == 7)
+            lines++;
+        else
+            resets++;
+        if (++calls > 4)
+            break;
+    }
+    CU_ASSERT_EQUAL(n, 0);
+    CU_ASSERT_PTR_NULL(line);
+    CU_ASSERT_EQUAL(lines, 1);
+    CU_ASSERT(resets <= 1);
+    lrt_reader_free(r);
+    CU_ASSERT_EQUAL(lrt_close(c), 0);
+    CU_ASSERT_EQUAL(lrt_close(l), 0);
+    return NULL;
+}
+
+static void a_peer_that_resets_mid_line_loses_no_byte_read_and_ends_at_eof(void)
+{
+    lrt_test_run(NULL, reset_root, NULL);
+}
+
 static void *errors_root(void *arg)
 {
     (void)arg;
@@ -622,6 +714,9 @@ CU_TestInfo lrt_test_reader[] = {
     {"a_timeout_mid_line_loses_nothing", a_timeout_mid_line_loses_nothing},
     {"an_aborted_reader_task_loses_nothing_and_a_second_task_gets_ebusy",
      an_aborted_reader_task_loses_nothing_and_a_second_task_gets_ebusy},
+    {"an_aborted_read_exact_returns_ecanceled", an_aborted_read_exact_returns_ecanceled},
+    {"a_peer_that_resets_mid_line_loses_no_byte_read_and_ends_at_eof",
+     a_peer_that_resets_mid_line_loses_no_byte_read_and_ends_at_eof},
     {"bad_arguments_and_closed_fds_give_a_negative_errno", bad_arguments_and_closed_fds_give_a_negative_errno},
     CU_TEST_INFO_NULL,
 };
