@@ -445,14 +445,6 @@ static void *bad_args_root(void *arg)
     /* an address of the wrong size */
     struct sockaddr_in sa = {.sin_family = AF_INET};
     CU_ASSERT_EQUAL(lrt_sendto(fd, "x", 1, 0, (struct sockaddr *)&sa, 3), -EINVAL);
-    /* a bad buffer is the kernel's -EFAULT, not a crash (not under ASan: its
-     * interceptor checks the buffer itself) */
-#ifndef LRT__ASAN
-    struct sockaddr_in self;
-    socklen_t sl = sizeof self;
-    getsockname(fd, (struct sockaddr *)&self, &sl);
-    CU_ASSERT_EQUAL(lrt_sendto(fd, (void *)8, 1, 0, (struct sockaddr *)&self, sl), -EFAULT);
-#endif
     CU_ASSERT_EQUAL(lrt_close(fd), 0);
     CU_ASSERT_EQUAL(lrt_close(p[0]), 0);
     CU_ASSERT_EQUAL(lrt_close(p[1]), 0);
