@@ -35,16 +35,19 @@ expect() {
 # (as root, with setpriv) as nobody: after a privilege drop such as `sudo -u` the pipes
 # belong to another uid and lrt cannot reopen them through /proc (io_reg.c).
 drops=self
-if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null 2>&1; then
-    drops="self nobody"
-else
+asnobody="setpriv --reuid=65534 --regid=65534 --clear-groups"
+if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null 2>&1; then
     echo "t-stdio: privilege-drop pipelines skipped (need root and setpriv)"
+elif ! $asnobody "$P" --check 0 </dev/null 2>/dev/null; then
+    echo "t-stdio: privilege-drop pipelines skipped (nobody cannot run $P: a 0700 directory?)"
+else
+    drops="self nobody"
 fi
 for who in $drops; do
 for end in free exit abort kill; do
     if [ $end = free ]; then env=; else env=ASAN_OPTIONS=detect_leaks=0; fi
     drop=
-    [ $who = nobody ] && drop="setpriv --reuid=65534 --regid=65534 --clear-groups"
+    [ $who = nobody ] && drop=$asnobody
     end="$end" # the case names below say "prog ends by $end as $who as $who"
 
     # 1. stdin shared with the next command, which finds the pipe empty at first:
