@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -694,6 +695,58 @@ static void bad_arguments_and_closed_fds_give_a_negative_errno(void)
     lrt_reader_free(r);
 }
 
+/* ---- the dump ----------------------------------------------------------------------- */
+
+static void *dump_line_waiter(void *arg)
+{
+    char *line;
+    return (void *)(intptr_t)lrt_read_line(arg, &line);
+}
+
+static void *reader_dump_root(void *arg)
+{
+    (void)arg;
+    int sv[2];
+    stream_pair(sv);
+    lrt_reader_t *r = lrt_reader_new(sv[0], 64);
+    CU_ASSERT_EQUAL(lrt_write_all(sv[1], "half a li", 9), 9);
+    lrt_task_t *t = lrt_spawn_named("line-reader", dump_line_waiter, r);
+    CU_ASSERT_EQUAL(lrt_yield(), 0);
+    char *js = lrt_dump_json(lrt_current(), 0);
+    json_t *root = js ? json_loads(js, 0, NULL) : NULL;
+    free(js);
+    CU_ASSERT_FATAL(root != NULL);
+    int found = 0;
+    size_t i;
+    json_t *it;
+    json_array_foreach(json_object_get(root, "tasks"), i, it)
+    {
+        if ((uint64_t)json_integer_value(json_object_get(it, "id")) != lrt_task_id(t))
+            continue;
+        json_t *w = json_object_get(it, "wait");
+        char want[32];
+        snprintf(want, sizeof want, "fd %d (read)", sv[0]);
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(w, "kind")), "fd");
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(w, "object")), want);
+        found = 1;
+    }
+    CU_ASSERT(found);
+    json_decref(root);
+    CU_ASSERT_EQUAL(lrt_write_all(sv[1], "ne\n", 3), 3);
+    void *res = NULL;
+    CU_ASSERT_EQUAL(lrt_join(t, &res), 0);
+    CU_ASSERT_EQUAL((intptr_t)res, 11); /* "half a line" */
+    lrt_reader_free(r);
+    CU_ASSERT_EQUAL(lrt_close(sv[0]), 0);
+    CU_ASSERT_EQUAL(lrt_close(sv[1]), 0);
+    return NULL;
+}
+
+static void a_task_waiting_for_a_line_shows_its_fd_in_the_dump(void)
+{
+    lrt_test_run(NULL, reader_dump_root, NULL);
+}
+
 CU_TestInfo lrt_test_reader[] = {
     {"lines_from_a_peer_writing_one_byte_at_a_time", lines_from_a_peer_writing_one_byte_at_a_time},
     {"a_peer_that_closes_mid_line_gives_the_partial_line_then_eof",
@@ -718,5 +771,6 @@ CU_TestInfo lrt_test_reader[] = {
     {"a_peer_that_resets_mid_line_loses_no_byte_read_and_ends_at_eof",
      a_peer_that_resets_mid_line_loses_no_byte_read_and_ends_at_eof},
     {"bad_arguments_and_closed_fds_give_a_negative_errno", bad_arguments_and_closed_fds_give_a_negative_errno},
+    {"a_task_waiting_for_a_line_shows_its_fd_in_the_dump", a_task_waiting_for_a_line_shows_its_fd_in_the_dump},
     CU_TEST_INFO_NULL,
 };
