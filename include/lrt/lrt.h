@@ -431,7 +431,8 @@ LRT_EXPORT ssize_t lrt_sendmsg_timeout(int fd, const struct msghdr *m, int flags
  * -EPIPE when EOF comes first, or another -errno (-ECANCELED, -ETIMEDOUT, ...).  On an
  * error after a partial read the bytes received are in @buf[0 .. k) but k is not
  * reported: the stream is cut mid-message (the exact read of a lrt_reader_t keeps them
- * instead).  @n == 0 returns 0 at once.  Task on the runtime thread only.
+ * instead).  @n == 0 returns 0 at once; -EINVAL beyond SSIZE_MAX.  Task on the runtime
+ * thread only.
  * The _timeout form bounds the whole call (one deadline over all its reads).
  */
 LRT_EXPORT ssize_t lrt_read_exact(int fd, void *buf, size_t n);
@@ -494,7 +495,9 @@ LRT_EXPORT ssize_t lrt_reader_read_exact_timeout(lrt_reader_t *r, void *buf, siz
 /*
  * lrt_reader_buffered() - bytes read from the fd and not handed out yet (0 for NULL).
  * A pipelining server answers every request already buffered, then flushes its replies
- * in one write when this is 0 (the next read would suspend).  Any thread that owns @r.
+ * in one write when this is 0 (the next read would suspend).  Buffered bytes do not make
+ * the fd readable: check this before waiting on the fd itself (lrt_wait_fd(),
+ * lrt_sel_readable()).  Any thread that owns @r.
  */
 LRT_EXPORT size_t lrt_reader_buffered(const lrt_reader_t *r);
 
