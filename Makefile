@@ -53,10 +53,12 @@ SO   := $(BUILD)/liblrt.so
 A    := $(BUILD)/liblrt.a
 TPSO := $(BUILD)/liblrt-tp.so
 RUNNER := $(BUILD)/tests/lrt-tests
+# programs the shell tests run (tests/t-*.sh), not part of the CUnit runner
+TEST_PROGS := $(BUILD)/tests/stdio_echo
 
 .PHONY: all deps deps-check demo test check-unit check-scripts check-exports check-layering bench bench-trace \
         install uninstall clean
-all: $(SO) $(A) $(TPSO) $(TOOLS) $(EXAMPLES) $(RUNNER)
+all: $(SO) $(A) $(TPSO) $(TOOLS) $(EXAMPLES) $(RUNNER) $(TEST_PROGS)
 
 # ---- dependencies --------------------------------------------------------------------
 # `make deps` (and demo, test) installs missing Debian packages when run as root.  Every
@@ -122,6 +124,12 @@ $(RUNNER): $(TEST_OBJS) $(A)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) -rdynamic -o $@ $(TEST_OBJS) $(A) -lcunit $(LDLIBS)
+
+$(TEST_PROGS): $(BUILD)/tests/%: tests/%.c $(A) | deps-check
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) $(STACK_CLASH) $(CFLAGS) $(SANFLAGS) -MMD -MP -o $@ $< \
+	    $(A) $(LDLIBS)
 
 $(BUILD)/examples/%: examples/%.c $(SO) | deps-check
 	@mkdir -p $(dir $@)

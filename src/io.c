@@ -163,17 +163,46 @@ static ssize_t write_nosigpipe(struct lrt__io *io, int fd, const void *buf, size
     return k < 0 ? -e : k;
 }
 
-enum op { OP_READ, OP_WRITE, OP_ACCEPT };
+enum op { OP_READ, OP_WRITE, OP_ACCEPT, OP_CALL };
 
 struct op_args {
     void *buf;
     size_t n;
-    struct sockaddr *sa;
-    socklen_t *len;
+    union { /* no wider than before: lrt_read/lrt_write zero-fill it */
+        struct {
+            struct sockaddr *sa; /* OP_ACCEPT */
+            socklen_t *len;
+        };
+        struct {
+            lrt__io_try_fn *fn; /* OP_CALL: another file's attempt (lrt__io_run) */
+            void *ctx;
+        };
+    };
 };
 
+/* A read or write of a pipe or terminal with O_NONBLOCK on the shared description for
+ * just this attempt (REG_TOGGLE, io_reg.c's top comment).  Out of line: never a socket. */
+static __attribute__((noinline)) ssize_t rw_toggled(struct lrt__io *io, struct reg *r, int op,
+                                                    struct op_args *a)
+{
+    int fl = lrt__io_nb_begin(r);
+    if (fl < 0)
+        return fl;
+    ssize_t k;
+    if (op == OP_READ) {
+        do
+            k = sys_read(r->fd, a->buf, a->n);
+        while (k < 0 && errno == EINTR);
+        k = k < 0 ? -errno : k;
+    } else {
+        k = write_nosigpipe(io, r->fd, a->buf, a->n);
+    }
+    lrt__io_nb_end(r, fl);
+    return k;
+}
+
 /* One non-blocking attempt: the result or -errno (-EAGAIN: not ready). */
-static ssize_t op_try(struct lrt__io *io, struct reg *r, int op, struct op_args *a)
+static inline ssize_t op_try(struct lrt__io *io, struct reg *r, int op, struct op_args *a)
 {
     int fd = r->iofd;
     ssize_t k;
@@ -187,6 +216,8 @@ static ssize_t op_try(struct lrt__io *io, struct reg *r, int op, struct op_args 
                 return k < 0 ? -errno : k;
             r->flags &= ~REG_SOCK;
         }
+        if (LRT__UNLIKELY(r->flags & REG_TOGGLE))
+            return rw_toggled(io, r, op, a);
         do
             k = sys_read(fd, a->buf, a->n);
         while (k < 0 && errno == EINTR);
@@ -206,6 +237,8 @@ static ssize_t op_try(struct lrt__io *io, struct reg *r, int op, struct op_args 
             while (k < 0 && errno == EINTR);
             return k < 0 ? -errno : k;
         }
+        if (LRT__UNLIKELY(r->flags & REG_TOGGLE))
+            return rw_toggled(io, r, op, a);
         return write_nosigpipe(io, fd, a->buf, a->n);
     case OP_ACCEPT:
         if (LRT__UNLIKELY(r->flags & REG_NEEDNB) && (k = lrt__io_set_nonblock(r)) < 0)
@@ -218,6 +251,8 @@ static ssize_t op_try(struct lrt__io *io, struct reg *r, int op, struct op_args 
             if (errno != EINTR && errno != ECONNABORTED)
                 return -errno;
         }
+    case OP_CALL:
+        return a->fn(fd, a->ctx);
     }
     return -EINVAL;
 }
@@ -306,6 +341,12 @@ ssize_t lrt_write_all(int fd, const void *buf, size_t n)
         done += (size_t)k;
     } while (done < n);
     return (ssize_t)n;
+}
+
+ssize_t lrt__io_run(int fd, uint32_t interest, lrt__io_try_fn *fn, void *ctx, int64_t timeout_ms)
+{
+    struct op_args a = {.fn = fn, .ctx = ctx};
+    return io_run(fd, interest, OP_CALL, &a, timeout_ms);
 }
 
 int lrt_accept_timeout(int fd, struct sockaddr *sa, socklen_t *len, int64_t timeout_ms)

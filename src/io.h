@@ -30,6 +30,7 @@ enum {
     REG_STREAM = 1u << 4,  /* stream socket or FIFO: a short read means "drained" */
     REG_NEEDNB = 1u << 5,  /* blocking socket: accept/connect must set O_NONBLOCK first */
     REG_RESTORE = 1u << 6, /* lrt set O_NONBLOCK on the description: clear it at deregister */
+    REG_TOGGLE = 1u << 7,  /* pipe/tty /proc could not reopen: O_NONBLOCK around each attempt */
 };
 
 struct reg {
@@ -62,6 +63,8 @@ struct lrt__io {
 struct reg *lrt__io_reg_register(struct lrt__io *io, int fd, int *err); /* first use of @fd */
 void lrt__io_reg_release(struct reg *r); /* undo what registration did to the fd */
 int lrt__io_set_nonblock(struct reg *r); /* the last resort (io_reg.c's top comment) */
+int lrt__io_nb_begin(struct reg *r);     /* REG_TOGGLE: set O_NONBLOCK, the flags to restore */
+void lrt__io_nb_end(struct reg *r, int fl); /* ... and restore them (errno kept) */
 
 /* @fd's registration, registered on first use; NULL with *err (-EBADF, ...). */
 static inline struct reg *reg_get(struct lrt__io *io, int fd, int *err)

@@ -11,6 +11,11 @@
  *    caller's fd, readiness is the object's).  Per-call alternatives fall short:
  *    preadv2(RWF_NOWAIT) works on pipes only on recent kernels and never on ttys, and
  *    poll-then-read blocks when another reader of the shared pipe drained it first;
+ *    When /proc cannot reopen it (another uid's pipe after a privilege drop such as
+ *    `sudo -u` or a daemon's setuid: EACCES; no /proc), O_NONBLOCK is set on the shared
+ *    description for the length of each attempt only (REG_TOGGLE: three fcntl calls
+ *    more per attempt), so it is never left set while a task waits, nor by a crash
+ *    other than one inside that syscall;
  *  - regular files and block devices: nothing (O_NONBLOCK means nothing to them);
  *  - the rest (accept/connect on a blocking socket, an fd /proc cannot reopen such as an
  *    eventfd, a pty master, a character device that clones on open): O_NONBLOCK is set
@@ -57,6 +62,27 @@ int lrt__io_set_nonblock(struct reg *r)
     }
     r->flags &= ~(uint32_t)REG_NEEDNB;
     return 0;
+}
+
+/* REG_TOGGLE: O_NONBLOCK on the shared description for one attempt.  Returns the flags
+ * that lrt__io_nb_end restores (read each time: others may change them), or -errno. */
+int lrt__io_nb_begin(struct reg *r)
+{
+    int fl = fcntl(r->fd, F_GETFL);
+    if (fl < 0)
+        return -errno;
+    if (!(fl & O_NONBLOCK) && fcntl(r->fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return -errno;
+    return fl;
+}
+
+void lrt__io_nb_end(struct reg *r, int fl)
+{
+    if (!(fl & O_NONBLOCK)) {
+        int e = errno;
+        fcntl(r->fd, F_SETFL, fl);
+        errno = e;
+    }
 }
 
 /* Objects that /proc/self/fd/N reopens as themselves: pipes and FIFOs, and terminals other
@@ -107,6 +133,8 @@ static int nonblocking_io(struct reg *r, const struct stat *st)
             r->iofd = p;
             return 0;
         }
+        r->flags |= REG_TOGGLE; /* shared with others: never left set (top of the file) */
+        return 0;
     }
     return lrt__io_set_nonblock(r);
 }

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1187,6 +1188,112 @@ static void o_nonblock_set_as_a_last_resort_is_cleared_at_deregistration(void)
     close(lr.efd);
 }
 
+/* ---- a pipe lrt cannot reopen ------------------------------------------------------ */
+
+/* After a privilege drop (sudo -u, a daemon's setuid) the inherited pipe belongs to
+ * another uid: /proc/self/fd/N cannot be reopened (EACCES); out of fds (EMFILE) it cannot
+ * either.  So lrt has no private description: O_NONBLOCK must then be on the shared
+ * description only for the length of each attempt, not while the task waits, and not
+ * after a SIGKILL. */
+enum { CANNOT_REOPEN_UID, CANNOT_REOPEN_EMFILE };
+
+struct drop_case {
+    int data[2], ready[2];
+    int how;
+};
+
+static void *dropped_waiter(void *arg)
+{
+    char c;
+    return (void *)(intptr_t)lrt_read(*(int *)arg, &c, 1);
+}
+
+static void *dropped_root(void *arg)
+{
+    struct drop_case *dc = arg;
+    if (dc->how == CANNOT_REOPEN_EMFILE) {
+        /* the lowest free number becomes the limit: no new fd from here on */
+        int probe = dup(0);
+        close(probe);
+        struct rlimit rl;
+        getrlimit(RLIMIT_NOFILE, &rl);
+        rl.rlim_cur = (rlim_t)probe;
+        if (probe < 0 || setrlimit(RLIMIT_NOFILE, &rl) != 0 || dup(0) >= 0)
+            return (void *)1;
+    }
+    char buf[8] = {0};
+    /* "hello" is there: read through the flag toggled around the attempt */
+    ssize_t k = lrt_read(dc->data[0], buf, 5);
+    char report = k == 5 && memcmp(buf, "hello", 5) == 0 ? 'r' : 'f';
+    /* then a task suspended on the empty pipe while the parent looks at the flag */
+    lrt_task_t *t = lrt_spawn(dropped_waiter, &dc->data[0]);
+    lrt_yield();
+    if (write(dc->ready[1], &report, 1) != 1)
+        return (void *)1;
+    lrt_sleep_ms(20000); /* killed here */
+    lrt_abort(t);
+    lrt_join(t, NULL);
+    return NULL;
+}
+
+static int dropped_child(void *arg)
+{
+    struct drop_case *dc = arg;
+    if (dc->how == CANNOT_REOPEN_UID &&
+        (setresgid(65534, 65534, 65534) != 0 || setresuid(65534, 65534, 65534) != 0))
+        return 10;
+    lrt_runtime_t *rt = lrt_runtime_new(NULL);
+    if (!rt)
+        return 11;
+    lrt_block_on(rt, dropped_root, dc, NULL);
+    lrt_runtime_free(rt);
+    return 0;
+}
+
+static void run_cannot_reopen(int how)
+{
+    struct drop_case dc = {.how = how};
+    CU_ASSERT_FATAL(pipe2(dc.data, O_CLOEXEC) == 0);
+    CU_ASSERT_FATAL(pipe2(dc.ready, O_CLOEXEC) == 0);
+    CU_ASSERT_EQUAL(write(dc.data[1], "hello", 5), 5);
+    fflush(stdout);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        alarm(30);
+        _exit(dropped_child(&dc));
+    }
+    close(dc.ready[1]);
+    struct pollfd pf = {.fd = dc.ready[0], .events = POLLIN};
+    char report = 0;
+    CU_ASSERT(poll(&pf, 1, 20000) == 1 && read(dc.ready[0], &report, 1) == 1);
+    CU_ASSERT_EQUAL(report, 'r');
+    /* the child's task waits in lrt_read on the shared description */
+    CU_ASSERT_FALSE(is_nonblocking(dc.data[0]));
+    kill(pid, SIGKILL);
+    int st = 0;
+    CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+    CU_ASSERT(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    CU_ASSERT_FALSE(is_nonblocking(dc.data[0]));
+    close(dc.data[0]);
+    close(dc.data[1]);
+    close(dc.ready[0]);
+}
+
+static void a_pipe_lrt_cannot_reopen_is_nonblocking_only_during_each_attempt(void)
+{
+    if (geteuid() != 0) {
+        printf("\n    skipped: needs root to drop privileges (setresuid)\n");
+        return;
+    }
+    run_cannot_reopen(CANNOT_REOPEN_UID);
+}
+
+static void a_pipe_registered_while_out_of_fds_is_nonblocking_only_during_each_attempt(void)
+{
+    run_cannot_reopen(CANNOT_REOPEN_EMFILE);
+}
+
 CU_TestInfo lrt_test_io[] = {
     {"echo_over_loopback_with_many_tasks", echo_over_loopback_with_many_tasks},
     {"pipe_read_returns_zero_after_the_writer_closes", pipe_read_returns_zero_after_the_writer_closes},
@@ -1212,5 +1319,9 @@ CU_TestInfo lrt_test_io[] = {
     {"a_terminal_stays_blocking_while_lrt_reads_and_writes_it", a_terminal_stays_blocking_while_lrt_reads_and_writes_it},
     {"a_blocking_socket_is_read_and_written_without_o_nonblock", a_blocking_socket_is_read_and_written_without_o_nonblock},
     {"o_nonblock_set_as_a_last_resort_is_cleared_at_deregistration", o_nonblock_set_as_a_last_resort_is_cleared_at_deregistration},
+    {"a_pipe_lrt_cannot_reopen_is_nonblocking_only_during_each_attempt",
+     a_pipe_lrt_cannot_reopen_is_nonblocking_only_during_each_attempt},
+    {"a_pipe_registered_while_out_of_fds_is_nonblocking_only_during_each_attempt",
+     a_pipe_registered_while_out_of_fds_is_nonblocking_only_during_each_attempt},
     CU_TEST_INFO_NULL,
 };

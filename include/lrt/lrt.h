@@ -362,7 +362,9 @@ LRT_EXPORT int lrt_shield_pop(int token);
  * program sharing them expects.  A blocking socket is read and written with MSG_DONTWAIT;
  * a blocking pipe, FIFO or terminal through a private non-blocking description of the
  * same object (one extra fd, close-on-exec, closed by lrt_close() or at runtime free);
- * regular files are left alone (they are always ready).  Only where neither works
+ * regular files are left alone (they are always ready).  A pipe or terminal that /proc
+ * cannot reopen (another uid's, after a privilege drop such as `sudo -u`) gets
+ * O_NONBLOCK only for the length of each read or write syscall.  Only where none works
  * (lrt_accept()/lrt_connect() on a blocking socket, a blocking eventfd, a pty master,
  * other character devices) lrt sets O_NONBLOCK and clears it again in lrt_close() and at
  * runtime free: a process killed before that leaves it set, so create such fds with
@@ -393,6 +395,111 @@ LRT_EXPORT int lrt_wait_fd(int fd, uint32_t events, int64_t timeout_ms);
  * O_NONBLOCK lrt set on it, see lrt_read()), wake its waiters with -EBADF, close it.
  * 0 or -errno.  Also usable on fds lrt never saw. */
 LRT_EXPORT int lrt_close(int fd);
+
+/* ---- datagrams (suspends; the socket is registered on first use, like lrt_read) ---- */
+
+/*
+ * lrt_recvfrom() / lrt_sendto() / lrt_recvmsg() / lrt_sendmsg() - recvfrom(2), sendto(2),
+ * recvmsg(2), sendmsg(2) that suspend the task, never the thread, until the socket is
+ * ready.  Return what the syscall returns (bytes; 0 is a zero-length datagram on a
+ * datagram socket, EOF on a stream socket) or -errno: -ECONNREFUSED on a connected UDP
+ * socket after an earlier datagram met a closed port (the error is reported once, by
+ * the next receive or send), -EMSGSIZE, -ENOTSOCK, -EBADF, -ECANCELED, -ETIMEDOUT (the
+ * _timeout forms, deadline scopes).  @flags are the syscall's: MSG_TRUNC makes the
+ * receive return the datagram's real length even when it was cut to @n (recvmsg also
+ * sets MSG_TRUNC in m->msg_flags); MSG_PEEK, MSG_ERRQUEUE, MSG_CMSG_CLOEXEC work as
+ * documented there; MSG_DONTWAIT means "do not suspend" (-EAGAIN when not ready); lrt
+ * adds MSG_DONTWAIT to every attempt and MSG_NOSIGNAL to sends (no SIGPIPE, -EPIPE),
+ * so MSG_WAITALL has no effect (use lrt_read_exact()).  @buf, @sa, @len and @m are the
+ * caller's and must stay valid until the call returns (-EFAULT for a NULL @m).  Task on
+ * the runtime thread only (-EPERM elsewhere); @fd stays the caller's: lrt_close() it.
+ */
+LRT_EXPORT ssize_t lrt_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *sa, socklen_t *len);
+LRT_EXPORT ssize_t lrt_sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *sa, socklen_t len);
+LRT_EXPORT ssize_t lrt_recvmsg(int fd, struct msghdr *m, int flags);
+LRT_EXPORT ssize_t lrt_sendmsg(int fd, const struct msghdr *m, int flags);
+/* Same with a timeout (<0 = none): -ETIMEDOUT when nothing could be done in time. */
+LRT_EXPORT ssize_t lrt_recvfrom_timeout(int fd, void *buf, size_t n, int flags, struct sockaddr *sa, socklen_t *len, int64_t timeout_ms);
+LRT_EXPORT ssize_t lrt_sendto_timeout(int fd, const void *buf, size_t n, int flags, const struct sockaddr *sa, socklen_t len, int64_t timeout_ms);
+LRT_EXPORT ssize_t lrt_recvmsg_timeout(int fd, struct msghdr *m, int flags, int64_t timeout_ms);
+LRT_EXPORT ssize_t lrt_sendmsg_timeout(int fd, const struct msghdr *m, int flags, int64_t timeout_ms);
+
+/* ---- exact and buffered reads (suspends) --------------------------------------------- */
+
+/*
+ * lrt_read_exact() - read exactly @n bytes from @fd (repeated lrt_read()).  Returns @n,
+ * -EPIPE when EOF comes first, or another -errno (-ECANCELED, -ETIMEDOUT, ...).  On an
+ * error after a partial read the bytes received are in @buf[0 .. k) but k is not
+ * reported: the stream is cut mid-message (the exact read of a lrt_reader_t keeps them
+ * instead).  @n == 0 returns 0 at once; -EINVAL beyond SSIZE_MAX.  Task on the runtime
+ * thread only.
+ * The _timeout form bounds the whole call (one deadline over all its reads).
+ */
+LRT_EXPORT ssize_t lrt_read_exact(int fd, void *buf, size_t n);
+LRT_EXPORT ssize_t lrt_read_exact_timeout(int fd, void *buf, size_t n, int64_t timeout_ms);
+
+typedef struct lrt_reader lrt_reader_t; /* buffered reader over an fd (one task at a time) */
+
+/*
+ * lrt_reader_new() - a buffered reader over @fd whose lines may be up to @bufsize bytes
+ * long (not counting the '\n').  The buffer starts at 4 KiB (less for a smaller
+ * @bufsize) and grows only as far as a long line or exact read needs, up to @bufsize + 1
+ * bytes.  The reader does not own @fd: lrt_reader_free() leaves it open, close it
+ * with lrt_close().  NULL with errno EINVAL (@fd < 0, @bufsize 0 or beyond SSIZE_MAX - 2)
+ * or ENOMEM.  Any thread; the reads below: a task on the runtime thread, one task at a
+ * time per reader (a second task calling while the first is suspended in it gets -EBUSY).
+ * lrt_reader_free(NULL) does nothing.
+ */
+LRT_EXPORT lrt_reader_t *lrt_reader_new(int fd, size_t bufsize);
+LRT_EXPORT void lrt_reader_free(lrt_reader_t *r);
+
+/*
+ * lrt_read_line() - the next line, without its '\n'.  Returns its length and sets *@line
+ * to it, NUL-terminated (the length counts any NUL inside), in the reader's buffer, valid
+ * until the next call on @r; the caller may change its n + 1 bytes in place (split it
+ * into words, put the '\n' back before writing it out).  Every other byte is kept as it came: a "\r\n" line ends in
+ * '\r' (drop it with `if (n > 0 && line[n-1] == '\r') line[--n] = 0;`).
+ *  - 0 with *@line NULL at EOF.  An empty line also returns 0, with *@line pointing at
+ *    "": test *@line, not the count, for EOF.  A last line without '\n' is returned
+ *    as a line before EOF is.  EOF is reported once (a terminal may deliver more).
+ *  - -EMSGSIZE when the line is longer than the reader's @bufsize.  Nothing is consumed:
+ *    the next lrt_read_line() discards that line up to and including its '\n' (reading
+ *    as far as it must) and returns the line after it; or lrt_reader_read() takes the
+ *    over-long line's bytes as they are.
+ *  - -ETIMEDOUT (the _timeout form, one deadline over the whole call; deadline scopes),
+ *    -ECANCELED, -ENOMEM, a read error (-ECONNRESET, -EBADF, ...): *@line is NULL and the
+ *    bytes already read stay in the reader, so the next call goes on where this one
+ *    stopped.  -EBUSY, -EINVAL (NULL @r or @line).
+ */
+LRT_EXPORT ssize_t lrt_read_line(lrt_reader_t *r, char **line);
+LRT_EXPORT ssize_t lrt_read_line_timeout(lrt_reader_t *r, char **line, int64_t timeout_ms);
+/*
+ * lrt_reader_read() - like lrt_read() on the reader: the buffered bytes first (no
+ * syscall while there are any), then one read.  Returns 1..@n, 0 at EOF, -errno.
+ * A protocol that mixes lines and raw bytes (a RESP bulk body, an HTTP body) reads both
+ * through the same reader, never from the fd directly (bytes may be buffered).
+ */
+LRT_EXPORT ssize_t lrt_reader_read(lrt_reader_t *r, void *buf, size_t n);
+LRT_EXPORT ssize_t lrt_reader_read_timeout(lrt_reader_t *r, void *buf, size_t n, int64_t timeout_ms);
+/*
+ * lrt_reader_read_exact() - exactly @n bytes: returns @n, -EPIPE when EOF comes first,
+ * or -errno.  When @n <= the reader's @bufsize the bytes gather in the reader's buffer
+ * (reads ahead, so a pipelining peer's next request usually comes in the same read) and
+ * on any error nothing is consumed: lrt_reader_buffered() says how many bytes arrived
+ * and the next call sees them again.  A larger @n copies the buffered bytes, then reads
+ * the rest straight into @buf (one copy fewer), and an error loses the count like
+ * lrt_read_exact().  The _timeout form bounds the whole call.
+ */
+LRT_EXPORT ssize_t lrt_reader_read_exact(lrt_reader_t *r, void *buf, size_t n);
+LRT_EXPORT ssize_t lrt_reader_read_exact_timeout(lrt_reader_t *r, void *buf, size_t n, int64_t timeout_ms);
+/*
+ * lrt_reader_buffered() - bytes read from the fd and not handed out yet (0 for NULL).
+ * A pipelining server answers every request already buffered, then flushes its replies
+ * in one write when this is 0 (the next read would suspend).  Buffered bytes do not make
+ * the fd readable: check this before waiting on the fd itself (lrt_wait_fd(),
+ * lrt_sel_readable()).  Any thread that owns @r.
+ */
+LRT_EXPORT size_t lrt_reader_buffered(const lrt_reader_t *r);
 
 /* ---- blocking pool ---------------------------------------------------------------- */
 
