@@ -6,14 +6,16 @@
  *
  * Tasks: a pipe reader woken by I/O, a writer and a sleeper woken by timers, a channel
  * ping-pong (tasks waking tasks), a blocking-pool job, a task spawned from another thread
- * through lrt_handle_spawn, a task aborted while it sleeps, a yielding task, and one poll
- * that hogs the thread long enough for the stall detector.  Prints "fds: R W" (the pipe
+ * through lrt_handle_spawn, a task aborted while it sleeps, a yielding task, a task woken
+ * by a signal (lrt_signal_recv) and one by a child's exit (lrt_process_wait), and one
+ * poll that hogs the thread long enough for the stall detector.  Prints "fds: R W" (the pipe
  * ends, checked by tests/t-trace.sh) and "ok" at the end.
  */
 #include <lrt/lrt.h>
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,6 +135,23 @@ static void *flooder(void *arg)
     return NULL;
 }
 
+static void *signal_waiter(void *arg)
+{
+    return (void *)(intptr_t)lrt_signal_recv(arg, 10000);
+}
+
+static void *child_waiter(void *arg)
+{
+    (void)arg;
+    char *const argv[] = {"sleep", "0.05", NULL};
+    lrt_process_t *p = lrt_process_spawn("sleep", argv, NULL);
+    CHECK(p);
+    int status = -1;
+    CHECK(lrt_process_wait(p, &status, 10000) == 0 && status == 0);
+    lrt_process_free(p);
+    return NULL;
+}
+
 static void *demo_main(void *arg)
 {
     lrt_runtime_t *rt = arg;
@@ -200,6 +219,18 @@ static void *demo_main(void *arg)
     CHECK(lrt_join(t_reader, &res) == 0 && (uintptr_t)res == 3 * 13);
     CHECK(lrt_join(t_writer, NULL) == 0);
     CHECK(lrt_join(t_sleeper, NULL) == 0);
+
+    /* OS waits: a signal (thread-directed: only this thread blocks it) and a child */
+    static const int usr1[] = {SIGUSR1};
+    lrt_signal_t *sig = lrt_signal_open(usr1, 1);
+    CHECK(sig);
+    lrt_task_t *t_sig = lrt_spawn_named("signal_waiter", signal_waiter, sig);
+    lrt_task_t *t_child = lrt_spawn_named("child_waiter", child_waiter, NULL);
+    CHECK(t_sig && t_child && lrt_sleep_ms(1) == 0);
+    CHECK(pthread_kill(pthread_self(), SIGUSR1) == 0);
+    CHECK(lrt_join(t_sig, &res) == 0 && (intptr_t)res == SIGUSR1);
+    CHECK(lrt_join(t_child, NULL) == 0);
+    lrt_signal_close(sig);
 
     /* a poll long enough for the stall detector */
     t_hog = lrt_spawn(hog, NULL);

@@ -248,7 +248,7 @@ for fd in fds:
     if fd not in ready_fds:
         err("no io_ready for fd %d (io_ready fds: %s)" % (fd, sorted(ready_fds)))
 wakers = {p["waker"] for n, _, _, p in events if n == "task_wake"}
-for w, wn in ((1, "io"), (2, "timer"), (3, "task"), (5, "blocking")):
+for w, wn in ((1, "io"), (2, "timer"), (3, "task"), (5, "blocking"), (8, "signal"), (9, "process")):
     if w not in wakers:
         err("no wake by %s" % wn)
 if polls == 0:
@@ -296,8 +296,8 @@ if not all(t["polls"] > 0 for t in s["tasks"] if t["name"] in ("main", "reader",
 if s["blocking"]["jobs"] < 1 or s["timer_lateness"]["count"] < 1 or s["driver"]["parks"] < 1:
     bad.append("summary: blocking/timer/driver sections empty")
 # enum fields are read as their labels from the trace metadata (src/names.h)
-known = {"none", "io", "timer", "task", "remote", "blocking", "cancel", "spawn"}
-if not {"io", "timer", "task"} <= set(s["wakers"]) or not set(s["wakers"]) <= known:
+known = {"none", "io", "timer", "task", "remote", "blocking", "cancel", "spawn", "signal", "process"}
+if not {"io", "timer", "task", "signal", "process"} <= set(s["wakers"]) or not set(s["wakers"]) <= known:
     bad.append("summary: waker labels %s" % sorted(s["wakers"]))
 results = set().union(*(t["poll_results"] for t in s["tasks"]))
 if not {"suspended", "finished"} <= results or not results <= {"yielded", "suspended", "finished"}:
