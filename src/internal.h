@@ -410,6 +410,8 @@ static inline uint64_t lrt__switch_clock(void) { return __atomic_load_n(&lrt__sw
 void lrt__switch_clock_refresh(void);           /* any thread: store the current time */
 int lrt__ticker_add(struct lrt_runtime *rt);    /* start ticking for rt (runtime_new) */
 void lrt__ticker_remove(struct lrt_runtime *rt); /* shutdown; the last one stops the thread */
+/* Call @fn (which clears *@flag) on the ticker thread at a tick that sees *@flag set. */
+void lrt__ticker_watch(atomic_int *flag, void (*fn)(void));
 /* Ask the ticker thread to fault in (MADV_POPULATE_WRITE), in the background, @count
  * ranges of @len bytes starting at @addr, @stride apart.  Up to 4 pending requests (more
  * are dropped: prefaulting is only a hint).  Cancel forgets a pending request for @addr
@@ -431,6 +433,9 @@ void lrt__stack_put(struct lrt_runtime *rt, lrt__stack *s);
 void lrt__stacks_trim(struct lrt_runtime *rt); /* at park: release excess free stacks */
 bool lrt__stack_canary_ok(const lrt__stack *s);
 void lrt__stack_overflow_report(struct lrt_task *t, const char *how); /* does not return */
+/* diag/crash.c's handler, async-signal-safe: is a fault at @addr, sp @sp an overflow? */
+bool lrt__stack_fault_is_overflow(const struct lrt_task *t, const void *addr, const void *sp);
+void lrt__stack_overflow_print(struct lrt_task *t);
 int lrt__sigaltstack_install(struct lrt_runtime *rt);
 void lrt__sigaltstack_remove(struct lrt_runtime *rt);
 
@@ -686,5 +691,10 @@ int lrt__stall_start(struct lrt_runtime *rt);
 void lrt__stall_stop(struct lrt_runtime *rt);
 /* Print the task table with wait reasons to stderr (deadlock report). */
 void lrt__dump_deadlock(struct lrt_runtime *rt);
+/* LRT_TRACEBACK (diag/crash.c): fatal-signal handlers, once; re-reads the variable. */
+void lrt__crash_install(void);
+/* LRT_DUMP_SIGNAL (diag/sigdump.c): runtime thread, at runtime_new / shutdown. */
+void lrt__sigdump_start(struct lrt_runtime *rt);
+void lrt__sigdump_stop(struct lrt_runtime *rt);
 
 #endif
