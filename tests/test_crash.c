@@ -235,7 +235,7 @@ static void traceback_all_adds_every_other_task_with_its_wait_and_backtrace(void
     CU_ASSERT_PTR_NOT_NULL_FATAL(others);
     const char *want[] = {"task 1 'main' [join of task 4", "task 2 'ledger' [sleep", "  ledger+0x",
                           "task 3 'teller' [mutex 'accounts' (held by task 2)", "  lrt_mutex_lock+0x",
-                          "  teller+0x", "  crash_root+0x"};
+                          "  teller+0x", "  crash_root+0x", "  root task of lrt_block_on\n"};
     for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
         bool found = strstr(others, want[i]) != NULL;
         if (!found)

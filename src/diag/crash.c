@@ -315,7 +315,7 @@ static void put_task_head(const struct lrt_task *t, uint64_t now, bool crashed)
 
 static void put_spawned(const struct lrt_task *t)
 {
-    if (!t->file) { /* lrt_block_on's root task */
+    if ((t->flags & LRT__TF_ROOT) || !t->file) {
         put("  root task of ");
         put_n(t->func ? t->func : "lrt_block_on", 128);
         put("\n");
@@ -379,7 +379,7 @@ static void report(int sig, const siginfo_t *si, const ucontext_t *uc)
         put_u(t->id);
         put(" '");
         put_n(t->name ? t->name : "?", 64);
-        if (t->file) {
+        if (!(t->flags & LRT__TF_ROOT) && t->file) {
             put("', spawned at ");
             put_n(t->file, 256);
             put(":");

@@ -269,7 +269,10 @@ static void render_task(FILE *f, json_t *t)
     json_t *wait = json_object_get(t, "wait");
     const char *obj = S(wait, "object");
     fprintf(f, "task %" PRIu64 " '%s' [", U(t, "id"), S(t, "name") ? S(t, "name") : "?");
-    if (state && strcmp(state, "suspended") == 0 && obj)
+    const char *addr = obj && json_object_get(wait, "name") ? strstr(obj, " 0x") : NULL;
+    if (state && strcmp(state, "suspended") == 0 && addr) /* named: the name, not the address */
+        fprintf(f, "%.*s%s", (int)(addr - obj), obj, addr + 3 + strspn(addr + 3, "0123456789abcdef"));
+    else if (state && strcmp(state, "suspended") == 0 && obj)
         fputs(obj, f);
     else
         fputs(state ? state : "?", f);
@@ -286,8 +289,11 @@ static void render_task(FILE *f, json_t *t)
     else if (json_is_true(json_object_get(t, "started")) && state && strcmp(state, "finished") != 0)
         fputs("  (no backtrace)\n", f);
     json_t *sp = json_object_get(t, "spawned_at");
-    fprintf(f, "  spawned at %s:%" PRIu64 " (in %s)\n\n", S(sp, "file") ? S(sp, "file") : "?", U(sp, "line"),
-            S(sp, "func") ? S(sp, "func") : "?");
+    if (json_is_true(json_object_get(t, "root")) || !S(sp, "file"))
+        fprintf(f, "  root task of %s\n\n", S(sp, "func") ? S(sp, "func") : "lrt_block_on");
+    else
+        fprintf(f, "  spawned at %s:%" PRIu64 " (in %s)\n\n", S(sp, "file"), U(sp, "line"),
+                S(sp, "func") ? S(sp, "func") : "?");
 }
 
 static void render(FILE *f, const lrt__jw *jw, int idx, int n)
