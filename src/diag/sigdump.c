@@ -16,14 +16,16 @@
  * running task with its live backtrace), and a runtime outside lrt_block_on is frozen
  * the same way ("idle").  The snapshot is the JSON of lrt__snapshot (one code path
  * with lrt-dump, its memoised unwinding and its symbols), read back with jansson once
- * the runtime thread runs again and rendered as text.
+ * the runtime thread runs again and rendered as text, frames with file:line when libdw
+ * is there (srcline.c).
  *
  * Lifetime: each runtime registers at lrt_runtime_new (when the variable names a
  * signal) and leaves at shutdown; a runtime being dumped is `busy`, and its shutdown
  * waits for the dump to be done with it, serving the dump's request itself if the dump
  * waits for its safe point (so shutdown is not delayed until the stuck fallback).
  *
- * Layer: calls snapshot.c, live.c, unwind.c (thread exit), the inbox and the ticker.
+ * Layer: calls snapshot.c, live.c, srcline.c, unwind.c (thread exit), the inbox and the
+ * ticker.
  * State: the registry of runtimes and the dump's request, under `mu`.
  */
 #include "diag/diag.h"
@@ -65,13 +67,27 @@ static char dump_file[512];          /* LRT_DUMP_FILE at the last runtime's star
 static struct sigaction prev_act;
 static atomic_int pending;           /* set by the handler, taken by kick() */
 
-static void cv_init(void)
+static void cv_make(void)
 {
     pthread_condattr_t a;
     pthread_condattr_init(&a);
     pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
     pthread_cond_init(&cv, &a);
     pthread_condattr_destroy(&a);
+}
+
+/* A child forked during a dump has no dump thread, and mu may have been held. */
+static void fork_child(void)
+{
+    pthread_mutex_init(&mu, NULL);
+    cv_make();
+    dumping = again = false;
+}
+
+static void cv_init(void)
+{
+    cv_make();
+    pthread_atfork(NULL, NULL, fork_child);
 }
 
 static void on_signal(int sig, siginfo_t *si, void *uc)
@@ -243,27 +259,33 @@ static void fmt_dur(FILE *f, uint64_t ns)
         fprintf(f, "%" PRIu64 "m%" PRIu64 "s", ms / 60000, ms / 1000 % 60);
 }
 
-static void render_frames(FILE *f, json_t *bt)
+/* "  teller (tests/bank.c:37)", or without libdw "  teller+0x10 (/path/bank+0x1510)" */
+static void render_frames(FILE *f, json_t *bt, bool live, struct lrt__srclines *sl)
 {
     size_t i;
     json_t *fr;
     json_array_foreach(bt, i, fr) {
-        const char *sym = S(fr, "symbol"), *mod = S(fr, "module");
+        const char *sym = S(fr, "symbol"), *mod = S(fr, "module"), *mo = S(fr, "module_offset");
+        char where[512];
+        /* every frame but a live capture's first is a return address */
+        if (mod && mo && lrt__srcline(sl, mod, strtoull(mo, NULL, 16), live && i == 0, where, sizeof where)) {
+            fprintf(f, "  %s (%s)\n", sym && *sym ? sym : "??", where);
+            continue;
+        }
         fputs("  ", f);
         if (sym && *sym)
             fprintf(f, "%s+0x%" PRIx64, sym, U(fr, "offset"));
         else
             fputs("??", f);
-        json_t *mo = json_object_get(fr, "module_offset");
         if (mod && mo)
-            fprintf(f, " (%s+%s)\n", mod, json_is_string(mo) ? json_string_value(mo) : "?");
+            fprintf(f, " (%s+%s)\n", mod, mo);
         else
             fprintf(f, " (%s)\n", S(fr, "ip") ? S(fr, "ip") : "?");
     }
 }
 
 /* "task 5 'ledger' [mutex 'accounts' 0x... (held by task 6), 3m12s]:" and its frames */
-static void render_task(FILE *f, json_t *t)
+static void render_task(FILE *f, json_t *t, struct lrt__srclines *sl)
 {
     const char *state = S(t, "state");
     json_t *wait = json_object_get(t, "wait");
@@ -285,7 +307,7 @@ static void render_task(FILE *f, json_t *t)
     fputs("]:\n", f);
     json_t *bt = json_object_get(t, "backtrace");
     if (bt && json_array_size(bt))
-        render_frames(f, bt);
+        render_frames(f, bt, state && strcmp(state, "running") == 0, sl);
     else if (json_is_true(json_object_get(t, "started")) && state && strcmp(state, "finished") != 0)
         fputs("  (no backtrace)\n", f);
     json_t *sp = json_object_get(t, "spawned_at");
@@ -296,7 +318,7 @@ static void render_task(FILE *f, json_t *t)
                 S(sp, "func") ? S(sp, "func") : "?");
 }
 
-static void render(FILE *f, const lrt__jw *jw, int idx, int n)
+static void render(FILE *f, const lrt__jw *jw, int idx, int n, struct lrt__srclines *sl)
 {
     json_error_t err;
     json_t *root = json_loadb(jw->buf, jw->len, 0, &err);
@@ -316,7 +338,7 @@ static void render(FILE *f, const lrt__jw *jw, int idx, int n)
     size_t i;
     json_t *t;
     json_array_foreach(tasks, i, t)
-        render_task(f, t);
+        render_task(f, t, sl);
     json_decref(root);
 }
 
@@ -369,10 +391,11 @@ static void dump_once(void)
         fflush(f);
         write_all(fd, text, len); /* the header at once: a slow capture shows it began */
         rewind(f);
+        struct lrt__srclines *sl = lrt__srclines_new();
         for (int i = 0; i < n; i++) {
             lrt__jw jw = {0};
             if (capture(list[i], &jw) == 0)
-                render(f, &jw, i + 1, n);
+                render(f, &jw, i + 1, n, sl);
             else
                 fprintf(f, "runtime %d of %d: thread %d gave no snapshot within %llu s\n\n", i + 1, n,
                         (int)list[i]->rt->tid, CAPTURE_TIMEOUT_NS / 1000000000ull);
@@ -381,6 +404,7 @@ static void dump_once(void)
             write_all(fd, text, (size_t)ftell(f));
             rewind(f);
         }
+        lrt__srclines_free(sl);
         fprintf(f, "lrt: end of task dump\n");
         fflush(f);
         write_all(fd, text, (size_t)ftell(f));
