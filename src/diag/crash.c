@@ -44,8 +44,10 @@
  * Layer: calls unwind.c, stack.c's overflow check, the clock.  State: the previous
  * handlers, LRT_TRACEBACK's mode, the report's owner and buffers (static).
  */
+#define UNW_LOCAL_ONLY
 #include "diag/diag.h"
 
+#include <libunwind.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -521,9 +523,15 @@ static void read_mode(void)
 
 static void crash_once(void)
 {
-    /* the lazy parts of libunwind and of the symbol lookup run here, not in a handler */
+    /* libunwind's lazy set-up (tdep_init, its caches) runs here, not in a handler; not
+     * lrt__unwind_warm, whose symbol lookups cost ~1 ms per process and keep nothing */
     lrt__sym_init();
-    lrt__unwind_warm();
+    unw_context_t uc;
+    unw_cursor_t cur;
+    unw_getcontext(&uc);
+    if (unw_init_local(&cur, &uc) == 0)
+        for (int i = 0; i < 4 && unw_step(&cur) > 0; i++) {
+        }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = crash_handler;
