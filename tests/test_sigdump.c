@@ -369,6 +369,9 @@ static int shutdown_child(void *arg)
     (void)arg;
     setenv("LRT_DUMP_SIGNAL", "SIGUSR2", 1);
     unsetenv("LRT_DUMP_FILE");
+    /* the dump's fallback (freeze the thread from outside) must not come first, however
+     * slow this machine (valgrind): only the safe point may answer */
+    setenv("LRT_DUMP_STUCK_MS", "60000", 1);
     char path[] = "/tmp/lrt-sigdump-err-XXXXXX";
     int tf = mkstemp(path), pipe_fd = dup(2);
     if (tf < 0 || pipe_fd < 0)

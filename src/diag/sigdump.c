@@ -64,6 +64,9 @@ static struct entry *entries;
 static bool dumping, again;
 static int dump_sig;                 /* the signal with our handler, 0 = none */
 static char dump_file[512];          /* LRT_DUMP_FILE at the last runtime's start */
+/* STUCK_AFTER_NS, or LRT_DUMP_STUCK_MS at the last runtime's start (a test hook: a test
+ * that needs the safe point, never the fallback, makes it long) */
+static uint64_t stuck_after_ns = STUCK_AFTER_NS;
 static struct sigaction prev_act;
 static atomic_int pending;           /* set by the handler, taken by kick() */
 
@@ -164,7 +167,8 @@ static size_t drain(struct lrt_runtime *rt, void *ctx)
 /* ---- capture (dump thread) -------------------------------------------------------------- */
 /* The runtime thread answered no safe point: snapshot it from here if it is stuck in a
  * poll or outside lrt (agent.c's round_stuck).  Returns true with @jw written. */
-static bool capture_stuck(struct entry *e, uint64_t start, uint64_t *seq_seen, uint64_t *seq_since, lrt__jw *jw)
+static bool capture_stuck(struct entry *e, uint64_t start, uint64_t *seq_seen, uint64_t *seq_since,
+                          uint64_t stuck_after, lrt__jw *jw)
 {
     struct lrt_runtime *rt = e->rt;
     uint64_t now = lrt__mono_ns();
@@ -174,10 +178,11 @@ static bool capture_stuck(struct entry *e, uint64_t start, uint64_t *seq_seen, u
         *seq_seen = seq;
         *seq_since = now;
     }
-    if (now - start < STUCK_AFTER_NS || now - *seq_since < STUCK_AFTER_NS)
+    if (now - start < stuck_after || now - *seq_since < stuck_after)
         return false;
     bool in_poll = (seq & 1) && cur;
-    if (!in_poll && __atomic_load_n(&rt->in_block_on, __ATOMIC_RELAXED) && now - start < IDLE_AFTER_NS)
+    uint64_t idle_after = stuck_after > IDLE_AFTER_NS ? stuck_after : IDLE_AFTER_NS;
+    if (!in_poll && __atomic_load_n(&rt->in_block_on, __ATOMIC_RELAXED) && now - start < idle_after)
         return false;
     lrt__live lv;
     if (in_poll)
@@ -199,7 +204,7 @@ static bool capture_stuck(struct entry *e, uint64_t start, uint64_t *seq_seen, u
 }
 
 /* A snapshot of @e's runtime into @jw: 0, or -ETIMEDOUT. */
-static int capture(struct entry *e, lrt__jw *jw)
+static int capture(struct entry *e, uint64_t stuck_after, lrt__jw *jw)
 {
     struct lrt_runtime *rt = e->rt;
     uint64_t start = lrt__mono_ns();
@@ -207,6 +212,7 @@ static int capture(struct entry *e, lrt__jw *jw)
     pthread_mutex_lock(&mu);
     e->want = true;
     e->have = false;
+    pthread_cond_broadcast(&cv); /* a runtime waiting in lrt__sigdump_stop serves it */
     pthread_mutex_unlock(&mu);
     lrt__inbox_post(e->notifier, &e->request);
     int rc = -ETIMEDOUT;
@@ -223,13 +229,13 @@ static int capture(struct entry *e, lrt__jw *jw)
             e->have = false;
             rc = 0;
         }
-        if (rc == 0 || lrt__mono_ns() - start > CAPTURE_TIMEOUT_NS) {
+        if (rc == 0 || lrt__mono_ns() - start > CAPTURE_TIMEOUT_NS + stuck_after) {
             e->want = false;
             pthread_mutex_unlock(&mu);
             break;
         }
         pthread_mutex_unlock(&mu); /* never held while the runtime thread is frozen */
-        if (capture_stuck(e, start, &seq_seen, &seq_since, jw)) {
+        if (capture_stuck(e, start, &seq_seen, &seq_since, stuck_after, jw)) {
             pthread_mutex_lock(&mu);
             e->want = false;
             if (e->have) /* the safe point came too, meanwhile */
@@ -369,6 +375,7 @@ static void dump_once(void)
     }
     char path[sizeof dump_file];
     memcpy(path, dump_file, sizeof path);
+    uint64_t stuck_after = stuck_after_ns;
     pthread_mutex_unlock(&mu);
     if (!list)
         return;
@@ -394,11 +401,11 @@ static void dump_once(void)
         struct lrt__srclines *sl = lrt__srclines_new();
         for (int i = 0; i < n; i++) {
             lrt__jw jw = {0};
-            if (capture(list[i], &jw) == 0)
+            if (capture(list[i], stuck_after, &jw) == 0)
                 render(f, &jw, i + 1, n, sl);
             else
                 fprintf(f, "runtime %d of %d: thread %d gave no snapshot within %llu s\n\n", i + 1, n,
-                        (int)list[i]->rt->tid, CAPTURE_TIMEOUT_NS / 1000000000ull);
+                        (int)list[i]->rt->tid, (CAPTURE_TIMEOUT_NS + stuck_after) / 1000000000ull);
             lrt__jw_free(&jw);
             fflush(f);
             write_all(fd, text, (size_t)ftell(f));
@@ -503,8 +510,9 @@ void lrt__sigdump_start(struct lrt_runtime *rt)
             lrt__ticker_watch(&pending, kick);
         }
     }
-    const char *file = getenv("LRT_DUMP_FILE");
+    const char *file = getenv("LRT_DUMP_FILE"), *stuck = getenv("LRT_DUMP_STUCK_MS");
     snprintf(dump_file, sizeof dump_file, "%s", file ? file : "");
+    stuck_after_ns = stuck && atoi(stuck) > 0 ? (uint64_t)atoi(stuck) * 1000000u : STUCK_AFTER_NS;
     pthread_mutex_unlock(&mu);
     if (sig <= 0)
         return;
