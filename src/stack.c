@@ -376,12 +376,15 @@ bool lrt__stack_fault_is_overflow(const struct lrt_task *t, const void *addr, co
 {
     if (!t || !t->stack)
         return false;
-    const char *a = addr, *base = t->stack->base, *s = sp;
+    uintptr_t a = (uintptr_t)addr, base = (uintptr_t)t->stack->base, s = (uintptr_t)sp;
     /* An overflow: the fault is in the guard region, or the task's own stack pointer has
      * left its stack (a canary stack that ran through its neighbours into unmapped
-     * memory, or a frame that jumped the guard). */
-    bool in_guard = a >= base - LRT__GUARD_SIZE && a < base + 256;
-    bool sp_below = s && s < base + 256 && s >= base - (1u << 30);
+     * memory, or a frame that jumped the guard).  Integers, so that a stack mapped low
+     * (valgrind maps them below 1 GiB) cannot wrap the bounds. */
+    uintptr_t guard_lo = base > LRT__GUARD_SIZE ? base - LRT__GUARD_SIZE : 0;
+    uintptr_t far_lo = base > (1u << 30) ? base - (1u << 30) : 0;
+    bool in_guard = a >= guard_lo && a < base + 256;
+    bool sp_below = s && s < base + 256 && s >= far_lo;
     return in_guard || sp_below;
 }
 

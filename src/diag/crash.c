@@ -360,10 +360,15 @@ static void report(int sig, const siginfo_t *si, const ucontext_t *uc)
     struct lrt_runtime *rt = lrt__tls_rt;
     struct lrt_task *t = rt ? rt->current : NULL;
     const char *sp = (const char *)(uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
-    /* in a task: its stack pointer is on its stack (or just below: an overflow) */
-    if (t && (!t->stack || sp < (const char *)t->stack->base - (1u << 30) ||
-              sp > (const char *)t->stack->base + t->stack->size))
+    /* in a task: its stack pointer is on its stack (or up to 1 GiB below: an overflow);
+     * integers, not pointers: a stack mapped below 1 GiB (valgrind) must not wrap */
+    if (t && t->stack) {
+        uintptr_t base = (uintptr_t)t->stack->base, lo = base > (1u << 30) ? base - (1u << 30) : 0;
+        if ((uintptr_t)sp < lo || (uintptr_t)sp > base + t->stack->size)
+            t = NULL;
+    } else {
         t = NULL;
+    }
     uint64_t now = lrt__coarse_ns();
     put("lrt: fatal signal ");
     put(sig_name(sig));
