@@ -393,8 +393,11 @@ static void dump_once(void)
         struct tm tm;
         char when[32];
         strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
-        fprintf(f, "lrt: task dump on SIG%s, pid %d, %s, %d runtime(s)\n\n", sigabbrev_np(sig) ? sigabbrev_np(sig) : "?",
-                (int)getpid(), when, n);
+        const char *abbrev = sigabbrev_np(sig); /* NULL for real-time signals */
+        if (abbrev)
+            fprintf(f, "lrt: task dump on SIG%s, pid %d, %s, %d runtime(s)\n\n", abbrev, (int)getpid(), when, n);
+        else
+            fprintf(f, "lrt: task dump on signal %d, pid %d, %s, %d runtime(s)\n\n", sig, (int)getpid(), when, n);
         fflush(f);
         write_all(fd, text, len); /* the header at once: a slow capture shows it began */
         rewind(f);
