@@ -22,7 +22,7 @@ struct scene {
     lrt_mutex_t *accounts;
 };
 static struct scene sc;
-static atomic_int stop_spin, stop_second;
+static atomic_int stop_spin, stop_second, second_up;
 
 static void *ledger(void *arg)
 {
@@ -50,6 +50,7 @@ static NOINLINE void spin_once(void)
 static void *spinner(void *arg)
 {
     (void)arg;
+    fprintf(stderr, "ready\n"); /* from here on the thread is stuck in this poll */
     while (!atomic_load(&stop_spin))
         spin_once(); /* the runtime thread never gets back: no safe point */
     return NULL;
@@ -69,6 +70,7 @@ static void *unstick(void *arg)
 static void *auditor(void *arg)
 {
     (void)arg;
+    atomic_store(&second_up, 1);
     while (!atomic_load(&stop_second))
         lrt_sleep_ms(10);
     return NULL;
@@ -104,10 +106,12 @@ static void *scene_root(void *arg)
     if (sc.mode == BUSY) {
         pthread_create(&th, NULL, unstick, NULL);
         lrt_task_t *s = lrt_spawn_named("spinner", spinner, NULL);
-        fprintf(stderr, "ready\n");
         lrt_join(s, NULL);
         pthread_join(th, NULL);
     } else {
+        /* the second runtime exists and parks its task before the parent signals */
+        for (int i = 0; i < 20000 && !atomic_load(&second_up); i++)
+            lrt_sleep_ms(1);
         fprintf(stderr, "ready\n");
         char c;
         lrt_read(sc.ctl, &c, 1); /* the parent's word */
@@ -264,7 +268,6 @@ static void a_dump_of_a_runtime_stuck_in_a_busy_loop_shows_the_running_task_wher
     struct child c;
     start(&c, BUSY, "12", NULL); /* a number: SIGUSR2 on x86-64 Linux */
     size_t from = c.len;
-    usleep(50000); /* the spinner has the thread */
     CU_ASSERT_EQUAL(kill(c.pid, SIGUSR2), 0);
     const char *head = read_until(&c, from, "lrt: task dump on SIGUSR2", 20000);
     CU_ASSERT_PTR_NOT_NULL(read_until(&c, from, "lrt: end of task dump\n", 20000));
