@@ -514,8 +514,14 @@ void lrt__sigdump_start(struct lrt_runtime *rt)
         }
     }
     const char *file = getenv("LRT_DUMP_FILE"), *stuck = getenv("LRT_DUMP_STUCK_MS");
+    if (file && strlen(file) >= sizeof dump_file) { /* never a truncated path: stderr */
+        fprintf(stderr, "lrt: LRT_DUMP_FILE is longer than %zu bytes; task dumps go to stderr\n",
+                sizeof dump_file - 1);
+        file = NULL;
+    }
     snprintf(dump_file, sizeof dump_file, "%s", file ? file : "");
-    stuck_after_ns = stuck && atoi(stuck) > 0 ? (uint64_t)atoi(stuck) * 1000000u : STUCK_AFTER_NS;
+    long ms = stuck ? strtol(stuck, NULL, 10) : 0;
+    stuck_after_ns = ms > 0 && ms <= 3600000 ? (uint64_t)ms * 1000000u : STUCK_AFTER_NS;
     pthread_mutex_unlock(&mu);
     if (sig <= 0)
         return;
