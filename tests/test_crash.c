@@ -14,7 +14,7 @@
 #include "test_util.h"
 
 #ifndef LRT__ASAN
-enum { NULL_WRITE, OVERFLOW, ABORT, DIV_ZERO, TRAP, CHAINED };
+enum { NULL_WRITE, OVERFLOW, ABORT, DIV_ZERO, TRAP, CHAINED, DIV_ZERO_BROKEN_LIST };
 static int crash_how;
 static volatile int zero;
 
@@ -54,6 +54,15 @@ static void *crasher(void *arg)
     case OVERFLOW: deep_recursion(1 << 20); break;
     case ABORT: call_abort(); break;
     case DIV_ZERO: return (void *)(intptr_t)divide_by(zero);
+    case DIV_ZERO_BROKEN_LIST: { /* the report's walk of the task list will fault */
+        lrt_runtime_t *rt = lrt_current();
+        for (lrt__link *l = rt->tasks.next; l != &rt->tasks; l = l->next)
+            if (strcmp(lrt__container_of(l, struct lrt_task, all)->name, "teller") == 0) {
+                l->next = (lrt__link *)(uintptr_t)0x10;
+                break;
+            }
+        return (void *)(intptr_t)divide_by(zero);
+    }
     case TRAP: trap(); break;
     }
     return NULL;
@@ -245,6 +254,20 @@ static void traceback_all_adds_every_other_task_with_its_wait_and_backtrace(void
 #endif
 }
 
+static void a_fault_while_reporting_ends_the_report_and_dies_by_the_first_signal(void)
+{
+#ifdef LRT__ASAN
+    SKIP_UNDER_ASAN();
+#else
+    char out[32768];
+    int st = run_crash(DIV_ZERO_BROKEN_LIST, "all", out, sizeof out);
+    /* the crashing task was reported before the walk faulted; SIGFPE, not SIGSEGV */
+    expect_report(st, SIGFPE, out, "  divide_by+0x");
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "task 3 'teller' [mutex 'accounts'"));
+    CU_ASSERT_PTR_NULL(strstr(out, "lrt: the process dies by")); /* the report ended early */
+#endif
+}
+
 static void traceback_none_prints_no_traceback_but_still_dies_by_the_signal(void)
 {
 #ifdef LRT__ASAN
@@ -349,6 +372,8 @@ CU_TestInfo lrt_test_crash[] = {
      an_illegal_instruction_in_a_task_dies_by_sigill_after_the_report},
     {"traceback_all_adds_every_other_task_with_its_wait_and_backtrace",
      traceback_all_adds_every_other_task_with_its_wait_and_backtrace},
+    {"a_fault_while_reporting_ends_the_report_and_dies_by_the_first_signal",
+     a_fault_while_reporting_ends_the_report_and_dies_by_the_first_signal},
     {"traceback_none_prints_no_traceback_but_still_dies_by_the_signal",
      traceback_none_prints_no_traceback_but_still_dies_by_the_signal},
     {"an_unknown_traceback_value_warns_once_and_reports_the_crashing_task",
