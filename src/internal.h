@@ -410,6 +410,8 @@ static inline uint64_t lrt__switch_clock(void) { return __atomic_load_n(&lrt__sw
 void lrt__switch_clock_refresh(void);           /* any thread: store the current time */
 int lrt__ticker_add(struct lrt_runtime *rt);    /* start ticking for rt (runtime_new) */
 void lrt__ticker_remove(struct lrt_runtime *rt); /* shutdown; the last one stops the thread */
+/* Call @fn (which clears *@flag) on the ticker thread at a tick that sees *@flag set. */
+void lrt__ticker_watch(atomic_int *flag, void (*fn)(void));
 /* Ask the ticker thread to fault in (MADV_POPULATE_WRITE), in the background, @count
  * ranges of @len bytes starting at @addr, @stride apart.  Up to 4 pending requests (more
  * are dropped: prefaulting is only a hint).  Cancel forgets a pending request for @addr
@@ -431,6 +433,9 @@ void lrt__stack_put(struct lrt_runtime *rt, lrt__stack *s);
 void lrt__stacks_trim(struct lrt_runtime *rt); /* at park: release excess free stacks */
 bool lrt__stack_canary_ok(const lrt__stack *s);
 void lrt__stack_overflow_report(struct lrt_task *t, const char *how); /* does not return */
+/* diag/crash.c's handler, async-signal-safe: is a fault at @addr, sp @sp an overflow? */
+bool lrt__stack_fault_is_overflow(const struct lrt_task *t, const void *addr, const void *sp);
+void lrt__stack_overflow_print(struct lrt_task *t);
 int lrt__sigaltstack_install(struct lrt_runtime *rt);
 void lrt__sigaltstack_remove(struct lrt_runtime *rt);
 
@@ -677,21 +682,6 @@ void lrt__remote_fini(struct lrt_runtime *rt);
 size_t lrt__remote_drain(struct lrt_runtime *rt);   /* spawn injected tasks */
 bool lrt__remote_live_handles(struct lrt_runtime *rt); /* handles besides the runtime's */
 
-/* ---- diag entry points (src/diag/; the rest of diag is private: src/diag/diag.h) ----- */
-int lrt__agent_start(struct lrt_runtime *rt);
-void lrt__agent_safepoint(struct lrt_runtime *rt); /* runtime thread, between polls */
-void lrt__agent_stop(struct lrt_runtime *rt);
-/* What the dump agent has done so far (tests, bench): snapshots captured (on the runtime
- * thread or from a stuck one), snapshot replies sent, clients evicted to make room,
- * connections dropped because the process was out of file descriptors.  Any thread;
- * all zero when @rt has no agent. */
-struct lrt__agent_stats {
-    uint64_t captures, replies, evictions, fd_drops;
-};
-void lrt__agent_stats(struct lrt_runtime *rt, struct lrt__agent_stats *st);
-int lrt__stall_start(struct lrt_runtime *rt);
-void lrt__stall_stop(struct lrt_runtime *rt);
-/* Print the task table with wait reasons to stderr (deadlock report). */
-void lrt__dump_deadlock(struct lrt_runtime *rt);
+/* ---- diag entry points: src/diag_entry.h ----------------------------------------- */
 
 #endif

@@ -1,5 +1,6 @@
 /* Runtime lifecycle: new, block_on, enter/exit, shutdown. */
 #include "internal.h"
+#include "diag_entry.h"
 #include "trace.h"
 
 #include <limits.h>
@@ -79,6 +80,7 @@ lrt_runtime_t *lrt_runtime_new(const lrt_options_t *opts)
         goto err_free;
     if ((err = lrt__sigaltstack_install(rt)) != 0)
         goto err_free;
+    lrt__crash_install(); /* diag hook: fatal-signal tracebacks (LRT_TRACEBACK) */
     if ((err = lrt__ticker_add(rt)) != 0)
         goto err_altstack;
     if ((err = lrt__io_init(rt)) != 0)
@@ -92,6 +94,7 @@ lrt_runtime_t *lrt_runtime_new(const lrt_options_t *opts)
         goto err_pool;
     if (o.dump_agent && (err = lrt__agent_start(rt)) != 0)
         goto err_stall;
+    lrt__sigdump_start(rt); /* diag hook: LRT_DUMP_SIGNAL */
     LRT__TP(runtime_new, o.event_interval, (uint64_t)o.stack_size);
     return rt;
 err_stall:
@@ -207,6 +210,7 @@ static int shutdown_impl(struct lrt_runtime *rt, uint64_t timeout_ns, bool repor
     rt->shutting_down = 1;
     lrt__remote_shutdown(rt);
     lrt__agent_stop(rt); /* diag hook: before tasks are cancelled */
+    lrt__sigdump_stop(rt); /* diag hook */
     uint64_t now = lrt__mono_ns();
     uint64_t deadline = lrt__deadline_in_ns(now, timeout_ns); /* huge: wait for everything */
     /* Cancelled tasks return from every suspension point at once, so unwinding them

@@ -19,14 +19,14 @@
  *    every time its task switches out; a smashed canary is reported like a guard-page
  *    hit, before anything else runs.  Guarded stacks never touch their lowest page, so
  *    an idle task costs one page of stack.
- *  - A stack overflow into a guard page raises SIGSEGV; our handler runs on a
- *    sigaltstack and prints the task's id, name and spawn location before the process
- *    dies with the default action.
+ *  - A stack overflow into a guard page raises SIGSEGV; the fatal-signal handler
+ *    (src/diag/crash.c) runs on the sigaltstack installed here, asks
+ *    lrt__stack_fault_is_overflow() and prints the task's id, name and spawn location
+ *    (lrt__stack_overflow_print) before its traceback; the process dies with SIGSEGV.
  */
 #include "internal.h"
 
 #include <signal.h>
-#include <ucontext.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -365,65 +365,28 @@ void lrt__stack_overflow_report(struct lrt_task *t, const char *how)
     abort();
 }
 
-#ifndef LRT__ASAN
-static struct sigaction prev_segv, prev_bus;
-static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
-
-/* The interrupted context's stack pointer, or NULL where we cannot read it. */
-static char *fault_sp(void *uctx)
+void lrt__stack_overflow_print(struct lrt_task *t)
 {
-#if defined(__x86_64__)
-    return (char *)((ucontext_t *)uctx)->uc_mcontext.gregs[REG_RSP];
-#elif defined(__aarch64__)
-    return (char *)((ucontext_t *)uctx)->uc_mcontext.sp;
-#else
-    (void)uctx;
-    return NULL;
-#endif
+    report(t, "stack overflow");
 }
 
-static void segv_handler(int sig, siginfo_t *si, void *uctx)
+/* The fault handler itself is src/diag/crash.c's (one handler for every fatal signal,
+ * installed by lrt_runtime_new); it asks this file whether a fault was an overflow. */
+bool lrt__stack_fault_is_overflow(const struct lrt_task *t, const void *addr, const void *sp)
 {
-    struct lrt_runtime *rt = lrt__tls_rt;
-    struct lrt_task *t = rt ? rt->current : NULL;
-    if (t && t->stack) {
-        char *addr = si->si_addr, *base = t->stack->base, *sp = fault_sp(uctx);
-        /* An overflow: the fault is in the guard region, or the task's own stack pointer
-         * has left its stack (a canary stack that ran through its neighbours into
-         * unmapped memory, or a frame that jumped the guard). */
-        bool in_guard = addr >= base - LRT__GUARD_SIZE && addr < base + 256;
-        bool sp_below = sp && sp < base + 256 && sp >= base - (1u << 30);
-        if (in_guard || sp_below) {
-            report(t, "stack overflow");
-            signal(sig, SIG_DFL); /* the faulting instruction re-runs and kills us */
-            return;
-        }
-    }
-    struct sigaction *prev = sig == SIGSEGV ? &prev_segv : &prev_bus;
-    if (prev->sa_flags & SA_SIGINFO) {
-        if (prev->sa_sigaction) {
-            prev->sa_sigaction(sig, si, uctx);
-            return;
-        }
-    } else if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN) {
-        prev->sa_handler(sig);
-        return;
-    }
-    signal(sig, SIG_DFL);
+    if (!t || !t->stack)
+        return false;
+    uintptr_t a = (uintptr_t)addr, base = (uintptr_t)t->stack->base, s = (uintptr_t)sp;
+    /* An overflow: the fault is in the guard region, or the task's own stack pointer has
+     * left its stack (a canary stack that ran through its neighbours into unmapped
+     * memory, or a frame that jumped the guard).  Integers, so that a stack mapped low
+     * (valgrind maps them below 1 GiB) cannot wrap the bounds. */
+    uintptr_t guard_lo = base > LRT__GUARD_SIZE ? base - LRT__GUARD_SIZE : 0;
+    uintptr_t far_lo = base > (1u << 30) ? base - (1u << 30) : 0;
+    bool in_guard = a >= guard_lo && a < base + 256;
+    bool sp_below = s && s < base + 256 && s >= far_lo;
+    return in_guard || sp_below;
 }
-
-static void install_handler(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = segv_handler;
-    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGSEGV, &sa, &prev_segv);
-    sigaction(SIGBUS, &sa, &prev_bus);
-}
-
-#endif /* !LRT__ASAN */
 
 /* The alternate signal stack belongs to the thread, not to a runtime: every runtime
  * created on the thread takes a reference, and the last one to go removes it.  (Freeing
@@ -445,10 +408,8 @@ int lrt__sigaltstack_install(struct lrt_runtime *rt)
         return 0;
     }
     stack_t cur;
-    if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE)) {
-        pthread_once(&handler_once, install_handler);
+    if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE))
         return 0; /* the application's own */
-    }
     void *mem = mmap(NULL, LRT__ALTSTACK_SIZE, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED)
@@ -462,7 +423,6 @@ int lrt__sigaltstack_install(struct lrt_runtime *rt)
     altstack_mem = mem;
     altstack_refs = 1;
     rt->sigstack = mem;
-    pthread_once(&handler_once, install_handler);
     return 0;
 #endif
 }

@@ -5,6 +5,7 @@
  *    millisecond, so that the per-task bookkeeping at every switch is a plain load;
  *  - the prefault service: stack.c and task.c ask it to fault in memory they will need
  *    soon (MADV_POPULATE_WRITE), so the runtime thread does not take those faults.
+ * And it polls one flag for diag (lrt__ticker_watch: the signal dump's request).
  * Layer: calls only clock.c and libc.  State: the `ticker` struct under ticker.mu; the
  * switch clock is written by any thread with relaxed atomics (monotonic max).
  */
@@ -64,6 +65,20 @@ void lrt__prefault_cancel(void *addr)
     pthread_mutex_unlock(&ticker.mu);
 }
 
+/* One flag polled at every wake-up and the function it calls on this thread, outside
+ * ticker.mu (diag/sigdump.c: a signal handler may only set a flag).  Set once, never
+ * cleared: the function handles a flag with nothing left to serve. */
+static atomic_int *watch_flag;
+static void (*watch_fn)(void);
+
+void lrt__ticker_watch(atomic_int *flag, void (*fn)(void))
+{
+    pthread_mutex_lock(&ticker.mu);
+    watch_flag = flag;
+    watch_fn = fn;
+    pthread_mutex_unlock(&ticker.mu);
+}
+
 void lrt__switch_clock_refresh(void)
 {
     uint64_t now = lrt__coarse_ns();
@@ -100,8 +115,11 @@ static void *ticker_main(void *arg)
             rt->ticker_seen = seq;
         }
         period_ms = active ? 1 : period_ms < 64 ? period_ms * 2 : 64;
+        void (*watched)(void) = watch_flag && atomic_load_explicit(watch_flag, memory_order_relaxed) ? watch_fn : NULL;
         pthread_mutex_unlock(&ticker.mu);
         lrt__switch_clock_refresh();
+        if (watched)
+            watched();
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         ts.tv_nsec += (long)(period_ms * 1000000);

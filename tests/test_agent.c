@@ -25,6 +25,7 @@
 #include <jansson.h>
 
 #include "internal.h"
+#include "diag_entry.h"
 #include "test_util.h"
 
 /* ---- helpers ---------------------------------------------------------------------- */

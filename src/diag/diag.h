@@ -14,11 +14,14 @@
  * Inside diag the calls go one way, bottom first:
  *   json.c  <-  unwind.c  <-  live.c  <-  stall.c  <-  snapshot.c  <-  agent_client.c  <-  agent.c
  * (json and unwind are independent of each other; a file may call any file to its left).
+ * crash.c (fatal signals) calls unwind.c; sigdump.c (text dump on a signal) calls
+ * snapshot.c, live.c and srcline.c (file:line with libdw, a leaf).
  */
 #ifndef LRT_DIAG_H
 #define LRT_DIAG_H
 
 #include "internal.h"
+#include "diag_entry.h"
 
 /* ---- json.c: JSON text written into an mmap'd buffer --------------------------------- */
 /* No malloc, so the dump agent can write a snapshot while the runtime thread is frozen
@@ -95,6 +98,13 @@ int lrt__unwind_live(const lrt__live *lv, lrt__frame *out, int max);
 /* Warm libunwind and the symbol tables (the first unwind is slow); any thread. */
 void lrt__unwind_warm(void);
 void lrt__unwind_thread_exit(void); /* agent/stall threads: free the unwind scratch */
+
+/* ---- srcline.c: file:line with libdw, when the system has it (dlopen'd) -------------- */
+struct lrt__srclines; /* the modules opened for one dump; NULL: libdw unavailable */
+struct lrt__srclines *lrt__srclines_new(void);
+void lrt__srclines_free(struct lrt__srclines *s);
+/* "file:line" of @mod_off in @module into @out (@exact: not a return address). */
+bool lrt__srcline(struct lrt__srclines *s, const char *module, uint64_t mod_off, bool exact, char *out, size_t n);
 
 /* ---- live.c: capture the runtime thread where it is ---------------------------------- */
 /* Freeze the thread @tid (the runtime thread) in a signal handler and copy its registers

@@ -142,7 +142,13 @@ static void resolve_module(lrt__frame *f, const struct link_map **mapp)
         f->mod_off = f->ip - lm->l_addr;
         f->module = (lm->l_name && lm->l_name[0]) ? lm->l_name : (exe_path[0] ? exe_path : info.dli_fname);
         if (!f->sym[0] && info.dli_sname && info.dli_saddr) {
-            snprintf(f->sym, sizeof f->sym, "%s", info.dli_sname);
+            /* a bounded copy, not snprintf: this runs in crash.c's signal handler too */
+            size_t k = 0;
+            while (k + 1 < sizeof f->sym && info.dli_sname[k]) {
+                f->sym[k] = info.dli_sname[k];
+                k++;
+            }
+            f->sym[k] = 0;
             f->sym_off = f->ip - (uint64_t)(uintptr_t)info.dli_saddr;
         }
     }
