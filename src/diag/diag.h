@@ -13,6 +13,7 @@
  *
  * Inside diag the calls go one way, bottom first:
  *   json.c  <-  unwind.c  <-  live.c  <-  stall.c  <-  snapshot.c  <-  agent_client.c  <-  agent.c
+ *   <-  attach.c
  * (json and unwind are independent of each other; a file may call any file to its left).
  */
 #ifndef LRT_DIAG_H
@@ -119,5 +120,16 @@ enum { LRT__SNAP_API = 0, LRT__SNAP_SAFEPOINT, LRT__SNAP_STUCK, LRT__SNAP_IDLE }
  * thread while the runtime thread is frozen or outside lrt (STUCK with @live, IDLE).
  * Returns 0 or -ENOMEM. */
 int lrt__snapshot(struct lrt_runtime *rt, unsigned flags, int mode, const lrt__live *lv, lrt__jw *w);
+/* Where some top-level values sit in a snapshot's text (offset and length in w->buf), so
+ * that the agent can splice the snapshots of several runtimes into one answer. */
+enum { LRT__PART_RUNTIME, LRT__PART_TASKS, LRT__PART_IO, LRT__PART_TIMERS, LRT__PART_BLOCKING,
+       LRT__PART_STALLS, LRT__PART__COUNT };
+struct lrt__snap_parts {
+    size_t off[LRT__PART__COUNT], len[LRT__PART__COUNT];
+};
+/* lrt__snapshot, labelling each task with "runtime": @index (>= 0) and recording the
+ * parts in @parts (may be NULL). */
+int lrt__snapshot_ex(struct lrt_runtime *rt, unsigned flags, int mode, const lrt__live *lv, int index,
+                     struct lrt__snap_parts *parts, lrt__jw *w);
 
 #endif
