@@ -2,7 +2,7 @@
  * showcase - a small lrt "service" with every kind of trouble lrt-dump is made to show.
  *
  *   build/examples/showcase [--block-after=MS] [--block-for=MS] [--blocking-syscall]
- *                           [--exit-after=MS]
+ *                           [--exit-after=MS] [--no-dump-agent]
  *
  * Tasks: an echo server (acceptor + one task per connection) and a client that talks to
  * it every 200 ms; a config watcher waiting on a pipe that never gets data; a nightly
@@ -14,7 +14,8 @@
  * --block-for ms (a busy loop, or with --blocking-syscall a plain nanosleep): the stall
  * detector reports it, and lrt-dump still answers meanwhile.
  *
- * The dump agent is on (LRT_DUMP_DIR chooses the socket directory) and the stall
+ * The dump agent is on (LRT_DUMP_DIR chooses the socket directory; --no-dump-agent leaves
+ * it off, as in a program that never opted in: lrt-dump then asks for it) and the stall
  * threshold is 500 ms.  SIGINT/SIGTERM (or --exit-after) stop everything cleanly: every
  * task is cancelled and joined, the pool jobs notice the stop flag, and the runtime shuts
  * down with nothing left over.  Exit status 0 on a clean stop.
@@ -37,7 +38,7 @@
 #define NOINLINE __attribute__((noinline))
 
 static unsigned block_after_ms = 2000, block_for_ms = 4000, exit_after_ms;
-static int blocking_syscall;
+static int blocking_syscall, no_dump_agent;
 static int sig_pipe[2], config_pipe[2], kick_pipe[2];
 static atomic_int stopping;
 static int listen_fd;
@@ -334,9 +335,11 @@ int main(int argc, char **argv)
             exit_after_ms = arg_ms(argv[i] + 13, "--exit-after");
         else if (strcmp(argv[i], "--blocking-syscall") == 0)
             blocking_syscall = 1;
+        else if (strcmp(argv[i], "--no-dump-agent") == 0)
+            no_dump_agent = 1;
         else {
             fprintf(stderr, "usage: showcase [--block-after=MS] [--block-for=MS] [--blocking-syscall] "
-                            "[--exit-after=MS]\n");
+                            "[--exit-after=MS] [--no-dump-agent]\n");
             return 2;
         }
     }
@@ -360,7 +363,7 @@ int main(int argc, char **argv)
     }
 
     lrt_options_t o = {0};
-    o.dump_agent = 1;
+    o.dump_agent = !no_dump_agent;
     o.stall_threshold_ms = 500;
     o.max_blocking_threads = 2;
     lrt_runtime_t *rt = lrt_runtime_new(&o);

@@ -11,8 +11,9 @@
  *
  * Attaching on demand, as the JVM does: lrt-dump creates the empty file
  * <dir>/.lrt-attach-<pid>, where <dir> is what the process's *environment* gives
- * (LRT_DUMP_DIR, $XDG_RUNTIME_DIR/lrt if that is a directory, /tmp/lrt-<euid>; read once
- * at the first lrt_runtime_new; lrt-dump reads the same from /proc/PID/environ).  The
+ * (LRT_DUMP_DIR, $XDG_RUNTIME_DIR/lrt if that is a directory, /tmp/lrt-<euid>; read by
+ * the lrt_runtime_new that finds no other runtime alive; lrt-dump reads the same from
+ * /proc/PID/environ).  The
  * ticker thread, which every lrt process runs while a runtime exists, calls
  * attach_check() about every 200 ms (ticker.c's slow hook): one lstat() of that path.
  * When the file is there, is a regular file and belongs to our euid or to root (so
@@ -20,8 +21,8 @@
  * itself: the runtime threads take no part, so this works while one is stuck in a busy
  * loop or a blocking system call.  The socket then goes to the same directory, with the
  * usual checks (0700 directory of our uid, socket 0600, SO_PEERCRED).  LRT_DUMP=0 in the
- * environment at the first lrt_runtime_new turns the check off entirely (not even the
- * lstat); lrt-dump sees it in /proc/PID/environ and says so.  Cost: docs/performance.md.
+ * environment at that time turns the check off entirely (not even the lstat); lrt-dump
+ * sees it in /proc/PID/environ and says so.  Cost: docs/performance.md.
  *
  * Locks: life_mu serialises start, stop and attach (a stop joins the thread before a new
  * agent may bind the same path); lrt__agent_reg.mu (agent.c) guards the list; taken in
@@ -50,13 +51,13 @@
 
 static pthread_mutex_t life_mu = PTHREAD_MUTEX_INITIALIZER;
 
-/* Set once, at the first registration (runtime thread), then read by the ticker. */
+/* Where lrt-dump's request is looked for: set by the lrt_runtime_new that finds no other
+ * runtime alive (under life_mu), read by the ticker under life_mu too. */
 static struct {
-    pthread_once_t once;
     bool forbidden;        /* LRT_DUMP=0 */
     char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
     char trigger[sizeof(((struct sockaddr_un *)0)->sun_path) + 32];
-} attach = {.once = PTHREAD_ONCE_INIT};
+} attach;
 
 /* ---- socket directory ------------------------------------------------------------- */
 
@@ -243,59 +244,61 @@ static void attach_check(void)
 {
     if (__atomic_load_n(&lrt__agent_reg.agent, __ATOMIC_RELAXED))
         return; /* serving already: lrt-dump connects and removes its request itself */
-    struct stat st;
-    if (lstat(attach.trigger, &st) != 0)
-        return;
-    if (!S_ISREG(st.st_mode) || (st.st_uid != geteuid() && st.st_uid != 0))
-        return; /* not asked by our uid or root: ignore it */
-    unlink(attach.trigger);
     pthread_mutex_lock(&life_mu);
-    int err = 0;
-    if (!lrt__agent_reg.agent && lrt__agent_reg.list)
-        err = agent_launch(attach.dir);
-    pthread_mutex_unlock(&life_mu);
-    if (err) {
-        const char *why = strerrordesc_np(-err);
-        fprintf(stderr, "lrt: lrt-dump asked for the dump agent; not started (%s)\n", why ? why : "Unknown error");
-    } else {
-        fprintf(stderr, "lrt: dump agent started on request (lrt-dump): %s/%d.sock\n", attach.dir, (int)getpid());
+    struct stat st;
+    int err = 1; /* nothing asked */
+    /* only a regular file of our uid or root: nobody else can make us start anything */
+    if (attach.trigger[0] && lstat(attach.trigger, &st) == 0 && S_ISREG(st.st_mode) &&
+        (st.st_uid == geteuid() || st.st_uid == 0)) {
+        unlink(attach.trigger);
+        err = lrt__agent_reg.agent || !lrt__agent_reg.list ? 1 : agent_launch(attach.dir);
+        if (err <= 0) {
+            const char *why = err ? strerrordesc_np(-err) : NULL;
+            if (err)
+                fprintf(stderr, "lrt: lrt-dump asked for the dump agent; not started (%s)\n",
+                        why ? why : "Unknown error");
+            else
+                fprintf(stderr, "lrt: dump agent started on request (lrt-dump): %s\n",
+                        lrt__agent_reg.agent->path);
+        }
     }
+    pthread_mutex_unlock(&life_mu);
 }
 
-static void attach_init(void)
+/* The settings of the environment, read when the first runtime (again) registers:
+ * life_mu held, runtime thread (getenv). */
+static void attach_config(void)
 {
     const char *env = getenv("LRT_DUMP");
     attach.forbidden = env && strcmp(env, "0") == 0;
-    if (attach.forbidden || socket_dir(NULL, attach.dir, sizeof attach.dir) != 0)
-        return;
-    if ((size_t)snprintf(attach.trigger, sizeof attach.trigger, "%s/" ATTACH_PREFIX "%d", attach.dir,
+    attach.trigger[0] = 0;
+    if (!attach.forbidden && socket_dir(NULL, attach.dir, sizeof attach.dir) == 0 &&
+        (size_t)snprintf(attach.trigger, sizeof attach.trigger, "%s/" ATTACH_PREFIX "%d", attach.dir,
                          (int)getpid()) >= sizeof attach.trigger)
-        return;
-    lrt__ticker_set_slow_hook(attach_check, ATTACH_CHECK_NS);
+        attach.trigger[0] = 0;
+    /* forbidden: not even the lstat */
+    lrt__ticker_set_slow_hook(attach.trigger[0] ? attach_check : NULL, ATTACH_CHECK_NS);
 }
 
-/* A forked child has no agent thread and none of the parent's runtimes. */
+/* A forked child has no agent thread and none of the parent's runtimes; its first
+ * runtime reads the settings again (another pid: another request file). */
 static void agent_child(void)
 {
     pthread_mutex_init(&life_mu, NULL);
     pthread_mutex_init(&lrt__agent_reg.mu, NULL);
     lrt__agent_reg.list = NULL;
     lrt__agent_reg.agent = NULL;
-    if (attach.trigger[0] && !attach.forbidden) /* another pid: another request file */
-        snprintf(attach.trigger, sizeof attach.trigger, "%s/" ATTACH_PREFIX "%d", attach.dir, (int)getpid());
+    attach.trigger[0] = 0;
 }
 
-static void agent_once(void)
-{
-    attach_init();
-    pthread_atfork(NULL, NULL, agent_child);
-}
+static void agent_once(void) { pthread_atfork(NULL, NULL, agent_child); }
 
 /* ---- the runtime hooks --------------------------------------------------------------- */
 
 int lrt__agent_start(struct lrt_runtime *rt)
 {
-    pthread_once(&attach.once, agent_once);
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, agent_once);
     struct lrt__agent_rt *r = calloc(1, sizeof *r);
     if (!r)
         return -ENOMEM;
@@ -308,6 +311,8 @@ int lrt__agent_start(struct lrt_runtime *rt)
     }
     r->notifier = lrt__notifier_get(rt);
     pthread_mutex_lock(&life_mu);
+    if (!lrt__agent_reg.list)
+        attach_config();
     pthread_mutex_lock(&lrt__agent_reg.mu);
     r->index = lrt__agent_reg.next_index++;
     struct lrt__agent_rt **tail = &lrt__agent_reg.list;
