@@ -13,6 +13,7 @@
 #include "internal.h"
 
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 
 /* The switch clock.  Busy time and "in this state since" are read at every switch
@@ -87,6 +88,9 @@ static void *ticker_main(void *arg)
 {
     (void)arg;
     pthread_setname_np(pthread_self(), "lrt-tick");
+    /* bind this thread's malloc arena now: the slow hook may start the dump agent while
+     * a runtime thread is stuck, perhaps inside malloc holding its arena's lock */
+    free(malloc(64));
     uint64_t period_ms = 1, slow_next = 0;
     pthread_mutex_lock(&ticker.mu);
     while (ticker.refs > 0) {

@@ -494,11 +494,6 @@ static void part(struct lrt__snap_parts *p, int which, const lrt__jw *w, size_t 
     p->len[which] = w->len - p->off[which];
 }
 
-int lrt__snapshot(struct lrt_runtime *rt, unsigned flags, int mode, const lrt__live *lv, lrt__jw *w)
-{
-    return lrt__snapshot_ex(rt, flags, mode, lv, -1, NULL, w);
-}
-
 int lrt__snapshot_ex(struct lrt_runtime *rt, unsigned flags, int mode, const lrt__live *lv, int index,
                      struct lrt__snap_parts *parts, lrt__jw *w)
 {
