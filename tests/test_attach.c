@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -347,6 +348,144 @@ static void attach_request_of_another_uid_is_ignored(void)
     remove_dir();
 }
 
+/* A symlink (which could point anywhere) or a directory in place of the request file:
+ * never followed, never taken for a request. */
+static void attach_request_that_is_not_a_regular_file_is_ignored(void)
+{
+    make_dir();
+    struct rt_thread r = {.sleeper = "attach_sleeper"};
+    rt_start(&r);
+    CU_ASSERT_EQUAL(mkdir(dir, 0700), 0);
+    char p[128];
+    trigger_path(p, sizeof p);
+    CU_ASSERT_EQUAL(symlink("/dev/null", p), 0);
+    request_stays_unanswered();
+    unlink(p);
+    CU_ASSERT_EQUAL(mkdir(p, 0700), 0);
+    request_stays_unanswered();
+    rmdir(p);
+    rt_stop(&r);
+    remove_dir();
+}
+
+static NOINLINE void *short_lived_root(void *arg)
+{
+    lrt_sleep_ms((uint64_t)(uintptr_t)arg);
+    return NULL;
+}
+
+static atomic_int requester_stop;
+static void *requester(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&requester_stop)) {
+        request_attach();
+        poll(NULL, 0, 1);
+    }
+    return NULL;
+}
+
+/* Runtimes come and go while requests keep coming: agents start (on the ticker thread)
+ * and stop (with the last runtime) in every order; none outlives its runtimes. */
+static void attach_requests_racing_runtime_shutdowns_leave_no_agent_behind(void)
+{
+    make_dir();
+    atomic_store(&requester_stop, 0);
+    pthread_t th;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, requester, NULL), 0);
+    char sock[128];
+    sock_path(sock, sizeof sock);
+    int served = 0;
+    for (unsigned i = 0; i < 12; i++) {
+        lrt_runtime_t *rt = lrt_runtime_new(NULL);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(rt);
+        CU_ASSERT_EQUAL(lrt_block_on(rt, short_lived_root, (void *)(uintptr_t)(i * 37 % 450), NULL), 0);
+        served += access(sock, F_OK) == 0;
+        lrt_runtime_free(rt);
+        CU_ASSERT_NOT_EQUAL(access(sock, F_OK), 0); /* gone with the last runtime */
+    }
+    atomic_store(&requester_stop, 1);
+    pthread_join(th, NULL);
+    fprintf(stderr, "12 short-lived runtimes under a stream of requests: %d had an agent at their end\n", served);
+    CU_ASSERT(served > 0);
+    remove_dir();
+}
+
+static int child_pipe[2];
+
+static NOINLINE void *child_root(void *arg)
+{
+    (void)arg;
+    lrt_task_t *t = lrt_spawn_named("child_sleeper", sleeper, NULL);
+    char c;
+    lrt_read(child_pipe[0], &c, 1); /* until the test is done with us */
+    lrt_abort(t);
+    lrt_join(t, NULL);
+    return NULL;
+}
+
+/* A forked child inherits neither its parent's agent nor its runtimes: its own first
+ * runtime reads the settings again and answers a request for its own pid. */
+static void forked_child_of_an_attached_process_can_be_attached_itself(void)
+{
+    make_dir();
+    struct rt_thread r = {.sleeper = "parent_sleeper"};
+    rt_start(&r);
+    CU_ASSERT_EQUAL_FATAL(request_attach(), 0);
+    int fd = wait_agent(AGENT_WAIT_MS);
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL_FATAL(pipe(child_pipe), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm(60);
+        lrt_runtime_t *rt = lrt_runtime_new(NULL);
+        int ok = rt && lrt_block_on(rt, child_root, NULL, NULL) == 0;
+        if (rt)
+            lrt_runtime_free(rt);
+        _exit(ok ? 0 : 1);
+    }
+    CU_ASSERT_FATAL(pid > 0);
+    close(child_pipe[0]);
+    char p[128];
+    snprintf(p, sizeof p, "%s/.lrt-attach-%d", dir, (int)pid);
+    close(open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%d.sock", dir, (int)pid);
+    int cfd = -1;
+    for (uint64_t until = lrt_test_mono_ms() + AGENT_WAIT_MS; cfd < 0 && lrt_test_mono_ms() < until;) {
+        cfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (connect(cfd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+            close(cfd);
+            cfd = -1;
+            poll(NULL, 0, 10);
+        }
+    }
+    CU_ASSERT(cfd >= 0);
+    if (cfd >= 0) {
+        json_t *s = ask(cfd, "{\"cmd\":\"snapshot\"}\n", NULL);
+        CU_ASSERT_EQUAL(num(json_object_get(s, "process"), "pid"), pid);
+        CU_ASSERT_PTR_NOT_NULL(find_task(s, "child_sleeper"));
+        CU_ASSERT_PTR_NULL(find_task(s, "parent_sleeper"));
+        CU_ASSERT_EQUAL(json_array_size(json_object_get(s, "runtimes")), 1);
+        json_decref(s);
+        close(cfd);
+    }
+    CU_ASSERT_EQUAL(write(child_pipe[1], "x", 1), 1);
+    close(child_pipe[1]);
+    int status = 0;
+    CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    unlink(p);
+    /* the parent's agent still answers for the parent only */
+    json_t *s = ask(fd, "{\"cmd\":\"snapshot\"}\n", NULL);
+    CU_ASSERT_PTR_NOT_NULL(find_task(s, "parent_sleeper"));
+    CU_ASSERT_PTR_NULL(find_task(s, "child_sleeper"));
+    json_decref(s);
+    close(fd);
+    rt_stop(&r);
+    remove_dir();
+}
+
 /* ---- item 5: every runtime in one answer ------------------------------------------------ */
 
 /* Check that @s holds both runtimes with their own tasks. */
@@ -442,6 +581,11 @@ CU_TestInfo lrt_test_attach[] = {
      agent_starts_on_an_attach_request_while_the_runtime_thread_busy_loops},
     {"attach_request_is_ignored_with_lrt_dump_0", attach_request_is_ignored_with_lrt_dump_0},
     {"attach_request_of_another_uid_is_ignored", attach_request_of_another_uid_is_ignored},
+    {"attach_request_that_is_not_a_regular_file_is_ignored", attach_request_that_is_not_a_regular_file_is_ignored},
+    {"attach_requests_racing_runtime_shutdowns_leave_no_agent_behind",
+     attach_requests_racing_runtime_shutdowns_leave_no_agent_behind},
+    {"forked_child_of_an_attached_process_can_be_attached_itself",
+     forked_child_of_an_attached_process_can_be_attached_itself},
     {"one_answer_shows_the_tasks_of_two_runtimes_on_two_threads",
      one_answer_shows_the_tasks_of_two_runtimes_on_two_threads},
     {"one_answer_shows_a_stuck_runtime_next_to_a_running_one", one_answer_shows_a_stuck_runtime_next_to_a_running_one},

@@ -281,11 +281,17 @@ static void attach_config(void)
 }
 
 /* A forked child has no agent thread and none of the parent's runtimes; its first
- * runtime reads the settings again (another pid: another request file). */
+ * runtime reads the settings again (another pid: another request file).  Our copy of the
+ * parent's agent is left alone: fork() may have caught its thread in the middle of any
+ * change, so freeing it or closing its fds could hurt the child; it is only kept
+ * reachable (and its fds close at exec, CLOEXEC). */
+static struct lrt__agent *volatile inherited_agent; /* written only: volatile keeps the store */
 static void agent_child(void)
 {
     pthread_mutex_init(&life_mu, NULL);
     pthread_mutex_init(&lrt__agent_reg.mu, NULL);
+    if (lrt__agent_reg.agent)
+        inherited_agent = lrt__agent_reg.agent;
     lrt__agent_reg.list = NULL;
     lrt__agent_reg.agent = NULL;
     attach.trigger[0] = 0;
