@@ -7,7 +7,8 @@
 # environment names another directory (it reads the target's from /proc/PID/environ);
 # the same while the runtime thread is stuck in a busy loop and in a blocking system
 # call; --json validates against docs/snapshot.schema.json; LRT_DUMP=0 in the target's
-# environment is refused at once with a clear message; a process that does not use lrt
+# environment is refused at once with a clear message, and so is a directory the process
+# would refuse (writable by others); a process that does not use lrt
 # ("sleep") is told apart, left running and untouched (no request file); another uid is
 # refused (as root, with setpriv); a process with two runtimes answers with both,
 # grouped by runtime.  Then the CUnit attach suite's snapshots are validated too.
@@ -162,6 +163,18 @@ expect_rc 1 "LRT_DUMP=0"
 need "$tmp/err" "does not allow attaching: it runs with LRT_DUMP=0" "LRT_DUMP=0 explained"
 [ $ms -lt 2000 ] || fail "LRT_DUMP=0: lrt-dump took $ms ms to refuse (it must not wait)"
 [ ! -e "$DIR/.lrt-attach-$show" ] || fail "LRT_DUMP=0: a request file was left"
+stop_show
+
+# ---- a directory the process would refuse: said at once, no request left -----------------
+say "showcase, env -i LRT_DUMP_DIR=<a directory writable by others>"
+mkdir -p "$tmp/open"
+chmod 777 "$tmp/open"
+start_show "$tmp/show-open" LRT_DUMP_DIR="$tmp/open" --
+run "$DUMP" "$show"
+expect_rc 1 "shared directory"
+need "$tmp/err" "is not a private directory of uid $(id -u): process $show (showcase) would refuse it" \
+    "shared directory explained"
+[ -z "$(ls -A "$tmp/open")" ] || fail "shared directory: lrt-dump left $(ls -A "$tmp/open")"
 stop_show
 
 # ---- not an lrt process: told apart, left alone ----------------------------------------
