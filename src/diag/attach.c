@@ -214,7 +214,7 @@ static int agent_launch(const char *dir)
     __atomic_store_n(&lrt__agent_reg.agent, ag, __ATOMIC_RELEASE);
     err = -pthread_create(&ag->thread, NULL, lrt__agent_main, ag);
     if (err)
-        lrt__agent_reg.agent = NULL;
+        __atomic_store_n(&lrt__agent_reg.agent, NULL, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&lrt__agent_reg.mu);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (err) {
@@ -372,7 +372,7 @@ void lrt__agent_stop(struct lrt_runtime *rt)
     if (lrt__agent_reg.list)
         ag = NULL; /* others remain: the agent serves them */
     else
-        lrt__agent_reg.agent = NULL;
+        __atomic_store_n(&lrt__agent_reg.agent, NULL, __ATOMIC_RELAXED); /* the ticker peeks */
     rt->agent = NULL;
     pthread_mutex_unlock(&lrt__agent_reg.mu);
     if (ag)
