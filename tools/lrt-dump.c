@@ -420,8 +420,11 @@ static int uses_lrt(long pid)
             continue;
         if (nseen < 32)
             snprintf(seen[nseen++], sizeof seen[0], "%s", path);
-        /* through the process's own view of the file: right also in another mount ns */
-        found = elf_has_lrt(path);
+        /* the file as the process sees it (right also in another mount namespace), else
+         * as we do */
+        char via_root[1100];
+        snprintf(via_root, sizeof via_root, "/proc/%ld/root%s", pid, path);
+        found = elf_has_lrt(via_root) || elf_has_lrt(path);
     }
     fclose(f);
     return found;
@@ -473,8 +476,9 @@ static int attach(long pid, const char *comm, const struct target_env *te, char 
         }
         if (now - start >= opt.timeout_ms) {
             unlink(trigger);
-            die("process %ld (%s) did not start its dump agent within %s (no lrt runtime alive in it?)", pid,
-                comm, human_ms(opt.timeout_ms));
+            die("process %ld (%s) did not start its dump agent within %s (no lrt runtime alive in it, or "
+                "the agent could not start: its standard error says why)",
+                pid, comm, human_ms(opt.timeout_ms));
         }
         if (now >= next_note) {
             fprintf(stderr, "%s: still waiting for process %ld (%s so far)\n", prog, pid, human_ms(now - start));
