@@ -286,7 +286,6 @@ static void round_merge(struct lrt__agent_rt *first, lrt__jw *out)
         lrt__jw_u64(&tail, "index", r->index);
         lrt__jw_i64(&tail, "tid", r->rt->tid);
         lrt__jw_str(&tail, "thread", comm);
-        lrt__jw_u64(&tail, "tasks", r->rt->alive);
         for (int k = 0; k < LRT__PART__COUNT; k++) {
             if (k == LRT__PART_TASKS)
                 continue;
