@@ -574,6 +574,82 @@ static void one_answer_shows_a_stuck_runtime_next_to_a_running_one(void)
     remove_dir();
 }
 
+/* Runtimes with no task (created, never in lrt_block_on) before and after one with
+ * tasks: the spliced answer is still one valid snapshot (empty task arrays are the edge
+ * of the splice), the idle ones captured from outside. */
+struct idle_owner {
+    atomic_int step; /* 1: make X; 3: make Y; 5: free both */
+    atomic_int done; /* last step done */
+    pid_t tid;
+};
+
+static void *idle_owner_main(void *arg)
+{
+    struct idle_owner *o = arg;
+    o->tid = gettid();
+    lrt_runtime_t *x = NULL, *y = NULL;
+    uint64_t until = lrt_test_mono_ms() + 60000;
+    for (int want = 1; want <= 5 && lrt_test_mono_ms() < until; want += 2) {
+        while (atomic_load(&o->step) < want && lrt_test_mono_ms() < until)
+            poll(NULL, 0, 2); /* interrupted by the agent's freeze: harmless */
+        if (want == 1)
+            x = lrt_runtime_new(NULL);
+        else if (want == 3)
+            y = lrt_runtime_new(NULL);
+        atomic_store(&o->done, want);
+    }
+    CU_ASSERT_PTR_NOT_NULL(x);
+    CU_ASSERT_PTR_NOT_NULL(y);
+    if (y)
+        lrt_runtime_free(y);
+    if (x)
+        lrt_runtime_free(x);
+    return NULL;
+}
+
+static void owner_do(struct idle_owner *o, int step)
+{
+    atomic_store(&o->step, step);
+    uint64_t until = lrt_test_mono_ms() + 30000;
+    while (atomic_load(&o->done) < step && lrt_test_mono_ms() < until)
+        poll(NULL, 0, 2);
+    CU_ASSERT_FATAL(atomic_load(&o->done) >= step);
+}
+
+static void one_answer_splices_runtimes_that_have_no_task(void)
+{
+    make_dir();
+    struct idle_owner o = {0};
+    pthread_t th;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, idle_owner_main, &o), 0);
+    owner_do(&o, 1); /* X: first, no task */
+    struct rt_thread b = {.sleeper = "b_sleeper", .opt_in = 1};
+    rt_start(&b);
+    owner_do(&o, 3); /* Y: last, no task */
+    int fd = wait_agent(AGENT_WAIT_MS);
+    CU_ASSERT_FATAL(fd >= 0);
+    json_t *s = ask(fd, "{\"cmd\":\"snapshot\",\"backtraces\":true}\n", "idle-ends");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s); /* parsed: the splice made valid JSON */
+    json_t *rts = json_object_get(s, "runtimes");
+    CU_ASSERT_EQUAL(json_array_size(rts), 3);
+    size_t i;
+    json_t *r, *t;
+    int idle = 0;
+    json_array_foreach(rts, i, r) idle += strcmp(str(json_object_get(r, "runtime"), "state"), "idle") == 0 &&
+                                          num(r, "tid") == o.tid;
+    CU_ASSERT_EQUAL(idle, 2);
+    CU_ASSERT_EQUAL(num(json_array_get(rts, 0), "tid"), o.tid); /* X, the oldest, first */
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(s, "tasks")), 2); /* b's main and sleeper */
+    json_array_foreach(json_object_get(s, "tasks"), i, t)
+        CU_ASSERT_EQUAL(num(t, "runtime"), num(runtime_of(s, b.tid), "index"));
+    json_decref(s);
+    close(fd);
+    rt_stop(&b);
+    owner_do(&o, 5);
+    pthread_join(th, NULL);
+    remove_dir();
+}
+
 CU_TestInfo lrt_test_attach[] = {
     {"agent_starts_on_an_attach_request_with_no_opt_in", agent_starts_on_an_attach_request_with_no_opt_in},
     {"agent_starts_on_an_attach_request_while_the_runtime_thread_busy_loops",
@@ -588,5 +664,6 @@ CU_TestInfo lrt_test_attach[] = {
     {"one_answer_shows_the_tasks_of_two_runtimes_on_two_threads",
      one_answer_shows_the_tasks_of_two_runtimes_on_two_threads},
     {"one_answer_shows_a_stuck_runtime_next_to_a_running_one", one_answer_shows_a_stuck_runtime_next_to_a_running_one},
+    {"one_answer_splices_runtimes_that_have_no_task", one_answer_splices_runtimes_that_have_no_task},
     CU_TEST_INFO_NULL,
 };
