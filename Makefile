@@ -141,7 +141,7 @@ $(BUILD)/tools/%: tools/%.c $(SO) | deps-check
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) $(STACK_CLASH) $(CFLAGS) $(SANFLAGS) -MMD -MP -o $@ $< \
-	    -L$(BUILD) -llrt -ljansson -ldw -Wl,-rpath,'$$ORIGIN/..:$$ORIGIN/../lib'
+	    -L$(BUILD) -llrt -ljansson -ldw -lelf -Wl,-rpath,'$$ORIGIN/..:$$ORIGIN/../lib'
 
 # ---- main job and tests ------------------------------------------------------------
 # The demo needs the library, lrt-dump and the showcase: not the test packages.

@@ -2,7 +2,7 @@
  * showcase - a small lrt "service" with every kind of trouble lrt-dump is made to show.
  *
  *   build/examples/showcase [--block-after=MS] [--block-for=MS] [--blocking-syscall]
- *                           [--exit-after=MS]
+ *                           [--exit-after=MS] [--no-dump-agent] [--second-runtime]
  *
  * Tasks: an echo server (acceptor + one task per connection) and a client that talks to
  * it every 200 ms; a config watcher waiting on a pipe that never gets data; a nightly
@@ -14,14 +14,17 @@
  * --block-for ms (a busy loop, or with --blocking-syscall a plain nanosleep): the stall
  * detector reports it, and lrt-dump still answers meanwhile.
  *
- * The dump agent is on (LRT_DUMP_DIR chooses the socket directory) and the stall
- * threshold is 500 ms.  SIGINT/SIGTERM (or --exit-after) stop everything cleanly: every
+ * The dump agent is on (LRT_DUMP_DIR chooses the socket directory; --no-dump-agent leaves
+ * it off, as in a program that never opted in: lrt-dump then asks for it) and the stall
+ * threshold is 500 ms.  --second-runtime adds a thread "metrics-rt" with a runtime of its
+ * own (a task flushing metrics every 50 ms): lrt-dump shows both runtimes in one answer.  SIGINT/SIGTERM (or --exit-after) stop everything cleanly: every
  * task is cancelled and joined, the pool jobs notice the stop flag, and the runtime shuts
  * down with nothing left over.  Exit status 0 on a clean stop.
  */
 #include <lrt/lrt.h>
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -37,7 +40,7 @@
 #define NOINLINE __attribute__((noinline))
 
 static unsigned block_after_ms = 2000, block_for_ms = 4000, exit_after_ms;
-static int blocking_syscall;
+static int blocking_syscall, no_dump_agent, second_runtime;
 static int sig_pipe[2], config_pipe[2], kick_pipe[2];
 static atomic_int stopping;
 static int listen_fd;
@@ -258,6 +261,39 @@ static void *crawler(void *arg)
     return NULL;
 }
 
+/* ---- a second runtime on a thread of its own (--second-runtime) --------------------- */
+
+static NOINLINE int flush_metrics(void) { return lrt_sleep_ms(50); }
+
+static void *metrics_flusher(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&stopping) && flush_metrics() == 0) {
+    }
+    return NULL;
+}
+
+static void *metrics_main(void *arg)
+{
+    (void)arg;
+    lrt_join(lrt_spawn_named("metrics_flusher", metrics_flusher, NULL), NULL);
+    return NULL;
+}
+
+static void *metrics_thread(void *arg)
+{
+    (void)arg;
+    pthread_setname_np(pthread_self(), "metrics-rt");
+    lrt_runtime_t *rt = lrt_runtime_new(NULL);
+    if (!rt) {
+        perror("showcase: second runtime");
+        return NULL;
+    }
+    lrt_block_on(rt, metrics_main, NULL, NULL);
+    lrt_runtime_free(rt);
+    return NULL;
+}
+
 /* ---- main ------------------------------------------------------------------------- */
 
 static void on_signal(int sig)
@@ -334,9 +370,13 @@ int main(int argc, char **argv)
             exit_after_ms = arg_ms(argv[i] + 13, "--exit-after");
         else if (strcmp(argv[i], "--blocking-syscall") == 0)
             blocking_syscall = 1;
+        else if (strcmp(argv[i], "--no-dump-agent") == 0)
+            no_dump_agent = 1;
+        else if (strcmp(argv[i], "--second-runtime") == 0)
+            second_runtime = 1;
         else {
             fprintf(stderr, "usage: showcase [--block-after=MS] [--block-for=MS] [--blocking-syscall] "
-                            "[--exit-after=MS]\n");
+                            "[--exit-after=MS] [--no-dump-agent] [--second-runtime]\n");
             return 2;
         }
     }
@@ -360,7 +400,7 @@ int main(int argc, char **argv)
     }
 
     lrt_options_t o = {0};
-    o.dump_agent = 1;
+    o.dump_agent = !no_dump_agent;
     o.stall_threshold_ms = 500;
     o.max_blocking_threads = 2;
     lrt_runtime_t *rt = lrt_runtime_new(&o);
@@ -372,9 +412,17 @@ int main(int argc, char **argv)
     to_auditor = lrt_chan_new(0);
     say("pid %d, echo server on 127.0.0.1:%d; inspect me with: lrt-dump %d", (int)getpid(),
         ntohs(server_addr.sin_port), (int)getpid());
+    pthread_t metrics;
+    if (second_runtime && pthread_create(&metrics, NULL, metrics_thread, NULL) != 0) {
+        perror("showcase: second runtime thread");
+        return 1;
+    }
     int rc = lrt_block_on(rt, service_main, NULL, NULL);
     if (rc != 0)
         fprintf(stderr, "showcase: lrt_block_on: %s\n", lrt_strerror(rc));
+    atomic_store(&stopping, 1);
+    if (second_runtime)
+        pthread_join(metrics, NULL);
     lrt_chan_free(to_ledger);
     lrt_chan_free(to_auditor);
     int src = lrt_shutdown_timeout(rt, 3000);

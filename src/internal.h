@@ -277,7 +277,7 @@ static inline void lrt__tq_push(struct lrt_task **head, struct lrt_task **tail, 
 struct lrt__io;
 struct lrt__pool;
 struct lrt__remote;
-struct lrt__agent;
+struct lrt__agent_rt;
 struct lrt__stall;
 
 typedef struct lrt__metrics {
@@ -356,7 +356,7 @@ struct lrt_runtime {
     struct lrt__io *io;
     struct lrt__pool *pool;
     struct lrt__remote *remote;
-    struct lrt__agent *agent;
+    struct lrt__agent_rt *agent;  /* diag: this runtime's record with the dump agent */
     struct lrt__stall *stall;
 
     /* dump bookkeeping shared with the agent thread: the agent sets dump_request and
@@ -418,6 +418,9 @@ void lrt__ticker_watch(atomic_int *flag, void (*fn)(void));
  * and waits until it is no longer being populated, before the memory is unmapped. */
 void lrt__prefault_async(void *addr, size_t len, size_t stride, size_t count);
 void lrt__prefault_cancel(void *addr);
+/* Have the ticker thread call @fn about every @every_ns while it runs (diag's check for
+ * an attach request; the ticker itself never calls up).  Any thread; NULL: none. */
+void lrt__ticker_set_slow_hook(void (*fn)(void), uint64_t every_ns);
 
 /* ---- context switch (context_*.S) ------------------------------------------------- */
 void lrt__ctx_switch(void **save_sp, void *to_sp);

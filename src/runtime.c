@@ -92,7 +92,7 @@ lrt_runtime_t *lrt_runtime_new(const lrt_options_t *opts)
     rt->tid = gettid(); /* diag hook: signals and /proc of the runtime thread */
     if (o.stall_threshold_ms && (err = lrt__stall_start(rt)) != 0)
         goto err_pool;
-    if (o.dump_agent && (err = lrt__agent_start(rt)) != 0)
+    if ((err = lrt__agent_start(rt)) != 0) /* diag hook: every runtime (an agent may attach) */
         goto err_stall;
     lrt__sigdump_start(rt); /* diag hook: LRT_DUMP_SIGNAL */
     LRT__TP(runtime_new, o.event_interval, (uint64_t)o.stack_size);

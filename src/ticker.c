@@ -4,14 +4,19 @@
  *  - the switch clock (lrt__switch_clock_ns), a CLOCK_MONOTONIC_COARSE time stored every
  *    millisecond, so that the per-task bookkeeping at every switch is a plain load;
  *  - the prefault service: stack.c and task.c ask it to fault in memory they will need
- *    soon (MADV_POPULATE_WRITE), so the runtime thread does not take those faults.
- * And it polls one flag for diag (lrt__ticker_watch: the signal dump's request).
+ *    soon (MADV_POPULATE_WRITE), so the runtime thread does not take those faults;
+ *  - a slow hook, called about every few hundred ms: diag's check for an lrt-dump attach
+ *    request (src/diag/attach.c), which must not depend on any runtime thread;
+ *  - one flag polled at every tick for diag (lrt__ticker_watch: the signal dump's
+ *    request, set by a signal handler).
+ * Both are installed by diag: the ticker never calls up by name.
  * Layer: calls only clock.c and libc.  State: the `ticker` struct under ticker.mu; the
  * switch clock is written by any thread with relaxed atomics (monotonic max).
  */
 #include "internal.h"
 
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 
 /* The switch clock.  Busy time and "in this state since" are read at every switch
@@ -35,7 +40,17 @@ static struct {
     struct prefault { void *addr; size_t len, stride, count; } pf[4]; /* pending requests */
     unsigned pf_n;
     void *pf_busy;       /* request being populated right now */
-} ticker = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {NULL, NULL}, 0, false, 0, {{0}}, 0, NULL};
+    void (*slow_hook)(void);
+    uint64_t slow_every_ns;
+} ticker = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {NULL, NULL}, 0, false, 0, {{0}}, 0, NULL, NULL, 0};
+
+void lrt__ticker_set_slow_hook(void (*fn)(void), uint64_t every_ns)
+{
+    pthread_mutex_lock(&ticker.mu);
+    ticker.slow_hook = fn;
+    ticker.slow_every_ns = every_ns;
+    pthread_mutex_unlock(&ticker.mu);
+}
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
@@ -90,7 +105,10 @@ static void *ticker_main(void *arg)
 {
     (void)arg;
     pthread_setname_np(pthread_self(), "lrt-tick");
-    uint64_t period_ms = 1;
+    /* bind this thread's malloc arena now: the slow hook may start the dump agent while
+     * a runtime thread is stuck, perhaps inside malloc holding its arena's lock */
+    free(malloc(64));
+    uint64_t period_ms = 1, slow_next = 0;
     pthread_mutex_lock(&ticker.mu);
     while (ticker.refs > 0) {
         if (ticker.pf_n) {
@@ -116,12 +134,18 @@ static void *ticker_main(void *arg)
         }
         period_ms = active ? 1 : period_ms < 64 ? period_ms * 2 : 64;
         void (*watched)(void) = watch_flag && atomic_load_explicit(watch_flag, memory_order_relaxed) ? watch_fn : NULL;
+        void (*slow)(void) = ticker.slow_hook;
+        uint64_t slow_every = ticker.slow_every_ns;
         pthread_mutex_unlock(&ticker.mu);
         lrt__switch_clock_refresh();
         if (watched)
             watched();
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
+        if (slow && lrt__timespec_ns(&ts) >= slow_next) {
+            slow_next = lrt__timespec_ns(&ts) + slow_every;
+            slow();
+        }
         ts.tv_nsec += (long)(period_ms * 1000000);
         if (ts.tv_nsec >= 1000000000) {
             ts.tv_sec++;

@@ -1,7 +1,8 @@
 /*
  * lrt-dump - show the tasks of a live lrt process: what each waits on, for how long, and
- * where in the code.  Talks to the process's dump agent (LRT_DUMP=1 or
- * lrt_options.dump_agent) over its Unix socket.  See docs/lrt-dump.1.
+ * where in the code.  Talks to the process's dump agent over its Unix socket; a process
+ * started without one (no LRT_DUMP=1, no lrt_options.dump_agent) is asked to start it
+ * (attach: src/diag/attach.c has the process's side).  See docs/lrt-dump.1.
  *
  * Exit status: 0 success, 1 runtime error (no such process, not an lrt process, permission
  * denied, no answer), 2 usage error.
@@ -10,6 +11,8 @@
 #include <dirent.h>
 #include <elfutils/libdwfl.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -23,6 +26,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,7 +51,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: %s [OPTIONS] PID\n"
             "       %s --list\n"
-            "Show the tasks of a running lrt process (its dump agent must be on: LRT_DUMP=1).\n"
+            "Show the tasks of a running lrt process; one started without its dump agent is\n"
+            "asked to start it (unless it runs with LRT_DUMP=0).\n"
             "\n"
             "  -b, --backtrace        show each task's backtrace (file:line where debug info exists)\n"
             "  -t, --tree             show tasks as a parent/child tree\n"
@@ -57,7 +62,8 @@ static void usage(FILE *f)
             "                         (e.g. 500ms, 5s, 2m; a bare number is seconds)\n"
             "  -l, --list             list the live lrt processes of this user\n"
             "  -S, --socket=PATH      talk to this agent socket instead of finding PID's\n"
-            "      --timeout=DURATION give up when the agent sends nothing for DURATION\n"
+            "      --timeout=DURATION give up when the agent sends nothing for DURATION, or\n"
+            "                         when an agent asked for does not start within it\n"
             "                         (default 5s; a whole reply may take 12 times that)\n"
             "      --color[=WHEN]     colour: auto (default, only on a terminal), always, never\n"
             "  -h, --help             show this help\n"
@@ -141,10 +147,13 @@ static const char *human_ms(uint64_t ms)
 
 /* ---- talking to the agent --------------------------------------------------------- */
 
-/* Candidate socket paths of @pid, in the order the agent would choose them. */
-static int socket_candidates(long pid, char out[][256], int max)
+/* Candidate socket paths of @pid, in the order the agent would choose them: the
+ * directory of the target's environment (@dir, may be empty) first. */
+static int socket_candidates(long pid, const char *dir, char out[][256], int max)
 {
     int n = 0;
+    if (*dir && n < max)
+        snprintf(out[n++], 256, "%s/%ld.sock", dir, pid);
     const char *d = getenv("LRT_DUMP_DIR");
     if (d && *d && n < max)
         snprintf(out[n++], 256, "%s/%ld.sock", d, pid);
@@ -305,6 +314,180 @@ static void proc_comm(long pid, char *out, size_t n)
         snprintf(out, n, "?");
 }
 
+/* ---- attaching to a process without an agent ------------------------------------- */
+
+/* The target as the process itself sees it (src/diag/attach.c): its effective uid, its
+ * LRT_DUMP, and the directory its environment gives. */
+struct target_env {
+    bool known;            /* /proc/PID/environ was readable */
+    bool forbidden;        /* LRT_DUMP=0 */
+    uid_t uid;
+    gid_t gid;
+    char dir[200];
+};
+
+static void read_target_env(long pid, struct target_env *te)
+{
+    memset(te, 0, sizeof *te);
+    char p[64], line[256];
+    te->uid = (uid_t)-1;
+    snprintf(p, sizeof p, "/proc/%ld/status", pid);
+    FILE *f = fopen(p, "r");
+    if (f) {
+        unsigned r, e;
+        while (fgets(line, sizeof line, f)) {
+            if (sscanf(line, "Uid: %u %u", &r, &e) == 2)
+                te->uid = e;
+            if (sscanf(line, "Gid: %u %u", &r, &e) == 2)
+                te->gid = e;
+        }
+        fclose(f);
+    }
+    snprintf(p, sizeof p, "/proc/%ld/environ", pid);
+    f = fopen(p, "r");
+    if (!f)
+        return;
+    te->known = true;
+    char *var = NULL, dump_dir[190] = "", xdg[190] = "";
+    size_t cap = 0;
+    while (getdelim(&var, &cap, 0, f) > 0) {
+        if (strcmp(var, "LRT_DUMP=0") == 0)
+            te->forbidden = true;
+        else if (strncmp(var, "LRT_DUMP_DIR=", 13) == 0)
+            snprintf(dump_dir, sizeof dump_dir, "%s", var + 13);
+        else if (strncmp(var, "XDG_RUNTIME_DIR=", 16) == 0)
+            snprintf(xdg, sizeof xdg, "%s", var + 16);
+    }
+    free(var);
+    fclose(f);
+    struct stat st;
+    if (*dump_dir)
+        snprintf(te->dir, sizeof te->dir, "%s", dump_dir);
+    else if (*xdg && stat(xdg, &st) == 0 && S_ISDIR(st.st_mode))
+        snprintf(te->dir, sizeof te->dir, "%s/lrt", xdg);
+    else if (te->uid != (uid_t)-1)
+        snprintf(te->dir, sizeof te->dir, "/tmp/lrt-%u", (unsigned)te->uid);
+}
+
+/* Does @path (an ELF file) hold liblrt's code?  The build puts all of it in a section
+ * named lrt_text, in liblrt.so and in a program linked with liblrt.a alike. */
+static bool elf_has_lrt(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    bool found = false;
+    Elf *e = elf_begin(fd, ELF_C_READ, NULL);
+    size_t shstrndx;
+    if (e && elf_kind(e) == ELF_K_ELF && elf_getshdrstrndx(e, &shstrndx) == 0) {
+        Elf_Scn *scn = NULL;
+        GElf_Shdr sh;
+        while (!found && (scn = elf_nextscn(e, scn)) != NULL) {
+            const char *name = gelf_getshdr(scn, &sh) ? elf_strptr(e, shstrndx, sh.sh_name) : NULL;
+            found = name && strcmp(name, "lrt_text") == 0;
+        }
+    }
+    if (e)
+        elf_end(e);
+    close(fd);
+    return found;
+}
+
+/* 1: @pid has liblrt's code mapped, 0: it has not, -errno: its maps are not readable. */
+static int uses_lrt(long pid)
+{
+    char p[64];
+    snprintf(p, sizeof p, "/proc/%ld/maps", pid);
+    FILE *f = fopen(p, "r");
+    if (!f)
+        return -errno;
+    elf_version(EV_CURRENT);
+    char line[1024], seen[32][256];
+    int nseen = 0, found = 0;
+    while (!found && fgets(line, sizeof line, f)) {
+        char perms[8] = "";
+        int off = 0;
+        if (sscanf(line, "%*s %7s %*s %*s %*s %n", perms, &off) < 1 || perms[2] != 'x' || !off)
+            continue;
+        char *path = line + off;
+        path[strcspn(path, "\n")] = 0;
+        if (path[0] != '/')
+            continue;
+        bool dup = false;
+        for (int i = 0; i < nseen && !dup; i++)
+            dup = strcmp(seen[i], path) == 0;
+        if (dup)
+            continue;
+        if (nseen < 32)
+            snprintf(seen[nseen++], sizeof seen[0], "%s", path);
+        /* the file as the process sees it (right also in another mount namespace), else
+         * as we do */
+        char via_root[1100];
+        snprintf(via_root, sizeof via_root, "/proc/%ld/root%s", pid, path);
+        found = elf_has_lrt(via_root) || elf_has_lrt(path);
+    }
+    fclose(f);
+    return found;
+}
+
+/* How long to wait for an agent asked for (opt.timeout_ms), and how often to say so. */
+#define ATTACH_POLL_MS 20
+#define ATTACH_PROGRESS_MS 1000
+
+/* Ask @pid (an lrt process without an agent) to start its agent, wait for its socket
+ * and connect (src/diag/attach.c has the other side).  Exits 1 with a reason. */
+static int attach(long pid, const char *comm, const struct target_env *te, char *path_out, size_t n)
+{
+    const char *dir = te->dir;
+    bool root_for_other = geteuid() == 0 && te->uid != 0;
+    if (mkdir(dir, 0700) == 0) {
+        if (root_for_other && chown(dir, te->uid, te->gid) != 0)
+            die("cannot give %s to uid %u: %s", dir, (unsigned)te->uid, strerror(errno));
+    } else if (errno != EEXIST) {
+        die("cannot create %s to ask process %ld (%s) for its dump agent: %s", dir, pid, comm, strerror(errno));
+    }
+    struct stat st;
+    if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != te->uid || (st.st_mode & 022))
+        die("%s is not a private directory of uid %u: process %ld (%s) would refuse it", dir, (unsigned)te->uid,
+            pid, comm);
+    char trigger[300], sock[300];
+    snprintf(trigger, sizeof trigger, "%s/.lrt-attach-%ld", dir, pid);
+    snprintf(sock, sizeof sock, "%s/%ld.sock", dir, pid);
+    int fd = open(trigger, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        die("cannot create %s: %s", trigger, strerror(errno));
+    close(fd);
+    fprintf(stderr, "%s: process %ld (%s) has no dump agent: asking it to start one\n", prog, pid, comm);
+    uint64_t start = now_ms(), next_note = start + ATTACH_PROGRESS_MS;
+    for (;;) {
+        int c = connect_to(sock);
+        if (c >= 0) {
+            unlink(trigger); /* normally gone already: the process removes it */
+            snprintf(path_out, n, "%s", sock);
+            uint64_t took = now_ms() - start;
+            if (took >= ATTACH_PROGRESS_MS)
+                fprintf(stderr, "%s: process %ld started its dump agent after %s\n", prog, pid, human_ms(took));
+            return c;
+        }
+        uint64_t now = now_ms();
+        if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+            unlink(trigger);
+            die("process %ld exited while asked for its dump agent", pid);
+        }
+        if (now - start >= opt.timeout_ms) {
+            unlink(trigger);
+            die("process %ld (%s) did not start its dump agent within %s (no lrt runtime alive in it, or "
+                "the agent could not start: its standard error says why)",
+                pid, comm, human_ms(opt.timeout_ms));
+        }
+        if (now >= next_note) {
+            fprintf(stderr, "%s: still waiting for process %ld (%s so far)\n", prog, pid, human_ms(now - start));
+            next_note += ATTACH_PROGRESS_MS;
+        }
+        poll(NULL, 0, ATTACH_POLL_MS);
+    }
+}
+
 /* Open the agent socket of @pid (or opt.socket); exits 1 with a one-line reason. */
 static int open_agent(long pid, char *path_out, size_t n)
 {
@@ -323,8 +506,10 @@ static int open_agent(long pid, char *path_out, size_t n)
     }
     if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
         die("no process with pid %ld", pid);
-    char cand[6][256];
-    int k = socket_candidates(pid, cand, 6);
+    struct target_env te;
+    read_target_env(pid, &te);
+    char cand[7][256];
+    int k = socket_candidates(pid, te.dir, cand, 7);
     int denied = 0;
     for (int i = 0; i < k; i++) {
         int fd = connect_to(cand[i]);
@@ -339,7 +524,20 @@ static int open_agent(long pid, char *path_out, size_t n)
     proc_comm(pid, comm, sizeof comm);
     if (denied)
         die("permission denied: process %ld (%s) belongs to another user", pid, comm);
-    die("process %ld (%s) is not an lrt process with a dump agent (start it with LRT_DUMP=1)", pid, comm);
+    int lrt = uses_lrt(pid);
+    if (lrt == -EACCES || lrt == -EPERM || (lrt > 0 && !te.known))
+        die("permission denied: process %ld (%s) belongs to another user", pid, comm);
+    if (lrt < 0)
+        die("process %ld (%s): cannot read its memory map: %s", pid, comm, strerror(-lrt));
+    if (lrt == 0)
+        die("process %ld (%s) is not an lrt process", pid, comm);
+    if (te.forbidden)
+        die("process %ld (%s) does not allow attaching: it runs with LRT_DUMP=0", pid, comm);
+    if (geteuid() != 0 && geteuid() != te.uid)
+        die("permission denied: process %ld (%s) belongs to another user", pid, comm);
+    if (!te.dir[0])
+        die("process %ld (%s): cannot tell its dump directory", pid, comm);
+    return attach(pid, comm, &te, path_out, n);
 }
 
 /* "process N" or "the agent at PATH" (--socket), for messages about the other side */
@@ -495,15 +693,11 @@ static const char *basename_of(const char *p)
     return s ? s + 1 : p;
 }
 
-static void print_summary(json_t *snap)
+/* The state of runtime @r, then its counters. */
+static void print_runtime_state(json_t *r)
 {
-    json_t *p = json_object_get(snap, "process"), *r = json_object_get(snap, "runtime");
-    char up[32];
-    fmt_dur(U(r, "uptime_ns"), up, sizeof up);
     const char *state = S(r, "state");
-    printf("%spid %" PRIu64 "%s %s  lrt %s  up %s  runtime %s%s%s", C_BOLD, U(p, "pid"), C_RESET,
-           basename_of(S(p, "exe")), S(p, "lrt_version"), up,
-           strcmp(state, "stuck") == 0 ? C_RED : "", state, C_RESET);
+    printf("runtime %s%s%s", strcmp(state, "stuck") == 0 ? C_RED : "", state, C_RESET);
     if (strcmp(state, "stuck") == 0) {
         uint64_t cur = U(r, "current_task");
         printf(" (inside a poll of task %" PRIu64 ")", cur);
@@ -516,6 +710,22 @@ static void print_summary(json_t *snap)
     printf("blocking pool %" PRIu64 " busy / %" PRIu64 " idle, %" PRIu64 " queued  stalls %" PRIu64 "\n",
            U(r, "blocking_threads_busy"), U(r, "blocking_threads_idle"), U(r, "blocking_queue_depth"),
            U(r, "stalls"));
+}
+
+/* The process line; with one runtime, that runtime's state on the same line. */
+static void print_summary(json_t *snap, bool one_runtime)
+{
+    json_t *p = json_object_get(snap, "process"), *r = json_object_get(snap, "runtime");
+    char up[32];
+    fmt_dur(U(r, "uptime_ns"), up, sizeof up);
+    printf("%spid %" PRIu64 "%s %s  lrt %s  up %s", C_BOLD, U(p, "pid"), C_RESET, basename_of(S(p, "exe")),
+           S(p, "lrt_version"), up);
+    if (one_runtime) {
+        printf("  ");
+        print_runtime_state(r);
+    } else {
+        printf("  %zu runtimes\n", json_array_size(json_object_get(snap, "runtimes")));
+    }
 }
 
 static bool selected(json_t *t)
@@ -662,12 +872,10 @@ static void print_tree(json_t *tasks, json_t *t, int depth, const char *prefix, 
     }
 }
 
-static void print_snapshot(json_t *snap)
+/* The task table of @tasks (one runtime's), then its blocking jobs and stalls. */
+static void print_tasks(json_t *tasks, json_t *blocking, json_t *stalls)
 {
-    print_summary(snap);
-    printf("\n");
     print_header();
-    json_t *tasks = json_object_get(snap, "tasks");
     size_t i;
     json_t *t;
     if (opt.tree) {
@@ -683,7 +891,7 @@ static void print_snapshot(json_t *snap)
     } else {
         json_array_foreach(tasks, i, t) if (selected(t)) print_row(t, 0, false, "");
     }
-    json_t *jobs = json_object_get(json_object_get(snap, "blocking"), "jobs");
+    json_t *jobs = json_object_get(blocking, "jobs");
     if (json_array_size(jobs)) {
         printf("\n%sBLOCKING JOBS%s\n", C_BOLD, C_RESET);
         json_array_foreach(jobs, i, t)
@@ -694,7 +902,6 @@ static void print_snapshot(json_t *snap)
                 printf("job %-6" PRIu64 " %-8s for %s\n", U(t, "id"), S(t, "state"), d);
         }
     }
-    json_t *stalls = json_object_get(snap, "stalls");
     if (json_array_size(stalls)) {
         printf("\n%sRECENT STALLS%s\n", C_BOLD, C_RESET);
         json_array_foreach(stalls, i, t)
@@ -709,6 +916,40 @@ static void print_snapshot(json_t *snap)
             if (opt.backtrace)
                 print_frames(json_object_get(t, "backtrace"), true, "    ");
         }
+    }
+}
+
+static void print_snapshot(json_t *snap)
+{
+    json_t *rts = json_object_get(snap, "runtimes");
+    json_t *tasks = json_object_get(snap, "tasks");
+    if (json_array_size(rts) <= 1) {
+        print_summary(snap, true);
+        printf("\n");
+        print_tasks(tasks, json_object_get(snap, "blocking"), json_object_get(snap, "stalls"));
+        return;
+    }
+    /* several runtimes: one section each, its tasks alone (task ids and parents are per
+     * runtime) */
+    print_summary(snap, false);
+    size_t i, k;
+    json_t *r, *t;
+    json_array_foreach(rts, i, r)
+    {
+        uint64_t index = U(r, "index");
+        printf("\n%s== runtime %" PRIu64 "%s  thread %s%s%s (tid %" PRIu64 ")  ", C_BOLD, index, C_RESET, C_CYAN,
+               S(r, "thread"), C_RESET, U(r, "tid"));
+        print_runtime_state(json_object_get(r, "runtime"));
+        printf("\n");
+        json_t *mine = json_array();
+        json_array_foreach(tasks, k, t)
+        {
+            json_t *ri = json_object_get(t, "runtime");
+            if (json_is_integer(ri) && (uint64_t)json_integer_value(ri) == index)
+                json_array_append(mine, t);
+        }
+        print_tasks(mine, json_object_get(r, "blocking"), json_object_get(r, "stalls"));
+        json_decref(mine);
     }
 }
 

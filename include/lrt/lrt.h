@@ -63,12 +63,16 @@ typedef struct lrt_options {
     unsigned max_blocking_threads;   /* default 512 */
     unsigned blocking_keep_alive_ms; /* default 10000 */
     unsigned stall_threshold_ms;     /* 0 = stall detector off (env LRT_STALL_MS) */
-    int dump_agent;                  /* 1 = serve lrt-dump (also LRT_DUMP=1 in env): a
-                                        thread with 4 fds (one kept in reserve for EMFILE)
-                                        and one per client (16 at most); its snapshots take
-                                        at most 5 % of the runtime thread (rationed:
-                                        docs/diagnosis.md) */
-    const char *dump_socket_dir;     /* NULL = $XDG_RUNTIME_DIR/lrt or /tmp/lrt-$UID */
+    int dump_agent;                  /* 1 = serve lrt-dump from the start (also LRT_DUMP=1
+                                        in env; 0 still lets lrt-dump start it on demand,
+                                        which LRT_DUMP=0 in env forbids): one thread per
+                                        process for all its runtimes, with 4 fds (one kept
+                                        in reserve for EMFILE) and one per client (16 at
+                                        most); its snapshots take at most 5 % of a runtime
+                                        thread (rationed: docs/diagnosis.md) */
+    const char *dump_socket_dir;     /* NULL = $LRT_DUMP_DIR, $XDG_RUNTIME_DIR/lrt or
+                                        /tmp/lrt-$UID (an agent started on demand always
+                                        uses the environment's) */
     /* beyond the core contract */
     int start_paused;                /* 1 = virtual clock starting at 0: time moves only by
                                         lrt_time_advance() or, when every task waits and no

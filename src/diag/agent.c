@@ -1,7 +1,18 @@
 /*
- * agent.c - the dump agent: a thread serving lrt-dump on a Unix socket; this file has
- * the rounds (snapshot requests to the runtime thread, rationed), the thread, the socket
- * directory and start/stop.
+ * agent.c - the dump agent: one thread per process serving lrt-dump on a Unix socket;
+ * this file has the rounds (snapshot requests to the runtime threads, rationed), the
+ * answer that puts every runtime of the process together, and the thread.  Which
+ * runtimes exist, the socket directory, start/stop and attaching on demand: attach.c.
+ *
+ * Every runtime in one answer.  A round asks every runtime of the process (each through
+ * its own inbox) and waits until each has answered at its safe point or has been
+ * captured stuck; the answer is the first runtime's snapshot with the tasks of all of
+ * them (each task labelled "runtime": its index) and a "runtimes" array (index, thread,
+ * and each one's runtime/io/timers/blocking/stalls).  The snapshots are spliced as text
+ * (lrt__snapshot_ex records where each part is): no parse, no copy of the tasks of the
+ * first runtime beyond one memcpy.  The runtimes are not paused together: each answers
+ * at its own safe point, within the round (milliseconds apart); within one runtime the
+ * snapshot is consistent as before.
  *
  * Protocol: one JSON object per line each way.  {"cmd":"ping"} and
  * {"cmd":"snapshot","backtraces":true}; a bad request gets {"error":"..."}.
@@ -46,8 +57,9 @@
  * malloc at all (lrt__snapshot writes into mmap'd memory).
  *
  * Layer: calls agent_client.c, snapshot.c, live.c, unwind.c, json.c and lrt's notifier
- * and clock.  State: struct lrt__agent (agent.h), owned by the agent thread except the
- * round fields under ag->mu, which the runtime thread's safe point also touches.
+ * and clock.  State: struct lrt__agent (agent.h), owned by the agent thread; the records
+ * of the runtimes (struct lrt__agent_rt) under lrt__agent_reg.mu, except their round
+ * fields under ag->mu, which the runtime threads' safe points also touch.
  */
 #include "diag/agent.h"
 
@@ -67,127 +79,69 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-/* <pid>.sock is taken by the first live agent of the process; others (several runtimes
- * at once) get <pid>.N.sock. */
-static pthread_mutex_t name_mu = PTHREAD_MUTEX_INITIALIZER;
-static int main_name_taken, name_seq;
 
 void lrt__agent_stats(struct lrt_runtime *rt, struct lrt__agent_stats *st)
 {
-    struct lrt__agent *ag = rt->agent;
     memset(st, 0, sizeof *st);
-    if (!ag)
-        return;
-    st->captures = __atomic_load_n(&ag->stats.captures, __ATOMIC_RELAXED);
-    st->replies = __atomic_load_n(&ag->stats.replies, __ATOMIC_RELAXED);
-    st->evictions = __atomic_load_n(&ag->stats.evictions, __ATOMIC_RELAXED);
-    st->fd_drops = __atomic_load_n(&ag->stats.fd_drops, __ATOMIC_RELAXED);
-}
-
-static void name_release(int seq)
-{
-    pthread_mutex_lock(&name_mu);
-    if (seq == 0)
-        main_name_taken = 0;
-    pthread_mutex_unlock(&name_mu);
+    pthread_mutex_lock(&lrt__agent_reg.mu);
+    struct lrt__agent *ag = rt->agent ? lrt__agent_reg.agent : NULL;
+    if (ag) {
+        st->captures = __atomic_load_n(&ag->stats.captures, __ATOMIC_RELAXED);
+        st->replies = __atomic_load_n(&ag->stats.replies, __ATOMIC_RELAXED);
+        st->evictions = __atomic_load_n(&ag->stats.evictions, __ATOMIC_RELAXED);
+        st->fd_drops = __atomic_load_n(&ag->stats.fd_drops, __ATOMIC_RELAXED);
+    }
+    pthread_mutex_unlock(&lrt__agent_reg.mu);
 }
 
 
-/* ---- socket directory ------------------------------------------------------------- */
+/* ---- rounds (snapshot requests to the runtimes) ----------------------------------- */
 
-static int socket_dir(const lrt_options_t *o, char *out, size_t n)
-{
-    const char *d = o->dump_socket_dir;
-    if (!d || !*d)
-        d = getenv("LRT_DUMP_DIR");
-    if (d && *d) {
-        if ((size_t)snprintf(out, n, "%s", d) >= n)
-            return -ENAMETOOLONG;
-        return 0;
-    }
-    const char *x = getenv("XDG_RUNTIME_DIR");
-    struct stat st;
-    if (x && *x && stat(x, &st) == 0 && S_ISDIR(st.st_mode)) {
-        if ((size_t)snprintf(out, n, "%s/lrt", x) >= n)
-            return -ENAMETOOLONG;
-        return 0;
-    }
-    if ((size_t)snprintf(out, n, "/tmp/lrt-%u", (unsigned)geteuid()) >= n)
-        return -ENAMETOOLONG;
-    return 0;
-}
-
-static int check_dir(const char *dir)
-{
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-        return -errno;
-    struct stat st;
-    if (lstat(dir, &st) != 0)
-        return -errno;
-    if (!S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "lrt: dump agent: %s is not a directory: agent not started\n", dir);
-        return -ENOTDIR;
-    }
-    if (st.st_uid != geteuid()) {
-        fprintf(stderr, "lrt: dump agent: %s belongs to uid %u, not to us: agent not started\n", dir,
-                (unsigned)st.st_uid);
-        return -EPERM;
-    }
-    if (st.st_mode & 022) {
-        fprintf(stderr, "lrt: dump agent: %s is writable by group or others (mode %03o): agent not started\n",
-                dir, (unsigned)(st.st_mode & 0777));
-        return -EPERM;
-    }
-    return 0;
-}
-
-/* Remove sockets of processes that no longer exist. */
-static void clean_stale(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        char *end;
-        long pid = strtol(e->d_name, &end, 10);
-        if (end == e->d_name || pid <= 0)
-            continue;
-        if (*end == '.' && end[1] >= '0' && end[1] <= '9')
-            strtol(end + 1, &end, 10);
-        if (strcmp(end, ".sock") != 0)
-            continue;
-        if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
-            unlinkat(dirfd(d), e->d_name, 0);
-    }
-    closedir(d);
-}
-
-
-/* ---- rounds (snapshot requests to the runtime) ------------------------------------ */
-
+/* Ask every runtime of the process (reg.mu held). */
 static void round_open(struct lrt__agent *ag, unsigned flags)
 {
     uint64_t now = lrt__mono_ns();
-    pthread_mutex_lock(&ag->mu);
     ag->round++;
     ag->round_open = 1;
-    ag->req_flags = flags;
-    pthread_mutex_unlock(&ag->mu);
     ag->round_start = now;
     ag->round_flags = flags;
-    ag->seq_seen = __atomic_load_n(&ag->rt->poll_seq, __ATOMIC_ACQUIRE);
-    ag->seq_since = now;
-    atomic_store(&ag->rt->dump_request, 1);
-    lrt__notifier_wake(ag->notifier);
+    for (struct lrt__agent_rt *r = lrt__agent_reg.list; r; r = r->next) {
+        pthread_mutex_lock(&ag->mu);
+        r->round = ag->round;
+        r->round_open = 1;
+        r->req_flags = flags;
+        pthread_mutex_unlock(&ag->mu);
+        r->asked = 1;
+        r->answered = 0;
+        r->seq_seen = __atomic_load_n(&r->rt->poll_seq, __ATOMIC_ACQUIRE);
+        r->seq_since = now;
+        atomic_store(&r->rt->dump_request, 1);
+        lrt__notifier_wake(r->notifier);
+    }
 }
 
-/* The round is over: ration the next one (see the top of the file). */
-static void round_close(struct lrt__agent *ag, uint64_t pause_ns)
+/* Forget @r's part of the round: the request, an answer not taken yet, the one taken. */
+static void round_forget(struct lrt__agent *ag, struct lrt__agent_rt *r)
 {
     pthread_mutex_lock(&ag->mu);
-    ag->round_open = 0;
+    r->round_open = 0;
+    lrt__jw_free(&r->result);
     pthread_mutex_unlock(&ag->mu);
+    lrt__jw_free(&r->got);
+    r->asked = r->answered = 0;
+}
+
+void lrt__agent_round_leave(struct lrt__agent *ag, struct lrt__agent_rt *r)
+{
+    round_forget(ag, r);
+}
+
+/* The round is over: ration the next one (see the top of the file). reg.mu held. */
+static void round_close(struct lrt__agent *ag, uint64_t pause_ns)
+{
+    ag->round_open = 0;
+    for (struct lrt__agent_rt *r = lrt__agent_reg.list; r; r = r->next)
+        round_forget(ag, r);
     uint64_t gap = pause_ns > MIN_CAPTURE_INTERVAL_NS / CAPTURE_DUTY ? pause_ns * CAPTURE_DUTY
                                                                     : MIN_CAPTURE_INTERVAL_NS;
     if (gap > MAX_CAPTURE_GAP_NS)
@@ -202,11 +156,9 @@ static bool round_serves(const struct lrt__agent *ag, const struct client *c, ui
     return c->fd >= 0 && c->waiting && now >= c->snap_after && !(c->flags & ~ag->round_flags);
 }
 
-/* Hand @jw (a finished snapshot taken in @pause_ns of the runtime's time; ownership
- * taken) to every client it may answer. */
-static void round_deliver(struct lrt__agent *ag, lrt__jw *jw, uint64_t pause_ns)
+/* Hand @jw (a finished answer; ownership taken) to every client it may answer. */
+static void round_deliver(struct lrt__agent *ag, lrt__jw *jw)
 {
-    round_close(ag, pause_ns);
     stat_add(&ag->stats.captures, 1);
     uint64_t now = lrt__mono_ns();
     struct reply *r = calloc(1, sizeof *r);
@@ -254,18 +206,19 @@ static void round_fail(struct lrt__agent *ag, const char *msg)
     }
 }
 
-/* The runtime thread did not answer: take the snapshot from here if it is stuck in a
- * poll (or outside lrt).  Returns true when the round was answered. */
-static bool round_stuck(struct lrt__agent *ag, uint64_t now)
+/* @r's runtime thread did not answer: take its snapshot from here if it is stuck in a
+ * poll (or outside lrt).  Returns true when @r was answered (r->got; on error an oom
+ * writer).  reg.mu held, which keeps the runtime alive meanwhile. */
+static bool round_stuck(struct lrt__agent *ag, struct lrt__agent_rt *r, uint64_t now)
 {
-    struct lrt_runtime *rt = ag->rt;
+    struct lrt_runtime *rt = r->rt;
     uint64_t seq = __atomic_load_n(&rt->poll_seq, __ATOMIC_ACQUIRE);
     struct lrt_task *cur = __atomic_load_n(&rt->current, __ATOMIC_RELAXED);
-    if (seq != ag->seq_seen) {
-        ag->seq_seen = seq;
-        ag->seq_since = now;
+    if (seq != r->seq_seen) {
+        r->seq_seen = seq;
+        r->seq_since = now;
     }
-    if (now - ag->round_start < STUCK_AFTER_NS || now - ag->seq_since < STUCK_AFTER_NS)
+    if (now - ag->round_start < STUCK_AFTER_NS || now - r->seq_since < STUCK_AFTER_NS)
         return false;
     bool in_poll = (seq & 1) && cur;
     int in_block_on = __atomic_load_n(&rt->in_block_on, __ATOMIC_RELAXED);
@@ -279,12 +232,9 @@ static bool round_stuck(struct lrt__agent *ag, uint64_t now)
         return false;
     }
     lrt__jw jw = {0};
-    unsigned flags;
-    pthread_mutex_lock(&ag->mu);
-    flags = ag->req_flags;
-    pthread_mutex_unlock(&ag->mu);
     (void)rc;
-    int err = lrt__snapshot(rt, flags, in_poll ? LRT__SNAP_STUCK : LRT__SNAP_IDLE, &lv, &jw);
+    int err = lrt__snapshot_ex(rt, ag->round_flags, in_poll ? LRT__SNAP_STUCK : LRT__SNAP_IDLE, &lv,
+                               (int)r->index, &r->parts, &jw);
     bool unfrozen = !lv.have;
     lrt__live_release(&lv);
     /* only a frozen thread lost time to us (one blocked in a syscall was read from /proc) */
@@ -293,38 +243,158 @@ static bool round_stuck(struct lrt__agent *ag, uint64_t now)
         lrt__jw_free(&jw); /* the thread came back while we read: try again */
         return false;
     }
-    if (err) {
-        lrt__jw_free(&jw);
-        round_fail(ag, "out of memory");
-        return true;
-    }
-    round_deliver(ag, &jw, pause);
+    if (err)
+        jw.oom = 1;
+    r->got = jw;
+    r->got_pause = pause;
     return true;
+}
+
+static void read_comm(pid_t tid, char *out, size_t n)
+{
+    char p[64];
+    snprintf(p, sizeof p, "/proc/self/task/%d/comm", (int)tid);
+    out[0] = 0;
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t k = read(fd, out, n - 1);
+        out[k > 0 ? k : 0] = 0;
+        out[strcspn(out, "\n")] = 0;
+        close(fd);
+    }
+}
+
+static void raw_part(lrt__jw *w, const struct lrt__agent_rt *r, int which)
+{
+    lrt__jw_raw(w, r->got.buf + r->parts.off[which], r->parts.len[which]);
+}
+
+/* Every asked runtime has answered: splice their snapshots into one answer (top of the
+ * file) in @out.  reg.mu held. */
+static void round_merge(struct lrt__agent_rt *first, lrt__jw *out)
+{
+    static const char *const keys[] = {"runtime", "tasks", "io", "timers", "blocking", "stalls"};
+    lrt__jw tail = {0};
+    tail.depth = 1; /* inside the top-level object: the array comes after a comma */
+    lrt__jw_arr(&tail, "runtimes");
+    for (struct lrt__agent_rt *r = first; r; r = r->next) {
+        if (!r->asked)
+            continue;
+        char comm[32];
+        read_comm(r->rt->tid, comm, sizeof comm);
+        lrt__jw_obj(&tail, NULL);
+        lrt__jw_u64(&tail, "index", r->index);
+        lrt__jw_i64(&tail, "tid", r->rt->tid);
+        lrt__jw_str(&tail, "thread", comm);
+        for (int k = 0; k < LRT__PART__COUNT; k++) {
+            if (k == LRT__PART_TASKS)
+                continue;
+            lrt__jw_sep(&tail, keys[k]);
+            raw_part(&tail, r, k);
+        }
+        lrt__jw_end(&tail, '}');
+    }
+    lrt__jw_end(&tail, ']');
+    lrt__jw_raw(&tail, "}", 1);
+
+    /* the first snapshot up to its tasks' closing bracket, every other runtime's tasks,
+     * the rest of the first snapshot without its closing brace, then the tail */
+    const lrt__jw *f = &first->got;
+    size_t tasks_end = first->parts.off[LRT__PART_TASKS] + first->parts.len[LRT__PART_TASKS] - 1;
+    bool empty = first->parts.len[LRT__PART_TASKS] <= 2;
+    lrt__jw_raw(out, f->buf, tasks_end);
+    for (struct lrt__agent_rt *r = first->next; r; r = r->next) {
+        if (!r->asked || r->parts.len[LRT__PART_TASKS] <= 2)
+            continue;
+        if (!empty)
+            lrt__jw_raw(out, ",", 1);
+        empty = false;
+        lrt__jw_raw(out, r->got.buf + r->parts.off[LRT__PART_TASKS] + 1, r->parts.len[LRT__PART_TASKS] - 2);
+    }
+    lrt__jw_raw(out, f->buf + tasks_end, f->len - tasks_end - 1);
+    lrt__jw_raw(out, tail.buf, tail.len);
+    if (tail.oom)
+        out->oom = 1;
+    lrt__jw_free(&tail);
+}
+
+/* Collect what the runtimes answered; deliver once all have, or fail the round. */
+static void round_collect(struct lrt__agent *ag, uint64_t now)
+{
+    pthread_mutex_lock(&lrt__agent_reg.mu);
+    struct lrt__agent_rt *first = NULL;
+    bool all = true, oom = false;
+    uint64_t pause = 0;
+    for (struct lrt__agent_rt *r = lrt__agent_reg.list; r; r = r->next) {
+        if (!r->asked)
+            continue; /* born after the round opened */
+        if (!r->answered) {
+            pthread_mutex_lock(&ag->mu);
+            if (r->result.buf && r->result_round == ag->round) {
+                r->got = r->result;
+                r->parts = r->result_parts;
+                r->got_pause = r->result_pause;
+                memset(&r->result, 0, sizeof r->result);
+                r->answered = 1;
+            }
+            pthread_mutex_unlock(&ag->mu);
+            if (!r->answered && round_stuck(ag, r, now))
+                r->answered = 1;
+        }
+        if (!first)
+            first = r;
+        all &= r->answered != 0;
+        oom |= r->answered && (r->got.oom || !r->got.buf);
+        if (r->got_pause > pause)
+            pause = r->got_pause;
+    }
+    if (!first) {
+        round_fail(ag, "no runtime in the process any more");
+    } else if (all && oom) {
+        round_fail(ag, "out of memory");
+    } else if (all) {
+        lrt__jw out = {0};
+        round_merge(first, &out);
+        round_close(ag, pause);
+        if (out.oom) {
+            lrt__jw_free(&out);
+            round_fail(ag, "out of memory");
+        } else {
+            round_deliver(ag, &out);
+        }
+    } else if (now - ag->round_start > ROUND_TIMEOUT_NS) {
+        round_fail(ag, "timeout: the runtime thread reached no safe point");
+    }
+    pthread_mutex_unlock(&lrt__agent_reg.mu);
 }
 
 void lrt__agent_safepoint(struct lrt_runtime *rt)
 {
     atomic_store(&rt->dump_request, 0);
-    struct lrt__agent *ag = rt->agent;
-    if (!ag)
+    struct lrt__agent_rt *r = rt->agent;
+    /* set before the request that brought us here; stays while rt is registered */
+    struct lrt__agent *ag = __atomic_load_n(&lrt__agent_reg.agent, __ATOMIC_ACQUIRE);
+    if (!r || !ag)
         return;
     pthread_mutex_lock(&ag->mu);
-    int open = ag->round_open && !ag->result.buf;
-    uint64_t round = ag->round;
-    unsigned flags = ag->req_flags;
+    int open = r->round_open && !r->result.buf;
+    uint64_t round = r->round;
+    unsigned flags = r->req_flags;
     pthread_mutex_unlock(&ag->mu);
     if (!open)
         return;
     lrt__jw jw = {0};
+    struct lrt__snap_parts parts;
     uint64_t t0 = lrt__mono_ns();
-    lrt__snapshot(rt, flags, LRT__SNAP_SAFEPOINT, NULL, &jw);
+    lrt__snapshot_ex(rt, flags, LRT__SNAP_SAFEPOINT, NULL, (int)r->index, &parts, &jw);
     uint64_t pause = lrt__mono_ns() - t0;
     rt->last_snapshot_pause_ns = pause;
     pthread_mutex_lock(&ag->mu);
-    if (ag->round == round && ag->round_open && !ag->result.buf) {
-        ag->result = jw;
-        ag->result_round = round;
-        ag->result_pause = pause;
+    if (r->round == round && r->round_open && !r->result.buf) {
+        r->result = jw;
+        r->result_parts = parts;
+        r->result_round = round;
+        r->result_pause = pause;
         jw.buf = NULL;
     }
     pthread_mutex_unlock(&ag->mu);
@@ -335,15 +405,14 @@ void lrt__agent_safepoint(struct lrt_runtime *rt)
     (void)n;
 }
 
-/* The inbox drain of dump requests. */
-static size_t agent_drain(struct lrt_runtime *rt, void *ctx)
+size_t lrt__agent_drain(struct lrt_runtime *rt, void *ctx)
 {
     (void)ctx;
     lrt__agent_safepoint(rt);
     return 1;
 }
 
-static void *agent_main(void *arg)
+void *lrt__agent_main(void *arg)
 {
     struct lrt__agent *ag = arg;
     free(malloc(64)); /* bind this thread's malloc arena now, while nothing is stuck */
@@ -382,13 +451,12 @@ static void *agent_main(void *arg)
             idx[i] = n;
             pfd[n++] = (struct pollfd){.fd = c->fd, .events = c->out ? POLLOUT : POLLIN};
         }
-        int open;
-        pthread_mutex_lock(&ag->mu);
-        open = ag->round_open;
-        pthread_mutex_unlock(&ag->mu);
+        int open = ag->round_open;
         if (waiting && !open) {
             if (now >= ag->next_capture) {
+                pthread_mutex_lock(&lrt__agent_reg.mu);
                 round_open(ag, flags);
+                pthread_mutex_unlock(&lrt__agent_reg.mu);
                 open = 1;
             } else if (ag->next_capture < next) {
                 next = ag->next_capture;
@@ -410,22 +478,8 @@ static void *agent_main(void *arg)
             ssize_t k = read(ag->answer_efd, &v, sizeof v);
             (void)k;
         }
-        lrt__jw res = {0};
-        uint64_t pause = 0;
-        pthread_mutex_lock(&ag->mu);
-        if (ag->result.buf) {
-            pause = ag->result_pause;
-            if (ag->round_open && ag->result_round == ag->round)
-                res = ag->result;
-            else
-                lrt__jw_free(&ag->result);
-            memset(&ag->result, 0, sizeof ag->result);
-        }
-        pthread_mutex_unlock(&ag->mu);
-        if (res.buf)
-            round_deliver(ag, &res, pause);
-        else if (open && !round_stuck(ag, now) && now - ag->round_start > ROUND_TIMEOUT_NS)
-            round_fail(ag, "timeout: the runtime thread reached no safe point");
+        if (open)
+            round_collect(ag, now);
         if (lidx >= 0 && (pfd[lidx].revents & POLLIN))
             lrt__agent_accept(ag, now);
         for (int i = 0; i < MAX_CLIENTS; i++) {
@@ -448,147 +502,3 @@ static void *agent_main(void *arg)
     return NULL;
 }
 
-/* ---- start / stop ----------------------------------------------------------------- */
-
-int lrt__agent_start(struct lrt_runtime *rt)
-{
-    /* Started by LRT_DUMP=1 rather than asked for in the options: a failure must not
-     * stop the program, only be reported. */
-    const char *env = getenv("LRT_DUMP");
-    bool soft = env && *env && strcmp(env, "0") != 0;
-    char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
-    int err = socket_dir(&rt->opts, dir, sizeof dir);
-    if (!err)
-        err = check_dir(dir);
-    if (err)
-        goto fail;
-    clean_stale(dir);
-
-    struct lrt__agent *ag = calloc(1, sizeof *ag);
-    if (!ag) {
-        err = -ENOMEM;
-        goto fail;
-    }
-    ag->rt = rt;
-    ag->lfd = ag->stop_efd = ag->answer_efd = ag->reserve_fd = -1;
-    const char *to = getenv("LRT_DUMP_CLIENT_TIMEOUT_MS");
-    ag->idle_timeout_ns = to && atoi(to) > 0 ? (uint64_t)atoi(to) * 1000000u : IDLE_TIMEOUT_NS;
-    pthread_mutex_init(&ag->mu, NULL);
-    for (int i = 0; i < MAX_CLIENTS; i++)
-        ag->clients[i].fd = -1;
-    pthread_mutex_lock(&name_mu);
-    int seq = main_name_taken ? ++name_seq : 0;
-    main_name_taken = 1;
-    pthread_mutex_unlock(&name_mu);
-    ag->name_seq = seq;
-    int k = seq ? snprintf(ag->path, sizeof ag->path, "%s/%d.%d.sock", dir, (int)getpid(), seq)
-                : snprintf(ag->path, sizeof ag->path, "%s/%d.sock", dir, (int)getpid());
-    if (k < 0 || (size_t)k >= sizeof ag->path) {
-        err = -ENAMETOOLONG;
-        goto err_free;
-    }
-    ag->inbufs = mmap(NULL, (size_t)MAX_CLIENTS * MAX_LINE, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (ag->inbufs == MAP_FAILED) {
-        ag->inbufs = NULL;
-        err = -ENOMEM;
-        goto err_free;
-    }
-    for (int i = 0; i < MAX_CLIENTS; i++)
-        ag->clients[i].in = ag->inbufs + (size_t)i * MAX_LINE;
-    ag->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    ag->answer_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    ag->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    ag->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (ag->stop_efd < 0 || ag->answer_efd < 0 || ag->lfd < 0 || ag->reserve_fd < 0) {
-        err = -errno;
-        goto err_close;
-    }
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    memcpy(sa.sun_path, ag->path, strlen(ag->path) + 1);
-    unlink(ag->path); /* a stale one of an earlier process with our pid */
-    if (bind(ag->lfd, (struct sockaddr *)&sa, sizeof sa) != 0 || chmod(ag->path, 0600) != 0 ||
-        listen(ag->lfd, 64) != 0) {
-        err = -errno;
-        unlink(ag->path);
-        goto err_close;
-    }
-    ag->inbox_id = lrt__inbox_register(rt, &rt->dump_request, agent_drain, NULL);
-    if (ag->inbox_id < 0) {
-        err = ag->inbox_id;
-        unlink(ag->path);
-        goto err_close;
-    }
-    ag->notifier = lrt__notifier_get(rt);
-    lrt__unwind_warm();
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    rt->agent = ag;
-    err = -pthread_create(&ag->thread, NULL, agent_main, ag);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (err) {
-        rt->agent = NULL;
-        lrt__inbox_unregister(rt, ag->inbox_id);
-        lrt__notifier_put(ag->notifier);
-        unlink(ag->path);
-        goto err_close;
-    }
-    pthread_setname_np(ag->thread, "lrt-dump-agent");
-    return 0;
-
-err_close:
-    if (ag->lfd >= 0)
-        close(ag->lfd);
-    if (ag->stop_efd >= 0)
-        close(ag->stop_efd);
-    if (ag->answer_efd >= 0)
-        close(ag->answer_efd);
-    if (ag->reserve_fd >= 0)
-        close(ag->reserve_fd);
-    if (ag->inbufs)
-        munmap(ag->inbufs, (size_t)MAX_CLIENTS * MAX_LINE);
-err_free:
-    name_release(ag->name_seq);
-    pthread_mutex_destroy(&ag->mu);
-    free(ag);
-fail:
-    if (soft) {
-        /* strerrordesc_np, as lrt_strerror does: lrt_strerror lives in runtime.c, which
-         * calls this function (a call back up would close a cycle). */
-        const char *why = strerrordesc_np(-err);
-        fprintf(stderr, "lrt: dump agent not started (%s); the program runs without it\n",
-                why ? why : "Unknown error");
-        return 0;
-    }
-    return err;
-}
-
-void lrt__agent_stop(struct lrt_runtime *rt)
-{
-    struct lrt__agent *ag = rt->agent;
-    if (!ag)
-        return;
-    uint64_t one = 1;
-    ssize_t n = write(ag->stop_efd, &one, sizeof one);
-    (void)n;
-    pthread_join(ag->thread, NULL);
-    lrt__inbox_unregister(rt, ag->inbox_id);
-    rt->agent = NULL;
-    unlink(ag->path);
-    name_release(ag->name_seq);
-    for (int i = 0; i < MAX_CLIENTS; i++)
-        if (ag->clients[i].fd >= 0)
-            lrt__agent_client_close(ag, &ag->clients[i]);
-    close(ag->lfd);
-    close(ag->stop_efd);
-    close(ag->answer_efd);
-    if (ag->reserve_fd >= 0)
-        close(ag->reserve_fd);
-    lrt__jw_free(&ag->result);
-    lrt__notifier_put(ag->notifier);
-    munmap(ag->inbufs, (size_t)MAX_CLIENTS * MAX_LINE);
-    pthread_mutex_destroy(&ag->mu);
-    free(ag);
-    atomic_store(&rt->dump_request, 0);
-}

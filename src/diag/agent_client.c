@@ -31,6 +31,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* Here, at the bottom of the agent files, so that all of them may read it. */
+struct lrt__agent_reg lrt__agent_reg = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
 struct reply *lrt__agent_reply_text(const char *text)
 {
     struct reply *r = calloc(1, sizeof *r);
@@ -105,8 +108,13 @@ static void handle_line(struct lrt__agent *ag, struct client *c, const char *lin
         lrt__agent_client_error(ag, c, "bad request: no \"cmd\"", 0);
     } else if (strcmp(cmd, "ping") == 0) {
         char buf[256];
-        snprintf(buf, sizeof buf, "{\"ok\":true,\"pid\":%d,\"lrt_version\":\"%s\",\"tasks\":%zu}", (int)getpid(),
-                 LRT_VERSION_STRING, __atomic_load_n(&ag->rt->alive, __ATOMIC_RELAXED));
+        size_t tasks = 0, runtimes = 0;
+        pthread_mutex_lock(&lrt__agent_reg.mu);
+        for (struct lrt__agent_rt *r = lrt__agent_reg.list; r; r = r->next, runtimes++)
+            tasks += __atomic_load_n(&r->rt->alive, __ATOMIC_RELAXED);
+        pthread_mutex_unlock(&lrt__agent_reg.mu);
+        snprintf(buf, sizeof buf, "{\"ok\":true,\"pid\":%d,\"lrt_version\":\"%s\",\"tasks\":%zu,\"runtimes\":%zu}",
+                 (int)getpid(), LRT_VERSION_STRING, tasks, runtimes);
         lrt__agent_client_send(ag, c, lrt__agent_reply_text(buf), 0);
     } else if (strcmp(cmd, "snapshot") == 0) {
         json_t *bt = json_object_get(req, "backtraces");

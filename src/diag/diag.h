@@ -13,6 +13,7 @@
  *
  * Inside diag the calls go one way, bottom first:
  *   json.c  <-  unwind.c  <-  live.c  <-  stall.c  <-  snapshot.c  <-  agent_client.c  <-  agent.c
+ *   <-  attach.c
  * (json and unwind are independent of each other; a file may call any file to its left).
  * crash.c (fatal signals) calls unwind.c; sigdump.c (text dump on a signal) calls
  * snapshot.c, live.c and srcline.c (file:line with libdw, a leaf).
@@ -125,9 +126,22 @@ void lrt__stall_counts(struct lrt_runtime *rt, uint64_t *stalls, uint64_t *suppr
 
 /* ---- snapshot.c ----------------------------------------------------------------------- */
 enum { LRT__SNAP_API = 0, LRT__SNAP_SAFEPOINT, LRT__SNAP_STUCK, LRT__SNAP_IDLE };
-/* Write a snapshot of @rt as JSON into @w.  Runtime thread (API, SAFEPOINT), or another
- * thread while the runtime thread is frozen or outside lrt (STUCK with @live, IDLE).
- * Returns 0 or -ENOMEM. */
-int lrt__snapshot(struct lrt_runtime *rt, unsigned flags, int mode, const lrt__live *lv, lrt__jw *w);
+/* Where some top-level values sit in a snapshot's text (offset and length in w->buf), so
+ * that the agent can splice the snapshots of several runtimes into one answer. */
+enum { LRT__PART_RUNTIME, LRT__PART_TASKS, LRT__PART_IO, LRT__PART_TIMERS, LRT__PART_BLOCKING,
+       LRT__PART_STALLS, LRT__PART__COUNT };
+struct lrt__snap_parts {
+    size_t off[LRT__PART__COUNT], len[LRT__PART__COUNT];
+};
+/* Write a snapshot of @rt as JSON into @w, each task labelled "runtime": @index when
+ * @index >= 0, the parts recorded in @parts when not NULL.  Runtime thread (API,
+ * SAFEPOINT), or another thread while the runtime thread is frozen or outside lrt (STUCK
+ * with @live, IDLE).  Returns 0 or -ENOMEM. */
+int lrt__snapshot_ex(struct lrt_runtime *rt, unsigned flags, int mode, const lrt__live *lv, int index,
+                     struct lrt__snap_parts *parts, lrt__jw *w);
+static inline int lrt__snapshot(struct lrt_runtime *rt, unsigned flags, int mode, const lrt__live *lv, lrt__jw *w)
+{
+    return lrt__snapshot_ex(rt, flags, mode, lv, -1, NULL, w);
+}
 
 #endif

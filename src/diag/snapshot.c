@@ -200,6 +200,7 @@ struct snap {
     uint64_t now_coarse, now_rt, now_mono;
     lrt__frame frames[LRT__MAX_FRAMES];
     bool self_in_poll; /* API mode called from a task: current runs on this stack */
+    int index;         /* the runtime's label written in each task, -1: none */
 };
 
 static void write_wait(struct snap *s, const struct lrt_task *t)
@@ -349,6 +350,8 @@ static void snapshot_task(struct snap *s, struct lrt_task *t)
         busy += state_ns;
     lrt__jw_obj(w, NULL);
     lrt__jw_u64(w, "id", t->id);
+    if (s->index >= 0)
+        lrt__jw_u64(w, "runtime", (uint64_t)s->index);
     lrt__jw_str(w, "name", t->name);
     lrt__jw_u64(w, "parent", t->parent_id);
     if (t->gm) { /* a member until join_next returns it; the group outlives its members */
@@ -481,7 +484,18 @@ static const char *mode_name(int mode)
     return names[mode & 3];
 }
 
-int lrt__snapshot(struct lrt_runtime *rt, unsigned flags, int mode, const lrt__live *lv, lrt__jw *w)
+/* Record where the value just written (from @from to the end) starts and ends. */
+static void part(struct lrt__snap_parts *p, int which, const lrt__jw *w, size_t from, char open)
+{
+    if (!p || !w->buf)
+        return;
+    const char *v = memchr(w->buf + from, open, w->len - from);
+    p->off[which] = v ? (size_t)(v - w->buf) : w->len;
+    p->len[which] = w->len - p->off[which];
+}
+
+int lrt__snapshot_ex(struct lrt_runtime *rt, unsigned flags, int mode, const lrt__live *lv, int index,
+                     struct lrt__snap_parts *parts, lrt__jw *w)
 {
     lrt__sym_init();
     struct snap *s = mmap(NULL, sizeof *s, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -492,6 +506,7 @@ int lrt__snapshot(struct lrt_runtime *rt, unsigned flags, int mode, const lrt__l
     s->flags = flags;
     s->mode = mode;
     s->live = lv;
+    s->index = index;
     s->sc = (flags & LRT_DUMP_BACKTRACES) ? lrt__symcache_get() : NULL;
     uint64_t resolved0 = lrt__symcache_resolved(s->sc);
     s->now_coarse = lrt__coarse_ns();
@@ -522,6 +537,7 @@ int lrt__snapshot(struct lrt_runtime *rt, unsigned flags, int mode, const lrt__l
     lrt__jw_i64(w, "runtime_tid", rt->tid);
     lrt__jw_end(w, '}');
 
+    size_t from = w->len;
     lrt__jw_obj(w, "runtime");
     lrt__jw_str(w, "state", state);
     lrt__jw_str(w, "source", mode_name(mode));
@@ -556,21 +572,29 @@ int lrt__snapshot(struct lrt_runtime *rt, unsigned flags, int mode, const lrt__l
     hist(w, "poll_time_hist", rt->m.poll_hist, rt->m.polls);
     hist(w, "sched_latency_hist", rt->m.sched_hist, rt->m.polls);
     lrt__jw_end(w, '}');
+    part(parts, LRT__PART_RUNTIME, w, from, '{');
 
+    from = w->len;
     lrt__jw_arr(w, "tasks");
     size_t guard = rt->alive + 16;
     for (lrt__link *n = rt->tasks.next; n && n != &rt->tasks && guard--; n = n->next)
         snapshot_task(s, lrt__container_of(n, struct lrt_task, all));
     lrt__jw_end(w, ']');
+    part(parts, LRT__PART_TASKS, w, from, '[');
 
+    from = w->len;
     lrt__jw_arr(w, "io");
     lrt__io_foreach(rt, io_cb, s);
     lrt__jw_end(w, ']');
+    part(parts, LRT__PART_IO, w, from, '[');
 
+    from = w->len;
     lrt__jw_arr(w, "timers");
     lrt__timers_foreach(rt, timer_cb, s);
     lrt__jw_end(w, ']');
+    part(parts, LRT__PART_TIMERS, w, from, '[');
 
+    from = w->len;
     lrt__jw_obj(w, "blocking");
     lrt__jw_u64(w, "threads", threads);
     lrt__jw_u64(w, "idle", idle);
@@ -580,8 +604,11 @@ int lrt__snapshot(struct lrt_runtime *rt, unsigned flags, int mode, const lrt__l
     lrt__pool_foreach(rt, job_cb, s);
     lrt__jw_end(w, ']');
     lrt__jw_end(w, '}');
+    part(parts, LRT__PART_BLOCKING, w, from, '{');
 
+    from = w->len;
     lrt__stall_json(rt, w);
+    part(parts, LRT__PART_STALLS, w, from, '[');
     lrt__jw_end(w, '}');
 
     if (getenv("LRT_DUMP_DEBUG"))
