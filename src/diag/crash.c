@@ -206,7 +206,7 @@ static void put_obj_name(const struct lrt_task *t)
     }
 }
 
-/* The wait reason, as snapshot.c's fmt_wait words it, with less detail. */
+/* The wait reason, as wait_text.c's lrt__fmt_wait words it, with less detail. */
 static void put_wait(const struct lrt_task *t)
 {
     int state = t->state & 3, kind = t->wait_kind;

@@ -124,6 +124,12 @@ void lrt__stall_json(struct lrt_runtime *rt, lrt__jw *w);
 /* stalls reported, and of those not printed (rate limit): one consistent pair */
 void lrt__stall_counts(struct lrt_runtime *rt, uint64_t *stalls, uint64_t *suppressed);
 
+/* ---- wait_text.c: a wait reason in words and as the snapshot's "wait" object ---------- */
+/* "mutex 'accounts' 0x... (held by task 5)" for @t's wait at time @now (into @buf). */
+void lrt__fmt_wait(uint64_t now, const struct lrt_task *t, char *buf, size_t n);
+/* The task's "wait" object (kind, object text, name and the kind's own keys). */
+void lrt__write_wait(lrt__jw *w, uint64_t now_rt, const struct lrt_task *t);
+
 /* ---- snapshot.c ----------------------------------------------------------------------- */
 enum { LRT__SNAP_API = 0, LRT__SNAP_SAFEPOINT, LRT__SNAP_STUCK, LRT__SNAP_IDLE };
 /* Where some top-level values sit in a snapshot's text (offset and length in w->buf), so
