@@ -21,20 +21,12 @@
 
 #include "test_util.h"
 
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#else
-#define RUNNING_ON_VALGRIND 0
-#endif
-
 /* valgrind 3.19 runs posix_spawn's CLONE_VFORK child as a fork that cannot hand its
  * exec or file-action error back: posix_spawn "succeeds" and the child exits 127.  Nor
  * does it apply seccomp filters.  Tests of those answers skip there, saying so. */
 static int skip_under_valgrind(const char *test)
 {
-    if (RUNNING_ON_VALGRIND)
-        fprintf(stderr, "[skipped under valgrind: %s needs posix_spawn's error or seccomp] ", test);
-    return RUNNING_ON_VALGRIND;
+    return lrt_test_skip_under_valgrind(test, "posix_spawn's error or seccomp");
 }
 
 #define STDIO(i, o, e) (&(lrt_process_opts_t){.stdin_mode = (i), .stdout_mode = (o), .stderr_mode = (e)})

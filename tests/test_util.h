@@ -61,6 +61,23 @@ static inline int lrt_test_fork_capture(int (*child)(void *), void *arg, char *o
     return status;
 }
 
+/* ---- valgrind ------------------------------------------------------------------------ */
+#include <stdio.h>
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#else
+#define RUNNING_ON_VALGRIND 0
+#endif
+
+/* Whether to skip @test because valgrind cannot give what it checks (@why); says so on
+ * stderr, so a skip is never silent. */
+static inline int lrt_test_skip_under_valgrind(const char *test, const char *why)
+{
+    if (RUNNING_ON_VALGRIND)
+        fprintf(stderr, "[skipped under valgrind: %s needs %s] ", test, why);
+    return RUNNING_ON_VALGRIND;
+}
+
 /* ---- talking to a dump agent (tests of diag) ------------------------------------- */
 #include <poll.h>
 #include <stdlib.h>
