@@ -1,21 +1,26 @@
 /*
- * graceful_shutdown - stop accepting work, give in-flight work 1 s, cancel the rest.
+ * graceful_shutdown - on SIGINT or SIGTERM: stop accepting work, give in-flight work
+ * 1 s, cancel the rest.
  *
  *   build/examples/graceful_shutdown
  *
  * A dispatcher takes jobs from a channel and runs each in a task group until it is told
- * to stop (a notify; a real service would wait for SIGTERM there).  Then it closes the
- * intake, collects what finishes within one second (a deadline scope over the join loop),
- * aborts what is left, and lrt_group_free() joins it: nothing leaks.  Each job records
- * its cleanup in a shield, so even a cancelled job finishes its bookkeeping.  The runtime
+ * to stop.  A signal task waits for SIGINT/SIGTERM (lrt_signal_recv: no handler, no
+ * self-pipe) and tells it.  Then the dispatcher closes the intake, collects what finishes
+ * within one second (a deadline scope over the join loop), aborts what is left, and
+ * lrt_group_free() joins it: nothing leaks.  Each job records its cleanup in a shield, so
+ * even a cancelled job finishes its bookkeeping.  To be a self-contained demo the program
+ * sends itself SIGTERM after 100 ms (a real service waits for the operator's); the runtime
  * runs on its virtual clock (start_paused) so the output is the same on every run,
  * however loaded the machine: drop that option for real time.
  */
 #include <lrt/lrt.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <unistd.h>
 
 static unsigned long ms(void) { return (unsigned long)(lrt_now_ns() / 1000000); }
 
@@ -62,17 +67,42 @@ static void *dispatcher(void *arg)
     return NULL;
 }
 
+struct watcher {
+    lrt_signal_t *sigs;
+    lrt_notify_t *stop;
+};
+
+static void *signal_watcher(void *arg)
+{
+    struct watcher *w = arg;
+    int sig = lrt_signal_recv(w->sigs, -1);
+    if (sig > 0) {
+        printf("%4lu ms  %s: stop accepting\n", ms(), sig == SIGINT ? "SIGINT" : "SIGTERM");
+        lrt_notify_one(w->stop);
+    }
+    return NULL;
+}
+
 static void *run(void *unused)
 {
     (void)unused;
+    static const int stop_signals[] = {SIGINT, SIGTERM};
     struct service s = {lrt_chan_new(0), lrt_notify_new()};
+    struct watcher w = {lrt_signal_open(stop_signals, 2), s.stop};
+    if (!w.sigs) {
+        perror("lrt_signal_open");
+        return (void *)1;
+    }
+    lrt_task_t *watch = lrt_spawn(signal_watcher, &w);
     lrt_task_t *d = lrt_spawn(dispatcher, &s);
     static const intptr_t work[] = {3, 8, 15, 40, 12};
     for (size_t i = 0; i < sizeof work / sizeof work[0]; i++)
         lrt_chan_send(s.intake, (void *)work[i]);
-    lrt_sleep_ms(100); /* the service runs for a while ... */
-    lrt_notify_one(s.stop); /* ... then is told to stop */
+    lrt_sleep_ms(100);       /* the service runs for a while ... */
+    kill(getpid(), SIGTERM); /* ... then the operator stops it */
     lrt_join(d, NULL);
+    lrt_join(watch, NULL);
+    lrt_signal_close(w.sigs);
     lrt_chan_free(s.intake);
     lrt_notify_free(s.stop);
     return NULL;
@@ -84,7 +114,8 @@ int main(void)
     lrt_runtime_t *rt = lrt_runtime_new(&o);
     if (!rt)
         return 1;
-    int rc = lrt_block_on(rt, run, NULL, NULL);
+    void *res = NULL;
+    int rc = lrt_block_on(rt, run, NULL, &res);
     lrt_runtime_free(rt);
-    return rc == 0 ? 0 : 1;
+    return rc == 0 && !res ? 0 : 1;
 }

@@ -644,6 +644,43 @@ LRT_EXPORT int lrt_tls_key_new(void (*dtor)(void *));
 LRT_EXPORT void *lrt_tls_get(int key);
 LRT_EXPORT int lrt_tls_set(int key, void *value);
 
+/* ---- signals ---------------------------------------------------------------------- */
+
+typedef struct lrt_signal lrt_signal_t;
+
+/*
+ * lrt_signal_open() - collect the @n signals of @signos (each 1..64, not SIGKILL or
+ * SIGSTOP) through a signalfd, so a task can wait for them with lrt_signal_recv()
+ * instead of a signal handler.  Blocks them in the calling thread's mask (that is what
+ * lets the signalfd see them).  lrt's own threads block every signal; the application's
+ * other threads must block these too (create them after this call from this thread, or
+ * pthread_sigmask() in each), else the kernel may deliver the signal to one of them.
+ * Several handles may cover the same signal; one signal is read by one of them.
+ * Returns the handle (the caller owns it; lrt_signal_close() frees it) or NULL with errno
+ * EINVAL (NULL @signos, @n == 0, a bad number), EMFILE, ENOMEM.  Any thread; the thread
+ * that runs the runtime whose tasks receive (signals directed at a thread go to that
+ * thread).
+ */
+LRT_EXPORT lrt_signal_t *lrt_signal_open(const int *signos, size_t n);
+/*
+ * lrt_signal_recv() - wait for one of @s's signals; returns its number (> 0),
+ * -ETIMEDOUT (@timeout_ms >= 0 passed; < 0 = none), -ECANCELED (aborted, shutdown),
+ * -EPIPE (@s was closed while waiting), -EINVAL (NULL), -EXDEV (not the thread that
+ * opened @s), -EPERM (not in a task).  Two tasks may wait on the same @s: each signal
+ * wakes one of them.  Signals of the same number that arrive before a receive are merged
+ * into one (standard signals are not queued).  Dump: "signal SIGINT,SIGTERM".  Task on
+ * the runtime thread that opened @s.
+ */
+LRT_EXPORT int lrt_signal_recv(lrt_signal_t *s, int64_t timeout_ms);
+/*
+ * lrt_signal_close() - free @s (NULL: nothing).  On the thread that opened it, restores
+ * the thread's mask for each signal no other open handle covers and that the thread had
+ * not blocked before: such signals still pending are consumed first, so a late one
+ * cannot run the old disposition.  A task still waiting in lrt_signal_recv() on @s gets
+ * -EPIPE.  Call on the thread that opened @s (elsewhere the mask is left as it is).
+ */
+LRT_EXPORT void lrt_signal_close(lrt_signal_t *s);
+
 /* ---- introspection ---------------------------------------------------------------- */
 
 #define LRT_DUMP_BACKTRACES 0x1u

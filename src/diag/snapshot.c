@@ -364,7 +364,7 @@ static void snapshot_task(struct snap *s, struct lrt_task *t)
     lrt__jw_u64(w, "polls", t->polls);
     lrt__jw_u64(w, "busy_ns", busy);
     lrt__jw_obj(w, "last_waker");
-    lrt__jw_str(w, "kind", lrt__waker_names[t->last_waker & 7]);
+    lrt__jw_str(w, "kind", t->last_waker < LRT__WAKER__COUNT ? lrt__waker_names[t->last_waker] : "none");
     lrt__jw_u64(w, "task", t->last_waker_id);
     lrt__jw_end(w, '}');
     lrt__jw_obj(w, "spawned_at");
