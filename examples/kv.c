@@ -976,16 +976,9 @@ static int listen_on(unsigned port, unsigned *bound)
 struct config {
     unsigned port;
     int64_t idle_ms;
+    lrt_signal_t *stop; /* SIGINT, SIGTERM */
 };
 
-/* TODO(signals): lrt_signal_open/recv/close land on main (issue 11 item 1); until then
- * the root task just waits and SIGINT/SIGTERM kill the process. */
-static int wait_for_stop(void)
-{
-    while (lrt_sleep_ms(3600 * 1000) == 0)
-        ;
-    return -ECANCELED;
-}
 
 static void *serve(void *arg)
 {
@@ -1022,7 +1015,7 @@ static void *serve(void *arg)
     printf("kv: listening on 127.0.0.1:%u\n", port);
     fflush(stdout);
 
-    int sig = wait_for_stop();
+    int sig = lrt_signal_recv(cfg->stop, -1);
     if (sig > 0)
         fprintf(stderr, "kv: %s: stopping\n", strsignal(sig));
 
@@ -1109,13 +1102,21 @@ int main(int argc, char **argv)
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
+    /* before any thread exists: every thread of the process then has them blocked */
+    static const int stop[] = {SIGINT, SIGTERM};
+    if (!(cfg.stop = lrt_signal_open(stop, 2))) {
+        fprintf(stderr, "kv: lrt_signal_open: %s\n", lrt_strerror(-errno));
+        return 1;
+    }
     lrt_runtime_t *rt = lrt_runtime_new(NULL);
     if (!rt) {
         fprintf(stderr, "kv: lrt_runtime_new: %s\n", lrt_strerror(-errno));
+        lrt_signal_close(cfg.stop);
         return 1;
     }
     void *res = (void *)1;
     int rc = lrt_block_on(rt, serve, &cfg, &res);
     lrt_runtime_free(rt);
+    lrt_signal_close(cfg.stop);
     return rc == 0 && res == NULL ? 0 : 1;
 }
