@@ -13,7 +13,8 @@
 # a bounded time.  Every wait is bounded.
 # Environment: BUILD (default build), KV_WRAP (a command prefix, e.g.
 # "valgrind --leak-check=full --error-exitcode=99": the exit status then covers leaks;
-# the benchmark is shortened and the RSS check skipped).  Exit: 0 all passed, 1 a failure.
+# the benchmark is shortened, the RSS check skipped, and the dump agent left off: its
+# libunwind warm-up probes memory through write(2), which valgrind reports).  Exit: 0 all passed, 1 a failure.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
@@ -41,9 +42,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-slow=1
-[ -n "$WRAP" ] && slow=10
-LRT_DUMP=1 LRT_DUMP_DIR=$tmp/sock $WRAP "$KV" --idle-timeout=1500 0 >"$tmp/out" 2>"$tmp/err" &
+slow=1 dump=1
+[ -n "$WRAP" ] && slow=10 dump=0
+LRT_DUMP=$dump LRT_DUMP_DIR=$tmp/sock $WRAP "$KV" --idle-timeout=1500 0 >"$tmp/out" 2>"$tmp/err" &
 pid=$!
 for _ in $(seq $((200 * slow))); do
     grep -q '^kv: listening on 127.0.0.1:[0-9]*$' "$tmp/out" 2>/dev/null && break
@@ -132,6 +133,7 @@ sed 's/^/t-kv: /' "$tmp/bench.rps"
 # ---- the dump shows what each task is -------------------------------------------------
 exec 5<>/dev/tcp/127.0.0.1/"$PORT"
 sleep 0.2
+[ $dump = 1 ] && {
 LRT_DUMP_DIR=$tmp/sock timeout -k 2 $((10 * slow)) "$DUMP" $pid >"$tmp/dump" 2>&1 ||
     fail "lrt-dump: $(head -c 300 "$tmp/dump")"
 for w in "accept 127.0.0.1:$PORT" "conn 127.0.0.1:" "signal SIGINT,SIGTERM" "expire keys"; do
@@ -140,6 +142,7 @@ done
 LRT_DUMP_DIR=$tmp/sock timeout -k 2 $((10 * slow)) "$DUMP" --json $pid >"$tmp/dump.json" 2>&1 ||
     fail "lrt-dump --json: $(head -c 300 "$tmp/dump.json")"
 grep -qF '"connections"' "$tmp/dump.json" || fail "the dump shows no group 'connections'"
+}
 exec 5<&-
 
 # ---- hostile clients ------------------------------------------------------------------
