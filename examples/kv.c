@@ -831,8 +831,15 @@ static void *conn_task(void *arg)
             (void)flush(c);
             break;
         }
+        /* At most KV_IBUF of commands per read, or what the argument being read still
+         * lacks: a buffer grown for a big value must not let one read bring megabytes of
+         * small commands that would hold the thread for one poll. */
+        size_t room = c->icap - c->ilen, want = KV_IBUF;
+        if (c->want && c->bulk >= 0 && c->ilen - c->scan < (size_t)c->bulk + 2 &&
+            (size_t)c->bulk + 2 - (c->ilen - c->scan) > want)
+            want = (size_t)c->bulk + 2 - (c->ilen - c->scan);
         c->idle = c->ipos == c->ilen;
-        ssize_t n = lrt_read_timeout(c->fd, c->ibuf + c->ilen, c->icap - c->ilen, s->idle_ms);
+        ssize_t n = lrt_read_timeout(c->fd, c->ibuf + c->ilen, room < want ? room : want, s->idle_ms);
         c->idle = false;
         if (n <= 0)
             break; /* EOF, idle timeout, reset, cancelled */

@@ -102,6 +102,15 @@ cli -x echo <"$tmp/bin" >"$tmp/echo"
 expect OK -x set binkey <"$tmp/bin"
 cli get binkey >"$tmp/get"
 [ "$(head -c "$size" "$tmp/get" | cmp - "$tmp/bin" 2>&1)" = "" ] || fail "GET of binary data: $(od -c "$tmp/get" | head -3)"
+# a 3 MB value: read across many reads into a grown buffer, written back from the store
+head -c 3000000 /dev/urandom >"$tmp/big"
+expect OK -x set bigval <"$tmp/big"
+cli get bigval >"$tmp/big.get"
+[ "$(head -c 3000000 "$tmp/big.get" | cmp - "$tmp/big" 2>&1)" = "" ] || fail "GET of a 3 MB value differs"
+expect 1 del bigval
+expect OK set short v px 200
+sleep 0.5
+expect "" get short
 cli config get save >"$tmp/cfg"
 cli config get appendonly >>"$tmp/cfg"
 [ "$(tr '\n' ' ' <"$tmp/cfg")" = "save  appendonly no " ] || fail "CONFIG GET: $(tr '\n' ' ' <"$tmp/cfg")"
@@ -112,6 +121,14 @@ timeout -k 2 $((30 * slow)) redis-cli -p "$PORT" --pipe <"$tmp/pipe" >"$tmp/pipe
 grep -q 'errors: 0, replies: 2000' "$tmp/pipe.out" || fail "redis-cli --pipe: $(tail -2 "$tmp/pipe.out")"
 expect 1000 get n
 expect 777 get key:777
+# one DEL of 500 keys, then the other 500 are all still there (the table closes its gaps)
+expect 500 del $(seq -f 'key:%g' 1 2 1000)
+{ for i in $(seq 1 1000); do printf 'GET key:%d\r\n' "$i"; done; printf 'QUIT\r\n'; } | raw gets 10
+for i in $(seq 1 1000); do
+    if [ $((i % 2)) = 1 ]; then printf '$-1\r\n'; else printf '$%d\r\n%d\r\n' ${#i} "$i"; fi
+done >"$tmp/gets.want"
+printf '+OK\r\n' >>"$tmp/gets.want"
+cmp -s "$tmp/gets" "$tmp/gets.want" || fail "GET of 1000 keys after deleting 500: $(cmp "$tmp/gets" "$tmp/gets.want")"
 printf 'PING\r\nECHO two\r\n\r\n*2\r\n$4\r\nECHO\r\n$5\r\nthree\r\nQUIT\r\n' | raw inline 10
 [ "$(tr '\r\n' '|/' <"$tmp/inline")" = '+PONG|/$3|/two|/$5|/three|/+OK|/' ] ||
     fail "pipelined inline and RESP commands: $(od -c "$tmp/inline" | head -4)"
@@ -191,6 +208,37 @@ for _ in $(seq $((600 * slow))); do [ -s "$tmp/noread.rc" ] && break; sleep 0.05
 [ "$(cat "$tmp/noread.rc" 2>/dev/null)" = "" ] && fail "a client that never reads was not dropped within 30 s"
 [ "$(cat "$tmp/noread.rc" 2>/dev/null)" = 124 ] && fail "a client that never reads was not dropped within 60 s"
 alive "dropping a client that does not read"
+
+# ---- out of fds: the accept loop sheds clients, serves the ones it has, and serves
+# again once fds are free (a second server with RLIMIT_NOFILE 64)
+(ulimit -n 64 && exec $WRAP "$KV" 0) >"$tmp/out2" 2>"$tmp/err2" &
+pid2=$!
+bg+=($pid2)
+for _ in $(seq $((200 * slow))); do
+    grep -q '^kv: listening' "$tmp/out2" 2>/dev/null && break
+    sleep 0.05
+done
+PORT2=$(sed -n 's/^kv: listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$tmp/out2")
+if [ -z "$PORT2" ]; then
+    fail "the server with 64 fds did not start: $(head -c 300 "$tmp/err2")"
+else
+    fds=()
+    for _ in $(seq 80); do exec {fd}<>/dev/tcp/127.0.0.1/"$PORT2" && fds+=($fd); done
+    printf 'PING\r\n' >&"${fds[0]}"
+    reply=$(timeout $((10 * slow)) head -c 7 <&"${fds[0]}" | tr -d '\r\n')
+    [ "$reply" = +PONG ] || fail "out of fds: an accepted client got '$reply'"
+    for fd in "${fds[@]}"; do exec {fd}<&-; done
+    ok=0
+    for _ in $(seq $((100 * slow))); do
+        [ "$(timeout 5 redis-cli -p "$PORT2" ping 2>/dev/null)" = PONG ] && { ok=1; break; }
+        sleep 0.1
+    done
+    [ $ok = 1 ] || fail "out of fds: no PONG within $((10 * slow)) s after the clients left"
+    kill -TERM $pid2
+    st=124
+    for _ in $(seq $((300 * slow))); do kill -0 $pid2 2>/dev/null || { wait $pid2; st=$?; break; }; sleep 0.05; done
+    [ $st = 0 ] || fail "the server with 64 fds: status $st after SIGTERM: $(tail -c 300 "$tmp/err2")"
+fi
 
 # ---- graceful shutdown: SIGTERM with an idle and a half-sent client connected ----------
 exec 8<>/dev/tcp/127.0.0.1/"$PORT"
