@@ -541,6 +541,8 @@ static int cmd_get(struct conn *c)
     }
     /* Not copied: our reference keeps it alive while the write suspends. */
     ob_num(c, '$', (long long)v->len);
+    if (c->oom)
+        return -ENOMEM;
     v->refs++;
     int rc = flush(c);
     if (rc == 0)
@@ -815,6 +817,11 @@ static void shrink(struct conn *c)
         c->obuf = NULL;
         c->ocap = 0;
     }
+    if (c->argcap > 1024) {
+        free(c->argv);
+        c->argv = NULL;
+        c->argcap = 0;
+    }
 }
 
 static void *conn_task(void *arg)
@@ -1050,8 +1057,10 @@ static void *serve(void *arg)
     rc = 0;
 out_group:
     lrt_group_free(s.conns);
-    while (s.live) /* spawned but aborted before they ever ran */
+    while (s.live) { /* spawned but aborted before they ever ran */
+        lrt_close(s.live->fd);
         conn_unlist_free(&s, s.live);
+    }
 out_listen:
     if (s.lfd >= 0)
         lrt_close(s.lfd);
