@@ -92,6 +92,8 @@ expect "ERR unknown command 'nosuchcmd'" nosuchcmd x
 expect "ERR wrong number of arguments for 'get' command" get
 expect "ERR syntax error" set k v bogus
 expect OK set ttl v px 100000
+expect "ERR invalid expire time in 'set' command" set k v ex 99999999999
+expect "ERR value is not an integer or out of range" set k v ex 1x
 expect "" set ttl w nx
 expect v get ttl
 printf 'bin\0ary\r\n\377 \n*1\r\n' >"$tmp/bin"
