@@ -43,7 +43,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -363,9 +362,8 @@ static bool parse_ll(const char *p, size_t n, long long *out)
     unsigned long long u = 0;
     for (; i < n; i++) {
         unsigned d = (unsigned char)p[i] - '0';
-        if (d > 9 || u > (ULLONG_MAX - d) / 10)
+        if (d > 9 || __builtin_mul_overflow(u, 10, &u) || __builtin_add_overflow(u, d, &u))
             return false;
-        u = u * 10 + d;
     }
     if (p[0] != '-') {
         if (u > LLONG_MAX)
@@ -396,17 +394,30 @@ static bool arg_push(struct conn *c, size_t off, size_t len)
 }
 
 /* The header line at @at ("*3\r\n", "$5\r\n"): its length with the number in *@n, 0 while
- * incomplete, -1 when malformed (no CRLF within KV_HDR_MAX bytes, not a number). */
+ * incomplete, -1 when malformed (not "-"?digits CRLF within KV_HDR_MAX bytes, more than
+ * 18 digits, a leading zero).  One pass over the bytes: every argument has a header, so
+ * this is the parser's inner loop. */
 static long header(const struct conn *c, size_t at, long long *n)
 {
     const char *p = c->ibuf + at;
     size_t avail = c->ilen - at;
-    const char *nl = memchr(p, '\n', avail < KV_HDR_MAX ? avail : KV_HDR_MAX);
-    if (!nl)
+    const char *e = p + (avail < KV_HDR_MAX ? avail : KV_HDR_MAX);
+    const char *q = p + 1;
+    bool neg = q < e && *q == '-';
+    q += neg;
+    const char *d0 = q;
+    unsigned long long u = 0; /* at most 18 digits: no overflow */
+    for (; q < e && (unsigned)(*q - '0') <= 9; q++) {
+        if (q - d0 == 18)
+            return -1;
+        u = u * 10 + (unsigned)(*q - '0');
+    }
+    if (q + 1 >= e) /* the CRLF is not all there */
         return avail < KV_HDR_MAX ? 0 : -1;
-    if (nl - p < 3 || nl[-1] != '\r' || !parse_ll(p + 1, (size_t)(nl - 1 - (p + 1)), n))
+    if (q == d0 || (*d0 == '0' && q - d0 > 1) || q[0] != '\r' || q[1] != '\n')
         return -1;
-    return nl + 1 - p;
+    *n = neg ? -(long long)u : (long long)u;
+    return q + 2 - p;
 }
 
 /* An inline command: 1 parsed, 0 incomplete, 2 empty line skipped, -1 too long. */
@@ -512,10 +523,16 @@ static int parse(struct conn *c)
 #define ARG(c, i) ((c)->ibuf + (c)->ipos + (c)->argv[i].off)
 #define LEN(c, i) ((c)->argv[i].len)
 
+/* Argument @i is @word (lower-case letters) in any case.  Setting bit 5 maps exactly
+ * 'A'-'Z' and 'a'-'z' onto 'a'-'z': no other byte can match a letter that way. */
 static bool arg_is(const struct conn *c, long i, const char *word)
 {
-    size_t n = strlen(word);
-    return LEN(c, i) == n && strncasecmp(ARG(c, i), word, n) == 0;
+    const char *a = ARG(c, i);
+    size_t n = LEN(c, i), k = 0;
+    for (; k < n && word[k]; k++)
+        if ((a[k] | 0x20) != word[k])
+            return false;
+    return k == n && !word[k];
 }
 
 static int arity(struct conn *c, const char *cmd)
@@ -561,12 +578,12 @@ static int cmd_set(struct conn *c)
     uint64_t ttl_ns = 0;
     bool nx = false, xx = false;
     for (long i = 3; i < c->argc; i++) {
-        bool ex = arg_is(c, i, "EX");
-        if (arg_is(c, i, "NX")) {
+        bool ex = arg_is(c, i, "ex");
+        if (arg_is(c, i, "nx")) {
             nx = true;
-        } else if (arg_is(c, i, "XX")) {
+        } else if (arg_is(c, i, "xx")) {
             xx = true;
-        } else if ((ex || arg_is(c, i, "PX")) && i + 1 < c->argc && !ttl_ns) {
+        } else if ((ex || arg_is(c, i, "px")) && i + 1 < c->argc && !ttl_ns) {
             long long t;
             if (!parse_ll(ARG(c, i + 1), LEN(c, i + 1), &t)) {
                 OB_LIT(c, "-ERR value is not an integer or out of range\r\n");
@@ -673,7 +690,7 @@ static int cmd_del(struct conn *c)
 /* CONFIG GET for the two parameters redis-benchmark reads before it runs. */
 static int cmd_config(struct conn *c)
 {
-    if (c->argc < 2 || !arg_is(c, 1, "GET")) {
+    if (c->argc < 2 || !arg_is(c, 1, "get")) {
         OB_LIT(c, "-ERR unknown subcommand or wrong number of arguments for 'config'\r\n");
         return 0;
     }
@@ -717,15 +734,15 @@ static int exec(struct conn *c)
 {
     switch (LEN(c, 0)) {
     case 3:
-        if (arg_is(c, 0, "GET"))
+        if (arg_is(c, 0, "get"))
             return cmd_get(c);
-        if (arg_is(c, 0, "SET"))
+        if (arg_is(c, 0, "set"))
             return cmd_set(c);
-        if (arg_is(c, 0, "DEL"))
+        if (arg_is(c, 0, "del"))
             return cmd_del(c);
         break;
     case 4:
-        if (arg_is(c, 0, "PING")) {
+        if (arg_is(c, 0, "ping")) {
             if (c->argc > 2)
                 return arity(c, "ping");
             if (c->argc == 2)
@@ -734,21 +751,21 @@ static int exec(struct conn *c)
                 OB_LIT(c, "+PONG\r\n");
             return 0;
         }
-        if (arg_is(c, 0, "INCR"))
+        if (arg_is(c, 0, "incr"))
             return cmd_incr(c);
-        if (arg_is(c, 0, "ECHO")) {
+        if (arg_is(c, 0, "echo")) {
             if (c->argc != 2)
                 return arity(c, "echo");
             ob_bulk(c, ARG(c, 1), LEN(c, 1));
             return 0;
         }
-        if (arg_is(c, 0, "QUIT")) {
+        if (arg_is(c, 0, "quit")) {
             OB_LIT(c, "+OK\r\n");
             return 1;
         }
         break;
     case 6:
-        if (arg_is(c, 0, "CONFIG"))
+        if (arg_is(c, 0, "config"))
             return cmd_config(c);
         break;
     }
