@@ -412,9 +412,13 @@ static long header(const struct conn *c, size_t at, long long *n)
             return -1;
         u = u * 10 + (unsigned)(*q - '0');
     }
-    if (q + 1 >= e) /* the CRLF is not all there */
+    if (q == e) /* the digits may go on */
         return avail < KV_HDR_MAX ? 0 : -1;
-    if (q == d0 || (*d0 == '0' && q - d0 > 1) || q[0] != '\r' || q[1] != '\n')
+    if (q == d0 || (*d0 == '0' && q - d0 > 1) || q[0] != '\r')
+        return -1;
+    if (q + 1 == e)
+        return avail < KV_HDR_MAX ? 0 : -1;
+    if (q[1] != '\n')
         return -1;
     *n = neg ? -(long long)u : (long long)u;
     return q + 2 - p;

@@ -167,7 +167,8 @@ exec 5<&-
 # ---- hostile clients ------------------------------------------------------------------
 # garbage, huge lengths: "-ERR Protocol error" and the connection closed
 for attack in '*abc\r\n' '*1\r\n$99999999999\r\n' '*99999999999\r\n' '*1\r\nxy\r\n' \
-    '*1\r\n$-5\r\n' '*1\r\n$3\r\nabcd\r\n' '*100000000000000000000000000000\r\n'; do
+    '*1\r\n$-5\r\n' '*1\r\n$3\r\nabcd\r\n' '*100000000000000000000000000000\r\n' \
+    '*1\r\n$3\n' '*-\r\n' '*2\r\n$3\r\nGET\r\n$03\r\nabc\r\n' '*1\r\n$3 \r\n'; do
     # shellcheck disable=SC2059
     printf "$attack" | raw attack $((10 * slow))
     rc=$?
