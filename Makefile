@@ -56,7 +56,7 @@ RUNNER := $(BUILD)/tests/lrt-tests
 # programs the shell tests run (tests/t-*.sh), not part of the CUnit runner
 TEST_PROGS := $(BUILD)/tests/stdio_echo
 
-.PHONY: all deps deps-check demo test check-unit check-scripts check-exports check-layering bench bench-trace \
+.PHONY: all deps deps-check demo test check-unit check-scripts check-exports check-layering check-valgrind bench bench-trace \
         install uninstall clean
 all: $(SO) $(A) $(TPSO) $(TOOLS) $(EXAMPLES) $(RUNNER) $(TEST_PROGS)
 
@@ -153,6 +153,7 @@ demo:
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory check-exports check-layering check-unit check-scripts
+	$(Q)[ -n "$(SANITIZE)" ] || $(MAKE) --no-print-directory check-valgrind
 
 check-exports: $(SO)
 	$(Q)BUILD=$(BUILD) tests/check-exports.sh
@@ -165,6 +166,17 @@ check-layering: $(LIB_OBJS)
 # eating CI's 90 minutes: the CUnit suite 10 minutes, each script 5 (KILL 10 s later).
 check-unit: $(RUNNER)
 	$(Q)timeout -k 10 600 $(RUNNER) || { rc=$$?; [ $$rc = 124 ] && echo "check-unit: timed out after 600 s"; exit $$rc; }
+
+# The OS surfaces (signals, processes, lookups, files, datagrams, buffered reads) under
+# valgrind: leaks and invalid accesses in the code that hands buffers to other threads
+# and processes.  Not with SANITIZE (ASan and valgrind exclude each other).
+VALGRIND_SUITES := signal process net file dgram reader
+check-valgrind: $(RUNNER)
+	$(Q)timeout -k 10 600 valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	    --error-exitcode=9 --child-silent-after-fork=yes --suppressions=tests/valgrind.supp \
+	    $(RUNNER) $(VALGRIND_SUITES) >$(BUILD)/valgrind.log 2>&1 || \
+	    { rc=$$?; tail -40 $(BUILD)/valgrind.log; echo "check-valgrind: failed ($$rc), log in $(BUILD)/valgrind.log"; exit 1; }
+	$(Q)grep -E "^ +tests " $(BUILD)/valgrind.log | sed 's/^ */check-valgrind: $(VALGRIND_SUITES): /'
 
 check-scripts: all
 	$(Q)set -e; for t in tests/t-*.sh; do [ -e "$$t" ] || continue; \

@@ -994,21 +994,18 @@ static void *expirer(void *arg)
 
 static int listen_on(unsigned port, unsigned *bound)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    int one = 1;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    char p[16];
+    snprintf(p, sizeof p, "%u", port);
+    int fd = lrt_tcp_listen("127.0.0.1", p, 1024); /* numeric: no lookup, no suspension */
+    struct sockaddr_in sa;
     socklen_t len = sizeof sa;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-        bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 1024) < 0 ||
-        getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
+    if (fd >= 0 && getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
         int err = -errno;
-        close(fd);
+        lrt_close(fd);
         return err;
     }
-    *bound = ntohs(sa.sin_port);
+    if (fd >= 0)
+        *bound = ntohs(sa.sin_port);
     return fd;
 }
 
