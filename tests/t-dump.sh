@@ -380,9 +380,16 @@ LRT_TEST_SNAPSHOT_DIR=$snaps timeout --foreground -k 5 120 "$BUILD/tests/lrt-tes
     dump/agent_answers_within_a_second_when_the_thread_is_stuck_in_a_blocking_read \
     dump/stall_detector_reports_long_polls_with_backtrace_and_rate_limit \
     group/snapshot_shows_each_members_group_and_the_task_waiting_on_it \
-    process/a_task_waiting_on_a_child_shows_process_pid_argv0_in_the_dump >"$tmp/unit.out" 2>&1 ||
+    process/a_task_waiting_on_a_child_shows_process_pid_argv0_in_the_dump \
+    signal/abort_and_close_end_a_wait_and_the_dump_names_the_signals \
+    net/an_aborted_lookup_returns_at_once_and_its_answer_is_freed_later \
+    file/the_dump_shows_a_file_wait_with_its_path >"$tmp/unit.out" 2>&1 ||
     fail "CUnit dump snapshots ($(tail -5 "$tmp/unit.out"))"
 n=$(ls "$snaps" | wc -l)
+# the OS waits (issue 11) are among them, each with its own wait kind
+for k in signal process dns file; do
+    grep -lqE "\"wait\": *\\{ *\"kind\": *\"$k\"" "$snaps"/*.json || fail "no saved snapshot has a task waiting with kind $k"
+done
 $PY - "$snaps" docs/snapshot.schema.json <<'EOF' || fail "schema validation"
 import glob, json, sys
 import jsonschema

@@ -84,21 +84,7 @@ static int data_file(void)
     return fd;
 }
 
-static json_t *wait_of(uint64_t id)
-{
-    char *js = lrt_dump_json(lrt_current(), 0);
-    json_t *root = js ? json_loads(js, 0, NULL) : NULL;
-    free(js);
-    json_t *found = NULL, *it;
-    size_t i;
-    json_array_foreach(json_object_get(root, "tasks"), i, it)
-    {
-        if ((uint64_t)json_integer_value(json_object_get(it, "id")) == id)
-            found = json_incref(json_object_get(it, "wait"));
-    }
-    json_decref(root);
-    return found;
-}
+static json_t *wait_of(uint64_t id) { return lrt_test_task_wait(id, "file"); }
 
 static lrt_options_t one_thread(void)
 {

@@ -61,6 +61,54 @@ static inline int lrt_test_fork_capture(int (*child)(void *), void *arg, char *o
     return status;
 }
 
+/* ---- snapshots ----------------------------------------------------------------------- */
+#include <jansson.h>
+#include <stdlib.h>
+
+/* A snapshot of the current runtime, parsed (the caller json_decref()s it), or NULL.  With
+ * LRT_TEST_SNAPSHOT_DIR set, its text is also saved there as @save_as.json (NULL: not
+ * saved), for tests/t-dump.sh's check against docs/snapshot.schema.json. */
+static inline json_t *lrt_test_snapshot(const char *save_as)
+{
+    char *js = lrt_dump_json(lrt_current(), 0);
+    const char *dir = getenv("LRT_TEST_SNAPSHOT_DIR");
+    if (js && save_as && dir && *dir) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s.json", dir, save_as);
+        FILE *f = fopen(path, "w");
+        if (f) {
+            fputs(js, f);
+            fclose(f);
+        }
+    }
+    json_t *root = js ? json_loads(js, 0, NULL) : NULL;
+    free(js);
+    return root;
+}
+
+/* Task @id's member @key of a snapshot (borrowed from @root), or NULL. */
+static inline json_t *lrt_test_task_get(json_t *root, uint64_t id, const char *key)
+{
+    json_t *it;
+    size_t i;
+    json_array_foreach(json_object_get(root, "tasks"), i, it)
+    {
+        if ((uint64_t)json_integer_value(json_object_get(it, "id")) == id)
+            return json_object_get(it, key);
+    }
+    return NULL;
+}
+
+/* Task @id's "wait" object in a new snapshot (a new reference), or NULL; saved as
+ * @save_as.json (see lrt_test_snapshot). */
+static inline json_t *lrt_test_task_wait(uint64_t id, const char *save_as)
+{
+    json_t *root = lrt_test_snapshot(save_as);
+    json_t *w = json_incref(lrt_test_task_get(root, id, "wait"));
+    json_decref(root);
+    return w;
+}
+
 /* ---- valgrind ------------------------------------------------------------------------ */
 #include <stdio.h>
 #if __has_include(<valgrind/valgrind.h>)
