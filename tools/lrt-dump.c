@@ -958,7 +958,9 @@ static void print_objects(json_t *snap)
             json_t *ow = json_object_get(o, "owner");
             if (json_is_integer(ow))
                 snprintf(owner, sizeof owner, "%" PRIu64, (uint64_t)json_integer_value(ow));
-            if (json_is_integer(json_object_get(o, "len"))) {
+            if (strcmp(S(o, "kind"), "group") == 0) {
+                snprintf(len, sizeof len, "%" PRIu64, U(o, "len")); /* members left */
+            } else if (json_is_integer(json_object_get(o, "len"))) {
                 json_t *cap = json_object_get(o, "cap");
                 if (json_is_integer(cap))
                     snprintf(len, sizeof len, "%" PRIu64 "/%" PRIu64, U(o, "len"), (uint64_t)json_integer_value(cap));
