@@ -155,8 +155,10 @@ static void write_obj(lrt__jw *w, const struct obj *o, const struct objset *s)
     lrt__jw_str(w, "kind", lrt__obj_kind_name(o->kind));
     const char *name = obj_name(o->kind, o->p);
     char nb[32];
-    if (name && o->kind != LRT__WAIT_GROUP) /* a sync name is a fixed buffer: bounded copy */
-        name = strncpy(nb, name, sizeof nb - 1), nb[sizeof nb - 1] = 0, nb;
+    if (name && o->kind != LRT__WAIT_GROUP) { /* a sync name is a fixed buffer: bounded copy */
+        snprintf(nb, sizeof nb, "%.31s", name);
+        name = nb;
+    }
     lrt__jw_str(w, "name", name);
     if (h->file) {
         lrt__jw_obj(w, "created_at");
