@@ -1,5 +1,9 @@
 /* lrt_dump_json() pause with 10,000 tasks: 4,000 in 2,000 mutex 2-cycles (4,000 named
- * mutexes), 3,000 in 1,000 channel 3-cycles (3,000 channels), 3,000 parked on one notify */
+ * mutexes), 3,000 in 1,000 channel 3-cycles (3,000 channels), 3,000 parked on one notify
+ * (issue 13 items 1-2; docs/performance.md).  Build against the -O2 library:
+ *   make BUILD=build/bench-lib CFLAGS="-O2 -g" build/bench-lib/liblrt.a
+ *   gcc -O2 -g -Iinclude -o /tmp/cycles_snapshot bench/cycles_snapshot.c \
+ *       build/bench-lib/liblrt.a -lunwind -ljansson -lpthread -ldl -llttng-ust */
 #include <lrt/lrt.h>
 #include <stdio.h>
 #include <stdlib.h>
