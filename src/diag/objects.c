@@ -180,12 +180,10 @@ static void write_obj(lrt__jw *w, const struct obj *o, const struct objset *s)
             lrt__jw_u64(w, NULL, rd[i]->id);
         lrt__jw_end(w, ']');
     }
-    if (o->kind == LRT__WAIT_MUTEX || o->kind == LRT__WAIT_RWLOCK) {
-        if (owner)
-            lrt__jw_u64(w, "owner", owner->id);
-        else
-            lrt__jw_str(w, "owner", NULL);
-    }
+    if (owner) /* every kind has the key (the agreed shape): null when not held or unknown */
+        lrt__jw_u64(w, "owner", owner->id);
+    else
+        lrt__jw_str(w, "owner", NULL);
     if (o->kind == LRT__WAIT_CHAN_SEND) {
         struct lrt__chan_info ci;
         lrt__chan_info(o->p, &ci);
