@@ -54,7 +54,7 @@ A    := $(BUILD)/liblrt.a
 TPSO := $(BUILD)/liblrt-tp.so
 RUNNER := $(BUILD)/tests/lrt-tests
 # programs the shell tests run (tests/t-*.sh), not part of the CUnit runner
-TEST_PROGS := $(BUILD)/tests/stdio_echo
+TEST_PROGS := $(BUILD)/tests/stdio_echo $(BUILD)/tests/deadlock_demo
 
 .PHONY: all deps deps-check demo test check-unit check-scripts check-exports check-layering check-valgrind bench bench-trace \
         install uninstall clean

@@ -21,7 +21,7 @@ struct lrt_barrier {
     lrt__link q;
 };
 
-lrt_barrier_t *lrt_barrier_new(size_t n)
+lrt_barrier_t *(lrt_barrier_new)(size_t n)
 {
     if (n == 0) {
         errno = EINVAL;

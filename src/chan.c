@@ -28,6 +28,8 @@ struct lrt_chan {
     size_t cap;        /* SIZE_MAX = unbounded */
     unsigned handed;   /* messages handed to receivers that have not run yet */
     int closed;
+    uint64_t last_sender;   /* task ids of the latest send and receive (0: none): the */
+    uint64_t last_receiver; /* wait-for graph's guess at who would unblock a waiter */
     lrt__link recvq;   /* waiting receivers (the ring is then empty) */
     lrt__link sendq;   /* waiting senders (the ring is then full) */
 };
@@ -109,7 +111,7 @@ static inline bool chan_hand(lrt_chan_t *c, void *msg)
     return false;
 }
 
-lrt_chan_t *lrt_chan_new(size_t capacity)
+lrt_chan_t *(lrt_chan_new)(size_t capacity)
 {
     int err = lrt__sync_alloc_check();
     if (err) {
@@ -151,6 +153,7 @@ static inline __attribute__((always_inline)) int chan_send(lrt_chan_t *c, void *
         return -EINVAL;
     if (LRT__UNLIKELY(c->closed))
         return -EPIPE;
+    c->last_sender = t->id;
     if (!lrt__waitq_empty(&c->recvq) && chan_hand(c, msg))
         return 0;
     if (LRT__LIKELY(c->len < c->cap))
@@ -194,6 +197,7 @@ int lrt_chan_recv(lrt_chan_t *c, void **msg)
         return err;
     if (LRT__UNLIKELY(c == NULL))
         return -EINVAL;
+    c->last_receiver = t->id;
     if (LRT__LIKELY(c->len != 0)) {
         void *m = chan_pop(c);
         if (msg)
@@ -214,6 +218,7 @@ int lrt_chan_recv_timeout(lrt_chan_t *c, void **msg, int64_t timeout_ms)
         return err;
     if (c == NULL)
         return -EINVAL;
+    c->last_receiver = t->id;
     if (c->len != 0) {
         void *m = chan_pop(c);
         if (msg)
@@ -237,6 +242,9 @@ int lrt_chan_try_send(lrt_chan_t *c, void *msg)
         return -EINVAL;
     if (c->closed)
         return -EPIPE;
+    struct lrt_task *self = lrt__current();
+    if (self)
+        c->last_sender = self->id;
     if (chan_hand(c, msg))
         return 0;
     if (c->len >= c->cap)
@@ -251,6 +259,9 @@ int lrt_chan_try_recv(lrt_chan_t *c, void **msg)
         return err;
     if (c == NULL)
         return -EINVAL;
+    struct lrt_task *self = lrt__current();
+    if (self)
+        c->last_receiver = self->id;
     if (c->len == 0)
         return c->closed ? -EPIPE : -EAGAIN;
     void *m = chan_pop(c);
@@ -293,6 +304,13 @@ int lrt_chan_free(lrt_chan_t *c)
 
 int lrt__chan_sel_poll(lrt_chan_t *c, bool send, void **msg)
 {
+    struct lrt_task *t = lrt__current();
+    if (t) { /* select's own task: always a task */
+        if (send)
+            c->last_sender = t->id;
+        else
+            c->last_receiver = t->id;
+    }
     if (send) {
         if (c->closed)
             return -EPIPE;
@@ -317,4 +335,14 @@ void lrt__chan_sel_won(lrt_chan_t *c, bool send)
 {
     if (!send)
         c->handed--;
+}
+
+/* ---- the dump's view (diag/waitgraph.c): read between polls or with the thread frozen */
+void lrt__chan_info(const lrt_chan_t *c, struct lrt__chan_info *out)
+{
+    out->len = c->len;
+    out->cap = c->cap;
+    out->closed = c->closed != 0;
+    out->last_sender = c->last_sender;
+    out->last_receiver = c->last_receiver;
 }

@@ -17,7 +17,7 @@
 /* Group ids: process-wide, never reused (a dump names a group by id and name). */
 static uint64_t next_group_id;
 
-lrt_group_t *lrt_group_new(const char *name)
+lrt_group_t *(lrt_group_new)(const char *name)
 {
     struct lrt_runtime *rt = lrt__tls_rt;
     if (!rt) {

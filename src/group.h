@@ -19,6 +19,7 @@ struct lrt__gmember {
 };
 
 struct lrt_group {
+    struct lrt__sync_head head_; /* first, like a sync object's: creation site (diag) */
     struct lrt_runtime *rt;
     char *name;
     uint64_t id;

@@ -63,10 +63,14 @@ struct lrt_task;
 static inline void lrt__tq_push(struct lrt_task **head, struct lrt_task **tail, struct lrt_task *t);
 
 /* Every sync object (channel, oneshot, notify, mutex, semaphore, rwlock, watch, barrier)
- * starts with this header, so the dump can name any object a task waits on from its wait
- * object alone.  The name is copied (lrt_*_set_name), truncated to 31 bytes; "" = unnamed. */
+ * and every group starts with this header, so the dump can name any object a task waits
+ * on from its wait object alone.  The name is copied (lrt_*_set_name), truncated to 31
+ * bytes; "" = unnamed.  file/line: where the constructor macro was expanded
+ * (lrt_sync_created_at; NULL for a call through the plain function). */
 struct lrt__sync_head {
     char name[32];
+    const char *file;
+    int line;
 };
 static inline const char *lrt__sync_name(const void *obj)
 {

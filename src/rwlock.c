@@ -26,12 +26,19 @@ struct lrt_rwlock {
     lrt__link q;
 };
 
-lrt_rwlock_t *lrt_rwlock_new(void)
+lrt_rwlock_t *(lrt_rwlock_new)(void)
 {
     lrt_rwlock_t *l = lrt__sync_obj_new(sizeof *l);
     if (l)
         lrt__waitq_init(&l->q);
     return l;
+}
+
+const struct lrt_task *lrt__rwlock_holders(const lrt_rwlock_t *l, struct lrt_task *const **readers, size_t *n)
+{
+    *readers = l->readers;
+    *n = l->nreaders;
+    return l->writer;
 }
 
 static ssize_t reader_index(const lrt_rwlock_t *l, const struct lrt_task *t)

@@ -74,7 +74,7 @@ struct lrt_oneshot {
     lrt__link q;     /* at most one receiver */
 };
 
-lrt_oneshot_t *lrt_oneshot_new(void)
+lrt_oneshot_t *(lrt_oneshot_new)(void)
 {
     return sync_new(sizeof(lrt_oneshot_t), offsetof(lrt_oneshot_t, q));
 }
@@ -174,7 +174,7 @@ struct lrt_notify {
 /* in the waiter's `want`, written by the waker: notify_one counts in `handed` */
 enum { NOTIFIED_ALL = 0, NOTIFIED_ONE = 1 };
 
-lrt_notify_t *lrt_notify_new(void)
+lrt_notify_t *(lrt_notify_new)(void)
 {
     return sync_new(sizeof(lrt_notify_t), offsetof(lrt_notify_t, q));
 }
@@ -260,9 +260,14 @@ struct lrt_mutex {
     lrt__link q;
 };
 
-lrt_mutex_t *lrt_mutex_new(void)
+lrt_mutex_t *(lrt_mutex_new)(void)
 {
     return sync_new(sizeof(lrt_mutex_t), offsetof(lrt_mutex_t, q));
+}
+
+const struct lrt_task *lrt__mutex_owner(const lrt_mutex_t *m)
+{
+    return m->owner;
 }
 
 /* Ownership goes straight to the first waiter: no barging, no thundering herd. */
@@ -354,7 +359,7 @@ struct lrt_sem {
     lrt__link q;
 };
 
-lrt_sem_t *lrt_sem_new(size_t permits)
+lrt_sem_t *(lrt_sem_new)(size_t permits)
 {
     if (permits > SEM_MAX) {
         errno = EINVAL;
@@ -526,6 +531,16 @@ int lrt__sync_set_name(void *obj, const char *name)
     struct lrt__sync_head *h = obj;
     snprintf(h->name, sizeof h->name, "%s", name ? name : "");
     return 0;
+}
+
+void *lrt_sync_created_at(void *obj, const char *file, int line)
+{
+    if (obj) { /* NULL: the constructor failed, errno stays its own */
+        struct lrt__sync_head *h = obj;
+        h->file = file;
+        h->line = line;
+    }
+    return obj;
 }
 
 int lrt_chan_set_name(lrt_chan_t *c, const char *name) { return lrt__sync_set_name(c, name); }

@@ -81,4 +81,16 @@ static inline uint64_t lrt__sync_deadline(struct lrt_task *t, int64_t timeout_ms
     return lrt__wait_deadline(t, timeout_ms);
 }
 
+/* What the dump reads of objects whose layout is private to their file (diag/waitgraph.c):
+ * between polls or with the runtime thread frozen, so plain loads, no locks. */
+struct lrt__chan_info {
+    size_t len, cap;           /* cap SIZE_MAX: unbounded */
+    bool closed;
+    uint64_t last_sender, last_receiver; /* task ids, 0: none yet */
+};
+void lrt__chan_info(const lrt_chan_t *c, struct lrt__chan_info *out);   /* chan.c */
+const struct lrt_task *lrt__mutex_owner(const lrt_mutex_t *m);          /* sync.c */
+/* rwlock.c: the writer (NULL if none); @readers/@n: the read holders */
+const struct lrt_task *lrt__rwlock_holders(const lrt_rwlock_t *l, struct lrt_task *const **readers, size_t *n);
+
 #endif

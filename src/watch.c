@@ -18,7 +18,7 @@ struct lrt_watch {
     lrt__link q;
 };
 
-lrt_watch_t *lrt_watch_new(void *initial)
+lrt_watch_t *(lrt_watch_new)(void *initial)
 {
     lrt_watch_t *w = lrt__sync_obj_new(sizeof *w);
     if (w) {

@@ -39,7 +39,7 @@ static const char *prog = "lrt-dump";
 static bool color;
 
 static struct {
-    bool backtrace, tree, json, list, watch;
+    bool backtrace, tree, json, list, watch, objects;
     double watch_sec;
     uint64_t stuck_ns;
     uint64_t timeout_ms;
@@ -59,7 +59,10 @@ static void usage(FILE *f)
             "  -j, --json             print the raw JSON snapshot (docs/snapshot.schema.json)\n"
             "  -w, --watch[=SEC]      refresh every SEC seconds (default 2) until interrupted\n"
             "  -s, --stuck=DURATION   only tasks waiting or running for at least DURATION\n"
-            "                         (e.g. 500ms, 5s, 2m; a bare number is seconds)\n"
+            "                         (e.g. 500ms, 5s, 2m; a bare number is seconds), after\n"
+            "                         one sentence per wait-for cycle (deadlock) found\n"
+            "      --objects          the sync objects tasks wait on: kind, name, owner,\n"
+            "                         length, waiting tasks, creation site\n"
             "  -l, --list             list the live lrt processes of this user\n"
             "  -S, --socket=PATH      talk to this agent socket instead of finding PID's\n"
             "      --timeout=DURATION give up when the agent sends nothing for DURATION, or\n"
@@ -919,8 +922,82 @@ static void print_tasks(json_t *tasks, json_t *blocking, json_t *stalls)
     }
 }
 
+/* ---- cycles and objects ------------------------------------------------------------ */
+
+/* Every runtime's "cycles" (a multi-runtime answer keeps each runtime's under runtimes[]). */
+static void print_cycles(json_t *snap)
+{
+    json_t *rts = json_object_get(snap, "runtimes");
+    size_t i, k;
+    json_t *r, *c;
+    bool any = false;
+    for (i = 0; i < (json_array_size(rts) > 1 ? json_array_size(rts) : 1); i++) {
+        r = json_array_size(rts) > 1 ? json_array_get(rts, i) : snap;
+        json_array_foreach(json_object_get(r, "cycles"), k, c)
+        {
+            printf("%s%s%s\n", C_RED, S(c, "text"), C_RESET);
+            any = true;
+        }
+    }
+    if (any)
+        printf("\n");
+}
+
+static void print_objects(json_t *snap)
+{
+    json_t *rts = json_object_get(snap, "runtimes");
+    printf("%s%-16s %-9s %-20s %-6s %-9s %-20s %s%s\n", C_BOLD, "ADDRESS", "KIND", "NAME", "OWNER", "LEN/CAP",
+           "WAITERS", "CREATED AT", C_RESET);
+    for (size_t i = 0; i < (json_array_size(rts) > 1 ? json_array_size(rts) : 1); i++) {
+        json_t *r = json_array_size(rts) > 1 ? json_array_get(rts, i) : snap;
+        size_t k, j;
+        json_t *o, *w;
+        json_array_foreach(json_object_get(r, "objects"), k, o)
+        {
+            char owner[24] = "-", len[32] = "-", waiters[128] = "", site[96] = "-";
+            json_t *ow = json_object_get(o, "owner");
+            if (json_is_integer(ow))
+                snprintf(owner, sizeof owner, "%" PRIu64, (uint64_t)json_integer_value(ow));
+            if (strcmp(S(o, "kind"), "group") == 0) {
+                snprintf(len, sizeof len, "%" PRIu64, U(o, "len")); /* members left */
+            } else if (json_is_integer(json_object_get(o, "len"))) {
+                json_t *cap = json_object_get(o, "cap");
+                if (json_is_integer(cap))
+                    snprintf(len, sizeof len, "%" PRIu64 "/%" PRIu64, U(o, "len"), (uint64_t)json_integer_value(cap));
+                else
+                    snprintf(len, sizeof len, "%" PRIu64 "/inf", U(o, "len"));
+            }
+            size_t wl = 0;
+            json_array_foreach(json_object_get(o, "waiters"), j, w)
+            {
+                int n = snprintf(waiters + wl, sizeof waiters - wl, "%s%" PRIu64, j ? "," : "",
+                                 (uint64_t)json_integer_value(w));
+                if (n < 0 || (size_t)n >= sizeof waiters - wl) {
+                    snprintf(waiters + sizeof waiters - 5, 5, ",...");
+                    break;
+                }
+                wl += (size_t)n;
+            }
+            if (!wl)
+                snprintf(waiters, sizeof waiters, "-");
+            json_t *at = json_object_get(o, "created_at");
+            if (json_is_object(at))
+                snprintf(site, sizeof site, "%s:%" PRIu64, basename_of(S(at, "file")), U(at, "line"));
+            const char *name = S(o, "name");
+            printf("%-16s %-9s %-20s %-6s %-9s %-20s %s\n", S(o, "address"), S(o, "kind"), *name ? name : "-",
+                   owner, len, waiters, site);
+        }
+    }
+}
+
 static void print_snapshot(json_t *snap)
 {
+    if (opt.stuck_ns)
+        print_cycles(snap);
+    if (opt.objects) {
+        print_objects(snap);
+        return;
+    }
     json_t *rts = json_object_get(snap, "runtimes");
     json_t *tasks = json_object_get(snap, "tasks");
     if (json_array_size(rts) <= 1) {
@@ -1033,7 +1110,7 @@ static void on_int(int sig)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_COLOR = 256, OPT_TIMEOUT };
+    enum { OPT_COLOR = 256, OPT_TIMEOUT, OPT_OBJECTS };
     static const struct option longopts[] = {
         {"backtrace", no_argument, 0, 'b'}, {"tree", no_argument, 0, 't'},
         {"json", no_argument, 0, 'j'},      {"watch", optional_argument, 0, 'w'},
@@ -1041,6 +1118,7 @@ int main(int argc, char **argv)
         {"socket", required_argument, 0, 'S'}, {"color", optional_argument, 0, OPT_COLOR},
         {"colour", optional_argument, 0, OPT_COLOR}, {"help", no_argument, 0, 'h'},
         {"timeout", required_argument, 0, OPT_TIMEOUT},
+        {"objects", no_argument, 0, OPT_OBJECTS},
         {"version", no_argument, 0, 'V'},   {0, 0, 0, 0}};
     int c;
     const char *when = "auto";
@@ -1078,6 +1156,7 @@ int main(int argc, char **argv)
             if (strcmp(when, "auto") && strcmp(when, "always") && strcmp(when, "never"))
                 usage_error("--color: expected auto, always or never, not '%s'", when);
             break;
+        case OPT_OBJECTS: opt.objects = true; break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("lrt-dump (lrt) 0.1.0\n"); return 0;
         case ':': usage_error("option '%s' needs an argument", argv[optind - 1]); break;

@@ -963,6 +963,28 @@ LRT_EXPORT int lrt_watch_set_name(lrt_watch_t *w, const char *name);
 LRT_EXPORT int lrt_barrier_set_name(lrt_barrier_t *b, const char *name);
 
 /*
+ * lrt_sync_created_at() - record @file:@line as where the sync object or group @obj was
+ * created; the dump shows it ("created_at" in the snapshot's objects, `lrt-dump
+ * --objects`) and names an unnamed object by it ("mutex created at ledger.c:42").  The
+ * constructors lrt_chan_new() ... lrt_group_new() are macros that call it with the
+ * caller's __FILE__ and __LINE__; the functions of the same names (still exported, called
+ * as `(lrt_mutex_new)()` or through a pointer) record no site.  @file must outlive the
+ * object (a string literal).  Returns @obj; NULL stays NULL and errno is untouched, so the
+ * macros keep the constructors' errors.  Any thread that may use @obj.
+ */
+LRT_EXPORT void *lrt_sync_created_at(void *obj, const char *file, int line);
+#define LRT__SITED(type, call) ((type *)lrt_sync_created_at((call), __FILE__, __LINE__))
+#define lrt_chan_new(capacity) LRT__SITED(lrt_chan_t, lrt_chan_new(capacity))
+#define lrt_oneshot_new() LRT__SITED(lrt_oneshot_t, lrt_oneshot_new())
+#define lrt_notify_new() LRT__SITED(lrt_notify_t, lrt_notify_new())
+#define lrt_mutex_new() LRT__SITED(lrt_mutex_t, lrt_mutex_new())
+#define lrt_sem_new(permits) LRT__SITED(lrt_sem_t, lrt_sem_new(permits))
+#define lrt_watch_new(initial) LRT__SITED(lrt_watch_t, lrt_watch_new(initial))
+#define lrt_rwlock_new() LRT__SITED(lrt_rwlock_t, lrt_rwlock_new())
+#define lrt_barrier_new(n) LRT__SITED(lrt_barrier_t, lrt_barrier_new(n))
+#define lrt_group_new(name) LRT__SITED(lrt_group_t, lrt_group_new(name))
+
+/*
  * lrt_dump_json() - snapshot of @rt as a JSON text (schema: docs/snapshot.schema.json).
  * Returns a malloc'd string the caller frees with free(), or NULL with errno.  Runtime
  * thread only (the dump agent takes snapshots from its own thread safely).

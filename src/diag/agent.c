@@ -273,7 +273,8 @@ static void raw_part(lrt__jw *w, const struct lrt__agent_rt *r, int which)
  * file) in @out.  reg.mu held. */
 static void round_merge(struct lrt__agent_rt *first, lrt__jw *out)
 {
-    static const char *const keys[] = {"runtime", "tasks", "io", "timers", "blocking", "stalls"};
+    static const char *const keys[] = {"runtime", "tasks", "io", "timers", "blocking", "stalls",
+                                       "cycles", "objects"};
     lrt__jw tail = {0};
     tail.depth = 1; /* inside the top-level object: the array comes after a comma */
     lrt__jw_arr(&tail, "runtimes");

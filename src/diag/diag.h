@@ -12,7 +12,8 @@
  *  - lrt_dump_json()         the public snapshot call.
  *
  * Inside diag the calls go one way, bottom first:
- *   json.c  <-  unwind.c  <-  live.c  <-  stall.c  <-  snapshot.c  <-  agent_client.c  <-  agent.c
+ *   json.c  <-  unwind.c  <-  live.c  <-  stall.c  <-  wait_text.c, objects.c  <-  waitgraph.c
+ *   <-  snapshot.c  <-  agent_client.c  <-  agent.c
  *   <-  attach.c
  * (json and unwind are independent of each other; a file may call any file to its left).
  * crash.c (fatal signals) calls unwind.c; sigdump.c (text dump on a signal) calls
@@ -130,12 +131,36 @@ void lrt__fmt_wait(uint64_t now, const struct lrt_task *t, char *buf, size_t n);
 /* The task's "wait" object (kind, object text, name and the kind's own keys). */
 void lrt__write_wait(lrt__jw *w, uint64_t now_rt, const struct lrt_task *t);
 
+/* ---- objects.c: the snapshot's "objects", and the words for one object ------------ */
+/* "mutex", "channel", ... for a sync wait kind (or GROUP); NULL for other kinds. */
+const char *lrt__obj_kind_name(int wait_kind);
+/* "mutex 'accounts'", "channel created at app.c:42" or "mutex 0x..." (into @buf). */
+void lrt__obj_label(int wait_kind, const void *obj, char *buf, size_t n);
+/* "'accounts'" when named, else as lrt__obj_label. */
+void lrt__obj_short_label(int wait_kind, const void *obj, char *buf, size_t n);
+/* Write the "objects" array: every object a task waits on, with its waiters.  0 or
+ * -ENOMEM (an empty array written). */
+int lrt__objects_json(struct lrt_runtime *rt, lrt__jw *w);
+
+/* ---- waitgraph.c: who waits for whom, and the cycles ------------------------------ */
+struct lrt__wg;
+/* The wait-for graph of @rt's tasks (mmap'd; free with lrt__wg_free), NULL when out of
+ * memory.  Same callers and rules as the snapshot. */
+struct lrt__wg *lrt__wg_build(struct lrt_runtime *rt);
+void lrt__wg_free(struct lrt__wg *g);
+size_t lrt__wg_cycles(const struct lrt__wg *g); /* 0 for NULL */
+/* Cycle @c in one sentence: "deadlock: task 5 'ledger' holds mutex 'accounts' and waits
+ * for mutex 'audit' held by task 6 'auditor', which waits for 'accounts'". */
+void lrt__wg_cycle_text(const struct lrt__wg *g, size_t c, char *buf, size_t n);
+/* Write the "cycles" array (empty for NULL). */
+void lrt__wg_json(const struct lrt__wg *g, lrt__jw *w);
+
 /* ---- snapshot.c ----------------------------------------------------------------------- */
 enum { LRT__SNAP_API = 0, LRT__SNAP_SAFEPOINT, LRT__SNAP_STUCK, LRT__SNAP_IDLE };
 /* Where some top-level values sit in a snapshot's text (offset and length in w->buf), so
  * that the agent can splice the snapshots of several runtimes into one answer. */
 enum { LRT__PART_RUNTIME, LRT__PART_TASKS, LRT__PART_IO, LRT__PART_TIMERS, LRT__PART_BLOCKING,
-       LRT__PART_STALLS, LRT__PART__COUNT };
+       LRT__PART_STALLS, LRT__PART_CYCLES, LRT__PART_OBJECTS, LRT__PART__COUNT };
 struct lrt__snap_parts {
     size_t off[LRT__PART__COUNT], len[LRT__PART__COUNT];
 };

@@ -396,6 +396,16 @@ int lrt__snapshot_ex(struct lrt_runtime *rt, unsigned flags, int mode, const lrt
     from = w->len;
     lrt__stall_json(rt, w);
     part(parts, LRT__PART_STALLS, w, from, '[');
+
+    /* the wait-for graph is built here only, per snapshot (waitgraph.c) */
+    from = w->len;
+    struct lrt__wg *wg = lrt__wg_build(rt);
+    lrt__wg_json(wg, w);
+    lrt__wg_free(wg);
+    part(parts, LRT__PART_CYCLES, w, from, '[');
+    from = w->len;
+    lrt__objects_json(rt, w);
+    part(parts, LRT__PART_OBJECTS, w, from, '[');
     lrt__jw_end(w, '}');
 
     if (getenv("LRT_DUMP_DEBUG"))
@@ -454,6 +464,13 @@ void lrt__dump_deadlock(struct lrt_runtime *rt)
     uint64_t now = lrt__coarse_ns();
     struct lrt__symcache *sc = lrt__symcache_new();
     lrt__frame f[LRT__MAX_FRAMES];
+    struct lrt__wg *wg = lrt__wg_build(rt);
+    char text[1024];
+    for (size_t c = 0; c < lrt__wg_cycles(wg); c++) {
+        lrt__wg_cycle_text(wg, c, text, sizeof text);
+        fprintf(stderr, "lrt: %s\n", text);
+    }
+    lrt__wg_free(wg);
     fprintf(stderr, "lrt: %zu task(s) alive, all asleep:\n", rt->alive);
     fprintf(stderr, "  %-6s %-18s %-10s %-40s %8s  %s\n", "ID", "NAME", "STATE", "WAITING ON", "FOR",
             "SPAWNED AT / WAITS IN");
