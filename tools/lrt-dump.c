@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,6 +45,7 @@ static struct {
     uint64_t stuck_ns;
     uint64_t timeout_ms;
     const char *socket;
+    const char *core; /* --core: read this core file through gdb (core_snapshot) */
 } opt = {.watch_sec = 2.0, .timeout_ms = TIMEOUT_MS};
 
 static void usage(FILE *f)
@@ -51,6 +53,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: %s [OPTIONS] PID\n"
             "       %s --list\n"
+            "       %s --core=CORE [EXE]   (the same from a core file, read with gdb)\n"
             "Show the tasks of a running lrt process; one started without its dump agent is\n"
             "asked to start it (unless it runs with LRT_DUMP=0).\n"
             "\n"
@@ -62,6 +65,8 @@ static void usage(FILE *f)
             "                         (e.g. 500ms, 5s, 2m; a bare number is seconds)\n"
             "  -l, --list             list the live lrt processes of this user\n"
             "  -S, --socket=PATH      talk to this agent socket instead of finding PID's\n"
+            "      --core=CORE        read the tasks from a core file (gcore, a crash) with gdb\n"
+            "                         and tools/lrt-gdb.py; EXE defaults to the core's program\n"
             "      --timeout=DURATION give up when the agent sends nothing for DURATION, or\n"
             "                         when an agent asked for does not start within it\n"
             "                         (default 5s; a whole reply may take 12 times that)\n"
@@ -71,7 +76,7 @@ static void usage(FILE *f)
             "\n"
             "Exit status: 0 ok, 1 error (no such process, not an lrt process, permission\n"
             "denied, no answer), 2 usage error.\n",
-            prog, prog);
+            prog, prog, prog);
 }
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -1022,6 +1027,103 @@ static int do_list(void)
     return 0;
 }
 
+/* ---- --core ----------------------------------------------------------------------- */
+
+/* lrt-gdb.py: $LRT_GDB_SCRIPT, else next to this program as built and as installed
+ * (BUILD/tools/lrt-dump and BUILD/share/lrt/; PREFIX/bin/lrt-dump and PREFIX/share/lrt/). */
+static bool gdb_script(char *out, size_t n)
+{
+    const char *e = getenv("LRT_GDB_SCRIPT");
+    if (e && *e) {
+        snprintf(out, n, "%s", e);
+        return access(out, R_OK) == 0;
+    }
+    char self[512];
+    ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (k <= 0)
+        return false;
+    self[k] = 0;
+    char *slash = strrchr(self, '/');
+    if (!slash)
+        return false;
+    *slash = 0;
+    snprintf(out, n, "%s/../share/lrt/lrt-gdb.py", self);
+    return access(out, R_OK) == 0;
+}
+
+/* The snapshot of a core file: gdb in batch mode runs `lrt json` of lrt-gdb.py, which
+ * writes the JSON into a temporary file (gdb's own chatter goes to /dev/null, its errors
+ * are shown when it fails).  Returns the parsed snapshot, the raw text in *@text_out. */
+static json_t *core_snapshot(const char *core, const char *exe, char **text_out)
+{
+    char script[600];
+    if (access(core, R_OK) != 0)
+        die("cannot read the core file %s: %s", core, strerror(errno));
+    if (exe && access(exe, R_OK) != 0)
+        die("cannot read the executable %s: %s", exe, strerror(errno));
+    if (!gdb_script(script, sizeof script))
+        die("lrt-gdb.py not found (looked for %s; set LRT_GDB_SCRIPT)", script);
+    char out[] = "/tmp/lrt-dump-core.XXXXXX", err[] = "/tmp/lrt-dump-gdb.XXXXXX";
+    int ofd = mkstemp(out), efd = mkstemp(err);
+    if (ofd < 0 || efd < 0)
+        die("cannot create a temporary file: %s", strerror(errno));
+    char src[700], cmd[1400];
+    snprintf(src, sizeof src, "source %s", script);
+    snprintf(cmd, sizeof cmd, "lrt json%s --core '%s' --out '%s'", opt.backtrace ? " -b" : "", core, out);
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(efd, 2);
+        const char *argv[16];
+        int a = 0;
+        argv[a++] = "gdb";
+        argv[a++] = "-batch";
+        argv[a++] = "-nx";
+        argv[a++] = "-ex";
+        argv[a++] = src;
+        argv[a++] = "-ex";
+        argv[a++] = cmd;
+        if (exe) {
+            argv[a++] = exe;
+            argv[a++] = core;
+        } else {
+            argv[a++] = "-c";
+            argv[a++] = core;
+        }
+        argv[a] = NULL;
+        execvp("gdb", (char *const *)argv);
+        dprintf(2, "cannot run gdb: %s (Debian: apt-get install gdb)\n", strerror(errno));
+        _exit(127);
+    }
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    json_error_t je;
+    json_t *j = json_load_file(out, 0, &je);
+    if (!j || !json_is_array(json_object_get(j, "tasks"))) {
+        char buf[4096];
+        ssize_t k = pread(efd, buf, sizeof buf - 1, 0);
+        buf[k > 0 ? k : 0] = 0;
+        unlink(out);
+        unlink(err);
+        fprintf(stderr, "%s", buf);
+        die("gdb could not read lrt's tasks from %s (gdb exit status %d; a core of an lrt "
+            "process, and the program with debug info, are needed)", core,
+            WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    }
+    if (text_out)
+        *text_out = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    unlink(out);
+    unlink(err);
+    close(ofd);
+    close(efd);
+    return j;
+}
+
 /* ---- main ------------------------------------------------------------------------- */
 
 static volatile sig_atomic_t interrupted;
@@ -1033,7 +1135,7 @@ static void on_int(int sig)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_COLOR = 256, OPT_TIMEOUT };
+    enum { OPT_COLOR = 256, OPT_TIMEOUT, OPT_CORE };
     static const struct option longopts[] = {
         {"backtrace", no_argument, 0, 'b'}, {"tree", no_argument, 0, 't'},
         {"json", no_argument, 0, 'j'},      {"watch", optional_argument, 0, 'w'},
@@ -1041,6 +1143,7 @@ int main(int argc, char **argv)
         {"socket", required_argument, 0, 'S'}, {"color", optional_argument, 0, OPT_COLOR},
         {"colour", optional_argument, 0, OPT_COLOR}, {"help", no_argument, 0, 'h'},
         {"timeout", required_argument, 0, OPT_TIMEOUT},
+        {"core", required_argument, 0, OPT_CORE},
         {"version", no_argument, 0, 'V'},   {0, 0, 0, 0}};
     int c;
     const char *when = "auto";
@@ -1078,6 +1181,7 @@ int main(int argc, char **argv)
             if (strcmp(when, "auto") && strcmp(when, "always") && strcmp(when, "never"))
                 usage_error("--color: expected auto, always or never, not '%s'", when);
             break;
+        case OPT_CORE: opt.core = optarg; break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("lrt-dump (lrt) 0.1.0\n"); return 0;
         case ':': usage_error("option '%s' needs an argument", argv[optind - 1]); break;
@@ -1089,6 +1193,25 @@ int main(int argc, char **argv)
         if (optind != argc)
             usage_error("--list takes no PID (got '%s')", argv[optind]);
         return do_list();
+    }
+    if (opt.core) {
+        if (opt.watch || opt.socket)
+            usage_error("%s", "--core cannot be combined with --watch or --socket");
+        if (optind + 1 < argc)
+            usage_error("unexpected argument '%s'", argv[optind + 1]);
+        if (opt.json && opt.tree)
+            usage_error("%s", "--json cannot be combined with --tree");
+        char *text = NULL;
+        json_t *snap = core_snapshot(opt.core, optind < argc ? argv[optind] : NULL, &text);
+        if (opt.json)
+            puts(text);
+        else {
+            printf("core file %s (times as of the dump: the process's switch clock)\n", opt.core);
+            print_snapshot(snap);
+        }
+        free(text);
+        json_decref(snap);
+        return 0;
     }
     long pid = 0;
     if (optind == argc && !opt.socket)

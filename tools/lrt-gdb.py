@@ -168,6 +168,7 @@ class _Sym:
 
     def __init__(self, exe):
         self.memo = {}
+        self.hint = {}  # ip -> (name, offset) from gdb's frames, for symbols without an ELF entry
         self.exe = exe
         self.maps = _link_maps()
 
@@ -176,6 +177,8 @@ class _Sym:
         if r is None:
             sym, off, sec, mod = None, 0, None, None
             try:
+                # C symbols: "lrt__task_main" must not be read as a mangled name
+                gdb.execute("set print demangle off", to_string=True)
                 out = gdb.execute("info symbol 0x%x" % ip, to_string=True).strip().splitlines()[0]
                 m = self._re.match(out)
                 if m:
@@ -189,10 +192,30 @@ class _Sym:
                     mod = None
             if mod is None:
                 mod = self.exe
-            bias = self.maps.get(mod, self.maps.get("", 0) if mod == self.exe else 0)
+            if sym is None:  # a local symbol `info symbol` does not know: the frame's name
+                sym, off = self.hint.get(ip, (None, 0))
+            if sym is None:
+                sym, off = _debug_function(ip)
+            bias = self.maps.get(mod, 0)
             r = (sym, off, sec, mod, ip - bias if ip >= bias else ip)
             self.memo[ip] = r
         return r
+
+
+def _debug_function(ip):
+    """(name, ip - start) of the function (not an inlined one) containing ip."""
+    try:
+        b = gdb.block_for_pc(ip)
+    except (gdb.error, RuntimeError):
+        b = None
+    fn = None
+    while b is not None:
+        if b.function is not None:
+            fn = b
+        b = b.superblock
+    if fn is None:
+        return None, 0
+    return fn.function.name, ip - fn.start
 
 
 def _link_maps():
@@ -209,6 +232,19 @@ def _link_maps():
             out[name or ""] = addr
             lm = _rq(lm + 24)
     except (gdb.error, gdb.MemoryError):
+        pass
+    # the program's own entry has an empty name (and a PIE's l_addr is not always there):
+    # its bias is where gdb says its entry point is, minus the entry in its ELF header
+    out.pop("", None)
+    out.pop("?", None)
+    try:
+        exe = gdb.current_progspace().filename
+        m = re.search(r"Entry point: (0x[0-9a-f]+)", gdb.execute("info files", to_string=True))
+        with open(exe, "rb") as f:
+            e_entry = struct.unpack_from("<Q", f.read(32), 0x18)[0]
+        if m:
+            out[exe] = int(m.group(1), 16) - e_entry
+    except (gdb.error, OSError, struct.error, TypeError):
         pass
     return out
 
@@ -244,6 +280,9 @@ def _trim(sym, ips):
     return ips[first:last]
 
 
+_hint = None  # the _Sym of the snapshot being taken
+
+
 def _walk(frame, sp0=None):
     """ips of @frame and its callers; with @sp0, also each return address's offset from
     sp0 (where the frame's caller found it: just below the frame's sp)."""
@@ -260,6 +299,12 @@ def _walk(frame, sp0=None):
             f = f.older()
             continue
         ips.append(pc)
+        if _hint is not None and pc not in _hint.hint:
+            try:
+                fn = f.function()
+                _hint.hint[pc] = (f.name(), pc - int(fn.value().address) if fn else 0)
+            except (gdb.error, RuntimeError):
+                pass
         if sp0 is not None:
             try:
                 sp = int(f.read_register("rsp"))
@@ -288,6 +333,22 @@ def _unwind_saved(sp, regs):
         gdb.invalidate_cached_frames()
 
 
+def _load_exe(core):
+    """`gdb -c CORE` without the program: load the one the core names (AT_EXECFN), then
+    the core again so that gdb finds its shared libraries."""
+    if gdb.current_progspace().filename:
+        return
+    try:
+        aux = gdb.execute("info auxv", to_string=True)
+        m = re.search(r"AT_EXECFN\s.*?0x[0-9a-f]+\s+\"(.*)\"", aux)
+        if m:
+            gdb.execute("file %s" % m.group(1), to_string=True)
+            if core:
+                gdb.execute("core-file %s" % core, to_string=True)
+    except gdb.error as e:
+        raise gdb.GdbError("lrt: the core does not name its program (%s): give it (gdb EXE CORE)" % e)
+
+
 class Snapshot:
     def __init__(self, backtraces=False):
         self.bt = backtraces
@@ -303,6 +364,8 @@ class Snapshot:
         prog = gdb.current_progspace().filename
         self.exe = prog or "?"
         self.sym = _Sym(self.exe) if backtraces else None
+        global _hint
+        _hint = self.sym
         self.now_coarse = int(gdb.parse_and_eval("lrt__switch_clock_ns"))
         self.threads = {}
         for th in _inf().threads():
@@ -760,8 +823,9 @@ lines LRT-JSON-BEGIN and LRT-JSON-END on stdout, or into FILE."""
             else:
                 raise gdb.GdbError("usage: lrt json [-b] [--core NAME] [--out FILE]")
             i += 1
+        _load_exe(core)
         s = Snapshot(bt)
-        snap = s.take(core)
+        snap = s.take(core.rsplit("/", 1)[-1] if core else None)
         text = json.dumps(snap, separators=(",", ":"))
         if out:
             with open(out, "w") as f:
