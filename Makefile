@@ -55,7 +55,7 @@ A    := $(BUILD)/liblrt.a
 TPSO := $(BUILD)/liblrt-tp.so
 RUNNER := $(BUILD)/tests/lrt-tests
 # programs the shell tests run (tests/t-*.sh), not part of the CUnit runner
-TEST_PROGS := $(BUILD)/tests/stdio_echo
+TEST_PROGS := $(BUILD)/tests/stdio_echo $(BUILD)/tests/core_victim
 
 .PHONY: all deps deps-check demo test check-unit check-scripts check-exports check-layering bench bench-trace \
         install uninstall clean

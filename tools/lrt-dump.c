@@ -1115,6 +1115,13 @@ static json_t *core_snapshot(const char *core, const char *exe, char **text_out)
             "process, and the program with debug info, are needed)", core,
             WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
     }
+    FILE *ef = fdopen(dup(efd), "r");
+    char msg[1024];
+    while (ef && fgets(msg, sizeof msg, ef)) /* lrt-gdb.py's own warnings */
+        if (strncmp(msg, "lrt: ", 5) == 0)
+            fprintf(stderr, "%s", msg);
+    if (ef)
+        fclose(ef);
     if (text_out)
         *text_out = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
     unlink(out);

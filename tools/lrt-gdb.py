@@ -361,6 +361,7 @@ class Snapshot:
         self.all_off = self.T.off["all"][0]
         self.memo = {}
         self.memo_hits = self.memo_misses = 0
+        self.warned = False
         prog = gdb.current_progspace().filename
         self.exe = prog or "?"
         self.sym = _Sym(self.exe) if backtraces else None
@@ -506,6 +507,14 @@ class Snapshot:
         except gdb.MemoryError:
             return []
         w = struct.unpack("<8Q", fr)
+        if not any(w):
+            if not self.warned:
+                self.warned = True
+                sys.stderr.write(
+                    "lrt: warning: task stacks are missing from this core (zeros at a saved stack "
+                    "pointer): gdb's gcore stops reading a mapping at lrt's guard pages "
+                    "(MADV_GUARD_INSTALL); take cores of live processes with `lrt gcore FILE`\n")
+            return []
         top = self.S.get(sb, "base") + self.S.get(sb, "size")
         depth = top - self.S.get(sb, "color") - sp
         rbp_rel = w[6] - sp if sp <= w[6] < top else None
