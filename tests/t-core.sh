@@ -167,7 +167,8 @@ run "$DUMP" -b --core "$crash_core" "$VICTIM"
 cp "$tmp/out" "$tmp/crash-table"
 for want in "crasher .*running" "#0  *null_write" "#[0-9]  *crasher+0x[0-9a-f]* (core_victim)  tests/core_victim.c:[0-9]" \
     "chan_waiter .*suspended .*channel .*(recv, empty)" "#[0-9]  *chan_waiter+" "sleeper .*sleep (" \
-    "#[0-9]  *sleeper+" "main .*join of task 4 'crasher'" "core_victim.c:[0-9]* (victim_main)"; do
+    "#[0-9]  *sleeper+" "main .*join of task 4 'crasher'" "core_victim.c:[0-9]* (victim_main)" \
+    "== runtime 1 " "other_runtime_task .*suspended .*sleep (" "#[0-9]  *other_runtime_task+"; do
     need "$tmp/crash-table" "$want" "--core of a crash"
 done
 run "$DUMP" --json -b --core "$crash_core"

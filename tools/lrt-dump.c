@@ -1115,6 +1115,7 @@ static json_t *core_snapshot(const char *core, const char *exe, char **text_out)
             "process, and the program with debug info, are needed)", core,
             WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
     }
+    lseek(efd, 0, SEEK_SET); /* gdb wrote through the same open file */
     FILE *ef = fdopen(dup(efd), "r");
     char msg[1024];
     while (ef && fgets(msg, sizeof msg, ef)) /* lrt-gdb.py's own warnings */

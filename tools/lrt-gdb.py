@@ -675,7 +675,8 @@ class Snapshot:
         blocking = {"threads": threads, "idle": idle, "queued": queued,
                     "max_threads": max(1, f(rtv, "opts", "max_blocking_threads")), "jobs": []}
         th = self.threads.get(rt["tid"])
-        name = th.name if th is not None and th.name else ""
+        # a core has no thread names (only the process's command, in NT_PRPSINFO)
+        name = th.name if th is not None and th.name else "?"
         return {"index": index, "tid": rt["tid"], "thread": name or "", "runtime": r, "io": [],
                 "timers": timers, "blocking": blocking, "stalls": []}, tasks
 
