@@ -352,7 +352,12 @@ def _load_exe(core):
 class Snapshot:
     def __init__(self, backtraces=False):
         self.bt = backtraces
-        self.T = _Fields("struct lrt_task")
+        try:
+            self.T = _Fields("struct lrt_task")
+        except gdb.error:
+            raise gdb.GdbError(
+                "lrt: no debug information for liblrt (struct lrt_task is unknown to gdb): "
+                "build lrt with -g (the default CFLAGS) or give gdb its debug symbols")
         self.S = _Fields("lrt__stack")
         self.strs = _Strings()
         self.state_names = _names("lrt__state_names", "enum lrt__state", "LRT__")
@@ -538,6 +543,31 @@ class Snapshot:
             self.memo[key] = (offs, ips, frames)
         return frames
 
+    def thread_in_lrt(self, tid):
+        """Was the runtime thread stopped inside lrt's own code (below a signal frame, if
+        any)?  Then its structures may be half-updated: the runtime is not consistent."""
+        th = self.threads.get(tid)
+        if th is None:
+            return False
+        cur = gdb.selected_thread()
+        try:
+            th.switch()
+            gdb.invalidate_cached_frames()
+            f = gdb.newest_frame()
+            g = f
+            while g is not None:
+                if g.type() == gdb.SIGTRAMP_FRAME:
+                    f = g.older() or f
+                    break
+                g = g.older()
+            sym = self.sym or _Sym(self.exe)
+            return _is_lrt(sym, f.pc())
+        except gdb.error:
+            return False
+        finally:
+            if cur is not None:
+                cur.switch()
+
     def backtrace_thread(self, tid):
         """The runtime thread's own stack (its running task), from the registers the core
         holds; a crash's signal frame and what lies above it (the handler) are skipped."""
@@ -650,7 +680,7 @@ class Snapshot:
         state = ("shutting_down" if f(rtv, "shutting_down") else
                  "running" if f(rtv, "in_block_on") else "idle")
         r = {
-            "state": state, "source": "core", "consistent": True,
+            "state": state, "source": "core", "consistent": not self.thread_in_lrt(rt["tid"]),
             "uptime_ns": max(0, self.now_coarse - f(rtv, "start_ns")), "now_ns": now_rt,
             "paused_clock": paused != 0,
             "current_task": next((t["id"] for t in tasks if t["state"] == "running"), 0) if cur_running else 0,
