@@ -1123,8 +1123,15 @@ static json_t *core_snapshot(const char *core, const char *exe, char **text_out)
             fprintf(stderr, "%s", msg);
     if (ef)
         fclose(ef);
-    if (text_out)
-        *text_out = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (text_out) { /* the file as gdb wrote it (one line), for --json */
+        FILE *jf = fopen(out, "r");
+        size_t cap = 0;
+        *text_out = NULL;
+        if (!jf || getline(text_out, &cap, jf) < 0)
+            die("cannot read back %s", out);
+        fclose(jf);
+        (*text_out)[strcspn(*text_out, "\n")] = 0;
+    }
     unlink(out);
     unlink(err);
     close(ofd);
@@ -1210,7 +1217,7 @@ int main(int argc, char **argv)
         if (opt.json && opt.tree)
             usage_error("%s", "--json cannot be combined with --tree");
         char *text = NULL;
-        json_t *snap = core_snapshot(opt.core, optind < argc ? argv[optind] : NULL, &text);
+        json_t *snap = core_snapshot(opt.core, optind < argc ? argv[optind] : NULL, opt.json ? &text : NULL);
         if (opt.json)
             puts(text);
         else {
