@@ -12,8 +12,8 @@
 #    none (containers), the core is made by gdb at the fault (run, then
 #    generate-core-file) and the test says so.  The crashing task is running with its
 #    frames, the others suspended with theirs.
-# Skipped under SANITIZE (ASan reserves terabytes of shadow: cores of such processes are
-# not what this checks).  Environment: BUILD (default build), KEEP=1 keeps the temp dir.
+# Skipped under SANITIZE: ASan turns core dumps off (disable_coredump=1) and its shadow
+# mappings would make gcore write terabytes.  Environment: BUILD (default build), KEEP=1 keeps the temp dir.
 set -u
 
 cd "$(dirname "$0")/.." || exit 1
@@ -32,7 +32,7 @@ fail() {
 need() { grep -q -- "$2" "$1" || fail "$3 (no '$2' in $(basename "$1"))"; }
 
 if [ -n "${SANITIZE:-}" ]; then
-    say "skipped under SANITIZE=$SANITIZE (cores of ASan processes hold terabytes of shadow mappings)"
+    say "skipped under SANITIZE=$SANITIZE (ASan turns core dumps off, disable_coredump=1, and its shadow mappings would make gcore cores of terabytes)"
     exit 0
 fi
 for f in "$DUMP" "$SHOW" "$VICTIM"; do
