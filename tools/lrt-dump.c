@@ -2,7 +2,9 @@
  * lrt-dump - show the tasks of a live lrt process: what each waits on, for how long, and
  * where in the code.  Talks to the process's dump agent over its Unix socket; a process
  * started without one (no LRT_DUMP=1, no lrt_options.dump_agent) is asked to start it
- * (attach: src/diag/attach.c has the process's side).  See docs/lrt-dump.1.
+ * (attach: src/diag/attach.c has the process's side).  --core reads the same snapshot
+ * from a core file by running gdb with tools/lrt-gdb.py (core_snapshot).  See
+ * docs/lrt-dump.1.
  *
  * Exit status: 0 success, 1 runtime error (no such process, not an lrt process, permission
  * denied, no answer), 2 usage error.
@@ -1099,9 +1101,22 @@ static json_t *core_snapshot(const char *core, const char *exe, char **text_out)
         dprintf(2, "cannot run gdb: %s (Debian: apt-get install gdb)\n", strerror(errno));
         _exit(127);
     }
+    /* bounded like a live reply: gdb gets REPLY_TIMEOUTS x --timeout (60 s by default) */
     int st = 0;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
+    uint64_t give_up = now_ms() + opt.timeout_ms * REPLY_TIMEOUTS;
+    for (;;) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid || (r < 0 && errno != EINTR))
+            break;
+        if (now_ms() > give_up) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            unlink(out);
+            unlink(err);
+            die("gdb did not finish reading %s within %s", core, human_ms(opt.timeout_ms * REPLY_TIMEOUTS));
+        }
+        poll(NULL, 0, 20);
+    }
     json_error_t je;
     json_t *j = json_load_file(out, 0, &je);
     if (!j || !json_is_array(json_object_get(j, "tasks"))) {
@@ -1204,14 +1219,9 @@ int main(int argc, char **argv)
         }
     }
     color = strcmp(when, "always") == 0 || (strcmp(when, "auto") == 0 && isatty(1) && !getenv("NO_COLOR"));
-    if (opt.list) {
-        if (optind != argc)
-            usage_error("--list takes no PID (got '%s')", argv[optind]);
-        return do_list();
-    }
     if (opt.core) {
-        if (opt.watch || opt.socket)
-            usage_error("%s", "--core cannot be combined with --watch or --socket");
+        if (opt.watch || opt.socket || opt.list)
+            usage_error("%s", "--core cannot be combined with --watch, --socket or --list");
         if (optind + 1 < argc)
             usage_error("unexpected argument '%s'", argv[optind + 1]);
         if (opt.json && opt.tree)
@@ -1227,6 +1237,11 @@ int main(int argc, char **argv)
         free(text);
         json_decref(snap);
         return 0;
+    }
+    if (opt.list) {
+        if (optind != argc)
+            usage_error("--list takes no PID (got '%s')", argv[optind]);
+        return do_list();
     }
     long pid = 0;
     if (optind == argc && !opt.socket)
