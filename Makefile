@@ -9,6 +9,7 @@ LIBDIR  ?= $(PREFIX)/lib
 INCDIR  ?= $(PREFIX)/include
 MANDIR  ?= $(PREFIX)/share/man
 DOCDIR  ?= $(PREFIX)/share/doc/lrt
+DATADIR ?= $(PREFIX)/share/lrt
 CC      ?= gcc
 CFLAGS  ?= -O2 -g
 TRACE   ?= 1
@@ -54,7 +55,7 @@ A    := $(BUILD)/liblrt.a
 TPSO := $(BUILD)/liblrt-tp.so
 RUNNER := $(BUILD)/tests/lrt-tests
 # programs the shell tests run (tests/t-*.sh), not part of the CUnit runner
-TEST_PROGS := $(BUILD)/tests/stdio_echo $(BUILD)/tests/deadlock_demo
+TEST_PROGS := $(BUILD)/tests/stdio_echo $(BUILD)/tests/deadlock_demo $(BUILD)/tests/core_victim
 
 .PHONY: all deps deps-check demo test check-unit check-scripts check-exports check-layering check-valgrind bench bench-trace \
         install uninstall clean
@@ -142,6 +143,14 @@ $(BUILD)/tools/%: tools/%.c $(SO) | deps-check
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) $(STACK_CLASH) $(CFLAGS) $(SANFLAGS) -MMD -MP -o $@ $< \
 	    -L$(BUILD) -llrt -ljansson -ldw -lelf -Wl,-rpath,'$$ORIGIN/..:$$ORIGIN/../lib'
+
+# lrt-dump --core runs gdb with lrt-gdb.py, found at ../share/lrt/ from lrt-dump's own
+# directory: here in the build tree, $(DATADIR) once installed.
+GDB_PY := $(BUILD)/share/lrt/lrt-gdb.py
+$(BUILD)/tools/lrt-dump: $(GDB_PY)
+$(GDB_PY): tools/lrt-gdb.py
+	@mkdir -p $(dir $@)
+	$(Q)cp $< $@
 
 # ---- main job and tests ------------------------------------------------------------
 # The demo needs the library, lrt-dump and the showcase: not the test packages.
@@ -238,6 +247,8 @@ install: $(INSTALL_BIN)
 	    'Cflags: -I$${includedir} $(STACK_CLASH)' > $(DESTDIR)$(LIBDIR)/pkgconfig/lrt.pc
 	chmod 644 $(DESTDIR)$(LIBDIR)/pkgconfig/lrt.pc
 	install -m 755 $(TOOLS) tools/lrt-trace $(DESTDIR)$(BINDIR)/
+	install -d $(DESTDIR)$(DATADIR)
+	install -m 644 tools/lrt-gdb.py $(DESTDIR)$(DATADIR)/
 	install -d $(DESTDIR)$(DOCDIR)
 	install -m 644 $(DOC_FILES) $(DESTDIR)$(DOCDIR)/
 	@# The man pages name the installed files under the default prefix, /usr/local.
@@ -252,7 +263,7 @@ install: $(INSTALL_BIN)
 	loader's path: add it to /etc/ld.so.conf.d/ and run ldconfig, or use LD_LIBRARY_PATH"; fi
 
 uninstall:
-	rm -rf $(DESTDIR)$(INCDIR)/lrt $(DESTDIR)$(DOCDIR)
+	rm -rf $(DESTDIR)$(INCDIR)/lrt $(DESTDIR)$(DOCDIR) $(DESTDIR)$(DATADIR)
 	rm -f $(DESTDIR)$(LIBDIR)/liblrt.so $(DESTDIR)$(LIBDIR)/liblrt.so.0 $(DESTDIR)$(LIBDIR)/liblrt.a \
 	    $(DESTDIR)$(LIBDIR)/liblrt-tp.so $(DESTDIR)$(LIBDIR)/pkgconfig/lrt.pc \
 	    $(DESTDIR)$(BINDIR)/lrt-dump $(DESTDIR)$(BINDIR)/lrt-trace \

@@ -36,7 +36,8 @@ p=$tmp/prefix
 mk install PREFIX="$p" >/dev/null
 for f in include/lrt/lrt.h lib/liblrt.so lib/liblrt.so.0 lib/liblrt.a lib/liblrt-tp.so \
          lib/pkgconfig/lrt.pc bin/lrt-dump bin/lrt-trace share/man/man1/lrt-dump.1 \
-         share/man/man1/lrt-trace.1 share/man/man3/lrt.3 share/doc/lrt/guide.md; do
+         share/man/man1/lrt-trace.1 share/man/man3/lrt.3 share/doc/lrt/guide.md \
+         share/lrt/lrt-gdb.py; do
     [ -e "$p/$f" ] || fail "missing $f"
 done
 export PKG_CONFIG_PATH="$p/lib/pkgconfig"
@@ -59,6 +60,9 @@ for m in 1/lrt-dump.1 1/lrt-trace.1 3/lrt.3; do
     grep -q '/usr/local' "$p/share/man/man$m" && fail "man$m names /usr/local, not PREFIX"
 done
 "$p/bin/lrt-dump" --version >/dev/null || fail "the installed lrt-dump does not run"
+# --core runs gdb with the installed lrt-gdb.py (a file that is no core: gdb fails after)
+"$p/bin/lrt-dump" --core /dev/null >/dev/null 2>"$tmp/core.err" && fail "lrt-dump --core /dev/null succeeded"
+grep -q 'lrt-gdb.py not found' "$tmp/core.err" && fail "the installed lrt-dump does not find lrt-gdb.py"
 # static: every library liblrt.a needs must be on the --static line (libunwind's -llzma)
 cc -Wall -Wextra -Werror -static $(pkg-config --cflags lrt) -o "$tmp/app-static" "$tmp/app.c" \
     $(pkg-config --static --libs lrt) 2>"$tmp/ld.err" ||

@@ -2,7 +2,9 @@
  * lrt-dump - show the tasks of a live lrt process: what each waits on, for how long, and
  * where in the code.  Talks to the process's dump agent over its Unix socket; a process
  * started without one (no LRT_DUMP=1, no lrt_options.dump_agent) is asked to start it
- * (attach: src/diag/attach.c has the process's side).  See docs/lrt-dump.1.
+ * (attach: src/diag/attach.c has the process's side).  --core reads the same snapshot
+ * from a core file by running gdb with tools/lrt-gdb.py (core_snapshot).  See
+ * docs/lrt-dump.1.
  *
  * Exit status: 0 success, 1 runtime error (no such process, not an lrt process, permission
  * denied, no answer), 2 usage error.
@@ -28,6 +30,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,6 +47,7 @@ static struct {
     uint64_t stuck_ns;
     uint64_t timeout_ms;
     const char *socket;
+    const char *core; /* --core: read this core file through gdb (core_snapshot) */
 } opt = {.watch_sec = 2.0, .timeout_ms = TIMEOUT_MS};
 
 static void usage(FILE *f)
@@ -51,6 +55,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: %s [OPTIONS] PID\n"
             "       %s --list\n"
+            "       %s --core=CORE [EXE]   (the same from a core file, read with gdb)\n"
             "Show the tasks of a running lrt process; one started without its dump agent is\n"
             "asked to start it (unless it runs with LRT_DUMP=0).\n"
             "\n"
@@ -65,6 +70,8 @@ static void usage(FILE *f)
             "                         length, waiting tasks, creation site\n"
             "  -l, --list             list the live lrt processes of this user\n"
             "  -S, --socket=PATH      talk to this agent socket instead of finding PID's\n"
+            "      --core=CORE        read the tasks from a core file (gcore, a crash) with gdb\n"
+            "                         and tools/lrt-gdb.py; EXE defaults to the core's program\n"
             "      --timeout=DURATION give up when the agent sends nothing for DURATION, or\n"
             "                         when an agent asked for does not start within it\n"
             "                         (default 5s; a whole reply may take 12 times that)\n"
@@ -74,7 +81,7 @@ static void usage(FILE *f)
             "\n"
             "Exit status: 0 ok, 1 error (no such process, not an lrt process, permission\n"
             "denied, no answer), 2 usage error.\n",
-            prog, prog);
+            prog, prog, prog);
 }
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -1099,6 +1106,131 @@ static int do_list(void)
     return 0;
 }
 
+/* ---- --core ----------------------------------------------------------------------- */
+
+/* lrt-gdb.py: $LRT_GDB_SCRIPT, else next to this program as built and as installed
+ * (BUILD/tools/lrt-dump and BUILD/share/lrt/; PREFIX/bin/lrt-dump and PREFIX/share/lrt/). */
+static bool gdb_script(char *out, size_t n)
+{
+    const char *e = getenv("LRT_GDB_SCRIPT");
+    if (e && *e) {
+        snprintf(out, n, "%s", e);
+        return access(out, R_OK) == 0;
+    }
+    char self[512];
+    ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (k <= 0)
+        return false;
+    self[k] = 0;
+    char *slash = strrchr(self, '/');
+    if (!slash)
+        return false;
+    *slash = 0;
+    snprintf(out, n, "%s/../share/lrt/lrt-gdb.py", self);
+    return access(out, R_OK) == 0;
+}
+
+/* The snapshot of a core file: gdb in batch mode runs `lrt json` of lrt-gdb.py, which
+ * writes the JSON into a temporary file (gdb's own chatter goes to /dev/null, its errors
+ * are shown when it fails).  Returns the parsed snapshot, the raw text in *@text_out. */
+static json_t *core_snapshot(const char *core, const char *exe, char **text_out)
+{
+    char script[600];
+    if (access(core, R_OK) != 0)
+        die("cannot read the core file %s: %s", core, strerror(errno));
+    if (exe && access(exe, R_OK) != 0)
+        die("cannot read the executable %s: %s", exe, strerror(errno));
+    if (!gdb_script(script, sizeof script))
+        die("lrt-gdb.py not found (looked for %s; set LRT_GDB_SCRIPT)", script);
+    char out[] = "/tmp/lrt-dump-core.XXXXXX", err[] = "/tmp/lrt-dump-gdb.XXXXXX";
+    int ofd = mkstemp(out), efd = mkstemp(err);
+    if (ofd < 0 || efd < 0)
+        die("cannot create a temporary file: %s", strerror(errno));
+    char src[700], cmd[1400];
+    snprintf(src, sizeof src, "source %s", script);
+    snprintf(cmd, sizeof cmd, "lrt json%s --core '%s' --out '%s'", opt.backtrace ? " -b" : "", core, out);
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(efd, 2);
+        const char *argv[16];
+        int a = 0;
+        argv[a++] = "gdb";
+        argv[a++] = "-batch";
+        argv[a++] = "-nx";
+        argv[a++] = "-ex";
+        argv[a++] = src;
+        argv[a++] = "-ex";
+        argv[a++] = cmd;
+        if (exe) {
+            argv[a++] = exe;
+            argv[a++] = core;
+        } else {
+            argv[a++] = "-c";
+            argv[a++] = core;
+        }
+        argv[a] = NULL;
+        execvp("gdb", (char *const *)argv);
+        dprintf(2, "cannot run gdb: %s (Debian: apt-get install gdb)\n", strerror(errno));
+        _exit(127);
+    }
+    /* bounded like a live reply: gdb gets REPLY_TIMEOUTS x --timeout (60 s by default) */
+    int st = 0;
+    uint64_t give_up = now_ms() + opt.timeout_ms * REPLY_TIMEOUTS;
+    for (;;) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid || (r < 0 && errno != EINTR))
+            break;
+        if (now_ms() > give_up) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            unlink(out);
+            unlink(err);
+            die("gdb did not finish reading %s within %s", core, human_ms(opt.timeout_ms * REPLY_TIMEOUTS));
+        }
+        poll(NULL, 0, 20);
+    }
+    json_error_t je;
+    json_t *j = json_load_file(out, 0, &je);
+    if (!j || !json_is_array(json_object_get(j, "tasks"))) {
+        char buf[4096];
+        ssize_t k = pread(efd, buf, sizeof buf - 1, 0);
+        buf[k > 0 ? k : 0] = 0;
+        unlink(out);
+        unlink(err);
+        fprintf(stderr, "%s", buf);
+        die("gdb could not read lrt's tasks from %s (gdb exit status %d; a core of an lrt "
+            "process, and the program with debug info, are needed)", core,
+            WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    }
+    lseek(efd, 0, SEEK_SET); /* gdb wrote through the same open file */
+    FILE *ef = fdopen(dup(efd), "r");
+    char msg[1024];
+    while (ef && fgets(msg, sizeof msg, ef)) /* lrt-gdb.py's own warnings */
+        if (strncmp(msg, "lrt: ", 5) == 0)
+            fprintf(stderr, "%s", msg);
+    if (ef)
+        fclose(ef);
+    if (text_out) { /* the file as gdb wrote it (one line), for --json */
+        FILE *jf = fopen(out, "r");
+        size_t cap = 0;
+        *text_out = NULL;
+        if (!jf || getline(text_out, &cap, jf) < 0)
+            die("cannot read back %s", out);
+        fclose(jf);
+        (*text_out)[strcspn(*text_out, "\n")] = 0;
+    }
+    unlink(out);
+    unlink(err);
+    close(ofd);
+    close(efd);
+    return j;
+}
+
 /* ---- main ------------------------------------------------------------------------- */
 
 static volatile sig_atomic_t interrupted;
@@ -1110,7 +1242,7 @@ static void on_int(int sig)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_COLOR = 256, OPT_TIMEOUT, OPT_OBJECTS };
+    enum { OPT_COLOR = 256, OPT_TIMEOUT, OPT_OBJECTS, OPT_CORE };
     static const struct option longopts[] = {
         {"backtrace", no_argument, 0, 'b'}, {"tree", no_argument, 0, 't'},
         {"json", no_argument, 0, 'j'},      {"watch", optional_argument, 0, 'w'},
@@ -1119,6 +1251,7 @@ int main(int argc, char **argv)
         {"colour", optional_argument, 0, OPT_COLOR}, {"help", no_argument, 0, 'h'},
         {"timeout", required_argument, 0, OPT_TIMEOUT},
         {"objects", no_argument, 0, OPT_OBJECTS},
+        {"core", required_argument, 0, OPT_CORE},
         {"version", no_argument, 0, 'V'},   {0, 0, 0, 0}};
     int c;
     const char *when = "auto";
@@ -1157,6 +1290,7 @@ int main(int argc, char **argv)
                 usage_error("--color: expected auto, always or never, not '%s'", when);
             break;
         case OPT_OBJECTS: opt.objects = true; break;
+        case OPT_CORE: opt.core = optarg; break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("lrt-dump (lrt) 0.1.0\n"); return 0;
         case ':': usage_error("option '%s' needs an argument", argv[optind - 1]); break;
@@ -1164,6 +1298,25 @@ int main(int argc, char **argv)
         }
     }
     color = strcmp(when, "always") == 0 || (strcmp(when, "auto") == 0 && isatty(1) && !getenv("NO_COLOR"));
+    if (opt.core) {
+        if (opt.watch || opt.socket || opt.list)
+            usage_error("%s", "--core cannot be combined with --watch, --socket or --list");
+        if (optind + 1 < argc)
+            usage_error("unexpected argument '%s'", argv[optind + 1]);
+        if (opt.json && opt.tree)
+            usage_error("%s", "--json cannot be combined with --tree");
+        char *text = NULL;
+        json_t *snap = core_snapshot(opt.core, optind < argc ? argv[optind] : NULL, opt.json ? &text : NULL);
+        if (opt.json)
+            puts(text);
+        else {
+            printf("core file %s (times as of the dump: the process's switch clock)\n", opt.core);
+            print_snapshot(snap);
+        }
+        free(text);
+        json_decref(snap);
+        return 0;
+    }
     if (opt.list) {
         if (optind != argc)
             usage_error("--list takes no PID (got '%s')", argv[optind]);

@@ -4,7 +4,8 @@
 #   tools  build lrt-dump (libdw); lrt-trace needs python3-bt2 only when it runs
 #   tests  build the CUnit runner
 #   check  run the whole suite (make test): LTTng, babeltrace2, jsonschema, valgrind,
-#          redis-tools (redis-cli and redis-benchmark drive examples/kv in t-kv.sh)...
+#          redis-tools (redis-cli and redis-benchmark drive examples/kv in t-kv.sh),
+#          gdb (with gcore: tests/t-core.sh; lrt-dump --core needs it at run time)...
 # No TIER = all of them.  As root, missing packages are installed (make demo, make test);
 # with --check (every other make entry point), or when not root, the exact apt-get line
 # is printed and the exit status is 1, before anything is compiled.
@@ -22,7 +23,7 @@ for tier in "$@"; do
     tools) PKGS="$PKGS libdw-dev" ;;
     tests) PKGS="$PKGS libcunit1-dev" ;;
     check) PKGS="$PKGS pkg-config lttng-tools babeltrace2 python3-bt2 python3-jsonschema \
-util-linux valgrind redis-tools" ;;
+util-linux valgrind redis-tools gdb" ;;
     *) echo "setup-deps.sh: unknown tier '$tier' (lib, tools, tests, check)" >&2; exit 2 ;;
     esac
 done
