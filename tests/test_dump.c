@@ -1219,7 +1219,42 @@ static void snapshot_of_10000_suspended_tasks_with_backtraces_is_timed(void)
     lrt_test_run(NULL, many_root, NULL);
 }
 
+/* ---- durations in words ------------------------------------------------------------- */
+
+static void *sleep_ms_task(void *arg) { return (void *)(intptr_t)lrt_sleep_ms((uint64_t)(uintptr_t)arg); }
+
+static void *durations_root(void *unused)
+{
+    (void)unused;
+    static const struct { uint64_t ms; const char *prefix; } cases[] = {
+        {250, "sleep (2"},               /* 2xxms */
+        {12300, "sleep (12."},           /* 12.xs */
+        {3600000, "sleep (59m5"},        /* 59m5xs, not "3599990 ms" */
+        {5 * 3600000, "sleep (4h59m"},
+        {3 * 86400000ull, "sleep (2d23h"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        lrt_task_t *t = lrt_spawn(sleep_ms_task, (void *)(uintptr_t)cases[i].ms);
+        lrt_yield();
+        json_t *w = lrt_test_task_wait(lrt_task_id(t), NULL);
+        const char *text = json_string_value(json_object_get(w, "object"));
+        CU_ASSERT(text && strncmp(text, cases[i].prefix, strlen(cases[i].prefix)) == 0 && strstr(text, " left)"));
+        if (!text || strncmp(text, cases[i].prefix, strlen(cases[i].prefix)) != 0)
+            fprintf(stderr, "sleep of %llu ms shows '%s'\n", (unsigned long long)cases[i].ms, text ? text : "(null)");
+        json_decref(w);
+        lrt_abort(t);
+        lrt_join(t, NULL);
+    }
+    return NULL;
+}
+
+static void a_sleep_shows_the_time_left_in_words_people_read(void)
+{
+    lrt_test_run(NULL, durations_root, NULL);
+}
+
 CU_TestInfo lrt_test_dump[] = {
+    {"a_sleep_shows_the_time_left_in_words_people_read", a_sleep_shows_the_time_left_in_words_people_read},
     {"snapshot_shows_each_wait_reason_with_its_object_and_backtrace",
      snapshot_shows_each_wait_reason_with_its_object_and_backtrace},
     {"snapshot_backtrace_starts_with_the_public_call_each_task_waits_in",

@@ -37,6 +37,24 @@ MAX_FRAMES = 32
 _u64 = struct.Struct("<Q")
 
 
+def fmt_dur(ns):
+    """A duration as src/diag/wait_text.c's lrt__fmt_dur words it."""
+    s = 1000000000
+    if ns < 1000:
+        return "%dns" % ns
+    if ns < 1000000:
+        return "%dus" % (ns // 1000)
+    if ns < s:
+        return "%dms" % (ns // 1000000)
+    if ns < 100 * s:
+        return "%d.%ds" % (ns // s, ns // (s // 10) % 10)
+    if ns < 7200 * s:
+        return "%dm%02ds" % (ns // (60 * s), ns // s % 60)
+    if ns < 172800 * s:
+        return "%dh%02dm" % (ns // (3600 * s), ns // (60 * s) % 60)
+    return "%dd%02dh" % (ns // (86400 * s), ns // (3600 * s) % 24)
+
+
 def _inf():
     return gdb.selected_inferior()
 
@@ -395,7 +413,7 @@ class Snapshot:
             if aux >= 1 << 62:
                 s = "sleep (forever)"
             elif aux > now_rt:
-                s = "sleep (%d ms left)" % ((aux - now_rt + 999999) // 1000000)
+                s = "sleep (%s left)" % fmt_dur(aux - now_rt)
             else:
                 s = "sleep (due)"
         elif kind == "join":

@@ -126,6 +126,8 @@ void lrt__stall_json(struct lrt_runtime *rt, lrt__jw *w);
 void lrt__stall_counts(struct lrt_runtime *rt, uint64_t *stalls, uint64_t *suppressed);
 
 /* ---- wait_text.c: a wait reason in words and as the snapshot's "wait" object ---------- */
+/* A duration as people read it: 850ns, 12us, 40ms, 1.3s, 59m58s, 2h05m, 3d04h. */
+void lrt__fmt_dur(uint64_t ns, char *buf, size_t n);
 /* "mutex 'accounts' 0x... (held by task 5)" for @t's wait at time @now (into @buf). */
 void lrt__fmt_wait(uint64_t now, const struct lrt_task *t, char *buf, size_t n);
 /* The task's "wait" object (kind, object text, name and the kind's own keys). */

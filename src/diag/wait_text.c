@@ -17,6 +17,27 @@
 #include <stdio.h>
 #include <string.h>
 
+/* A duration as people read it: 850ns, 12us, 40ms, 1.3s, 59m58s, 2h05m, 3d04h (lrt-dump
+ * and tools/lrt-gdb.py word durations the same way). */
+void lrt__fmt_dur(uint64_t ns, char *buf, size_t n)
+{
+    const uint64_t s = 1000000000u;
+    if (ns < 1000)
+        snprintf(buf, n, "%" PRIu64 "ns", ns);
+    else if (ns < 1000000)
+        snprintf(buf, n, "%" PRIu64 "us", ns / 1000);
+    else if (ns < s)
+        snprintf(buf, n, "%" PRIu64 "ms", ns / 1000000);
+    else if (ns < 100 * s)
+        snprintf(buf, n, "%" PRIu64 ".%" PRIu64 "s", ns / s, ns / (s / 10) % 10);
+    else if (ns < 7200 * s)
+        snprintf(buf, n, "%" PRIu64 "m%02" PRIu64 "s", ns / (60 * s), ns / s % 60);
+    else if (ns < 172800 * s)
+        snprintf(buf, n, "%" PRIu64 "h%02" PRIu64 "m", ns / (3600 * s), ns / (60 * s) % 60);
+    else
+        snprintf(buf, n, "%" PRIu64 "d%02" PRIu64 "h", ns / (86400 * s), ns / (3600 * s) % 24);
+}
+
 static const char *interest_name(uint32_t interest)
 {
     bool r = interest & 0x001, wr = interest & 0x004;
@@ -80,7 +101,11 @@ void lrt__fmt_wait(uint64_t now, const struct lrt_task *t, char *buf, size_t n)
         if (t->wait_aux >= LRT__DEADLINE_MAX) /* a huge duration: no timer, until cancelled */
             snprintf(buf, n, "sleep (forever)");
         else if (t->wait_aux > now)
-            snprintf(buf, n, "sleep (%" PRIu64 " ms left)", (t->wait_aux - now + 999999) / 1000000);
+        {
+            char d[24];
+            lrt__fmt_dur(t->wait_aux - now, d, sizeof d);
+            snprintf(buf, n, "sleep (%s left)", d);
+        }
         else
             snprintf(buf, n, "sleep (due)");
         break;
