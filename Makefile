@@ -211,6 +211,12 @@ bench: deps-check
 	$(Q)$(MAKE) --no-print-directory bench-trace
 	@echo "bench/agent_load.sh: what a client looping on snapshots costs the echo server (docs/performance.md)"
 	$(Q)bench/agent_load.sh
+	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -O2 -g -o build/bench/attach_cost bench/attach_cost.c \
+	    build/bench-lib/liblrt.a $(LDLIBS)
+	@echo "bench/attach_cost.c: what attaching on demand costs a process nobody attaches to"
+	$(Q)build/bench/attach_cost check
+	$(Q)build/bench/attach_cost idle 3
+	$(Q)LRT_DUMP=0 build/bench/attach_cost idle 3
 
 # Tracepoint cost: the same program against liblrt with tracing compiled in and out.
 bench-trace: deps-check
