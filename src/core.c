@@ -25,6 +25,7 @@
  * estimate for sub-millisecond polls and exact at that resolution for long polls.
  */
 #include "internal.h"
+#include "history.h"
 #include "trace.h"
 
 #include <stdio.h>
@@ -87,6 +88,7 @@ void lrt__wake_by(struct lrt_task *t, int result, int waker_kind, uint64_t waker
     t->last_waker = (uint8_t)waker_kind;
     t->last_waker_id = waker_id;
     t->state_since = rt->clock_cache;
+    lrt__hist_put(t, rt->clock_cache, LRT__HEV_WOKEN, (unsigned)waker_kind, t->wait_kind, (uint32_t)waker_id);
     q_push(&rt->wk_head, &rt->wk_tail, t);
     /* last, so that with tracing off this stays a leaf (no stack frame) and the
      * enabled case is a tail call */
@@ -212,6 +214,7 @@ static bool prepare(struct lrt_runtime *rt, struct lrt_task *t)
     /* frames of the stack's previous task never returned: drop their redzones */
     __asan_unpoison_memory_region(s->base, s->size);
 #endif
+    lrt__hist_start(t);
     t->sp = NULL; /* first switch: lrt__ctx_start */
     t->flags |= LRT__TF_STARTED | (s->guarded ? 0 : LRT__TF_CANARY);
     return true;
@@ -324,11 +327,25 @@ static inline __attribute__((always_inline)) void schedule_body(struct lrt_runti
     poll_end(rt);
     if (traced)
         LRT__TP_POLL_END(t);
+#if LRT_HISTORY
+    /* the clock account_switch loads next; the poll began at poll_start */
+    uint64_t now = lrt__switch_clock();
+    lrt__hist_poll_end(t, now, now - rt->poll_start);
+#endif
     bool dying = t->state == LRT__FINISHED;
     struct lrt_task *next = NULL;
     if (LRT__LIKELY(!dying) || t != rt->run_until) {
         next = pick_next(rt);
         if (next == t) { /* yielded and alone: the scheduler picks it again */
+#if LRT_HISTORY
+            if (LRT__UNLIKELY(now != rt->poll_start)) {
+                /* no account_switch on this path: start the next poll's clock here (the
+                 * time so far is busy time), so one poll's duration is one poll's */
+                t->busy_ns += now - rt->poll_start;
+                rt->clock_cache = now;
+                __atomic_store_n(&rt->poll_start, now, __ATOMIC_RELAXED);
+            }
+#endif
             poll_begin(rt, t);
             if (traced)
                 LRT__TP_POLL_BEGIN(t);

@@ -153,6 +153,10 @@ static void snapshot_task(struct snap *s, struct lrt_task *t)
     lrt__jw_u64(w, "state_ns", state_ns);
     lrt__jw_u64(w, "polls", t->polls);
     lrt__jw_u64(w, "busy_ns", busy);
+    uint64_t max_poll = lrt__hist_max_poll(t);
+    if (is_current && state == LRT__RUNNING && state_ns > max_poll) /* the poll going on */
+        max_poll = state_ns;
+    lrt__jw_u64(w, "max_poll_ns", max_poll);
     lrt__jw_obj(w, "last_waker");
     lrt__jw_str(w, "kind", t->last_waker < LRT__WAKER__COUNT ? lrt__waker_names[t->last_waker] : "none");
     lrt__jw_u64(w, "task", t->last_waker_id);
@@ -178,6 +182,14 @@ static void snapshot_task(struct snap *s, struct lrt_task *t)
         }
         if (n >= 0)
             lrt__jw_frames(w, "backtrace", s->frames, n);
+    }
+    if (s->flags & LRT_DUMP_HISTORY) {
+        struct lrt__hist_copy h;
+        char wait[160];
+        lrt__hist_read(t, &h);
+        if (state == LRT__SUSPENDED)
+            lrt__fmt_wait(s->now_rt, t, wait, sizeof wait);
+        lrt__hist_json(w, &h, rt->start_ns, state == LRT__SUSPENDED ? wait : NULL);
     }
     lrt__jw_end(w, '}');
 }
@@ -473,6 +485,16 @@ void lrt__dump_deadlock(struct lrt_runtime *rt)
                 fprintf(stderr, "  %6s   #%d %s+0x%" PRIx64 "\n", "", i, f[i].sym[0] ? f[i].sym : "??",
                         f[i].sym_off);
         }
+        /* how it got there: its last events (history.c) */
+        struct lrt__hist_copy h;
+        char text[LRT__HIST_LEN * 2 * 200];
+        lrt__hist_read(t, &h);
+        if (h.n > 6) { /* the last few: the table stays readable with many tasks */
+            memmove(h.ev, h.ev + h.n - 6, 6 * sizeof h.ev[0]);
+            h.n = 6;
+        }
+        if (lrt__hist_text(&h, now, t->state == LRT__SUSPENDED ? wait : NULL, "         ", text, sizeof text))
+            fprintf(stderr, "  %6s   history, oldest first:\n%s", "", text);
     }
     lrt__symcache_free(sc);
 }
