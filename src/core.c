@@ -88,7 +88,6 @@ void lrt__wake_by(struct lrt_task *t, int result, int waker_kind, uint64_t waker
     t->last_waker = (uint8_t)waker_kind;
     t->last_waker_id = waker_id;
     t->state_since = rt->clock_cache;
-    lrt__hist_put(t, rt->clock_cache, LRT__HEV_WOKEN, (unsigned)waker_kind, t->wait_kind, (uint32_t)waker_id);
     q_push(&rt->wk_head, &rt->wk_tail, t);
     /* last, so that with tracing off this stays a leaf (no stack frame) and the
      * enabled case is a tail call */
@@ -116,16 +115,29 @@ static inline unsigned hist_bucket(uint64_t ns)
 #define LRT_BOOKKEEPING 1
 #endif
 
-/* @from stops running (may be NULL), @to starts (may be NULL).  One tick-clock load. */
-static inline void account_switch(struct lrt_runtime *rt, struct lrt_task *from, struct lrt_task *to)
+/* The switch clock as the bookkeeping reads it: one load per switch. */
+static inline uint64_t switch_now(void)
+{
+#if LRT_BOOKKEEPING
+    return lrt__switch_clock();
+#else
+    return 0;
+#endif
+}
+
+/* @from stops running (may be NULL), @to starts (may be NULL), at @now (switch_now()). */
+static inline __attribute__((always_inline)) void account_switch(struct lrt_runtime *rt, struct lrt_task *from,
+                                                                 struct lrt_task *to, uint64_t now)
 {
 #if !LRT_BOOKKEEPING
     (void)rt;
     (void)from;
     (void)to;
+    (void)now;
     return;
 #endif
-    uint64_t now = lrt__switch_clock();
+    if (from) /* its poll ends now: its history entry (the duration, below, when not 0) */
+        lrt__hist_poll_end(from, now);
     if (LRT__LIKELY(now == rt->poll_start)) {
         /* same tick as the last switch (the usual case): the poll that ends took no
          * measurable time; only the state timestamps and the wake latency remain */
@@ -144,6 +156,8 @@ static inline void account_switch(struct lrt_runtime *rt, struct lrt_task *from,
     if (from) {
         uint64_t d = now - rt->poll_start;
         from->busy_ns += d;
+        if (d)
+            lrt__hist_poll_took(from, d);
         if (LRT__UNLIKELY(d >= 1024))
             rt->m.poll_hist[hist_bucket(d)]++;
         from->state_since = now;
@@ -327,21 +341,20 @@ static inline __attribute__((always_inline)) void schedule_body(struct lrt_runti
     poll_end(rt);
     if (traced)
         LRT__TP_POLL_END(t);
-#if LRT_HISTORY
-    /* the clock account_switch loads next; the poll began at poll_start */
-    uint64_t now = lrt__switch_clock();
-    lrt__hist_poll_end(t, now, now - rt->poll_start);
-#endif
     bool dying = t->state == LRT__FINISHED;
     struct lrt_task *next = NULL;
     if (LRT__LIKELY(!dying) || t != rt->run_until) {
         next = pick_next(rt);
         if (next == t) { /* yielded and alone: the scheduler picks it again */
 #if LRT_HISTORY
+            uint64_t now = switch_now();
+            lrt__hist_poll_end(t, now);
             if (LRT__UNLIKELY(now != rt->poll_start)) {
                 /* no account_switch on this path: start the next poll's clock here (the
                  * time so far is busy time), so one poll's duration is one poll's */
-                t->busy_ns += now - rt->poll_start;
+                uint64_t d = now - rt->poll_start;
+                t->busy_ns += d;
+                lrt__hist_poll_took(t, d);
                 rt->clock_cache = now;
                 __atomic_store_n(&rt->poll_start, now, __ATOMIC_RELAXED);
             }
@@ -352,7 +365,7 @@ static inline __attribute__((always_inline)) void schedule_body(struct lrt_runti
             return;
         }
     }
-    account_switch(rt, t, next);
+    account_switch(rt, t, next, switch_now());
     if (dying)
         rt->dead = t;
     if (next) {
@@ -371,7 +384,7 @@ static inline __attribute__((always_inline)) void schedule_body(struct lrt_runti
  * until the queues run dry or block_on's task finishes. */
 void lrt__switch_in(struct lrt_runtime *rt, struct lrt_task *t)
 {
-    account_switch(rt, NULL, t);
+    account_switch(rt, NULL, t, switch_now());
     poll_begin(rt, t);
     LRT__TP_HOT(rt, task_poll_begin, t->id);
     ctx_switch(rt, &rt->sched_sp, t, false);

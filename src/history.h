@@ -28,21 +28,27 @@
 #define LRT_HISTORY LRT_BOOKKEEPING
 #endif
 
-#define LRT__HIST_LEN 16 /* a power of two, <= 64 (t->hist_pos keeps a wrapped bit above) */
+#define LRT__HIST_LEN 16 /* a power of two, <= 16 (t->hist_pos keeps a "full" bit above) */
 
-enum {
-    LRT__HEV_EMPTY = 0,
-    LRT__HEV_SPAWNED, /* arg: parent task id */
-    LRT__HEV_POLLED,  /* sub: the wait kind that ended it (YIELD, NONE = finished); arg: us */
-    LRT__HEV_WOKEN,   /* sub: waker kind; sub2: the wait it left; arg: waker task id */
-};
+/*
+ * One entry per poll, written when the poll ends (16 bytes, three plain stores): when it
+ * ended, what ended it (the wait kind it suspended on, LRT__WAIT_YIELD, or NONE when the
+ * task finished), and who had woken it for this poll (t->last_waker, t->last_waker_id:
+ * set by lrt__wake_by, so the wake itself costs nothing more).  The poll's duration is
+ * filled in only when the switch clock moved during it (account_switch's slow branch);
+ * most polls end within the tick they began in and keep 0.  The renderer (diag/history.c)
+ * turns entries back into events: woken (from the entry before: the wait it left; at the
+ * poll's start), polled, then suspended / yielded / finished.  The first entry of a
+ * ring is the spawn (wait = LRT__HEV_SPAWNED, waker_id = the parent).
+ */
+#define LRT__HEV_SPAWNED 0xffu
 
-/* 16 bytes: the switch clock (coarse monotonic ns), a kind, two small payloads, and a
- * 32-bit argument (task ids truncated to their low 32 bits, durations in microseconds). */
 struct lrt__hev {
-    uint64_t at;
-    uint8_t kind, sub, sub2, pad_;
-    uint32_t arg;
+    uint64_t at;        /* switch clock (coarse monotonic ns) when the poll ended */
+    uint8_t wait;       /* t->wait_kind at the end, or LRT__HEV_SPAWNED */
+    uint8_t waker;      /* t->last_waker: what woke it for this poll */
+    uint16_t dur;       /* the poll's duration: ms, or 0x8000 | s from 32.768 s on */
+    uint32_t waker_id;  /* t->last_waker_id, low 32 bits (the parent for the spawn) */
 };
 
 struct lrt__hist {
@@ -54,53 +60,68 @@ struct lrt__hist {
  * steps stay whole cache lines). */
 #define LRT__HIST_BYTES ((sizeof(struct lrt__hist) + 63) & ~(size_t)63)
 
-static inline void lrt__hist_put(struct lrt_task *t, uint64_t at, unsigned kind, unsigned sub, unsigned sub2,
-                                 uint32_t arg)
+static inline void lrt__hist_advance(struct lrt_task *t, unsigned p)
 {
-#if LRT_HISTORY
-    unsigned p = t->hist_pos;
-    struct lrt__hev *e = &t->hist->ev[p & (LRT__HIST_LEN - 1)];
-    e->at = at;
-    e->kind = (uint8_t)kind;
-    e->sub = (uint8_t)sub;
-    e->sub2 = (uint8_t)sub2;
-    e->arg = arg;
-    /* low bits: next slot; the LRT__HIST_LEN bit, once set, stays: the ring is full */
-    t->hist_pos = (uint8_t)(((p + 1) | (p & LRT__HIST_LEN)) & (2 * LRT__HIST_LEN - 1));
-#else
-    (void)t, (void)at, (void)kind, (void)sub, (void)sub2, (void)arg;
-#endif
+    /* low bits: the next slot; the LRT__HIST_LEN bit, once set, stays (the ring is full):
+     * a byte store truncates 255 + 1 to 0 | 16 */
+    t->hist_pos = (uint8_t)((p + 1) | (p & LRT__HIST_LEN));
 }
 
 /* A stack given to a task that never ran (core.c prepare): start its ring with its
- * spawn. */
+ * spawn (state_since is still the spawn time). */
 static inline void lrt__hist_start(struct lrt_task *t)
 {
 #if LRT_HISTORY
     lrt__stack *s = t->stack;
-    t->hist = (struct lrt__hist *)((char *)s->base + s->size - LRT__HIST_BYTES);
-    t->hist->max_poll_ns = 0;
-    t->hist_pos = 0;
-    lrt__hist_put(t, t->state_since, LRT__HEV_SPAWNED, 0, 0, (uint32_t)t->parent_id);
+    struct lrt__hist *h = (struct lrt__hist *)((char *)s->base + s->size - LRT__HIST_BYTES);
+    t->hist = h;
+    h->max_poll_ns = 0;
+    h->ev[0] = (struct lrt__hev){.at = t->state_since, .wait = LRT__HEV_SPAWNED, .waker = LRT__WAKER_SPAWN,
+                                 .waker_id = (uint32_t)t->parent_id};
+    t->hist_pos = 1;
 #else
     (void)t;
 #endif
 }
 
-/* The running task's poll ends at @now (switch clock), @d after it began. */
-static inline void lrt__hist_poll_end(struct lrt_task *t, uint64_t now, uint64_t d)
+/* The running task's poll ends at @now (switch clock); its state, wait kind and waker
+ * are final.  The duration is 0 here: lrt__hist_poll_took() fills it in when not. */
+static inline __attribute__((always_inline)) void lrt__hist_poll_end(struct lrt_task *t, uint64_t now)
 {
 #if LRT_HISTORY
-    uint32_t us = 0;
-    if (LRT__UNLIKELY(d != 0)) { /* most polls end within the clock tick they began in */
-        us = d / 1000 < UINT32_MAX ? (uint32_t)(d / 1000) : UINT32_MAX;
-        if (d > t->hist->max_poll_ns)
-            t->hist->max_poll_ns = d;
-    }
-    lrt__hist_put(t, now, LRT__HEV_POLLED, t->state == LRT__FINISHED ? LRT__WAIT_NONE : t->wait_kind, 0, us);
+    unsigned p = t->hist_pos;
+    struct lrt__hev *e = &t->hist->ev[p & (LRT__HIST_LEN - 1)];
+    e->at = now;
+    /* byte by byte: wait_kind was just stored, and a wider load spanning it and
+     * last_waker would miss store-to-load forwarding (a stall of ~a dozen cycles) */
+    e->wait = __atomic_load_n(&t->wait_kind, __ATOMIC_RELAXED); /* relaxed: never merged */
+    e->waker = __atomic_load_n(&t->last_waker, __ATOMIC_RELAXED);
+    e->dur = 0;
+    e->waker_id = (uint32_t)t->last_waker_id;
+    lrt__hist_advance(t, p);
 #else
-    (void)t, (void)now, (void)d;
+    (void)t, (void)now;
 #endif
+}
+
+/* The poll whose end was just recorded took @d ns (> 0): the clock ticked during it.
+ * Off the usual path (account_switch's slow branch). */
+static __attribute__((noinline, cold, unused)) void lrt__hist_poll_took(struct lrt_task *t, uint64_t d)
+{
+#if LRT_HISTORY
+    struct lrt__hev *e = &t->hist->ev[(t->hist_pos - 1u) & (LRT__HIST_LEN - 1)];
+    uint64_t ms = d / 1000000u;
+    e->dur = ms < 0x8000 ? (uint16_t)ms : (uint16_t)(0x8000u | (d / 1000000000u < 0x7fff ? d / 1000000000u : 0x7fff));
+    if (d > t->hist->max_poll_ns)
+        t->hist->max_poll_ns = d;
+#else
+    (void)t, (void)d;
+#endif
+}
+
+static inline uint64_t lrt__hist_dur_ns(uint16_t dur)
+{
+    return dur & 0x8000 ? (uint64_t)(dur & 0x7fff) * 1000000000u : (uint64_t)dur * 1000000u;
 }
 
 /* Does @t have a ring to read (it ran and still has its stack)? */

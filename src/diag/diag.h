@@ -132,6 +132,9 @@ struct lrt__hist_copy {
     int n;
     struct lrt__hev ev[LRT__HIST_LEN];
     uint64_t max_poll_ns;
+    /* the task now: a wake after its last entry is shown from these */
+    uint8_t state, last_waker;
+    uint64_t last_waker_id, state_since;
 };
 void lrt__hist_read(const struct lrt_task *t, struct lrt__hist_copy *out);
 uint64_t lrt__hist_max_poll(const struct lrt_task *t); /* longest poll so far, ns */

@@ -4,10 +4,12 @@
  * chan_recv", "woken by task 5 (chan_recv) after 2.1 s".  Shared by the snapshot (and so
  * lrt-dump -e), the stall report and the deadlock report, so they word events alike.
  *
- * A ring entry for a poll's end is shown as two events: "polled" (its duration) and what
- * ended it ("suspended" with the wait kind, "yielded" or "finished").  Times come from
- * the switch clock (CLOCK_MONOTONIC_COARSE as the ticker stores it), so a duration
- * shorter than its tick (1-4 ms) reads 0: "polled briefly".
+ * The ring keeps one entry per poll (history.h); it is shown as up to three events: the
+ * wake that led to the poll (when the entry before was a suspension: the wait it left,
+ * who woke it, at the poll's start), "polled" (its duration) and what ended it
+ * ("suspended" with the wait kind, "yielded" or "finished").  Times come from the switch
+ * clock (CLOCK_MONOTONIC_COARSE as the ticker stores it), so a duration shorter than its
+ * tick (1-4 ms) reads 0: "polled briefly"; durations are kept in ms (history.h).
  *
  * Called between polls or with the runtime thread frozen (snapshot.c's top comment), or
  * by the stall watchdog while it holds the thread: no malloc, no locks.
@@ -24,10 +26,17 @@
 void lrt__hist_read(const struct lrt_task *t, struct lrt__hist_copy *out)
 {
     memset(out, 0, sizeof *out);
+    out->state = t->state;
+    out->last_waker = t->last_waker;
+    out->last_waker_id = t->last_waker_id;
+    out->state_since = t->state_since;
     if (!lrt__hist_valid(t)) {
-        /* never ran (or its stack is gone): all it did was being spawned */
-        out->ev[0] = (struct lrt__hev){.at = t->state_since, .kind = LRT__HEV_SPAWNED, .arg = (uint32_t)t->parent_id};
-        out->n = (t->flags & LRT__TF_STARTED) ? 0 : 1;
+        if (t->flags & LRT__TF_STARTED)
+            return; /* finished: its ring went with its stack */
+        /* never ran: all it did was being spawned */
+        out->ev[0] = (struct lrt__hev){.at = t->state_since, .wait = LRT__HEV_SPAWNED, .waker = LRT__WAKER_SPAWN,
+                                       .waker_id = (uint32_t)t->parent_id};
+        out->n = 1;
         return;
     }
     const struct lrt__hist *h = t->hist;
@@ -66,7 +75,7 @@ static const char *wait_name(unsigned k)
     return k < LRT__WAIT__COUNT ? lrt__wait_names[k] : "?";
 }
 
-/* One event as shown: an entry of the ring, or the second half of a poll's end. */
+/* One event as shown. */
 struct shown {
     uint64_t at;
     const char *event;
@@ -78,92 +87,110 @@ struct shown {
     uint64_t by_task;
 };
 
-/* Entry @i of @h as one or two shown events (into @out[0..1]); returns how many.
- * @cur_wait: the task's current wait in words when it is suspended, used for the last
- * "suspended" (the object may be gone for earlier ones: they say the kind only). */
-static int show(const struct lrt__hist_copy *h, int i, const char *cur_wait, struct shown out[2])
+static bool is_suspension(const struct lrt__hev *e)
+{
+    return e->wait != LRT__HEV_SPAWNED && e->wait != LRT__WAIT_NONE && e->wait != LRT__WAIT_YIELD;
+}
+
+/* "woken by task 5 (chan_recv) after 2.1 ms" at @at, after a suspension on @wait that
+ * began at @since. */
+static void woken(struct shown *o, uint64_t at, unsigned waker, uint64_t id, unsigned wait, uint64_t since)
+{
+    char by[48], d[32];
+    o->at = at;
+    o->event = "woken";
+    o->waker = (int)waker;
+    o->wait = (int)wait;
+    switch (waker) {
+    case LRT__WAKER_TASK:
+        o->by_task = id;
+        snprintf(by, sizeof by, "task %" PRIu64, id);
+        break;
+    case LRT__WAKER_CANCEL:
+        o->by_task = id;
+        if (id)
+            snprintf(by, sizeof by, "an abort (from task %" PRIu64 ")", id);
+        else
+            snprintf(by, sizeof by, "an abort");
+        break;
+    case LRT__WAKER_TIMER: snprintf(by, sizeof by, "its timer"); break;
+    case LRT__WAKER_IO: snprintf(by, sizeof by, "fd readiness"); break;
+    case LRT__WAKER_REMOTE: snprintf(by, sizeof by, "another thread"); break;
+    case LRT__WAKER_BLOCKING: snprintf(by, sizeof by, "its blocking job"); break;
+    case LRT__WAKER_SIGNAL: snprintf(by, sizeof by, "a signal"); break;
+    case LRT__WAKER_PROCESS: snprintf(by, sizeof by, "a child process"); break;
+    default: snprintf(by, sizeof by, "%s", waker < LRT__WAKER__COUNT ? lrt__waker_names[waker] : "?"); break;
+    }
+    o->has_duration = true;
+    o->duration_ns = at > since ? at - since : 0;
+    lrt__fmt_human_ns(o->duration_ns, d, sizeof d);
+    snprintf(o->text, sizeof o->text, "woken by %s (%s) after %s", by, wait_name(wait), d);
+}
+
+/* Entry @i of @h as up to four shown events (into @out); returns how many.  A poll's
+ * entry: the wake that led to it (when the entry before was a suspension), the poll,
+ * what ended it; after the last entry, a wake the task has had since (it is runnable or
+ * running).  @cur_wait: the task's current wait in words when it is suspended, used for
+ * the last "suspended" (the object may be gone for earlier ones: they say the kind). */
+static int show(const struct lrt__hist_copy *h, int i, const char *cur_wait, struct shown out[4])
 {
     const struct lrt__hev *e = &h->ev[i];
+    const struct lrt__hev *prev = i > 0 ? &h->ev[i - 1] : NULL;
     char d[32];
-    memset(out, 0, 2 * sizeof *out);
-    out[0].at = out[1].at = e->at;
-    out[0].wait = out[1].wait = out[0].waker = out[1].waker = -1;
-    switch (e->kind) {
-    case LRT__HEV_SPAWNED:
-        out[0].event = "spawned";
-        out[0].by_task = e->arg;
-        if (e->arg)
-            snprintf(out[0].text, sizeof out[0].text, "spawned by task %" PRIu32, e->arg);
+    int k = 0;
+    memset(out, 0, 4 * sizeof *out);
+    for (int j = 0; j < 4; j++)
+        out[j].wait = out[j].waker = -1;
+    if (e->wait == LRT__HEV_SPAWNED) {
+        out[k].at = e->at;
+        out[k].event = "spawned";
+        out[k].by_task = e->waker_id;
+        if (e->waker_id)
+            snprintf(out[k].text, sizeof out[k].text, "spawned by task %" PRIu32, e->waker_id);
         else
-            snprintf(out[0].text, sizeof out[0].text, "spawned");
-        return 1;
-    case LRT__HEV_POLLED:
-        out[0].event = "polled";
-        out[0].has_duration = true;
-        out[0].duration_ns = (uint64_t)e->arg * 1000;
-        if (e->arg) {
-            lrt__fmt_human_ns(out[0].duration_ns, d, sizeof d);
-            snprintf(out[0].text, sizeof out[0].text, "polled for %s", d);
+            snprintf(out[k].text, sizeof out[k].text, "spawned");
+        k++;
+    } else {
+        uint64_t dur = lrt__hist_dur_ns(e->dur);
+        uint64_t start = e->at > dur ? e->at - dur : 0;
+        if (prev && is_suspension(prev))
+            woken(&out[k++], start, e->waker, e->waker_id, prev->wait, prev->at);
+        out[k].at = e->at;
+        out[k].event = "polled";
+        out[k].has_duration = true;
+        out[k].duration_ns = dur;
+        if (dur) {
+            lrt__fmt_human_ns(dur, d, sizeof d);
+            snprintf(out[k].text, sizeof out[k].text, "polled for %s", d);
         } else {
-            snprintf(out[0].text, sizeof out[0].text, "polled briefly");
+            snprintf(out[k].text, sizeof out[k].text, "polled briefly");
         }
-        if (e->sub == LRT__WAIT_NONE) {
-            out[1].event = "finished";
-            snprintf(out[1].text, sizeof out[1].text, "finished");
-        } else if (e->sub == LRT__WAIT_YIELD) {
-            out[1].event = "yielded";
-            snprintf(out[1].text, sizeof out[1].text, "yielded");
+        k++;
+        out[k].at = e->at;
+        if (e->wait == LRT__WAIT_NONE) {
+            out[k].event = "finished";
+            snprintf(out[k].text, sizeof out[k].text, "finished");
+        } else if (e->wait == LRT__WAIT_YIELD) {
+            out[k].event = "yielded";
+            snprintf(out[k].text, sizeof out[k].text, "yielded");
         } else {
-            out[1].event = "suspended";
-            out[1].wait = e->sub;
-            snprintf(out[1].text, sizeof out[1].text, "suspended on %s",
-                     cur_wait && i == h->n - 1 ? cur_wait : wait_name(e->sub));
+            out[k].event = "suspended";
+            out[k].wait = e->wait;
+            snprintf(out[k].text, sizeof out[k].text, "suspended on %s",
+                     cur_wait && i == h->n - 1 ? cur_wait : wait_name(e->wait));
         }
-        return 2;
-    case LRT__HEV_WOKEN: {
-        out[0].event = "woken";
-        out[0].waker = e->sub;
-        out[0].wait = e->sub2;
-        char by[48];
-        switch (e->sub) {
-        case LRT__WAKER_TASK:
-            out[0].by_task = e->arg;
-            snprintf(by, sizeof by, "task %" PRIu32, e->arg);
-            break;
-        case LRT__WAKER_CANCEL:
-            out[0].by_task = e->arg;
-            if (e->arg)
-                snprintf(by, sizeof by, "an abort (from task %" PRIu32 ")", e->arg);
-            else
-                snprintf(by, sizeof by, "an abort");
-            break;
-        case LRT__WAKER_TIMER: snprintf(by, sizeof by, "its timer"); break;
-        case LRT__WAKER_IO: snprintf(by, sizeof by, "fd readiness"); break;
-        case LRT__WAKER_REMOTE: snprintf(by, sizeof by, "another thread"); break;
-        case LRT__WAKER_BLOCKING: snprintf(by, sizeof by, "its blocking job"); break;
-        case LRT__WAKER_SIGNAL: snprintf(by, sizeof by, "a signal"); break;
-        case LRT__WAKER_PROCESS: snprintf(by, sizeof by, "a child process"); break;
-        default: snprintf(by, sizeof by, "%s", e->sub < LRT__WAKER__COUNT ? lrt__waker_names[e->sub] : "?"); break;
-        }
-        /* how long it waited: since the poll that suspended it ended */
-        if (i > 0 && h->ev[i - 1].kind == LRT__HEV_POLLED && e->at >= h->ev[i - 1].at) {
-            out[0].has_duration = true;
-            out[0].duration_ns = e->at - h->ev[i - 1].at;
-            lrt__fmt_human_ns(out[0].duration_ns, d, sizeof d);
-            snprintf(out[0].text, sizeof out[0].text, "woken by %s (%s) after %s", by, wait_name(e->sub2), d);
-        } else {
-            snprintf(out[0].text, sizeof out[0].text, "woken by %s (%s)", by, wait_name(e->sub2));
-        }
-        return 1;
+        k++;
     }
-    default:
-        return 0;
-    }
+    /* woken since its last entry: runnable (state_since = the wake) or running now
+     * (state_since = its poll's start) */
+    if (i == h->n - 1 && is_suspension(e) && (h->state == LRT__RUNNABLE || h->state == LRT__RUNNING))
+        woken(&out[k++], h->state_since, h->last_waker, h->last_waker_id, e->wait, e->at);
+    return k;
 }
 
 void lrt__hist_json(lrt__jw *w, const struct lrt__hist_copy *h, uint64_t start_ns, const char *cur_wait)
 {
-    struct shown s[2];
+    struct shown s[4];
     lrt__jw_arr(w, "history");
     for (int i = 0; i < h->n; i++) {
         int k = show(h, i, cur_wait, s);
@@ -189,7 +216,7 @@ void lrt__hist_json(lrt__jw *w, const struct lrt__hist_copy *h, uint64_t start_n
 size_t lrt__hist_text(const struct lrt__hist_copy *h, uint64_t now, const char *cur_wait, const char *indent,
                       char *buf, size_t n)
 {
-    struct shown s[2];
+    struct shown s[4];
     size_t len = 0;
     if (n)
         buf[0] = 0;
