@@ -76,7 +76,9 @@ static inline void lrt__hist_start(struct lrt_task *t)
     struct lrt__hist *h = (struct lrt__hist *)((char *)s->base + s->size - LRT__HIST_BYTES);
     t->hist = h;
     h->max_poll_ns = 0;
-    h->ev[0] = (struct lrt__hev){.at = t->state_since, .wait = LRT__HEV_SPAWNED, .waker = LRT__WAKER_SPAWN,
+    /* block_on's task is spawned before the runtime's clock_cache was ever set */
+    uint64_t at = t->state_since ? t->state_since : lrt__switch_clock();
+    h->ev[0] = (struct lrt__hev){.at = at, .wait = LRT__HEV_SPAWNED, .waker = LRT__WAKER_SPAWN,
                                  .waker_id = (uint32_t)t->parent_id};
     t->hist_pos = 1;
 #else

@@ -269,6 +269,21 @@ expect_rc 0 "--json"
 cp "$tmp/out" "$snaps/show-plain.json"
 run "$DUMP" --json -b $show
 cp "$tmp/out" "$snaps/show-bt.json"
+# -e ID: one task's history (issue 13 item 3), with the JSON asked for it validated below
+run "$DUMP" -e 1 $show
+expect_rc 0 "-e 1"
+need "$tmp/out" "task 1 'main'" "-e names the task"
+need "$tmp/out" " ago  spawned" "-e starts with the spawn"
+need "$tmp/out" " ago  polled" "-e shows polls"
+run "$DUMP" --json -e 1 $show
+cp "$tmp/out" "$snaps/show-history.json"
+$PY -c 'import json,sys; d=json.load(open(sys.argv[1])); assert all("history" in t and "max_poll_ns" in t for t in d["tasks"])' \
+    "$snaps/show-history.json" || fail "--json -e has every task's history"
+run "$DUMP" -e 999999 $show
+expect_rc 1 "-e of a task that does not exist"
+need "$tmp/err" "has no task 999999" "-e of a missing task says so"
+run "$DUMP" -e x $show
+expect_rc 2 "-e x"
 $PY -c 'import json,sys; d=json.load(open(sys.argv[1])); assert any("backtrace" in t for t in d["tasks"])' \
     "$snaps/show-bt.json" || fail "--json -b has backtraces"
 # liblrt.so here (the CUnit runner covers liblrt.a): frame 0 is the public call made
@@ -380,7 +395,8 @@ LRT_TEST_SNAPSHOT_DIR=$snaps timeout --foreground -k 5 120 "$BUILD/tests/lrt-tes
     dump/agent_answers_within_a_second_when_the_thread_is_stuck_in_a_blocking_read \
     dump/stall_detector_reports_long_polls_with_backtrace_and_rate_limit \
     group/snapshot_shows_each_members_group_and_the_task_waiting_on_it \
-    process/a_task_waiting_on_a_child_shows_process_pid_argv0_in_the_dump >"$tmp/unit.out" 2>&1 ||
+    process/a_task_waiting_on_a_child_shows_process_pid_argv0_in_the_dump \
+    history >"$tmp/unit.out" 2>&1 ||
     fail "CUnit dump snapshots ($(tail -5 "$tmp/unit.out"))"
 n=$(ls "$snaps" | wc -l)
 $PY - "$snaps" docs/snapshot.schema.json <<'EOF' || fail "schema validation"
