@@ -12,7 +12,7 @@
  *  - lrt_dump_json()         the public snapshot call.
  *
  * Inside diag the calls go one way, bottom first:
- *   json.c  <-  unwind.c  <-  live.c  <-  stall.c  <-  snapshot.c  <-  agent_client.c  <-  agent.c
+ *   json.c  <-  unwind.c  <-  live.c  <-  history.c  <-  stall.c  <-  snapshot.c  <-  agent_client.c  <-  agent.c
  *   <-  attach.c
  * (json and unwind are independent of each other; a file may call any file to its left).
  * crash.c (fatal signals) calls unwind.c; sigdump.c (text dump on a signal) calls

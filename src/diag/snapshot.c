@@ -493,7 +493,8 @@ void lrt__dump_deadlock(struct lrt_runtime *rt)
             memmove(h.ev, h.ev + h.n - 6, 6 * sizeof h.ev[0]);
             h.n = 6;
         }
-        if (lrt__hist_text(&h, now, t->state == LRT__SUSPENDED ? wait : NULL, "         ", text, sizeof text))
+        /* the row above words its current wait: the history names the kinds only */
+        if (lrt__hist_text(&h, now, NULL, "         ", text, sizeof text))
             fprintf(stderr, "  %6s   history, oldest first:\n%s", "", text);
     }
     lrt__symcache_free(sc);
