@@ -433,6 +433,108 @@ static void dump_flags_history_and_backtraces_combine(void)
     lrt_test_run(NULL, flags_root, NULL);
 }
 
+
+/* ---- the agent's request ----------------------------------------------------------- */
+
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static char hist_dir[64];
+static atomic_int client_done;
+static int agent_ok; /* what the client thread saw, checked on the main thread */
+
+static int dial(void)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%d.sock", hist_dir, (int)getpid());
+    for (uint64_t until = lrt_test_mono_ms() + 30000; lrt_test_mono_ms() < until;) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
+            return fd;
+        if (fd >= 0)
+            close(fd);
+        usleep(10000);
+    }
+    return -1;
+}
+
+/* 1: every task has a history; 0: none has; -1: not a snapshot. */
+static int has_history(const char *line)
+{
+    json_t *j = line ? json_loads(line, 0, NULL) : NULL;
+    json_t *tasks = json_object_get(j, "tasks");
+    int r = json_array_size(tasks) ? -2 : -1;
+    size_t i;
+    json_t *t;
+    json_array_foreach(tasks, i, t)
+    {
+        int h = json_is_array(json_object_get(t, "history"));
+        r = r == -2 ? h : (r == h ? r : -1);
+    }
+    json_decref(j);
+    return r < 0 ? -1 : r;
+}
+
+static void *history_client(void *arg)
+{
+    (void)arg;
+    int fd = dial();
+    if (fd >= 0) {
+        char *a = lrt_test_ask(fd, "{\"cmd\":\"snapshot\",\"history\":true}\n", 10000);
+        char *b = lrt_test_ask(fd, "{\"cmd\":\"snapshot\"}\n", 10000);
+        char *c = lrt_test_ask(fd, "{\"cmd\":\"snapshot\",\"history\":5}\n", 10000);
+        agent_ok = has_history(a) == 1 && has_history(b) == 0 && c &&
+                   strstr(c, "\"history\\\" must be true or false") != NULL;
+        if (!agent_ok)
+            fprintf(stderr, "\nagent answers: %.200s | %.200s | %.200s\n", a ? a : "-", b ? b : "-", c ? c : "-");
+        free(a);
+        free(b);
+        free(c);
+        close(fd);
+    }
+    atomic_store(&client_done, 1);
+    return NULL;
+}
+
+static void *agent_root(void *arg)
+{
+    (void)arg;
+    lrt_task_t *w = lrt_spawn(receiver, NULL);
+    uint64_t until = lrt_test_mono_ms() + 60000;
+    while (!atomic_load(&client_done) && lrt_test_mono_ms() < until)
+        lrt_sleep_ms(5);
+    lrt_abort(w);
+    lrt_join(w, NULL);
+    return NULL;
+}
+
+static void agent_sends_history_only_when_asked_and_refuses_a_bad_flag(void)
+{
+    char tmpl[] = "/tmp/lrt-histtest-XXXXXX";
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(tmpl));
+    snprintf(hist_dir, sizeof hist_dir, "%s/sock", tmpl);
+    jobs = lrt_chan_new(1);
+    atomic_store(&client_done, 0);
+    agent_ok = 0;
+    lrt_options_t o;
+    memset(&o, 0, sizeof o);
+    o.dump_agent = 1;
+    o.dump_socket_dir = hist_dir;
+    lrt_runtime_t *rt = lrt_runtime_new(&o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rt);
+    pthread_t th;
+    pthread_create(&th, NULL, history_client, NULL);
+    CU_ASSERT_EQUAL(lrt_block_on(rt, agent_root, NULL, NULL), 0);
+    pthread_join(th, NULL);
+    lrt_runtime_free(rt);
+    lrt_chan_free(jobs);
+    CU_ASSERT(agent_ok);
+    rmdir(hist_dir);
+    rmdir(tmpl);
+}
+
 CU_TestInfo lrt_test_history[] = {
     {"history_says_spawned_slept_woken_by_a_channel_send_in_order", history_says_spawned_slept_woken_by_a_channel_send_in_order},
     {"history_ring_keeps_the_newest_16_entries_when_it_wraps", history_ring_keeps_the_newest_16_entries_when_it_wraps},
@@ -441,5 +543,6 @@ CU_TestInfo lrt_test_history[] = {
     {"stall_report_shows_the_stalled_tasks_history", stall_report_shows_the_stalled_tasks_history},
     {"deadlock_report_shows_each_tasks_history", deadlock_report_shows_each_tasks_history},
     {"dump_flags_history_and_backtraces_combine", dump_flags_history_and_backtraces_combine},
+    {"agent_sends_history_only_when_asked_and_refuses_a_bad_flag", agent_sends_history_only_when_asked_and_refuses_a_bad_flag},
     CU_TEST_INFO_NULL,
 };
