@@ -1,7 +1,8 @@
 /*
- * history.h - each task's recent history: a ring of its last LRT__HIST_LEN events
- * (spawned, each poll's end with what ended it, each wake-up) that lrt-dump -e, the
- * snapshot ("history", "max_poll_ns"), the stall report and the deadlock report show.
+ * history.h - each task's recent history: a ring of its last LRT__HIST_LEN entries (its
+ * spawn, then one per poll: when it ended, what ended it, who had woken it for it) that
+ * lrt-dump -e, the snapshot ("history", "max_poll_ns"), the stall report and the
+ * deadlock report show as events (diag/history.c).
  *
  * Where it lives: at the top of the task's own stack, above its first frame (stack.c
  * reserves LRT__HIST_BYTES in every stack's cache colour), in the page the first frame
@@ -11,8 +12,8 @@
  * stack (core.c prepare).  A task that never ran has no ring: its history is its spawn
  * (state_since).  The ring goes with the stack when the task finishes.
  *
- * Cost: an event is a few plain stores with the switch clock core.c loads anyway (no
- * clock read); measured in docs/performance.md.  Compiled out with -DLRT_HISTORY=0
+ * Cost: an entry is a few plain stores with the switch clock core.c loads anyway (no
+ * clock read, nothing at the wake); measured in docs/performance.md (ping_pong +2.5 %).  Compiled out with -DLRT_HISTORY=0
  * (also implied by LRT_BOOKKEEPING=0: poll durations come from the same clock).
  * Runtime thread only writes; diag reads it between polls or with the thread frozen.
  */
