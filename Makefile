@@ -208,6 +208,11 @@ bench: deps-check
 	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -O2 -g -o build/bench-nt/lrt-bench bench/lrt_bench.c \
 	    build/bench-nt/liblrt.a $(LDLIBS)
 	@echo "built build/bench-nt/lrt-bench (tracepoints compiled out, for comparison; bench/overhead.sh)"
+	$(Q)$(MAKE) --no-print-directory BUILD=build/bench-nohist CFLAGS="-O2 -g -DLRT_HISTORY=0" \
+	    build/bench-nohist/liblrt.a
+	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -O2 -g -o build/bench-nohist/lrt-bench bench/lrt_bench.c \
+	    build/bench-nohist/liblrt.a $(LDLIBS)
+	@echo "built build/bench-nohist/lrt-bench (task history ring compiled out, for comparison)"
 	$(Q)$(MAKE) --no-print-directory bench-trace
 	@echo "bench/agent_load.sh: what a client looping on snapshots costs the echo server (docs/performance.md)"
 	$(Q)bench/agent_load.sh

@@ -25,6 +25,7 @@
  * estimate for sub-millisecond polls and exact at that resolution for long polls.
  */
 #include "internal.h"
+#include "history.h"
 #include "trace.h"
 
 #include <stdio.h>
@@ -114,16 +115,29 @@ static inline unsigned hist_bucket(uint64_t ns)
 #define LRT_BOOKKEEPING 1
 #endif
 
-/* @from stops running (may be NULL), @to starts (may be NULL).  One tick-clock load. */
-static inline void account_switch(struct lrt_runtime *rt, struct lrt_task *from, struct lrt_task *to)
+/* The switch clock as the bookkeeping reads it: one load per switch. */
+static inline uint64_t switch_now(void)
+{
+#if LRT_BOOKKEEPING
+    return lrt__switch_clock();
+#else
+    return 0;
+#endif
+}
+
+/* @from stops running (may be NULL), @to starts (may be NULL), at @now (switch_now()). */
+static inline __attribute__((always_inline)) void account_switch(struct lrt_runtime *rt, struct lrt_task *from,
+                                                                 struct lrt_task *to, uint64_t now)
 {
 #if !LRT_BOOKKEEPING
     (void)rt;
     (void)from;
     (void)to;
+    (void)now;
     return;
 #endif
-    uint64_t now = lrt__switch_clock();
+    if (from) /* its poll ends now: its history entry (the duration, below, when not 0) */
+        lrt__hist_poll_end(from, now);
     if (LRT__LIKELY(now == rt->poll_start)) {
         /* same tick as the last switch (the usual case): the poll that ends took no
          * measurable time; only the state timestamps and the wake latency remain */
@@ -142,6 +156,8 @@ static inline void account_switch(struct lrt_runtime *rt, struct lrt_task *from,
     if (from) {
         uint64_t d = now - rt->poll_start;
         from->busy_ns += d;
+        if (d)
+            lrt__hist_poll_took(from, d);
         if (LRT__UNLIKELY(d >= 1024))
             rt->m.poll_hist[hist_bucket(d)]++;
         from->state_since = now;
@@ -212,6 +228,7 @@ static bool prepare(struct lrt_runtime *rt, struct lrt_task *t)
     /* frames of the stack's previous task never returned: drop their redzones */
     __asan_unpoison_memory_region(s->base, s->size);
 #endif
+    lrt__hist_start(t);
     t->sp = NULL; /* first switch: lrt__ctx_start */
     t->flags |= LRT__TF_STARTED | (s->guarded ? 0 : LRT__TF_CANARY);
     return true;
@@ -329,13 +346,26 @@ static inline __attribute__((always_inline)) void schedule_body(struct lrt_runti
     if (LRT__LIKELY(!dying) || t != rt->run_until) {
         next = pick_next(rt);
         if (next == t) { /* yielded and alone: the scheduler picks it again */
+#if LRT_HISTORY
+            uint64_t now = switch_now();
+            lrt__hist_poll_end(t, now);
+            if (LRT__UNLIKELY(now != rt->poll_start)) {
+                /* no account_switch on this path: start the next poll's clock here (the
+                 * time so far is busy time), so one poll's duration is one poll's */
+                uint64_t d = now - rt->poll_start;
+                t->busy_ns += d;
+                lrt__hist_poll_took(t, d);
+                rt->clock_cache = now;
+                __atomic_store_n(&rt->poll_start, now, __ATOMIC_RELAXED);
+            }
+#endif
             poll_begin(rt, t);
             if (traced)
                 LRT__TP_POLL_BEGIN(t);
             return;
         }
     }
-    account_switch(rt, t, next);
+    account_switch(rt, t, next, switch_now());
     if (dying)
         rt->dead = t;
     if (next) {
@@ -354,7 +384,7 @@ static inline __attribute__((always_inline)) void schedule_body(struct lrt_runti
  * until the queues run dry or block_on's task finishes. */
 void lrt__switch_in(struct lrt_runtime *rt, struct lrt_task *t)
 {
-    account_switch(rt, NULL, t);
+    account_switch(rt, NULL, t, switch_now());
     poll_begin(rt, t);
     LRT__TP_HOT(rt, task_poll_begin, t->id);
     ctx_switch(rt, &rt->sched_sp, t, false);

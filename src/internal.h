@@ -161,7 +161,7 @@ enum lrt__join_kind { LRT__JOIN_TASK = 0, LRT__JOIN_JOB, LRT__JOIN__KINDS };
     uint8_t refs;        /* 1 for the runtime while alive + 1 for the handle */          \
     int wake_result;     /* task: what the suspension point returns; at the end: status */ \
     uint8_t kind;        /* enum lrt__join_kind: picks the abort/free of join_ops */     \
-    uint8_t join_pad_;                                                                   \
+    uint8_t hist_pos;    /* task: its history ring's next slot (history.h) */            \
     uint16_t gen;        /* handle generation: bumped when the handle is given back   \
                             (kept across recycling; see lrt__join_handle) */             \
     struct lrt_task *joiner; /* task suspended in lrt_join on us */                      \
@@ -217,6 +217,7 @@ struct lrt_task {
     struct lrt__gmember *gm;     /* group membership (group.h), NULL if none */
     void **tls;                  /* task-local values (LRT__TLS_KEYS), or NULL (tls_keys.c) */
     struct lrt__scopes *scopes;  /* scope.c: deadline and shield stack, NULL until a push */
+    struct lrt__hist *hist;      /* history.h: its ring, at its stack's top once started */
 #ifdef LRT__ASAN
     void *asan_fake;
 #endif

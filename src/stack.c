@@ -25,6 +25,7 @@
  *    (lrt__stack_overflow_print) before its traceback; the process dies with SIGSEGV.
  */
 #include "internal.h"
+#include "history.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -130,7 +131,8 @@ static void unmap(void *addr, size_t len)
  * 32 offsets, 64 bytes apart (within the first page: no extra RSS). */
 static uint32_t next_color(struct lrt_runtime *rt)
 {
-    return ((rt->stacks_made++ * 13u) % 32u) * 64u;
+    /* above the colour: the task's history ring (history.h), in the same first page */
+    return ((rt->stacks_made++ * 13u) % 32u) * 64u + (uint32_t)LRT__HIST_BYTES;
 }
 
 static void stack_register(lrt__stack *s)

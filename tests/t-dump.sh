@@ -269,6 +269,21 @@ expect_rc 0 "--json"
 cp "$tmp/out" "$snaps/show-plain.json"
 run "$DUMP" --json -b $show
 cp "$tmp/out" "$snaps/show-bt.json"
+# -e ID: one task's history (issue 13 item 3), with the JSON asked for it validated below
+run "$DUMP" -e 1 $show
+expect_rc 0 "-e 1"
+need "$tmp/out" "task 1 'main'" "-e names the task"
+need "$tmp/out" " ago  spawned" "-e starts with the spawn"
+need "$tmp/out" " ago  polled" "-e shows polls"
+run "$DUMP" --json -e 1 $show
+cp "$tmp/out" "$snaps/show-history.json"
+$PY -c 'import json,sys; d=json.load(open(sys.argv[1])); assert all("history" in t and "max_poll_ns" in t for t in d["tasks"])' \
+    "$snaps/show-history.json" || fail "--json -e has every task's history"
+run "$DUMP" -e 999999 $show
+expect_rc 1 "-e of a task that does not exist"
+need "$tmp/err" "has no task 999999" "-e of a missing task says so"
+run "$DUMP" -e x $show
+expect_rc 2 "-e x"
 $PY -c 'import json,sys; d=json.load(open(sys.argv[1])); assert any("backtrace" in t for t in d["tasks"])' \
     "$snaps/show-bt.json" || fail "--json -b has backtraces"
 # liblrt.so here (the CUnit runner covers liblrt.a): frame 0 is the public call made
@@ -383,7 +398,8 @@ LRT_TEST_SNAPSHOT_DIR=$snaps timeout --foreground -k 5 120 "$BUILD/tests/lrt-tes
     process/a_task_waiting_on_a_child_shows_process_pid_argv0_in_the_dump \
     signal/abort_and_close_end_a_wait_and_the_dump_names_the_signals \
     net/an_aborted_lookup_returns_at_once_and_its_answer_is_freed_later \
-    file/the_dump_shows_a_file_wait_with_its_path >"$tmp/unit.out" 2>&1 ||
+    file/the_dump_shows_a_file_wait_with_its_path \
+    history >"$tmp/unit.out" 2>&1 ||
     fail "CUnit dump snapshots ($(tail -5 "$tmp/unit.out"))"
 n=$(ls "$snaps" | wc -l)
 # the OS waits (issue 11) are among them, each with its own wait kind

@@ -48,6 +48,7 @@ static struct {
     uint64_t timeout_ms;
     const char *socket;
     const char *core; /* --core: read this core file through gdb (core_snapshot) */
+    uint64_t events_id; /* -e: this task's history, 0: none */
 } opt = {.watch_sec = 2.0, .timeout_ms = TIMEOUT_MS};
 
 static void usage(FILE *f)
@@ -61,6 +62,7 @@ static void usage(FILE *f)
             "\n"
             "  -b, --backtrace        show each task's backtrace (file:line where debug info exists)\n"
             "  -t, --tree             show tasks as a parent/child tree\n"
+            "  -e, --events=ID        show what task ID did last: its history, oldest first\n"
             "  -j, --json             print the raw JSON snapshot (docs/snapshot.schema.json)\n"
             "  -w, --watch[=SEC]      refresh every SEC seconds (default 2) until interrupted\n"
             "  -s, --stuck=DURATION   only tasks waiting or running for at least DURATION\n"
@@ -1037,6 +1039,56 @@ static void print_snapshot(json_t *snap)
     }
 }
 
+/* ---- -e: one task's history -------------------------------------------------------- */
+
+/* The task(s) with @id (one per runtime that has it): which, then each event's time
+ * before the snapshot and its words (the "text" the runtime wrote: src/diag/history.c).
+ * Returns how many were found. */
+static int print_history(json_t *snap, uint64_t id)
+{
+    json_t *rts = json_object_get(snap, "runtimes");
+    size_t i, k;
+    json_t *t, *e;
+    int found = 0;
+    json_array_foreach(json_object_get(snap, "tasks"), i, t)
+    {
+        if (U(t, "id") != id)
+            continue;
+        json_t *rt = json_object_get(snap, "runtime");
+        json_t *ri = json_object_get(t, "runtime");
+        if (json_is_integer(ri) && json_array_size(rts) > 1) {
+            json_array_foreach(rts, k, e)
+            {
+                if (U(e, "index") == (uint64_t)json_integer_value(ri))
+                    rt = json_object_get(e, "runtime");
+            }
+        }
+        uint64_t now = U(rt, "uptime_ns");
+        json_t *sp = json_object_get(t, "spawned_at");
+        char d[32];
+        fmt_dur(U(t, "max_poll_ns"), d, sizeof d);
+        if (found++)
+            printf("\n");
+        printf("%stask %" PRIu64 " '%s'%s", C_BOLD, id, S(t, "name"), C_RESET);
+        if (json_is_integer(ri) && json_array_size(rts) > 1)
+            printf(" (runtime %" PRIu64 ")", (uint64_t)json_integer_value(ri));
+        printf(", %s, spawned at %s:%" PRIu64 " in %s; longest poll %s\n", S(t, "state"), basename_of(S(sp, "file")),
+               U(sp, "line"), S(sp, "func"), d);
+        json_t *h = json_object_get(t, "history");
+        if (!json_array_size(h)) {
+            printf("  no history (the runtime was built with LRT_HISTORY=0)\n");
+            continue;
+        }
+        json_array_foreach(h, k, e)
+        {
+            uint64_t at = U(e, "at_ns");
+            fmt_dur(now > at ? now - at : 0, d, sizeof d);
+            printf("  %10s ago  %s\n", d, S(e, "text"));
+        }
+    }
+    return found;
+}
+
 /* ---- --list ----------------------------------------------------------------------- */
 
 static int list_dir(const char *dir, int *found, bool *header)
@@ -1252,17 +1304,27 @@ int main(int argc, char **argv)
         {"timeout", required_argument, 0, OPT_TIMEOUT},
         {"objects", no_argument, 0, OPT_OBJECTS},
         {"core", required_argument, 0, OPT_CORE},
+        {"events", required_argument, 0, 'e'},
         {"version", no_argument, 0, 'V'},   {0, 0, 0, 0}};
     int c;
     const char *when = "auto";
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":btjw::s:lS:hV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":btjw::s:lS:hVe:", longopts, NULL)) != -1) {
         switch (c) {
         case 'b': opt.backtrace = true; break;
         case 't': opt.tree = true; break;
         case 'j': opt.json = true; break;
         case 'l': opt.list = true; break;
         case 'S': opt.socket = optarg; break;
+        case 'e': {
+            char *end;
+            errno = 0;
+            unsigned long long id = strtoull(optarg, &end, 10);
+            if (*end || errno || id == 0 || optarg[0] == '-')
+                usage_error("--events: not a task id: '%s'", optarg);
+            opt.events_id = id;
+            break;
+        }
         case 'w': {
             opt.watch = true;
             if (optarg) {
@@ -1344,7 +1406,9 @@ int main(int argc, char **argv)
         snprintf(target, sizeof target, "process %ld", pid);
     else
         snprintf(target, sizeof target, "the agent at %s", path);
-    const char *req = opt.backtrace ? "{\"cmd\":\"snapshot\",\"backtraces\":true}\n" : "{\"cmd\":\"snapshot\"}\n";
+    char req[128];
+    snprintf(req, sizeof req, "{\"cmd\":\"snapshot\"%s%s}\n", opt.backtrace ? ",\"backtraces\":true" : "",
+             opt.events_id ? ",\"history\":true" : "");
     if (opt.json) {
         char *line = NULL;
         json_decref(request(&fd, req, &line));
@@ -1362,8 +1426,15 @@ int main(int argc, char **argv)
         json_t *snap = request(&fd, req, NULL);
         if (opt.watch && isatty(1))
             printf("\033[H\033[2J");
-        print_snapshot(snap);
+        int found = opt.events_id ? print_history(snap, opt.events_id) : 1;
+        if (!opt.events_id)
+            print_snapshot(snap);
         json_decref(snap);
+        if (!found) {
+            fprintf(stderr, "%s: %s has no task %" PRIu64 " (it may have finished)\n", prog, target, opt.events_id);
+            if (!opt.watch)
+                return 1;
+        }
         fflush(stdout);
         if (!opt.watch)
             break;

@@ -945,6 +945,9 @@ LRT_EXPORT void lrt_signal_close(lrt_signal_t *s);
 /* ---- introspection ---------------------------------------------------------------- */
 
 #define LRT_DUMP_BACKTRACES 0x1u
+/* each task's "history": its last 16 scheduling events, oldest first (spawned, polled,
+ * suspended, yielded, woken, finished; docs/diagnosis.md) */
+#define LRT_DUMP_HISTORY 0x2u
 
 /*
  * lrt_chan_set_name() and the same for every sync object - give @obj a name the dump
@@ -986,7 +989,8 @@ LRT_EXPORT void *lrt_sync_created_at(void *obj, const char *file, int line);
 
 /*
  * lrt_dump_json() - snapshot of @rt as a JSON text (schema: docs/snapshot.schema.json).
- * Returns a malloc'd string the caller frees with free(), or NULL with errno.  Runtime
+ * @flags: LRT_DUMP_BACKTRACES adds each task's backtrace, LRT_DUMP_HISTORY its history;
+ * other bits are ignored.  Returns a malloc'd string the caller frees with free(), or NULL with errno.  Runtime
  * thread only (the dump agent takes snapshots from its own thread safely).
  */
 LRT_EXPORT char *lrt_dump_json(lrt_runtime_t *rt, unsigned flags);

@@ -15,7 +15,8 @@
  * snapshot is consistent as before.
  *
  * Protocol: one JSON object per line each way.  {"cmd":"ping"} and
- * {"cmd":"snapshot","backtraces":true}; a bad request gets {"error":"..."}.
+ * {"cmd":"snapshot","backtraces":true,"history":true} (both optional: each task's
+ * backtrace, each task's history); a bad request gets {"error":"..."}.
  *
  * Where a snapshot comes from.  The agent posts to the runtime's inbox (notify.c): it
  * sets rt->dump_request, its flag there, and wakes the notifier; the runtime thread runs

@@ -118,11 +118,14 @@ static void handle_line(struct lrt__agent *ag, struct client *c, const char *lin
         lrt__agent_client_send(ag, c, lrt__agent_reply_text(buf), 0);
     } else if (strcmp(cmd, "snapshot") == 0) {
         json_t *bt = json_object_get(req, "backtraces");
+        json_t *hi = json_object_get(req, "history");
         if (bt && !json_is_boolean(bt)) {
             lrt__agent_client_error(ag, c, "bad request: \"backtraces\" must be true or false", 0);
+        } else if (hi && !json_is_boolean(hi)) {
+            lrt__agent_client_error(ag, c, "bad request: \"history\" must be true or false", 0);
         } else {
             c->waiting = 1;
-            c->flags = json_is_true(bt) ? LRT_DUMP_BACKTRACES : 0;
+            c->flags = (json_is_true(bt) ? LRT_DUMP_BACKTRACES : 0) | (json_is_true(hi) ? LRT_DUMP_HISTORY : 0);
         }
     } else {
         char msg[128];

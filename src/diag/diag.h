@@ -12,8 +12,8 @@
  *  - lrt_dump_json()         the public snapshot call.
  *
  * Inside diag the calls go one way, bottom first:
- *   json.c  <-  unwind.c  <-  live.c  <-  stall.c  <-  wait_text.c, objects.c  <-  waitgraph.c
- *   <-  snapshot.c  <-  agent_client.c  <-  agent.c
+ *   json.c  <-  unwind.c  <-  live.c  <-  history.c  <-  stall.c  <-  wait_text.c, objects.c
+ *   <-  waitgraph.c  <-  snapshot.c  <-  agent_client.c  <-  agent.c
  *   <-  attach.c
  * (json and unwind are independent of each other; a file may call any file to its left).
  * crash.c (fatal signals) calls unwind.c; sigdump.c (text dump on a signal) calls
@@ -24,6 +24,7 @@
 
 #include "internal.h"
 #include "diag_entry.h"
+#include "history.h"
 
 /* ---- json.c: JSON text written into an mmap'd buffer --------------------------------- */
 /* No malloc, so the dump agent can write a snapshot while the runtime thread is frozen
@@ -124,6 +125,28 @@ int lrt__live_capture(pid_t tid, lrt__live *lv, unsigned timeout_ms);
 void lrt__stall_json(struct lrt_runtime *rt, lrt__jw *w);
 /* stalls reported, and of those not printed (rate limit): one consistent pair */
 void lrt__stall_counts(struct lrt_runtime *rt, uint64_t *stalls, uint64_t *suppressed);
+
+/* ---- history.c: a task's history ring in words and as the snapshot's "history" ------ */
+/* A copy of a task's ring, oldest first (so the stall watchdog can render it after it
+ * let the frozen thread go). */
+struct lrt__hist_copy {
+    int n;
+    struct lrt__hev ev[LRT__HIST_LEN];
+    uint64_t max_poll_ns;
+    /* the task now: a wake after its last entry is shown from these */
+    uint8_t state, last_waker;
+    uint64_t last_waker_id, state_since;
+};
+void lrt__hist_read(const struct lrt_task *t, struct lrt__hist_copy *out);
+uint64_t lrt__hist_max_poll(const struct lrt_task *t); /* longest poll so far, ns */
+/* "history": [...] with at_ns relative to @start_ns (the runtime's start); @cur_wait:
+ * the task's current wait in words if it is suspended (NULL if not). */
+void lrt__hist_json(lrt__jw *w, const struct lrt__hist_copy *h, uint64_t start_ns, const char *cur_wait);
+/* One line per event, "<indent>  12.3 ms ago  woken by task 5 (chan_recv) after 2.1 ms",
+ * @now on the switch clock; returns the length written into @buf (NUL-terminated). */
+size_t lrt__hist_text(const struct lrt__hist_copy *h, uint64_t now, const char *cur_wait, const char *indent,
+                      char *buf, size_t n);
+void lrt__fmt_human_ns(uint64_t ns, char *buf, size_t n); /* "40 µs", "2.1 ms", "1.3 s", "59m58s" */
 
 /* ---- wait_text.c: a wait reason in words and as the snapshot's "wait" object ---------- */
 /* A duration as people read it: 850ns, 12us, 40ms, 1.3s, 59m58s, 2h05m, 3d04h. */

@@ -253,16 +253,12 @@ static int capture(struct entry *e, uint64_t stuck_after, lrt__jw *jw)
 #define S(o, k) json_string_value(json_object_get((o), (k)))
 #define U(o, k) ((uint64_t)json_integer_value(json_object_get((o), (k))))
 
-/* 850ms, 12.5s, 3m12s (crash.c's put_dur) */
+/* as lrt__fmt_dur words it (crash.c's put_dur, async-signal-safe, likewise) */
 static void fmt_dur(FILE *f, uint64_t ns)
 {
-    uint64_t ms = ns / 1000000u;
-    if (ms < 1000)
-        fprintf(f, "%" PRIu64 "ms", ms);
-    else if (ms < 120000)
-        fprintf(f, "%" PRIu64 ".%" PRIu64 "s", ms / 1000, ms / 100 % 10);
-    else
-        fprintf(f, "%" PRIu64 "m%" PRIu64 "s", ms / 60000, ms / 1000 % 60);
+    char b[24];
+    lrt__fmt_dur(ns, b, sizeof b);
+    fputs(b, f);
 }
 
 /* "  teller (tests/bank.c:37)", or without libdw "  teller+0x10 (/path/bank+0x1510)" */

@@ -153,6 +153,10 @@ static void snapshot_task(struct snap *s, struct lrt_task *t)
     lrt__jw_u64(w, "state_ns", state_ns);
     lrt__jw_u64(w, "polls", t->polls);
     lrt__jw_u64(w, "busy_ns", busy);
+    uint64_t max_poll = lrt__hist_max_poll(t);
+    if (is_current && state == LRT__RUNNING && state_ns > max_poll) /* the poll going on */
+        max_poll = state_ns;
+    lrt__jw_u64(w, "max_poll_ns", max_poll);
     lrt__jw_obj(w, "last_waker");
     lrt__jw_str(w, "kind", t->last_waker < LRT__WAKER__COUNT ? lrt__waker_names[t->last_waker] : "none");
     lrt__jw_u64(w, "task", t->last_waker_id);
@@ -178,6 +182,14 @@ static void snapshot_task(struct snap *s, struct lrt_task *t)
         }
         if (n >= 0)
             lrt__jw_frames(w, "backtrace", s->frames, n);
+    }
+    if (s->flags & LRT_DUMP_HISTORY) {
+        struct lrt__hist_copy h;
+        char wait[160];
+        lrt__hist_read(t, &h);
+        if (state == LRT__SUSPENDED)
+            lrt__fmt_wait(s->now_rt, t, wait, sizeof wait);
+        lrt__hist_json(w, &h, rt->start_ns, state == LRT__SUSPENDED ? wait : NULL);
     }
     lrt__jw_end(w, '}');
 }
@@ -448,16 +460,6 @@ char *lrt_dump_json(lrt_runtime_t *rt, unsigned flags)
 
 /* ---- deadlock report -------------------------------------------------------------- */
 
-static void fmt_dur(uint64_t ns, char *buf, size_t n)
-{
-    if (ns < 1000000000ull)
-        snprintf(buf, n, "%" PRIu64 "ms", ns / 1000000);
-    else if (ns < 120000000000ull)
-        snprintf(buf, n, "%.1fs", (double)ns / 1e9);
-    else
-        snprintf(buf, n, "%" PRIu64 "m", (uint64_t)(ns / 60000000000ull));
-}
-
 void lrt__dump_deadlock(struct lrt_runtime *rt)
 {
     lrt__sym_init();
@@ -481,7 +483,7 @@ void lrt__dump_deadlock(struct lrt_runtime *rt)
             lrt__fmt_wait(lrt__rt_now(rt), t, wait, sizeof wait);
         else
             snprintf(wait, sizeof wait, "-");
-        fmt_dur(now > t->state_since ? now - t->state_since : 0, dur, sizeof dur);
+        lrt__fmt_dur(now > t->state_since ? now - t->state_since : 0, dur, sizeof dur);
         fprintf(stderr, "  %-6" PRIu64 " %-18.18s %-10s %-40.40s %8s  %s:%d (%s)\n", t->id, t->name,
                 lrt__state_names[t->state & 3], wait, dur, t->file, t->line, t->func);
         if ((t->flags & LRT__TF_STARTED) && t->stack && t->sp && t->state != LRT__FINISHED) {
@@ -490,6 +492,17 @@ void lrt__dump_deadlock(struct lrt_runtime *rt)
                 fprintf(stderr, "  %6s   #%d %s+0x%" PRIx64 "\n", "", i, f[i].sym[0] ? f[i].sym : "??",
                         f[i].sym_off);
         }
+        /* how it got there: its last events (history.c) */
+        struct lrt__hist_copy h;
+        char htext[LRT__HIST_LEN * 2 * 200];
+        lrt__hist_read(t, &h);
+        if (h.n > 6) { /* the last few: the table stays readable with many tasks */
+            memmove(h.ev, h.ev + h.n - 6, 6 * sizeof h.ev[0]);
+            h.n = 6;
+        }
+        /* the row above words its current wait: the history names the kinds only */
+        if (lrt__hist_text(&h, now, NULL, "         ", htext, sizeof htext))
+            fprintf(stderr, "  %6s   history, oldest first:\n%s", "", htext);
     }
     lrt__symcache_free(sc);
 }

@@ -15,7 +15,7 @@
  * reads it (and rt->current, rt->poll_start) without synchronisation.  A torn or stale read
  * can only delay a report by one sample.
  *
- * Layer: calls live.c, unwind.c and json.c (the snapshot calls lrt__stall_json, never the
+ * Layer: calls live.c, unwind.c, history.c and json.c (the snapshot calls lrt__stall_json, never the
  * other way).  State: struct lrt__stall, written by the watchdog thread; the ring is read
  * by snapshots under its mutex.
  */
@@ -42,6 +42,7 @@ struct stall_rec {
     int ongoing;
     int n;
     lrt__frame frames[REC_FRAMES];
+    struct lrt__hist_copy hist; /* what the task did before this poll (history.c) */
 };
 
 struct lrt__stall {
@@ -80,6 +81,11 @@ static void print_report(struct lrt__stall *st, const struct stall_rec *r, uint6
         len += snprintf(buf + len, sizeof buf - (size_t)len, "    #%-2d 0x%016" PRIx64 " %s+0x%" PRIx64 " (%s+0x%" PRIx64 ")\n",
                         i, f->ip, f->sym[0] ? f->sym : "??", f->sym_off, f->module ? f->module : "?", f->mod_off);
     }
+    if (r->hist.n && len > 0 && (size_t)len < sizeof buf) {
+        len += snprintf(buf + len, sizeof buf - (size_t)len, "  its history before this poll, oldest first:\n");
+        if ((size_t)len < sizeof buf)
+            len += (int)lrt__hist_text(&r->hist, lrt__coarse_ns(), NULL, "  ", buf + len, sizeof buf - (size_t)len);
+    }
     if (len > (int)sizeof buf)
         len = (int)sizeof buf;
     fwrite(buf, 1, (size_t)len, stderr);
@@ -107,6 +113,8 @@ static void report(struct lrt__stall *st, struct lrt_task *t, uint64_t seq, uint
     r.line = t->line;
     if (rc == 0)
         r.n = lrt__unwind_live(&lv, r.frames, REC_FRAMES);
+    /* the running task's own ring is written only when its poll ends: steady meanwhile */
+    lrt__hist_read(t, &r.hist);
     lrt__live_release(&lv);
     r.start_ns = start_ns;
     r.duration_ns = now - start_ns;
