@@ -47,7 +47,9 @@ TP_OBJ   := $(BUILD)/obj/tp/lrt_tp.c.o
 TEST_SRCS := $(wildcard tests/test_*.c) tests/runner.c
 TEST_OBJS := $(patsubst tests/%,$(BUILD)/obj/tests/%.o,$(TEST_SRCS))
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
-TOOLS    := $(patsubst tools/%.c,$(BUILD)/tools/%,$(wildcard tools/*.c))
+# tools/agent_conn.c is not a program: the dump agent's client, linked into each tool
+TOOL_LIB := tools/agent_conn.c
+TOOLS    := $(patsubst tools/%.c,$(BUILD)/tools/%,$(filter-out $(TOOL_LIB),$(wildcard tools/*.c)))
 
 SO   := $(BUILD)/liblrt.so
 A    := $(BUILD)/liblrt.a
@@ -137,11 +139,11 @@ $(BUILD)/examples/%: examples/%.c $(SO) | deps-check
 	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) $(STACK_CLASH) $(CFLAGS) $(SANFLAGS) -MMD -MP -o $@ $< \
 	    -L$(BUILD) -llrt -Wl,-rpath,'$$ORIGIN/..:$$ORIGIN/../lib'
 
-$(BUILD)/tools/%: tools/%.c $(SO) | deps-check
+$(BUILD)/tools/%: tools/%.c $(TOOL_LIB) tools/agent_conn.h $(SO) | deps-check
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) $(STACK_CLASH) $(CFLAGS) $(SANFLAGS) -MMD -MP -o $@ $< \
-	    -L$(BUILD) -llrt -ljansson -ldw -lelf -Wl,-rpath,'$$ORIGIN/..:$$ORIGIN/../lib'
+	    $(TOOL_LIB) -L$(BUILD) -llrt -ljansson -ldw -lelf -Wl,-rpath,'$$ORIGIN/..:$$ORIGIN/../lib'
 
 # ---- main job and tests ------------------------------------------------------------
 # The demo needs the library, lrt-dump and the showcase: not the test packages.
