@@ -393,7 +393,7 @@ static void arrange(void)
 
 /* ---- drawing ------------------------------------------------------------------------ */
 
-static char status[300]; /* the latest trouble talking to the agent, "" when fine */
+static char status[600]; /* the latest trouble talking to the agent, "" when fine */
 static bool editing;     /* typing the filter */
 static char comm[64];
 
@@ -644,7 +644,8 @@ static json_t *fetch(const char *req, char *why, size_t n)
         if (conn.pid && kill((pid_t)conn.pid, 0) != 0 && errno == ESRCH)
             target_gone();
         if (err == -EBUSY) {
-            snprintf(why, n, "the dump agent is busy (all its client slots taken): trying again");
+            size_t l = strlen(why);
+            snprintf(why + l, n - l, " (the dump agent is busy: all its client slots are taken)");
             return NULL;
         }
         if (err != -ECONNRESET && err != -EPIPE && err != -ENOENT && err != -ECONNREFUSED)
@@ -808,6 +809,9 @@ int main(int argc, char **argv)
                 if (s) {
                     take_snapshot(s);
                     status[0] = 0;
+                } else {
+                    size_t l = strlen(status);
+                    snprintf(status + l, sizeof status - l, "; showing the last answer, trying again");
                 }
                 next = agent_now_ms() + (uint64_t)(opt.delay_s * 1000);
                 dirty = true;
