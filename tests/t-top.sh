@@ -59,13 +59,14 @@ die() {
 }
 
 # top ARGS... : lrt-top in a new tmux session (160x48); its exit status goes to $tmp/rc
+# (PROG=lrt-dump: lrt-dump --top ARGS...)
 top() {
     rm -f "$tmp/rc"
     tm kill-server 2>/dev/null
     nserver=$((nserver + 1))
     TMUX_SOCK=lrt-t-top-$$-$nserver
     tm new-session -d -x 160 -y 48 \
-        "env LRT_DUMP_DIR='$LRT_DUMP_DIR' '$TOP' $* 2>'$tmp/top.err'; echo \$? >'$tmp/rc'; sleep 600" ||
+        "env LRT_DUMP_DIR='$LRT_DUMP_DIR' ${PROG:-'$TOP'} $* 2>'$tmp/top.err'; echo \$? >'$tmp/rc'; sleep 600" ||
         die "tmux new-session failed"
 }
 screen() { tm capture-pane -p >"$tmp/screen" 2>/dev/null; }
@@ -146,6 +147,13 @@ tm send-keys q
 exited 10
 [ "$rc" = 0 ] || die "q: exit status $rc"
 say "q exits 0"
+
+PROG="'$(realpath "$DUMP")' --top" top "$show"
+see "^lrt-top - process $show \(showcase\)" 15 "lrt-dump --top"
+tm send-keys q
+exited 10
+[ "$rc" = 0 ] || die "lrt-dump --top, q: exit status $rc"
+say "lrt-dump --top runs lrt-top"
 kill -TERM "$show"
 wait "$show" 2>/dev/null
 
@@ -166,7 +174,7 @@ wait "$show" 2>/dev/null
 # fake_agent PATH ANSWERS : serves ANSWERS snapshots (a minimal one), then answers every
 # request "too many clients" and closes, as an agent with all its slots taken does.
 fake_agent() {
-    "$PY" - "$1" "$2" <<'EOF' &
+    "$PY" - "$1" "$2" <<'PYEOF' &
 import socket, sys, time
 path, answers = sys.argv[1], int(sys.argv[2])
 snap = (b'{"version":1,"process":{"pid":1},"runtime":{"state":"running","now_ns":%d,"uptime_ns":1,'
@@ -195,7 +203,7 @@ try:
         c.close()
 except socket.timeout:
     pass
-EOF
+PYEOF
     pids+=($!)
     disown $!
     local end=$((SECONDS + 10))
@@ -221,6 +229,88 @@ exited 20
 [ "$rc" = 1 ] || die "busy from the start: exit status $rc, not 1"
 grep -q "too many clients" "$tmp/top.err" || die "no reason given: $(cat "$tmp/top.err")"
 say "busy from the start: '$(cat "$tmp/top.err")', status 1"
+
+# ---- 4. the lints and the history, from made-up snapshots -----------------------------
+# lint_agent PATH : answers every request with the next of a series of snapshots, one
+# second apart on the runtime's clock: task 12 runnable for 3 s, task 9 with a 25 ms
+# longest poll, task 4 on a closed channel, task 7 yielding 1000 times a second (with a
+# history and a backtrace), task 3 quiet (no lint).
+lint_agent() {
+    "$PY" - "$1" <<'PYEOF' &
+import json, socket, sys
+path = sys.argv[1]
+def snap(k):
+    now = 10**12 + k * 10**9
+    def task(i, name, state, kind, obj, **kw):
+        t = {"id": i, "runtime": 0, "name": name, "state": state, "wait": {"kind": kind, "object": obj},
+             "state_ns": 10**6, "polls": 1, "busy_ns": 0, "last_waker": {"kind": "none", "task": 0},
+             "spawned_at": {"file": "made_up.c", "line": i, "func": "main"}, "root": False,
+             "cancelled": False, "started": True, "max_poll_ns": 2000}
+        t.update(kw)
+        return t
+    tasks = [
+        task(3, "quiet", "suspended", "sleep", "sleep (900 ms left)"),
+        task(4, "consumer", "suspended", "chan_recv", "channel 'jobs' 0x1234 (recv, closed)"),
+        task(7, "spinner", "runnable", "yield", "yield", polls=1 + 1000 * k,
+             history=[{"at_ns": now - 3000, "event": "polled", "duration_ns": 1500},
+                      {"at_ns": now - 1000, "event": "suspended", "wait": "yield"}],
+             backtrace=[{"ip": "0x1", "symbol": "spin_forever", "offset": 12, "module": "/x/made_up"}]),
+        task(9, "slowpoke", "suspended", "fd", "fd 5 (read)", max_poll_ns=25 * 10**6),
+        task(12, "starved", "runnable", "yield", "yield", state_ns=3 * 10**9),
+    ]
+    rt = {"state": "running", "now_ns": now, "uptime_ns": 5 * 10**9, "polls": 1000 * k, "parks": k}
+    return {"version": 1, "process": {"pid": 1}, "runtime": rt, "tasks": tasks, "io": [], "timers": [],
+            "blocking": {"threads": 0}, "stalls": []}
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+srv.bind(path)
+srv.listen(8)
+srv.settimeout(60)
+k = 0
+try:
+    while True:
+        c, _ = srv.accept()
+        c.settimeout(10)
+        try:
+            while c.recv(4096):
+                k += 1
+                c.sendall(json.dumps(snap(k)).encode() + b"\n")
+        except OSError:
+            pass
+        c.close()
+except socket.timeout:
+    pass
+PYEOF
+    pids+=($!)
+    disown $!
+    local end=$((SECONDS + 10))
+    until [ -S "$1" ]; do
+        [ $SECONDS -lt $end ] || die "the made-up agent did not start"
+        sleep 0.05
+    done
+}
+say "lints from made-up snapshots"
+lint_agent "$tmp/lints.sock"
+top -d 0.3 -S "$tmp/lints.sock"
+see "wakes itself in a loop" 15 "self-wake lint"
+for l in "task 12 'starved' has been runnable for 3.0s: the runtime is starved" \
+         "task 9 'slowpoke' polls for > 10 ms \(longest 25ms\)" \
+         "task 4 'consumer' waits on a closed channel" \
+         "task 7 'spinner' wakes itself in a loop \(1000 polls/s"; do
+    grep -qE "^  $l" "$tmp/screen" || die "no lint '$l'"
+done
+grep -q "'quiet'" "$tmp/screen" && die "a lint for the quiet task"
+grep -qE "^ +9 slowpoke .* 25ms " "$tmp/screen" || die "no 25ms in slowpoke's MAX POLL"
+say "four lints: $(grep -cE "^  task [0-9]+ '" "$tmp/screen") lines, none for the quiet task"
+tm send-keys / s p i n Enter
+see "filter: spin" 5 "filter spin"
+tm send-keys Enter
+see "^  #0 +spin_forever\+12 " 10 "made-up backtrace"
+see "polled +1us" 5 "history"
+grep -qE "suspended +yield" "$tmp/screen" || die "no suspended event in the history"
+say "Enter shows the history: $(grep -cE ' ago  ' "$tmp/screen") events"
+tm send-keys q
+exited 10
+[ "$rc" = 0 ] || die "q in the task view: exit status $rc"
 
 # usage errors: status 2, and a terminal is required
 "$TOP" -d 0 1 >/dev/null 2>&1

@@ -39,7 +39,7 @@ static const char *prog = "lrt-dump";
 static bool color;
 
 static struct {
-    bool backtrace, tree, json, list, watch;
+    bool backtrace, tree, json, list, watch, top;
     double watch_sec;
     uint64_t stuck_ns;
     uint64_t timeout_ms;
@@ -61,6 +61,7 @@ static void usage(FILE *f)
             "  -s, --stuck=DURATION   only tasks waiting or running for at least DURATION\n"
             "                         (e.g. 500ms, 5s, 2m; a bare number is seconds)\n"
             "  -l, --list             list the live lrt processes of this user\n"
+            "      --top              the live full-screen view: runs lrt-top (lrt-top(1))\n"
             "  -S, --socket=PATH      talk to this agent socket instead of finding PID's\n"
             "      --timeout=DURATION give up when the agent sends nothing for DURATION, or\n"
             "                         when an agent asked for does not start within it\n"
@@ -573,6 +574,44 @@ static int do_list(void)
 
 /* ---- main ------------------------------------------------------------------------- */
 
+/* --top: become lrt-top (the one next to this program, else the one in PATH), passing on
+ * the PID and the options lrt-top shares. */
+static void exec_top(long pid)
+{
+    char self[4096], path[4200], pidbuf[32], ms[32], delay[32];
+    char *args[10];
+    int n = 0;
+    args[n++] = "lrt-top";
+    snprintf(ms, sizeof ms, "--timeout=%" PRIu64, opt.timeout_ms);
+    args[n++] = ms;
+    if (opt.watch) {
+        snprintf(delay, sizeof delay, "--delay=%g", opt.watch_sec < 0.1 ? 0.1 : opt.watch_sec);
+        args[n++] = delay;
+    }
+    if (opt.socket) {
+        args[n++] = "--socket";
+        args[n++] = (char *)opt.socket;
+    }
+    if (pid) {
+        snprintf(pidbuf, sizeof pidbuf, "%ld", pid);
+        args[n++] = pidbuf;
+    }
+    args[n] = NULL;
+    ssize_t l = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (l > 0) {
+        self[l] = 0;
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = 0;
+            snprintf(path, sizeof path, "%s/lrt-top", self);
+            if (access(path, X_OK) == 0)
+                execv(path, args);
+        }
+    }
+    execvp("lrt-top", args);
+    die("--top: cannot run lrt-top: %s", strerror(errno));
+}
+
 static volatile sig_atomic_t interrupted;
 static void on_int(int sig)
 {
@@ -582,7 +621,7 @@ static void on_int(int sig)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_COLOR = 256, OPT_TIMEOUT };
+    enum { OPT_COLOR = 256, OPT_TIMEOUT, OPT_TOP };
     static const struct option longopts[] = {
         {"backtrace", no_argument, 0, 'b'}, {"tree", no_argument, 0, 't'},
         {"json", no_argument, 0, 'j'},      {"watch", optional_argument, 0, 'w'},
@@ -590,7 +629,8 @@ int main(int argc, char **argv)
         {"socket", required_argument, 0, 'S'}, {"color", optional_argument, 0, OPT_COLOR},
         {"colour", optional_argument, 0, OPT_COLOR}, {"help", no_argument, 0, 'h'},
         {"timeout", required_argument, 0, OPT_TIMEOUT},
-        {"version", no_argument, 0, 'V'},   {0, 0, 0, 0}};
+        {"version", no_argument, 0, 'V'},   {"top", no_argument, 0, OPT_TOP},
+        {0, 0, 0, 0}};
     int c;
     const char *when = "auto";
     opterr = 0;
@@ -627,6 +667,7 @@ int main(int argc, char **argv)
             if (strcmp(when, "auto") && strcmp(when, "always") && strcmp(when, "never"))
                 usage_error("--color: expected auto, always or never, not '%s'", when);
             break;
+        case OPT_TOP: opt.top = true; break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("lrt-dump (lrt) 0.1.0\n"); return 0;
         case ':': usage_error("option '%s' needs an argument", argv[optind - 1]); break;
@@ -650,9 +691,13 @@ int main(int argc, char **argv)
         if (optind + 1 < argc)
             usage_error("unexpected argument '%s'", argv[optind + 1]);
     }
+    if (opt.top && (opt.json || opt.tree || opt.backtrace || opt.stuck_ns))
+        usage_error("%s", "--top cannot be combined with --json, --tree, --backtrace or --stuck");
     if (opt.json && (opt.tree || opt.watch))
         usage_error("%s", "--json cannot be combined with --tree or --watch");
 
+    if (opt.top)
+        exec_top(pid);
     signal(SIGPIPE, SIG_IGN);
     agent_open(&conn, pid, opt.socket, opt.timeout_ms);
     const char *req = opt.backtrace ? "{\"cmd\":\"snapshot\",\"backtraces\":true}\n" : "{\"cmd\":\"snapshot\"}\n";
