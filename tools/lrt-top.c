@@ -611,9 +611,11 @@ static void draw_detail(json_t *s, const char *why)
             char by[48] = "";
             if (json_object_get(e, "by_task"))
                 snprintf(by, sizeof by, " by task %" PRIu64, U(e, "by_task"));
+            /* the waker: a word ("io", "timer") or an object with its kind, as the history has it */
             json_t *wk = json_object_get(e, "waker");
-            put(y++, 0, 0, "  %8s ago  %-10s%s%s%s%s%s", ago, S(e, "event"), dur, *wtext ? "  " : "", wtext,
-                json_is_string(wk) ? "  waker " : "", json_is_string(wk) ? json_string_value(wk) : by);
+            const char *wkt = json_is_string(wk) ? json_string_value(wk) : S(wk, "kind");
+            put(y++, 0, 0, "  %8s ago  %-10s%s%s%s%s%s%s", ago, S(e, "event"), dur, *wtext ? "  " : "", wtext,
+                *wkt ? "  woken by " : "", wkt, by);
         }
         if (!n)
             put(y++, 0, 0, "  (empty)");
