@@ -252,8 +252,9 @@ def snap(k):
         task(3, "quiet", "suspended", "sleep", "sleep (900 ms left)"),
         task(4, "consumer", "suspended", "chan_recv", "channel 'jobs' 0x1234 (recv, closed)"),
         task(7, "spinner", "runnable", "yield", "yield", polls=1 + 1000 * k,
-             history=[{"at_ns": now - 3000, "event": "polled", "duration_ns": 1500},
-                      {"at_ns": now - 1000, "event": "suspended", "wait": "yield"}],
+             history=[{"at_ns": 5 * 10**9 - 3000, "event": "polled", "duration_ns": 1500},
+                      {"at_ns": 5 * 10**9 - 1000, "event": "yielded", "wait": "yield",
+                       "text": "yielded after a 1 us poll"}],
              backtrace=[{"ip": "0x1", "symbol": "spin_forever", "offset": 12, "module": "/x/made_up"}]),
         task(9, "slowpoke", "suspended", "fd", "fd 5 (read)", max_poll_ns=25 * 10**6),
         task(12, "starved", "runnable", "yield", "yield", state_ns=3 * 10**9),
@@ -305,8 +306,8 @@ tm send-keys / s p i n Enter
 see "filter: spin" 5 "filter spin"
 tm send-keys Enter
 see "^  #0 +spin_forever\+12 " 10 "made-up backtrace"
-see "polled +1us" 5 "history"
-grep -qE "suspended +yield" "$tmp/screen" || die "no suspended event in the history"
+see "3us ago  polled +1us" 5 "history"
+grep -qE "1us ago  yielded after a 1 us poll" "$tmp/screen" || die "no yielded event in the history"
 say "Enter shows the history: $(grep -cE ' ago  ' "$tmp/screen") events"
 tm send-keys q
 exited 10

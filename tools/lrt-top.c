@@ -473,6 +473,8 @@ static void cell(const struct row *r, enum col c, char *buf, size_t n)
     case C_MAXPOLL:
         if (r->max_poll_ns < 0)
             snprintf(buf, n, "-");
+        else if (r->max_poll_ns == 0) /* the switch clock ticks every 1-4 ms: 0 = within a tick */
+            snprintf(buf, n, "<4ms");
         else
             fmt_dur((uint64_t)r->max_poll_ns, buf, n);
         break;
@@ -592,26 +594,28 @@ static void draw_detail(json_t *s, const char *why)
     if (!json_is_array(h)) {
         put(y++, 0, 0, "  (this process's snapshots have no task history)");
     } else {
-        uint64_t now = U(runtime_of(picked_rt), "now_ns");
+        /* at_ns counts from the runtime's start, like its uptime_ns */
         json_t *sr = json_object_get(json_array_get(json_object_get(s, "runtimes"), picked_rt), "runtime");
-        if (sr)
-            now = U(sr, "now_ns");
+        uint64_t up = U(sr ? sr : json_object_get(s, "runtime"), "uptime_ns");
         size_t n = json_array_size(h), room = (size_t)(LINES - 1 - y > 0 ? LINES - 1 - y : 0);
         for (i = n > room ? n - room : 0; i < n; i++) {
             json_t *e = json_array_get(h, i);
-            char ago[32] = "?", dur[32] = "";
-            if (U(e, "at_ns") && now >= U(e, "at_ns"))
-                fmt_dur(now - U(e, "at_ns"), ago, sizeof ago);
+            char ago[32] = "?";
+            if (json_is_integer(json_object_get(e, "at_ns")) && up >= U(e, "at_ns"))
+                fmt_dur(up - U(e, "at_ns"), ago, sizeof ago);
+            if (*S(e, "text")) { /* the event in words, as the runtime wrote it */
+                put(y++, 0, 0, "  %8s ago  %s", ago, S(e, "text"));
+                continue;
+            }
+            char dur[32] = "", by[48] = "";
             if (json_object_get(e, "duration_ns")) {
                 dur[0] = ' ';
                 fmt_dur(U(e, "duration_ns"), dur + 1, sizeof dur - 1);
             }
             json_t *wt = json_object_get(e, "wait");
             const char *wtext = json_is_string(wt) ? json_string_value(wt) : S(wt, "object");
-            char by[48] = "";
             if (json_object_get(e, "by_task"))
                 snprintf(by, sizeof by, " by task %" PRIu64, U(e, "by_task"));
-            /* the waker: a word ("io", "timer") or an object with its kind, as the history has it */
             json_t *wk = json_object_get(e, "waker");
             const char *wkt = json_is_string(wk) ? json_string_value(wk) : S(wk, "kind");
             put(y++, 0, 0, "  %8s ago  %-10s%s%s%s%s%s%s", ago, S(e, "event"), dur, *wtext ? "  " : "", wtext,
