@@ -139,21 +139,43 @@ static void fmt_dur(uint64_t ns, char *buf, size_t n)
 }
 
 
-/* ---- talking to the agent (tools/agent_conn.c) ------------------------------------ */
+/* ---- talking to the agent (tools/agent_conn.c, shared with lrt-top) --------------- */
 
 static struct agent_conn conn = {.fd = -1};
+/* "process N" or "the agent at PATH" (--socket), for messages about the other side */
+static char target[600];
+/* the agent's socket (conn.path) */
+static char agent_path[512];
 
-/* One snapshot request, checked (agent_request); exits 1 with its reason. */
-static json_t *request(const char *req, char **line_out)
+static uint64_t now_ms(void) { return agent_now_ms(); }
+static int connect_to(const char *path) { return agent_connect(path); }
+static char *roundtrip(int fd, const char *req, uint64_t timeout_ms, int *err)
+{
+    return agent_roundtrip(fd, req, timeout_ms, err);
+}
+static void proc_comm(long pid, char *out, size_t n) { agent_proc_comm(pid, out, n); }
+
+/* The agent socket of @pid (or opt.socket), connected; exits 1 with a one-line reason. */
+static int open_agent(long pid, char *path_out, size_t n)
+{
+    agent_open(&conn, pid, opt.socket, opt.timeout_ms);
+    snprintf(path_out, n, "%s", conn.path);
+    return conn.fd;
+}
+
+/* One snapshot request on *@fdp, checked (agent_request: a busy agent is asked again on
+ * a new connection, which replaces *@fdp); exits 1 with the reason. */
+static json_t *request(int *fdp, const char *req, char **line_out)
 {
     char why[1024];
     int err;
+    conn.fd = *fdp;
     json_t *j = agent_request(&conn, req, line_out, why, sizeof why, &err);
+    *fdp = conn.fd;
     if (!j)
         die("%s", why);
     return j;
 }
-
 
 /* ---- source lines (libdw) --------------------------------------------------------- */
 
@@ -520,11 +542,11 @@ static int list_dir(const char *dir, int *found, bool *header)
             continue;
         char path[512];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        int fd = agent_connect(path);
+        int fd = connect_to(path);
         if (fd < 0)
             continue;
         int err = 0;
-        char *line = agent_roundtrip(fd, "{\"cmd\":\"ping\"}\n", 1000, &err);
+        char *line = roundtrip(fd, "{\"cmd\":\"ping\"}\n", 1000, &err);
         close(fd);
         json_t *j = line ? json_loads(line, 0, NULL) : NULL;
         free(line);
@@ -537,7 +559,7 @@ static int list_dir(const char *dir, int *found, bool *header)
             *header = true;
         }
         char comm[64];
-        agent_proc_comm(pid, comm, sizeof comm);
+        proc_comm(pid, comm, sizeof comm);
         printf("%-8ld %-16s %6" PRIu64 "  %s\n", pid, comm, U(j, "tasks"), path);
         json_decref(j);
         (*found)++;
@@ -699,14 +721,20 @@ int main(int argc, char **argv)
     if (opt.top)
         exec_top(pid);
     signal(SIGPIPE, SIG_IGN);
-    agent_open(&conn, pid, opt.socket, opt.timeout_ms);
+    char path[512];
+    int fd = open_agent(pid, path, sizeof path);
+    snprintf(agent_path, sizeof agent_path, "%s", path);
+    if (pid)
+        snprintf(target, sizeof target, "process %ld", pid);
+    else
+        snprintf(target, sizeof target, "the agent at %s", path);
     const char *req = opt.backtrace ? "{\"cmd\":\"snapshot\",\"backtraces\":true}\n" : "{\"cmd\":\"snapshot\"}\n";
     if (opt.json) {
         char *line = NULL;
-        json_decref(request(req, &line));
+        json_decref(request(&fd, req, &line));
         puts(line);
         free(line);
-        agent_close(&conn);
+        close(fd);
         return 0;
     }
     if (opt.watch) {
@@ -715,7 +743,7 @@ int main(int argc, char **argv)
         sigaction(SIGTERM, &sa, NULL);
     }
     do {
-        json_t *snap = request(req, NULL);
+        json_t *snap = request(&fd, req, NULL);
         if (opt.watch && isatty(1))
             printf("\033[H\033[2J");
         print_snapshot(snap);
@@ -725,10 +753,10 @@ int main(int argc, char **argv)
             break;
         printf("\n");
         fflush(stdout);
-        uint64_t until = agent_now_ms() + (uint64_t)(opt.watch_sec * 1000);
-        while (!interrupted && agent_now_ms() < until)
+        uint64_t until = now_ms() + (uint64_t)(opt.watch_sec * 1000);
+        while (!interrupted && now_ms() < until)
             poll(NULL, 0, 50);
     } while (!interrupted);
-    agent_close(&conn);
+    close(fd);
     return 0;
 }
