@@ -94,7 +94,7 @@ exited() {
 start_show() {
     "$SHOW" "$@" >"$tmp/show.out" 2>&1 &
     show=$!
-    pids+=($show)
+    pids+=("$show")
     local end=$((SECONDS + 20))
     until grep -qs "task checksum" "$tmp/show.out" && [ -S "$LRT_DUMP_DIR/$show.sock" ]; do
         [ $SECONDS -lt $end ] || die "showcase did not start within 20 s"
