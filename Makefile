@@ -48,7 +48,9 @@ TP_OBJ   := $(BUILD)/obj/tp/lrt_tp.c.o
 TEST_SRCS := $(wildcard tests/test_*.c) tests/runner.c
 TEST_OBJS := $(patsubst tests/%,$(BUILD)/obj/tests/%.o,$(TEST_SRCS))
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
-TOOLS    := $(patsubst tools/%.c,$(BUILD)/tools/%,$(wildcard tools/*.c))
+# tools/agent_conn.c is not a program: the dump agent's client, linked into each tool
+TOOL_LIB := tools/agent_conn.c
+TOOLS    := $(patsubst tools/%.c,$(BUILD)/tools/%,$(filter-out $(TOOL_LIB),$(wildcard tools/*.c)))
 
 SO   := $(BUILD)/liblrt.so
 A    := $(BUILD)/liblrt.a
@@ -138,11 +140,13 @@ $(BUILD)/examples/%: examples/%.c $(SO) | deps-check
 	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) $(STACK_CLASH) $(CFLAGS) $(SANFLAGS) -MMD -MP -o $@ $< \
 	    -L$(BUILD) -llrt -Wl,-rpath,'$$ORIGIN/..:$$ORIGIN/../lib'
 
-$(BUILD)/tools/%: tools/%.c $(SO) | deps-check
+# lrt-top draws with ncurses (libncurses-dev, the tools tier of setup-deps.sh)
+$(BUILD)/tools/lrt-top: TOOL_LDLIBS := -lncurses
+$(BUILD)/tools/%: tools/%.c $(TOOL_LIB) tools/agent_conn.h $(SO) | deps-check
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) $(STACK_CLASH) $(CFLAGS) $(SANFLAGS) -MMD -MP -o $@ $< \
-	    -L$(BUILD) -llrt -ljansson -ldw -lelf -Wl,-rpath,'$$ORIGIN/..:$$ORIGIN/../lib'
+	    $(TOOL_LIB) -L$(BUILD) -llrt -ljansson -ldw -lelf $(TOOL_LDLIBS) -Wl,-rpath,'$$ORIGIN/..:$$ORIGIN/../lib'
 
 # lrt-dump --core runs gdb with lrt-gdb.py, found at ../share/lrt/ from lrt-dump's own
 # directory: here in the build tree, $(DATADIR) once installed.
@@ -238,7 +242,7 @@ bench-trace: deps-check
 # The man page link pages (`man lrt_join`) are generated from the header, one per public
 # function: the list cannot go stale (tests/t-install.sh checks lrt.3 covers it too).
 INSTALL_BIN := $(SO) $(A) $(TPSO) $(TOOLS)
-MAN_PAGES   := docs/lrt.3 docs/lrt-dump.1 docs/lrt-trace.1
+MAN_PAGES   := docs/lrt.3 docs/lrt-dump.1 docs/lrt-trace.1 docs/lrt-top.1
 DOC_FILES   := docs/guide.md docs/sync.md docs/diagnosis.md docs/tracing.md \
                docs/performance.md docs/snapshot.schema.json
 API_NAMES = $(shell tools/api-names.sh include/lrt/lrt.h)
@@ -277,8 +281,9 @@ uninstall:
 	rm -rf $(DESTDIR)$(INCDIR)/lrt $(DESTDIR)$(DOCDIR) $(DESTDIR)$(DATADIR)
 	rm -f $(DESTDIR)$(LIBDIR)/liblrt.so $(DESTDIR)$(LIBDIR)/liblrt.so.0 $(DESTDIR)$(LIBDIR)/liblrt.a \
 	    $(DESTDIR)$(LIBDIR)/liblrt-tp.so $(DESTDIR)$(LIBDIR)/pkgconfig/lrt.pc \
-	    $(DESTDIR)$(BINDIR)/lrt-dump $(DESTDIR)$(BINDIR)/lrt-trace \
+	    $(DESTDIR)$(BINDIR)/lrt-dump $(DESTDIR)$(BINDIR)/lrt-trace $(DESTDIR)$(BINDIR)/lrt-top \
 	    $(DESTDIR)$(MANDIR)/man1/lrt-dump.1 $(DESTDIR)$(MANDIR)/man1/lrt-trace.1 \
+	    $(DESTDIR)$(MANDIR)/man1/lrt-top.1 \
 	    $(DESTDIR)$(MANDIR)/man3/lrt.3 $(DESTDIR)$(MANDIR)/man3/lrt_*.3
 	$(Q)if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then ldconfig; fi
 

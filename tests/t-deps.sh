@@ -40,12 +40,13 @@ expect_stop() {
 expect_stop "liblttng-ust-dev"                 # `make` of a fresh tree
 expect_stop "libunwind-dev libcunit1-dev" all  # one line names every missing package
 expect_stop "libdw-dev" install PREFIX="$tmp/p"
+expect_stop "libncurses-dev" install PREFIX="$tmp/p"   # lrt-top
 expect_stop "libjansson-dev" bench
 expect_stop "libcunit1-dev" check-unit
 
 # `make install` needs neither CUnit nor anything that only the suite uses: it succeeds
 # with them hidden, and it would not even build the test runner.
-test_only="libcunit1-dev|lttng-tools|babeltrace2|python3-bt2|python3-jsonschema|valgrind|pkg-config|redis-tools|gdb"
+test_only="libcunit1-dev|lttng-tools|babeltrace2|python3-bt2|python3-jsonschema|valgrind|pkg-config|redis-tools|gdb|tmux"
 MASK=$test_only PATH="$tmp/bin:$PATH" make --no-print-directory -s BUILD="$BUILD" install \
     PREFIX="$tmp/p" >"$tmp/out" 2>&1 || fail "make install asked for a test-only package"
 [ -e "$tmp/p/lib/liblrt.so.0" ] || fail "make install installed no library"

@@ -37,7 +37,7 @@ mk install PREFIX="$p" >/dev/null
 for f in include/lrt/lrt.h lib/liblrt.so lib/liblrt.so.0 lib/liblrt.a lib/liblrt-tp.so \
          lib/pkgconfig/lrt.pc bin/lrt-dump bin/lrt-trace share/man/man1/lrt-dump.1 \
          share/man/man1/lrt-trace.1 share/man/man3/lrt.3 share/doc/lrt/guide.md \
-         share/lrt/lrt-gdb.py; do
+         share/lrt/lrt-gdb.py bin/lrt-top share/man/man1/lrt-top.1; do
     [ -e "$p/$f" ] || fail "missing $f"
 done
 export PKG_CONFIG_PATH="$p/lib/pkgconfig"
@@ -50,7 +50,7 @@ for n in $names; do
 done
 MANPATH= man -M "$p/share/man" lrt_join 2>/dev/null | grep -q 'lrt_join_timeout' ||
     fail "man lrt_join does not show lrt.3"
-for m in 1/lrt-dump.1 1/lrt-trace.1 3/lrt.3; do
+for m in 1/lrt-dump.1 1/lrt-trace.1 1/lrt-top.1 3/lrt.3; do
     # FILES and SEE ALSO name installed paths: each one must exist.
     for f in $(grep -o "$p/[A-Za-z0-9_./-]*" "$p/share/man/man$m" | sed 's/[,.)]*$//'); do
         [ -e "$f" ] || fail "man$m names $f, which is not installed"
@@ -63,6 +63,7 @@ done
 # --core runs gdb with the installed lrt-gdb.py (a file that is no core: gdb fails after)
 "$p/bin/lrt-dump" --core /dev/null >/dev/null 2>"$tmp/core.err" && fail "lrt-dump --core /dev/null succeeded"
 grep -q 'lrt-gdb.py not found' "$tmp/core.err" && fail "the installed lrt-dump does not find lrt-gdb.py"
+"$p/bin/lrt-top" --version >/dev/null || fail "the installed lrt-top does not run"
 # static: every library liblrt.a needs must be on the --static line (libunwind's -llzma)
 cc -Wall -Wextra -Werror -static $(pkg-config --cflags lrt) -o "$tmp/app-static" "$tmp/app.c" \
     $(pkg-config --static --libs lrt) 2>"$tmp/ld.err" ||

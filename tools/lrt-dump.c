@@ -34,15 +34,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent_conn.h"
+
 #define TIMEOUT_MS 5000 /* default --timeout */
-#define MAX_REPLY (512u << 20)
-#define REPLY_TIMEOUTS 12 /* a whole reply, however it trickles in: 12 x --timeout */
 
 static const char *prog = "lrt-dump";
 static bool color;
 
 static struct {
-    bool backtrace, tree, json, list, watch, objects;
+    bool backtrace, tree, json, list, watch, objects, top;
     double watch_sec;
     uint64_t stuck_ns;
     uint64_t timeout_ms;
@@ -71,6 +71,7 @@ static void usage(FILE *f)
             "      --objects          the sync objects tasks wait on: kind, name, owner,\n"
             "                         length, waiting tasks, creation site\n"
             "  -l, --list             list the live lrt processes of this user\n"
+            "      --top              the live full-screen view: runs lrt-top (lrt-top(1))\n"
             "  -S, --socket=PATH      talk to this agent socket instead of finding PID's\n"
             "      --core=CORE        read the tasks from a core file (gcore, a crash) with gdb\n"
             "                         and tools/lrt-gdb.py; EXE defaults to the core's program\n"
@@ -149,471 +150,42 @@ static void fmt_dur(uint64_t ns, char *buf, size_t n)
         snprintf(buf, n, "%" PRIu64 "h%02" PRIu64 "m", ns / UINT64_C(3600000000000), (ns / UINT64_C(60000000000)) % 60);
 }
 
-/* fmt_dur of a millisecond count, into a static buffer (for messages) */
-static const char *human_ms(uint64_t ms)
-{
-    static char buf[32];
-    fmt_dur(ms * 1000000u, buf, sizeof buf);
-    return buf;
-}
 
-/* ---- talking to the agent --------------------------------------------------------- */
+/* ---- talking to the agent (tools/agent_conn.c, shared with lrt-top) --------------- */
 
-/* Candidate socket paths of @pid, in the order the agent would choose them: the
- * directory of the target's environment (@dir, may be empty) first. */
-static int socket_candidates(long pid, const char *dir, char out[][256], int max)
-{
-    int n = 0;
-    if (*dir && n < max)
-        snprintf(out[n++], 256, "%s/%ld.sock", dir, pid);
-    const char *d = getenv("LRT_DUMP_DIR");
-    if (d && *d && n < max)
-        snprintf(out[n++], 256, "%s/%ld.sock", d, pid);
-    const char *x = getenv("XDG_RUNTIME_DIR");
-    if (x && *x && n < max)
-        snprintf(out[n++], 256, "%s/lrt/%ld.sock", x, pid);
-    if (n < max)
-        snprintf(out[n++], 256, "/tmp/lrt-%u/%ld.sock", (unsigned)geteuid(), pid);
-    char proc[64];
-    struct stat st;
-    snprintf(proc, sizeof proc, "/proc/%ld", pid);
-    if (stat(proc, &st) == 0 && st.st_uid != geteuid() && n < max) {
-        snprintf(out[n++], 256, "/tmp/lrt-%u/%ld.sock", (unsigned)st.st_uid, pid);
-        if (n < max)
-            snprintf(out[n++], 256, "/run/user/%u/lrt/%ld.sock", (unsigned)st.st_uid, pid);
-    }
-    return n;
-}
-
-/* Connect; on failure returns -errno. */
-static int connect_to(const char *path)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof sa.sun_path)
-        return -ENAMETOOLONG;
-    strcpy(sa.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        int e = errno;
-        close(fd);
-        return -e;
-    }
-    return fd;
-}
-
-static int wait_fd(int fd, short ev, uint64_t deadline_ms);
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static int wait_fd(int fd, short ev, uint64_t deadline_ms)
-{
-    for (;;) {
-        uint64_t now = now_ms();
-        if (now >= deadline_ms)
-            return -ETIMEDOUT;
-        struct pollfd p = {.fd = fd, .events = ev};
-        int r = poll(&p, 1, (int)(deadline_ms - now));
-        if (r > 0)
-            return 0;
-        if (r < 0 && errno != EINTR)
-            return -errno;
-    }
-}
-
-/* Send @req (one line) and read one reply line.  Returns the malloc'd line or NULL with
- * *err set: -ETIMEDOUT when the agent sends nothing for @timeout_ms, -ETIME when the
- * whole reply takes more than REPLY_TIMEOUTS times that (a peer dripping bytes), -E2BIG
- * past MAX_REPLY bytes. */
-static char *roundtrip(int fd, const char *req, uint64_t timeout_ms, int *err)
-{
-    uint64_t start = now_ms();
-    uint64_t deadline = start + timeout_ms;
-    uint64_t hard_deadline = start + timeout_ms * REPLY_TIMEOUTS;
-    size_t len = strlen(req), off = 0;
-    while (off < len) {
-        ssize_t n = send(fd, req + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR) {
-                if ((*err = wait_fd(fd, POLLOUT, deadline)) != 0)
-                    return NULL;
-                continue;
-            }
-            if (errno == EPIPE || errno == ECONNRESET)
-                break; /* the agent hung up: its reason may be waiting to be read */
-            *err = -errno;
-            return NULL;
-        }
-        off += (size_t)n;
-    }
-    size_t cap = 1 << 16, have = 0, scanned = 0;
-    char *buf = malloc(cap);
-    if (!buf) {
-        *err = -ENOMEM;
-        return NULL;
-    }
-    for (;;) {
-        /* only the bytes not searched yet: a reply streamed without a newline stays linear */
-        char *nl = have > scanned ? memchr(buf + scanned, '\n', have - scanned) : NULL;
-        scanned = have;
-        if (nl) {
-            *nl = 0;
-            return buf;
-        }
-        if (now_ms() >= hard_deadline) {
-            free(buf);
-            *err = -ETIME;
-            return NULL;
-        }
-        if (have + 1 >= cap) {
-            if (cap >= MAX_REPLY) {
-                free(buf);
-                *err = -E2BIG;
-                return NULL;
-            }
-            cap *= 2;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                *err = -ENOMEM;
-                return NULL;
-            }
-            buf = nb;
-        }
-        ssize_t n = recv(fd, buf + have, cap - have - 1, MSG_DONTWAIT);
-        if (n > 0) {
-            have += (size_t)n;
-            deadline = now_ms() + timeout_ms; /* progress: the idle clock restarts */
-            continue;
-        }
-        if (n == 0) {
-            free(buf);
-            *err = -ECONNRESET;
-            return NULL;
-        }
-        if (errno != EAGAIN && errno != EINTR) {
-            *err = -errno;
-            free(buf);
-            return NULL;
-        }
-        if ((*err = wait_fd(fd, POLLIN, deadline < hard_deadline ? deadline : hard_deadline)) != 0) {
-            if (*err == -ETIMEDOUT && now_ms() >= hard_deadline)
-                *err = -ETIME;
-            free(buf);
-            return NULL;
-        }
-    }
-}
-
-static void proc_comm(long pid, char *out, size_t n)
-{
-    char p[64];
-    snprintf(p, sizeof p, "/proc/%ld/comm", pid);
-    FILE *f = fopen(p, "r");
-    out[0] = 0;
-    if (f) {
-        if (fgets(out, (int)n, f))
-            out[strcspn(out, "\n")] = 0;
-        fclose(f);
-    }
-    if (!out[0])
-        snprintf(out, n, "?");
-}
-
-/* ---- attaching to a process without an agent ------------------------------------- */
-
-/* The target as the process itself sees it (src/diag/attach.c): its effective uid, its
- * LRT_DUMP, and the directory its environment gives. */
-struct target_env {
-    bool known;            /* /proc/PID/environ was readable */
-    bool forbidden;        /* LRT_DUMP=0 */
-    uid_t uid;
-    gid_t gid;
-    char dir[200];
-};
-
-static void read_target_env(long pid, struct target_env *te)
-{
-    memset(te, 0, sizeof *te);
-    char p[64], line[256];
-    te->uid = (uid_t)-1;
-    snprintf(p, sizeof p, "/proc/%ld/status", pid);
-    FILE *f = fopen(p, "r");
-    if (f) {
-        unsigned r, e;
-        while (fgets(line, sizeof line, f)) {
-            if (sscanf(line, "Uid: %u %u", &r, &e) == 2)
-                te->uid = e;
-            if (sscanf(line, "Gid: %u %u", &r, &e) == 2)
-                te->gid = e;
-        }
-        fclose(f);
-    }
-    snprintf(p, sizeof p, "/proc/%ld/environ", pid);
-    f = fopen(p, "r");
-    if (!f)
-        return;
-    te->known = true;
-    char *var = NULL, dump_dir[190] = "", xdg[190] = "";
-    size_t cap = 0;
-    while (getdelim(&var, &cap, 0, f) > 0) {
-        if (strcmp(var, "LRT_DUMP=0") == 0)
-            te->forbidden = true;
-        else if (strncmp(var, "LRT_DUMP_DIR=", 13) == 0)
-            snprintf(dump_dir, sizeof dump_dir, "%s", var + 13);
-        else if (strncmp(var, "XDG_RUNTIME_DIR=", 16) == 0)
-            snprintf(xdg, sizeof xdg, "%s", var + 16);
-    }
-    free(var);
-    fclose(f);
-    struct stat st;
-    if (*dump_dir)
-        snprintf(te->dir, sizeof te->dir, "%s", dump_dir);
-    else if (*xdg && stat(xdg, &st) == 0 && S_ISDIR(st.st_mode))
-        snprintf(te->dir, sizeof te->dir, "%s/lrt", xdg);
-    else if (te->uid != (uid_t)-1)
-        snprintf(te->dir, sizeof te->dir, "/tmp/lrt-%u", (unsigned)te->uid);
-}
-
-/* Does @path (an ELF file) hold liblrt's code?  The build puts all of it in a section
- * named lrt_text, in liblrt.so and in a program linked with liblrt.a alike. */
-static bool elf_has_lrt(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    bool found = false;
-    Elf *e = elf_begin(fd, ELF_C_READ, NULL);
-    size_t shstrndx;
-    if (e && elf_kind(e) == ELF_K_ELF && elf_getshdrstrndx(e, &shstrndx) == 0) {
-        Elf_Scn *scn = NULL;
-        GElf_Shdr sh;
-        while (!found && (scn = elf_nextscn(e, scn)) != NULL) {
-            const char *name = gelf_getshdr(scn, &sh) ? elf_strptr(e, shstrndx, sh.sh_name) : NULL;
-            found = name && strcmp(name, "lrt_text") == 0;
-        }
-    }
-    if (e)
-        elf_end(e);
-    close(fd);
-    return found;
-}
-
-/* 1: @pid has liblrt's code mapped, 0: it has not, -errno: its maps are not readable. */
-static int uses_lrt(long pid)
-{
-    char p[64];
-    snprintf(p, sizeof p, "/proc/%ld/maps", pid);
-    FILE *f = fopen(p, "r");
-    if (!f)
-        return -errno;
-    elf_version(EV_CURRENT);
-    char line[1024], seen[32][256];
-    int nseen = 0, found = 0;
-    while (!found && fgets(line, sizeof line, f)) {
-        char perms[8] = "";
-        int off = 0;
-        if (sscanf(line, "%*s %7s %*s %*s %*s %n", perms, &off) < 1 || perms[2] != 'x' || !off)
-            continue;
-        char *path = line + off;
-        path[strcspn(path, "\n")] = 0;
-        if (path[0] != '/')
-            continue;
-        bool dup = false;
-        for (int i = 0; i < nseen && !dup; i++)
-            dup = strcmp(seen[i], path) == 0;
-        if (dup)
-            continue;
-        if (nseen < 32)
-            snprintf(seen[nseen++], sizeof seen[0], "%s", path);
-        /* the file as the process sees it (right also in another mount namespace), else
-         * as we do */
-        char via_root[1100];
-        snprintf(via_root, sizeof via_root, "/proc/%ld/root%s", pid, path);
-        found = elf_has_lrt(via_root) || elf_has_lrt(path);
-    }
-    fclose(f);
-    return found;
-}
-
-/* How long to wait for an agent asked for (opt.timeout_ms), and how often to say so. */
-#define ATTACH_POLL_MS 20
-#define ATTACH_PROGRESS_MS 1000
-
-/* Ask @pid (an lrt process without an agent) to start its agent, wait for its socket
- * and connect (src/diag/attach.c has the other side).  Exits 1 with a reason. */
-static int attach(long pid, const char *comm, const struct target_env *te, char *path_out, size_t n)
-{
-    const char *dir = te->dir;
-    bool root_for_other = geteuid() == 0 && te->uid != 0;
-    if (mkdir(dir, 0700) == 0) {
-        if (root_for_other && chown(dir, te->uid, te->gid) != 0)
-            die("cannot give %s to uid %u: %s", dir, (unsigned)te->uid, strerror(errno));
-    } else if (errno != EEXIST) {
-        die("cannot create %s to ask process %ld (%s) for its dump agent: %s", dir, pid, comm, strerror(errno));
-    }
-    struct stat st;
-    if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != te->uid || (st.st_mode & 022))
-        die("%s is not a private directory of uid %u: process %ld (%s) would refuse it", dir, (unsigned)te->uid,
-            pid, comm);
-    char trigger[300], sock[300];
-    snprintf(trigger, sizeof trigger, "%s/.lrt-attach-%ld", dir, pid);
-    snprintf(sock, sizeof sock, "%s/%ld.sock", dir, pid);
-    int fd = open(trigger, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0)
-        die("cannot create %s: %s", trigger, strerror(errno));
-    close(fd);
-    fprintf(stderr, "%s: process %ld (%s) has no dump agent: asking it to start one\n", prog, pid, comm);
-    uint64_t start = now_ms(), next_note = start + ATTACH_PROGRESS_MS;
-    for (;;) {
-        int c = connect_to(sock);
-        if (c >= 0) {
-            unlink(trigger); /* normally gone already: the process removes it */
-            snprintf(path_out, n, "%s", sock);
-            uint64_t took = now_ms() - start;
-            if (took >= ATTACH_PROGRESS_MS)
-                fprintf(stderr, "%s: process %ld started its dump agent after %s\n", prog, pid, human_ms(took));
-            return c;
-        }
-        uint64_t now = now_ms();
-        if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
-            unlink(trigger);
-            die("process %ld exited while asked for its dump agent", pid);
-        }
-        if (now - start >= opt.timeout_ms) {
-            unlink(trigger);
-            die("process %ld (%s) did not start its dump agent within %s (no lrt runtime alive in it, or "
-                "the agent could not start: its standard error says why)",
-                pid, comm, human_ms(opt.timeout_ms));
-        }
-        if (now >= next_note) {
-            fprintf(stderr, "%s: still waiting for process %ld (%s so far)\n", prog, pid, human_ms(now - start));
-            next_note += ATTACH_PROGRESS_MS;
-        }
-        poll(NULL, 0, ATTACH_POLL_MS);
-    }
-}
-
-/* Open the agent socket of @pid (or opt.socket); exits 1 with a one-line reason. */
-static int open_agent(long pid, char *path_out, size_t n)
-{
-    if (opt.socket) {
-        int fd = connect_to(opt.socket);
-        if (fd == -ENOENT)
-            die("%s: no such socket", opt.socket);
-        if (fd == -EACCES || fd == -EPERM)
-            die("permission denied: %s belongs to another user", opt.socket);
-        if (fd == -ECONNREFUSED)
-            die("%s: nobody listens there (stale socket of a process that is gone)", opt.socket);
-        if (fd < 0)
-            die("%s: %s", opt.socket, strerror(-fd));
-        snprintf(path_out, n, "%s", opt.socket);
-        return fd;
-    }
-    if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
-        die("no process with pid %ld", pid);
-    struct target_env te;
-    read_target_env(pid, &te);
-    char cand[7][256];
-    int k = socket_candidates(pid, te.dir, cand, 7);
-    int denied = 0;
-    for (int i = 0; i < k; i++) {
-        int fd = connect_to(cand[i]);
-        if (fd >= 0) {
-            snprintf(path_out, n, "%s", cand[i]);
-            return fd;
-        }
-        if (fd == -EACCES || fd == -EPERM)
-            denied = 1;
-    }
-    char comm[64];
-    proc_comm(pid, comm, sizeof comm);
-    if (denied)
-        die("permission denied: process %ld (%s) belongs to another user", pid, comm);
-    int lrt = uses_lrt(pid);
-    if (lrt == -EACCES || lrt == -EPERM || (lrt > 0 && !te.known))
-        die("permission denied: process %ld (%s) belongs to another user", pid, comm);
-    if (lrt < 0)
-        die("process %ld (%s): cannot read its memory map: %s", pid, comm, strerror(-lrt));
-    if (lrt == 0)
-        die("process %ld (%s) is not an lrt process", pid, comm);
-    if (te.forbidden)
-        die("process %ld (%s) does not allow attaching: it runs with LRT_DUMP=0", pid, comm);
-    if (geteuid() != 0 && geteuid() != te.uid)
-        die("permission denied: process %ld (%s) belongs to another user", pid, comm);
-    if (!te.dir[0])
-        die("process %ld (%s): cannot tell its dump directory", pid, comm);
-    return attach(pid, comm, &te, path_out, n);
-}
-
+static struct agent_conn conn = {.fd = -1};
 /* "process N" or "the agent at PATH" (--socket), for messages about the other side */
 static char target[600];
-/* the agent's socket, to connect again when it is busy */
+/* the agent's socket (conn.path) */
 static char agent_path[512];
 
-/* An agent with all its client slots busy answers {"error":"too many clients..."}: a
- * slot frees within milliseconds (an answered client, or one the agent evicts), so try
- * again for this long, backing off from 20 to 200 ms. */
-#define BUSY_RETRY_MS 2000
+static uint64_t now_ms(void) { return agent_now_ms(); }
+static int connect_to(const char *path) { return agent_connect(path); }
+static char *roundtrip(int fd, const char *req, uint64_t timeout_ms, int *err)
+{
+    return agent_roundtrip(fd, req, timeout_ms, err);
+}
+static void proc_comm(long pid, char *out, size_t n) { agent_proc_comm(pid, out, n); }
 
-/* One request and its reply, checked: JSON, not an {"error":...}, and shaped like a
- * snapshot (process and runtime objects, a tasks array).  Returns the parsed reply; the
- * raw line too when @line_out is given (the caller frees it).  *@fdp is replaced by a new
- * connection when the agent was busy. */
+/* The agent socket of @pid (or opt.socket), connected; exits 1 with a one-line reason. */
+static int open_agent(long pid, char *path_out, size_t n)
+{
+    agent_open(&conn, pid, opt.socket, opt.timeout_ms);
+    snprintf(path_out, n, "%s", conn.path);
+    return conn.fd;
+}
+
+/* One snapshot request on *@fdp, checked (agent_request: a busy agent is asked again on
+ * a new connection, which replaces *@fdp); exits 1 with the reason. */
 static json_t *request(int *fdp, const char *req, char **line_out)
 {
-    uint64_t give_up = now_ms() + BUSY_RETRY_MS;
-    unsigned backoff_ms = 20;
-again:;
-    int fd = *fdp, err = 0;
-    char *line = roundtrip(fd, req, opt.timeout_ms, &err);
-    if (!line) {
-        if (err == -ETIMEDOUT)
-            die("%s did not answer within %s", target, human_ms(opt.timeout_ms));
-        if (err == -ETIME)
-            die("%s took more than %s to send its reply", target, human_ms(opt.timeout_ms * REPLY_TIMEOUTS));
-        if (err == -E2BIG)
-            die("%s sent a reply larger than %u MiB", target, MAX_REPLY >> 20);
-        die("lost the connection to %s: %s", target, strerror(-err));
-    }
-    json_error_t je;
-    json_t *j = json_loads(line, 0, &je);
-    if (!j) {
-        free(line);
-        die("%s sent a reply that is not JSON: %s", target, je.text);
-    }
-    const char *e = json_string_value(json_object_get(j, "error"));
-    if (e && strncmp(e, "too many clients", 16) == 0 && now_ms() + backoff_ms < give_up) {
-        json_decref(j);
-        free(line);
-        close(fd);
-        poll(NULL, 0, (int)backoff_ms);
-        backoff_ms = backoff_ms * 2 > 200 ? 200 : backoff_ms * 2;
-        *fdp = connect_to(agent_path);
-        if (*fdp < 0)
-            die("lost the connection to %s: %s", target, strerror(-*fdp));
-        goto again;
-    }
-    if (e) {
-        if (strncmp(e, "permission denied", 17) == 0)
-            die("%s", e);
-        die("%s: %s", target, e);
-    }
-    if (!json_is_object(json_object_get(j, "process")) || !json_is_object(json_object_get(j, "runtime")) ||
-        !json_is_array(json_object_get(j, "tasks"))) {
-        free(line);
-        die("%s sent JSON that is not an lrt snapshot (no process/runtime objects or tasks array)", target);
-    }
-    if (line_out)
-        *line_out = line;
-    else
-        free(line);
+    char why[1024];
+    int err;
+    conn.fd = *fdp;
+    json_t *j = agent_request(&conn, req, line_out, why, sizeof why, &err);
+    *fdp = conn.fd;
+    if (!j)
+        die("%s", why);
     return j;
 }
 
@@ -1230,9 +802,9 @@ static json_t *core_snapshot(const char *core, const char *exe, char **text_out)
         dprintf(2, "cannot run gdb: %s (Debian: apt-get install gdb)\n", strerror(errno));
         _exit(127);
     }
-    /* bounded like a live reply: gdb gets REPLY_TIMEOUTS x --timeout (60 s by default) */
+    /* bounded like a live reply: gdb gets AGENT_REPLY_TIMEOUTS x --timeout (60 s by default) */
     int st = 0;
-    uint64_t give_up = now_ms() + opt.timeout_ms * REPLY_TIMEOUTS;
+    uint64_t give_up = now_ms() + opt.timeout_ms * AGENT_REPLY_TIMEOUTS;
     for (;;) {
         pid_t r = waitpid(pid, &st, WNOHANG);
         if (r == pid || (r < 0 && errno != EINTR))
@@ -1242,7 +814,7 @@ static json_t *core_snapshot(const char *core, const char *exe, char **text_out)
             waitpid(pid, &st, 0);
             unlink(out);
             unlink(err);
-            die("gdb did not finish reading %s within %s", core, human_ms(opt.timeout_ms * REPLY_TIMEOUTS));
+            die("gdb did not finish reading %s within %s", core, human_ms(opt.timeout_ms * AGENT_REPLY_TIMEOUTS));
         }
         poll(NULL, 0, 20);
     }
@@ -1285,6 +857,44 @@ static json_t *core_snapshot(const char *core, const char *exe, char **text_out)
 
 /* ---- main ------------------------------------------------------------------------- */
 
+/* --top: become lrt-top (the one next to this program, else the one in PATH), passing on
+ * the PID and the options lrt-top shares. */
+static void exec_top(long pid)
+{
+    char self[4096], path[4200], pidbuf[32], ms[32], delay[32];
+    char *args[10];
+    int n = 0;
+    args[n++] = "lrt-top";
+    snprintf(ms, sizeof ms, "--timeout=%" PRIu64, opt.timeout_ms);
+    args[n++] = ms;
+    if (opt.watch) {
+        snprintf(delay, sizeof delay, "--delay=%g", opt.watch_sec < 0.1 ? 0.1 : opt.watch_sec);
+        args[n++] = delay;
+    }
+    if (opt.socket) {
+        args[n++] = "--socket";
+        args[n++] = (char *)opt.socket;
+    }
+    if (pid) {
+        snprintf(pidbuf, sizeof pidbuf, "%ld", pid);
+        args[n++] = pidbuf;
+    }
+    args[n] = NULL;
+    ssize_t l = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (l > 0) {
+        self[l] = 0;
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = 0;
+            snprintf(path, sizeof path, "%s/lrt-top", self);
+            if (access(path, X_OK) == 0)
+                execv(path, args);
+        }
+    }
+    execvp("lrt-top", args);
+    die("--top: cannot run lrt-top: %s", strerror(errno));
+}
+
 static volatile sig_atomic_t interrupted;
 static void on_int(int sig)
 {
@@ -1294,7 +904,7 @@ static void on_int(int sig)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_COLOR = 256, OPT_TIMEOUT, OPT_OBJECTS, OPT_CORE };
+    enum { OPT_COLOR = 256, OPT_TIMEOUT, OPT_OBJECTS, OPT_CORE, OPT_TOP };
     static const struct option longopts[] = {
         {"backtrace", no_argument, 0, 'b'}, {"tree", no_argument, 0, 't'},
         {"json", no_argument, 0, 'j'},      {"watch", optional_argument, 0, 'w'},
@@ -1305,6 +915,7 @@ int main(int argc, char **argv)
         {"objects", no_argument, 0, OPT_OBJECTS},
         {"core", required_argument, 0, OPT_CORE},
         {"events", required_argument, 0, 'e'},
+        {"top", no_argument, 0, OPT_TOP},
         {"version", no_argument, 0, 'V'},   {0, 0, 0, 0}};
     int c;
     const char *when = "auto";
@@ -1353,6 +964,7 @@ int main(int argc, char **argv)
             break;
         case OPT_OBJECTS: opt.objects = true; break;
         case OPT_CORE: opt.core = optarg; break;
+        case OPT_TOP: opt.top = true; break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("lrt-dump (lrt) 0.1.0\n"); return 0;
         case ':': usage_error("option '%s' needs an argument", argv[optind - 1]); break;
@@ -1395,9 +1007,13 @@ int main(int argc, char **argv)
         if (optind + 1 < argc)
             usage_error("unexpected argument '%s'", argv[optind + 1]);
     }
+    if (opt.top && (opt.json || opt.tree || opt.backtrace || opt.stuck_ns))
+        usage_error("%s", "--top cannot be combined with --json, --tree, --backtrace or --stuck");
     if (opt.json && (opt.tree || opt.watch))
         usage_error("%s", "--json cannot be combined with --tree or --watch");
 
+    if (opt.top)
+        exec_top(pid);
     signal(SIGPIPE, SIG_IGN);
     char path[512];
     int fd = open_agent(pid, path, sizeof path);

@@ -1,11 +1,13 @@
 #!/bin/sh
 # setup-deps.sh [--check] [TIER...] - the Debian packages lrt needs, by what is being done:
 #   lib    build liblrt.so/.a and the LTTng provider liblrt-tp.so (and the examples)
-#   tools  build lrt-dump (libdw); lrt-trace needs python3-bt2 only when it runs
+#   tools  build lrt-dump (libdw) and lrt-top (ncurses); lrt-trace needs python3-bt2 only
+#          when it runs
 #   tests  build the CUnit runner
 #   check  run the whole suite (make test): LTTng, babeltrace2, jsonschema, valgrind,
 #          redis-tools (redis-cli and redis-benchmark drive examples/kv in t-kv.sh),
-#          gdb (with gcore: tests/t-core.sh; lrt-dump --core needs it at run time)...
+#          gdb (with gcore: tests/t-core.sh; lrt-dump --core needs it at run time),
+#          tmux (tests/t-top.sh drives lrt-top in a real terminal)...
 # No TIER = all of them.  As root, missing packages are installed (make demo, make test);
 # with --check (every other make entry point), or when not root, the exact apt-get line
 # is printed and the exit status is 1, before anything is compiled.
@@ -20,10 +22,10 @@ PKGS=""
 for tier in "$@"; do
     case $tier in
     lib)   PKGS="$PKGS gcc make libc6-dev liblttng-ust-dev libunwind-dev libjansson-dev" ;;
-    tools) PKGS="$PKGS libdw-dev" ;;
+    tools) PKGS="$PKGS libdw-dev libncurses-dev" ;;
     tests) PKGS="$PKGS libcunit1-dev" ;;
     check) PKGS="$PKGS pkg-config lttng-tools babeltrace2 python3-bt2 python3-jsonschema \
-util-linux valgrind redis-tools gdb" ;;
+util-linux valgrind redis-tools gdb tmux" ;;
     *) echo "setup-deps.sh: unknown tier '$tier' (lib, tools, tests, check)" >&2; exit 2 ;;
     esac
 done
