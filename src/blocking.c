@@ -171,7 +171,8 @@ err_free:
     return -err;
 }
 
-lrt_task_t *lrt_spawn_blocking(lrt_fn fn, void *arg)
+/* lrt_spawn_blocking of @fn(@arg), shown in the dump as @shown. */
+static lrt_task_t *submit(lrt_fn fn, void *arg, lrt_fn shown)
 {
     struct lrt_runtime *rt;
     struct lrt__pool *p;
@@ -210,6 +211,8 @@ lrt_task_t *lrt_spawn_blocking(lrt_fn fn, void *arg)
     job->j.arg = arg;
     job->j.id = ++rt->next_job_id;
     job->fn = fn;
+    job->shown_fn = shown;
+    job->submitter = rt->current ? rt->current->id : 0;
     job->enqueue_ns = LRT__TP_ENABLED(blocking_begin) ? lrt__mono_ns() : lrt__coarse_ns();
     job->queue.next = job->queue.prev = NULL;
 
@@ -224,6 +227,8 @@ lrt_task_t *lrt_spawn_blocking(lrt_fn fn, void *arg)
     return lrt__join_handle(&job->j);
 }
 
+lrt_task_t *lrt_spawn_blocking(lrt_fn fn, void *arg) { return submit(fn, arg, fn); }
+
 lrt_task_t *lrt_spawn_blocking_owned(lrt_fn fn, void *arg, void (*drop)(void *arg))
 {
     if (!drop)
@@ -234,7 +239,7 @@ lrt_task_t *lrt_spawn_blocking_owned(lrt_fn fn, void *arg, void (*drop)(void *ar
         o->fn = fn;
         o->arg = arg;
         o->drop = drop;
-        job = lrt_spawn_blocking(owned_run, o);
+        job = submit(owned_run, o, fn);
     }
     if (!job) {
         /* the job owns @arg from the call on: a failed call drops it too */
@@ -400,8 +405,15 @@ void lrt__pool_stats(struct lrt_runtime *rt, unsigned *threads, unsigned *idle, 
 /* Calls fn under the pool mutex (so it also works from the dump agent's thread): fn must
  * not call back into the pool.  Running jobs first, with their begin time, then queued
  * ones in FIFO order with their submit time (lrt__mono_ns clock). */
-void lrt__pool_foreach(struct lrt_runtime *rt,
-                       void (*fn)(uint64_t job_id, int running, uint64_t since_ns, void *ctx), void *ctx)
+static void view(void (*fn)(const struct lrt__job_view *v, void *ctx), void *ctx,
+                 const struct lrt__job *job, int running, uint64_t since_ns)
+{
+    struct lrt__job_view v = {.id = job->j.id, .since_ns = since_ns, .task = job->submitter,
+                              .fn = job->shown_fn, .running = running};
+    fn(&v, ctx);
+}
+
+void lrt__pool_foreach(struct lrt_runtime *rt, void (*fn)(const struct lrt__job_view *v, void *ctx), void *ctx)
 {
     struct lrt__pool *p = rt->pool;
     lrt__link *l;
@@ -412,20 +424,21 @@ void lrt__pool_foreach(struct lrt_runtime *rt,
     for (l = p->workers.next; l != &p->workers; l = l->next) {
         struct worker *w = lrt__container_of(l, struct worker, link);
         if (w->job) {
+            /* the batch's records stay until their completion, which takes the mutex */
             uint64_t cur = __atomic_load_n(&w->job_id, __ATOMIC_RELAXED);
-            fn(cur, 1, w->begin_ns, ctx);
-            /* taken in the same batch, not started yet: shown as queued */
             bool after = false;
             for (size_t i = 0; i < w->batch_n; i++) {
-                if (after)
-                    fn(w->batch_ids[i], 0, w->begin_ns, ctx);
-                after |= w->batch_ids[i] == cur;
+                if (w->batch[i]->j.id == cur)
+                    view(fn, ctx, w->batch[i], 1, w->begin_ns);
+                else if (after) /* taken in the same batch, not started yet: queued */
+                    view(fn, ctx, w->batch[i], 0, w->begin_ns);
+                after |= w->batch[i]->j.id == cur;
             }
         }
     }
     for (l = p->queue.next; l != &p->queue; l = l->next) {
         struct lrt__job *job = lrt__container_of(l, struct lrt__job, queue);
-        fn(job->j.id, 0, job->enqueue_ns, ctx);
+        view(fn, ctx, job, 0, job->enqueue_ns);
     }
     pthread_mutex_unlock(&p->mu);
 }

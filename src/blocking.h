@@ -18,6 +18,9 @@ struct lrt__job {
     struct lrt__join j;     /* rt; except j.arg (read under mu at pick) and j.result
                                (written under mu at completion) */
     lrt_fn fn;              /* written by rt at submit, read under mu at pick */
+    lrt_fn shown_fn;        /* the caller's fn (owned jobs run a wrapper): rt at submit,
+                               then read-only (dump, under mu) */
+    uint64_t submitter;     /* id of the task that submitted it, 0 outside a task; ditto */
     uint64_t enqueue_ns;    /* written by rt at submit, read under mu (pick, dump) */
     lrt__link queue;        /* mu: link in pool->queue while queued; unlinked = taken */
     struct lrt__job *next;  /* rt: submit list, free list; mu: completion list */
@@ -43,6 +46,7 @@ static inline void job_push(struct lrt__job **head, struct lrt__job **tail, stru
 struct worker {
     lrt__link link;
     struct lrt__job *job; /* running job (first of its batch), NULL while idle */
+    struct lrt__job *const *batch; /* the batch's records (the thread's own array) */
     uint64_t job_id;      /* the job running now */
     uint64_t begin_ns;
     size_t batch_n;       /* jobs taken together; those after the running one wait */

@@ -91,6 +91,7 @@ static void run_jobs(struct lrt__pool *p, struct worker *w)
         /* precise clock only for the trace; the dump's "running for" is coarse */
         bool traced = LRT__TP_ENABLED(blocking_begin) || LRT__TP_ENABLED(blocking_end);
         w->job = batch[0];
+        w->batch = batch;
         w->job_id = batch[0]->j.id;
         w->begin_ns = traced ? lrt__mono_ns() : lrt__coarse_ns();
         /* fn/arg/id are read now: once unlocked, only results are written */

@@ -680,8 +680,10 @@ size_t lrt__pool_drain(struct lrt_runtime *rt);   /* runtime thread: deliver com
 void lrt__pool_flush(struct lrt_runtime *rt);     /* publish submitted jobs (rt->pool_flush) */
 size_t lrt__pool_pending(struct lrt_runtime *rt); /* submitted, not yet delivered */
 void lrt__pool_stats(struct lrt_runtime *rt, unsigned *threads, unsigned *idle, size_t *queued);
-void lrt__pool_foreach(struct lrt_runtime *rt,
-                       void (*fn)(uint64_t job_id, int running, uint64_t since_ns, void *ctx), void *ctx);
+/* A job for the dump: running or queued since when, the caller's fn (not an owned job's
+ * wrapper), the task that submitted it (0: none). */
+struct lrt__job_view { uint64_t id, since_ns, task; lrt_fn fn; int running; };
+void lrt__pool_foreach(struct lrt_runtime *rt, void (*fn)(const struct lrt__job_view *v, void *ctx), void *ctx);
 
 /* ---- remote.c --------------------------------------------------------------------- */
 int lrt__remote_init(struct lrt_runtime *rt);

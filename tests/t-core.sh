@@ -101,8 +101,8 @@ run "$DUMP" --core "$core"
 cp "$tmp/out" "$tmp/table"
 for want in "^core file .*show\.$show" "ID *NAME *STATE *WAITING ON *FOR" "config_watcher .*fd [0-9]* (read)" \
     "nightly_report .*sleep (" "ledger .*channel .*(recv, empty)" "thumbnailer .*blocking job" \
-    "crawler .*group [0-9]* 'fetchers'" "http_server .*fd" "showcase.c:[0-9]* (service_main)" \
-    "fetch_page .*showcase.c:[0-9]* (crawler)" "^pid $show showcase"; do
+    "crawler .*group [0-9]* 'fetchers'" "http_server .*fd" "showcase.c:[0-9]*#[0-9]* (service_main)" \
+    "fetch_page .*showcase.c:[0-9]*#[0-9] (crawler)" "^pid $show showcase"; do
     need "$tmp/table" "$want" "--core table"
 done
 # the same tasks as the live table (ids and names)

@@ -234,7 +234,8 @@ sock=$LRT_DUMP_DIR/$show.sock
 # the table shows every one (at most 20 s), then check it.
 table=("ID *NAME *STATE *WAITING ON *FOR *POLLS *BUSY *SPAWNED AT" "config_watcher .*fd [0-9]* (read)"
     "nightly_report .*sleep (" "ledger .*channel .*(recv, empty)" "thumbnailer .*blocking job"
-    "http_server .*fd" "showcase.c:[0-9]* (service_main)" "blocking pool 2 busy" "job [0-9]* *queued")
+    "http_server .*fd" "showcase.c:[0-9]*#[0-9]* (service_main)" "blocking pool 2 busy" "job [0-9]* *queued" \
+    "job [0-9]* .*resize_image  from task [0-9]* 'thumbnailer'")
 end=$((SECONDS + 20))
 while :; do
     run "$DUMP" $show
@@ -364,7 +365,11 @@ cp "$tmp/out" "$snaps/show-stuck.json"
 # the stall report (threshold 500 ms), then a clean stop
 wait_for "$tmp/show.out" "runtime thread is free" 20
 need "$tmp/show.err" "lrt: stall: task [0-9]* 'checksum' (spawned at examples/showcase.c:" "stall report"
-need "$tmp/show.err" "crunch_checksum" "stall backtrace"
+need "$tmp/show.err" "crunch_checksum.*showcase.c:[0-9]" "stall backtrace with file:line"
+# the stall in one sentence: who, how long, where in the program's code, when
+run "$DUMP" $show
+# ("has been holding ... since" until the watchdog's next sample sees the poll end)
+need "$tmp/out" "task [0-9]* 'checksum' (spawned at showcase.c:[0-9]*) h[a-z ]* the runtime thread [a-z ]*[0-9.]*[a-z]*[ a-z]*,\{0,1\} in crunch_checksum[.a-z0-9]* (showcase.c:[0-9]*)" "stall sentence"
 run "$DUMP" --json -b $show
 cp "$tmp/out" "$snaps/show-after.json"
 stop_show

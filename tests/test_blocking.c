@@ -186,12 +186,14 @@ struct seen_jobs {
     int running, queued;
 };
 
-static void count_job(uint64_t job_id, int running, uint64_t since_ns, void *ctx)
+static void count_job(const struct lrt__job_view *v, void *ctx)
 {
     struct seen_jobs *s = ctx;
-    CU_ASSERT(job_id > 0);
-    CU_ASSERT(since_ns > 0 && since_ns <= lrt__mono_ns());
-    if (running)
+    CU_ASSERT(v->id > 0);
+    CU_ASSERT(v->since_ns > 0 && v->since_ns <= lrt__mono_ns());
+    CU_ASSERT(v->fn == gated_job); /* the only jobs of this test */
+    CU_ASSERT(v->task == lrt_task_self_id()); /* this test's task submitted them all */
+    if (v->running)
         s->running++;
     else
         s->queued++;

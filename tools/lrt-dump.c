@@ -351,7 +351,12 @@ static void print_row(json_t *t, int depth, bool last_child, const char *prefix)
     else
         snprintf(name, sizeof name, "%s", S(t, "name"));
     json_t *sp = json_object_get(t, "spawned_at");
-    snprintf(at, sizeof at, "%s:%" PRIu64 " (%s)", basename_of(S(sp, "file")), U(sp, "line"), S(sp, "func"));
+    /* tasks spawned by one line in a loop: which of them (number_sites) */
+    uint64_t seq = U(t, "_site_seq");
+    char nth[24] = "";
+    if (seq)
+        snprintf(nth, sizeof nth, "#%" PRIu64, seq);
+    snprintf(at, sizeof at, "%s:%" PRIu64 "%s (%s)", basename_of(S(sp, "file")), U(sp, "line"), nth, S(sp, "func"));
     json_t *w = json_object_get(t, "wait");
     const char *obj = json_string_value(json_object_get(w, "object"));
     snprintf(wait, sizeof wait, "%s", obj ? obj : "-");
@@ -456,12 +461,79 @@ static void print_tree(json_t *tasks, json_t *t, int depth, const char *prefix, 
     }
 }
 
+/* Tasks spawned from the same file:line (a loop, a table of services) get "_site_seq":
+ * 1, 2, ... in id order, so the table tells them apart; a site used once gets none. */
+static void number_sites(json_t *tasks)
+{
+    size_t n = json_array_size(tasks), cap = 16;
+    while (cap < 2 * n)
+        cap *= 2;
+    struct site { const char *file; uint64_t line; uint64_t count, next; } *tab = calloc(cap, sizeof *tab);
+    if (!tab)
+        return;
+    for (int pass = 0; pass < 2; pass++) {
+        size_t i;
+        json_t *t;
+        json_array_foreach(tasks, i, t)
+        {
+            json_t *sp = json_object_get(t, "spawned_at");
+            const char *file = S(sp, "file");
+            uint64_t line = U(sp, "line"), h = line * 0x9e3779b97f4a7c15ull;
+            for (const char *c = file; *c; c++)
+                h = (h ^ (unsigned char)*c) * 0x100000001b3ull;
+            size_t k = (size_t)(h >> 20) & (cap - 1);
+            while (tab[k].file && (tab[k].line != line || strcmp(tab[k].file, file) != 0))
+                k = (k + 1) & (cap - 1);
+            tab[k].file = file;
+            tab[k].line = line;
+            if (pass == 0)
+                tab[k].count++;
+            else if (tab[k].count > 1 && line > 0)
+                json_object_set_new(t, "_site_seq", json_integer((json_int_t)++tab[k].next));
+        }
+    }
+    free(tab);
+}
+
+/* The first frame of @bt in the program's own code (not libc, the vDSO or lrt), as
+ * "crunch_checksum (showcase.c:66)", into @buf; "" when there is none. */
+static void where_in_program(json_t *bt, bool live, char *buf, size_t n)
+{
+    size_t i;
+    json_t *f;
+    buf[0] = 0;
+    json_array_foreach(bt, i, f)
+    {
+        const char *mod = basename_of(S(f, "module")), *sym = S(f, "symbol");
+        if (!strncmp(mod, "libc.", 5) || !strncmp(mod, "linux-vdso", 10) || !strncmp(mod, "liblrt", 6) ||
+            !strncmp(mod, "libpthread", 10) || !strncmp(sym, "lrt_", 4))
+            continue;
+        char line[512];
+        uint64_t mod_off = strtoull(S(f, "module_offset"), NULL, 16);
+        if (srcline(S(f, "module"), mod_off, live && i == 0, line, sizeof line))
+            snprintf(buf, n, "%.160s (%.120s)", *sym ? sym : "??", basename_of(line));
+        else
+            snprintf(buf, n, "%s", *sym ? sym : "??");
+        return;
+    }
+}
+
+/* The name of task @id in @tasks, or NULL. */
+static const char *task_name(json_t *tasks, uint64_t id)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach(tasks, i, t) if (U(t, "id") == id) return S(t, "name");
+    return NULL;
+}
+
 /* The task table of @tasks (one runtime's), then its blocking jobs and stalls. */
 static void print_tasks(json_t *tasks, json_t *blocking, json_t *stalls)
 {
     print_header();
     size_t i;
     json_t *t;
+    number_sites(tasks);
     if (opt.tree) {
         json_array_foreach(tasks, i, t)
         {
@@ -482,8 +554,17 @@ static void print_tasks(json_t *tasks, json_t *blocking, json_t *stalls)
         {
             char d[32];
             fmt_dur(U(t, "state_ns"), d, sizeof d);
-            if (!opt.stuck_ns || U(t, "state_ns") >= opt.stuck_ns)
-                printf("job %-6" PRIu64 " %-8s for %s\n", U(t, "id"), S(t, "state"), d);
+            if (opt.stuck_ns && U(t, "state_ns") < opt.stuck_ns)
+                continue;
+            /* older snapshots have neither fn nor task */
+            const char *fn = json_string_value(json_object_get(t, "fn"));
+            uint64_t by = U(t, "task");
+            const char *bn = by ? task_name(tasks, by) : NULL;
+            char from[96] = "";
+            if (by)
+                snprintf(from, sizeof from, "  from task %" PRIu64 "%s%.40s%s", by, bn ? " '" : "", bn ? bn : "",
+                         bn ? "'" : "");
+            printf("job %-6" PRIu64 " %-8s for %-7s %s%s\n", U(t, "id"), S(t, "state"), d, fn ? fn : "", from);
         }
     }
     if (json_array_size(stalls)) {
@@ -494,9 +575,18 @@ static void print_tasks(json_t *tasks, json_t *blocking, json_t *stalls)
             fmt_dur(U(t, "duration_ns"), d, sizeof d);
             fmt_dur(U(t, "age_ns"), age, sizeof age);
             json_t *sp = json_object_get(t, "spawned_at");
-            printf("task %" PRIu64 " '%s' (%s:%" PRIu64 ") held the thread for %s%s, %s ago\n", U(t, "task"),
-                   S(t, "name"), basename_of(S(sp, "file")), U(sp, "line"), d,
-                   json_is_true(json_object_get(t, "ongoing")) ? " and counting" : "", age);
+            char where[300], at[310] = "";
+            where_in_program(json_object_get(t, "backtrace"), true, where, sizeof where);
+            if (where[0])
+                snprintf(at, sizeof at, " in %s", where);
+            /* one sentence: who, how long, where, when */
+            if (json_is_true(json_object_get(t, "ongoing")))
+                printf("task %" PRIu64 " '%s' (spawned at %s:%" PRIu64 ") has been holding the runtime thread "
+                       "since its poll began %s ago%s%s\n", U(t, "task"), S(t, "name"), basename_of(S(sp, "file")),
+                       U(sp, "line"), age, at[0] ? "," : "", at);
+            else
+                printf("task %" PRIu64 " '%s' (spawned at %s:%" PRIu64 ") held the runtime thread for %s%s, "
+                       "%s ago\n", U(t, "task"), S(t, "name"), basename_of(S(sp, "file")), U(sp, "line"), d, at, age);
             if (opt.backtrace)
                 print_frames(json_object_get(t, "backtrace"), true, "    ");
         }

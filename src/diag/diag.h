@@ -98,6 +98,8 @@ typedef struct lrt__live {
 
 /* Backtrace of a live capture (lrt's frames trimmed); returns the frame count. */
 int lrt__unwind_live(const lrt__live *lv, lrt__frame *out, int max);
+/* The symbol of the function at @ip (no stepping): a blocking job's fn. */
+void lrt__symbolize_ip(uint64_t ip, struct lrt__symcache *c, lrt__frame *out);
 /* Warm libunwind and the symbol tables (the first unwind is slow); any thread. */
 void lrt__unwind_warm(void);
 void lrt__unwind_thread_exit(void); /* agent/stall threads: free the unwind scratch */

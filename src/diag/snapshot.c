@@ -69,6 +69,10 @@ struct snap {
     uint64_t now_coarse, now_rt, now_mono;
     lrt__frame frames[LRT__MAX_FRAMES];
     bool self_in_poll; /* API mode called from a task: current runs on this stack */
+    /* blocking jobs' function names: jobs share a few functions, and symbolizing one
+     * reads ELF symbol tables, under the pool's mutex */
+    struct { uint64_t fn; char name[64]; } fnmemo[8];
+    unsigned fnmemo_n;
     int index;         /* the runtime's label written in each task, -1: none */
 };
 
@@ -217,13 +221,27 @@ static void timer_cb(struct lrt_task *t, void *ctx)
     lrt__jw_end(s->w, '}');
 }
 
-static void job_cb(uint64_t id, int running, uint64_t since_ns, void *ctx)
+static void job_cb(const struct lrt__job_view *v, void *ctx)
 {
     struct snap *s = ctx;
+    const char *name = NULL;
+    for (unsigned i = 0; i < s->fnmemo_n && !name; i++)
+        if (s->fnmemo[i].fn == (uint64_t)(uintptr_t)v->fn)
+            name = s->fnmemo[i].name;
+    if (!name) {
+        lrt__frame f;
+        lrt__symbolize_ip((uint64_t)(uintptr_t)v->fn, s->sc, &f);
+        unsigned k = s->fnmemo_n < 8 ? s->fnmemo_n++ : (unsigned)(v->id % 8);
+        s->fnmemo[k].fn = (uint64_t)(uintptr_t)v->fn;
+        snprintf(s->fnmemo[k].name, sizeof s->fnmemo[k].name, "%.63s", f.sym[0] ? f.sym : "?");
+        name = s->fnmemo[k].name;
+    }
     lrt__jw_obj(s->w, NULL);
-    lrt__jw_u64(s->w, "id", id);
-    lrt__jw_str(s->w, "state", running ? "running" : "queued");
-    lrt__jw_u64(s->w, "state_ns", s->now_mono > since_ns ? s->now_mono - since_ns : 0);
+    lrt__jw_u64(s->w, "id", v->id);
+    lrt__jw_str(s->w, "state", v->running ? "running" : "queued");
+    lrt__jw_u64(s->w, "state_ns", s->now_mono > v->since_ns ? s->now_mono - v->since_ns : 0);
+    lrt__jw_str(s->w, "fn", name);
+    lrt__jw_u64(s->w, "task", v->task);
     lrt__jw_end(s->w, '}');
 }
 

@@ -76,11 +76,19 @@ static void print_report(struct lrt__stall *st, const struct stall_rec *r, uint6
         len += snprintf(buf + len, sizeof buf - (size_t)len, "; %" PRIu64 " stall report(s) suppressed", suppressed);
     if (len > 0 && (size_t)len < sizeof buf)
         len += snprintf(buf + len, sizeof buf - (size_t)len, "%s\n", r->n ? "; it is at:" : "; no backtrace");
+    /* file:line from libdw when the system has it: the runtime thread runs again by now
+     * (the capture is released), so this thread may load and allocate */
+    struct lrt__srclines *sl = r->n ? lrt__srclines_new() : NULL;
     for (int i = 0; i < r->n && len > 0 && (size_t)len < sizeof buf; i++) {
         const lrt__frame *f = &r->frames[i];
-        len += snprintf(buf + len, sizeof buf - (size_t)len, "    #%-2d 0x%016" PRIx64 " %s+0x%" PRIx64 " (%s+0x%" PRIx64 ")\n",
-                        i, f->ip, f->sym[0] ? f->sym : "??", f->sym_off, f->module ? f->module : "?", f->mod_off);
+        char where[300];
+        if (!lrt__srcline(sl, f->module, f->mod_off, i == 0, where, sizeof where))
+            where[0] = 0;
+        len += snprintf(buf + len, sizeof buf - (size_t)len, "    #%-2d 0x%016" PRIx64 " %s+0x%" PRIx64 " (%s+0x%" PRIx64 ")%s%s\n",
+                        i, f->ip, f->sym[0] ? f->sym : "??", f->sym_off, f->module ? f->module : "?", f->mod_off,
+                        where[0] ? "  " : "", where);
     }
+    lrt__srclines_free(sl);
     if (r->hist.n && len > 0 && (size_t)len < sizeof buf) {
         len += snprintf(buf + len, sizeof buf - (size_t)len, "  its history before this poll, oldest first:\n");
         if ((size_t)len < sizeof buf)

@@ -347,6 +347,24 @@ int lrt__unwind_regs(const uint64_t *gregs, struct lrt__symcache *c, lrt__frame 
     return unwind_cursor(&cur, c, out, max, true, complete, NULL);
 }
 
+/* The symbol at @ip (a function's address: a blocking job's fn), as a frame: a cursor set
+ * at @ip on a scratch stack, symbolized without stepping (no memory of the program is
+ * read beyond its ELF images). */
+void lrt__symbolize_ip(uint64_t ip, struct lrt__symcache *c, lrt__frame *out)
+{
+    uint64_t scratch[4] = {0};
+    uint64_t g[NGREG] = {0};
+    g[REG_RIP] = ip;
+    g[REG_RSP] = (uint64_t)(uintptr_t)scratch;
+    unw_context_t uc;
+    unw_cursor_t cur;
+    const struct link_map *map = NULL;
+    regs_to_uc(&uc, g);
+    memset(out, 0, sizeof *out);
+    out->ip = ip;
+    symbolize(c, unw_init_local2(&cur, &uc, UNW_INIT_SIGNAL_FRAME) == 0 ? &cur : NULL, out, &map);
+}
+
 int lrt__unwind_live(const lrt__live *lv, lrt__frame *out, int max)
 {
     pthread_once(&sym_once, sym_init);
