@@ -6,8 +6,9 @@
  *
  * Tasks: an echo server (acceptor + one task per connection) and a client that talks to
  * it every 200 ms; a config watcher waiting on a pipe that never gets data; a nightly
- * report sleeping for an hour; a ledger and an auditor each waiting for the other's
- * message (a channel deadlock between two tasks); a thumbnailer feeding four jobs to a
+ * report sleeping for an hour; a ledger and an auditor that take two named mutexes,
+ * 'accounts' and 'audit', in opposite orders (a deadlock: lrt-dump --stuck names the
+ * cycle in one sentence, --objects shows who holds what); a thumbnailer feeding four jobs to a
  * blocking pool of two threads (two run, two queue); a crawler waiting for the first of
  * its group of three slow fetches (lrt-dump --tree shows them under a group line); and a checksum task that, after
  * --block-after ms or at SIGUSR1 (whichever comes first), blocks the runtime thread for
@@ -45,7 +46,7 @@ static int sig_pipe[2], config_pipe[2], kick_pipe[2];
 static atomic_int stopping;
 static int listen_fd;
 static struct sockaddr_in server_addr;
-static lrt_chan_t *to_ledger, *to_auditor;
+static lrt_mutex_t *accounts, *audit;
 static unsigned long requests_served;
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -145,25 +146,41 @@ static void *nightly_report(void *arg)
     return NULL;
 }
 
-static NOINLINE int wait_for_auditor(void **msg) { return lrt_chan_recv(to_ledger, msg); }
+/* Each takes its first lock, gives the other time to take its own, then asks for the
+ * other's: the classic lock-order deadlock.  Cancelled at shutdown, each lets go. */
+static NOINLINE int transfer_between_accounts(void)
+{
+    if (lrt_mutex_lock(accounts) != 0)
+        return -1;
+    int rc = lrt_sleep_ms(50);
+    if (rc == 0 && (rc = lrt_mutex_lock(audit)) == 0)
+        lrt_mutex_unlock(audit); /* never: the auditor holds it */
+    lrt_mutex_unlock(accounts);
+    return rc;
+}
 
 static void *ledger(void *arg)
 {
     (void)arg;
-    void *msg;
-    if (wait_for_auditor(&msg) == 0) /* never: the auditor waits for us first */
-        lrt_chan_send(to_auditor, msg);
+    transfer_between_accounts();
     return NULL;
 }
 
-static NOINLINE int wait_for_ledger(void **msg) { return lrt_chan_recv(to_auditor, msg); }
+static NOINLINE int audit_the_accounts(void)
+{
+    if (lrt_mutex_lock(audit) != 0)
+        return -1;
+    int rc = lrt_sleep_ms(50);
+    if (rc == 0 && (rc = lrt_mutex_lock(accounts)) == 0)
+        lrt_mutex_unlock(accounts);
+    lrt_mutex_unlock(audit);
+    return rc;
+}
 
 static void *auditor(void *arg)
 {
     (void)arg;
-    void *msg;
-    if (wait_for_ledger(&msg) == 0)
-        lrt_chan_send(to_ledger, msg);
+    audit_the_accounts();
     return NULL;
 }
 
@@ -322,8 +339,8 @@ static void *service_main(void *arg)
         {"client sending a request every 200 ms", http_client, "http_client", NULL},
         {"waiting for data on a pipe that never gets any", config_watcher, "config_watcher", NULL},
         {"sleeping for an hour", nightly_report, "nightly_report", NULL},
-        {"waiting for a message from the auditor", ledger, "ledger", NULL},
-        {"waiting for a message from the ledger", auditor, "auditor", NULL},
+        {"holds mutex 'accounts', then wants 'audit'", ledger, "ledger", NULL},
+        {"holds mutex 'audit', then wants 'accounts' (a deadlock)", auditor, "auditor", NULL},
         {"4 jobs on a blocking pool of 2 threads", thumbnailer, "thumbnailer", NULL},
         {"waiting for the first of 3 fetches of its group", crawler, "crawler", NULL},
         {"will block the runtime thread", checksum, "checksum", NULL},
@@ -408,8 +425,10 @@ int main(int argc, char **argv)
         perror("showcase: lrt_runtime_new");
         return 1;
     }
-    to_ledger = lrt_chan_new(0);
-    to_auditor = lrt_chan_new(0);
+    accounts = lrt_mutex_new();
+    audit = lrt_mutex_new();
+    lrt_mutex_set_name(accounts, "accounts");
+    lrt_mutex_set_name(audit, "audit");
     say("pid %d, echo server on 127.0.0.1:%d; inspect me with: lrt-dump %d", (int)getpid(),
         ntohs(server_addr.sin_port), (int)getpid());
     pthread_t metrics;
@@ -423,8 +442,8 @@ int main(int argc, char **argv)
     atomic_store(&stopping, 1);
     if (second_runtime)
         pthread_join(metrics, NULL);
-    lrt_chan_free(to_ledger);
-    lrt_chan_free(to_auditor);
+    lrt_mutex_free(accounts);
+    lrt_mutex_free(audit);
     int src = lrt_shutdown_timeout(rt, 3000);
     say("served %lu requests; runtime shut down %s", requests_served, src == 0 ? "cleanly" : lrt_strerror(src));
     close(config_pipe[0]);

@@ -87,7 +87,7 @@ pids+=($show)
 # the showcase's tasks reach their waits in their own time: ask it live until they have
 end=$((SECONDS + 20))
 until timeout --foreground -k 2 10 "$DUMP" $show >"$tmp/live" 2>&1 && grep -q "thumbnailer .*blocking job" "$tmp/live" &&
-    grep -q "http_server .*fd" "$tmp/live" && grep -q "ledger .*channel" "$tmp/live"; do
+    grep -q "http_server .*fd" "$tmp/live" && grep -q "ledger .*mutex" "$tmp/live"; do
     [ $SECONDS -lt $end ] || { fail "showcase tasks not in their waits within 20 s"; cat "$tmp/live" >&2; exit 1; }
     sleep 0.2
 done
@@ -100,7 +100,7 @@ run "$DUMP" --core "$core"
 [ $rc = 0 ] || fail "lrt-dump --core exit $rc: $(tail -n 3 "$tmp/err")"
 cp "$tmp/out" "$tmp/table"
 for want in "^core file .*show\.$show" "ID *NAME *STATE *WAITING ON *FOR" "config_watcher .*fd [0-9]* (read)" \
-    "nightly_report .*sleep (" "ledger .*channel .*(recv, empty)" "thumbnailer .*blocking job" \
+    "nightly_report .*sleep (" "ledger .*mutex 'audit'" "thumbnailer .*blocking job" \
     "crawler .*group [0-9]* 'fetchers'" "http_server .*fd" "showcase.c:[0-9]*#[0-9]* (service_main)" \
     "fetch_page .*showcase.c:[0-9]*#[0-9] (crawler)" "^pid $show showcase"; do
     need "$tmp/table" "$want" "--core table"

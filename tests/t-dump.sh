@@ -233,7 +233,7 @@ sock=$LRT_DUMP_DIR/$show.sock
 # The showcase's tasks reach their waits in their own time on a loaded machine: ask until
 # the table shows every one (at most 20 s), then check it.
 table=("ID *NAME *STATE *WAITING ON *FOR *POLLS *BUSY *SPAWNED AT" "config_watcher .*fd [0-9]* (read)"
-    "nightly_report .*sleep (" "ledger .*channel .*(recv, empty)" "thumbnailer .*blocking job"
+    "nightly_report .*sleep (" "ledger .*mutex 'audit'" "thumbnailer .*blocking job"
     "http_server .*fd" "showcase.c:[0-9]*#[0-9]* (service_main)" "blocking pool 2 busy" "job [0-9]* *queued" \
     "job [0-9]* .*resize_image  from task [0-9]* 'thumbnailer'")
 end=$((SECONDS + 20))
@@ -262,7 +262,7 @@ run "$DUMP" -b $show
 expect_rc 0 "-b"
 need "$tmp/out" "wait_for_config_change" "backtrace of config_watcher"
 need "$tmp/out" "examples/showcase.c:[0-9]" "file:line from debug info"
-need "$tmp/out" "lrt_chan_recv" "one lrt frame on top"
+need "$tmp/out" "lrt_mutex_lock" "one lrt frame on top"
 if grep -q " schedule\b\| pick_next" "$tmp/out"; then fail "scheduler frames in backtraces"; fi
 
 run "$DUMP" --json $show
@@ -292,7 +292,7 @@ $PY - "$snaps/show-bt.json" <<'EOF' || fail "first frame of a suspended task is 
 import json, sys
 d = json.load(open(sys.argv[1]))
 first = {t["name"]: t["backtrace"][0]["symbol"] for t in d["tasks"] if t.get("backtrace")}
-for name, call in (("config_watcher", "lrt_read"), ("nightly_report", "lrt_sleep_ms"), ("ledger", "lrt_chan_recv")):
+for name, call in (("config_watcher", "lrt_read"), ("nightly_report", "lrt_sleep_ms"), ("ledger", "lrt_mutex_lock")):
     if first.get(name) != call:
         print("t-dump: %s: frame 0 is %s, expected %s" % (name, first.get(name), call))
         sys.exit(1)
@@ -336,6 +336,14 @@ expect_rc 0 "--watch (interrupted)"
 run "$DUMP" --stuck=1h $show
 expect_rc 0 "--stuck=1h"
 if grep -q "config_watcher" "$tmp/out"; then fail "--stuck=1h still lists short waits"; fi
+
+# the showcase's ledger and auditor take 'accounts' and 'audit' in opposite orders: the
+# cycle leads --stuck in one sentence, and --objects shows who holds which
+run "$DUMP" --stuck=1ms $show
+need "$tmp/out" "^deadlock: task [0-9]* 'ledger' holds mutex 'accounts' and waits for mutex 'audit' held by task [0-9]* 'auditor', which waits for 'accounts'" "the showcase's deadlock in one sentence"
+run "$DUMP" --objects $show
+need "$tmp/out" "mutex  *accounts  *[0-9]" "--objects: 'accounts' with its owner"
+need "$tmp/out" "mutex  *audit  *[0-9]" "--objects: 'audit' with its owner"
 
 # another uid: refused by the 0700 directory, then (socket opened on purpose) by SO_PEERCRED
 mkdir -p "$tmp/bin/tools"

@@ -3,11 +3,14 @@
 #
 # The showcase is a small service with trouble built in (see examples/showcase.c): an echo
 # server and its client, a task waiting on a pipe that never gets data, a long sleeper,
-# two tasks waiting on each other's channels, a blocking pool of 2 threads with 4 jobs,
-# and a task that blocks the runtime thread for 4 s.  The demo prints what the showcase
-# says it does, `lrt-dump PID`, then `lrt-dump -b --stuck=1s PID` while the runtime
-# thread is blocked (the agent answers anyway), then the stall detector's report, and
-# stops everything with SIGTERM.  Environment: BUILD (default build).
+# two tasks that take two named mutexes in opposite orders (a deadlock), a blocking pool
+# of 2 threads with 4 jobs, and a task that blocks the runtime thread for 4 s.  The demo
+# prints what the showcase says it does, then: `lrt-dump PID` (the table), `lrt-dump
+# --objects PID` (who holds which mutex), `lrt-dump -e ID PID` (what the ledger did last),
+# `lrt-dump -b --stuck=1s PID` while the runtime thread is blocked (the agent answers
+# anyway; the deadlock leads in one sentence), a capture of `lrt-top PID` (when tmux is
+# installed: `make test` installs it), the stall detector's report, and stops everything
+# with SIGTERM.  About 10 s.  Environment: BUILD (default build).
 set -u
 cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
@@ -49,7 +52,7 @@ wait_line() {
 
 banner "starting $SHOW (dump agent on, stall threshold 500 ms)"
 start=$(date +%s%N)
-"$SHOW" --block-after=2000 --block-for=4000 >"$tmp/out" 2>"$tmp/err" &
+"$SHOW" --block-after=2500 --block-for=4000 >"$tmp/out" 2>"$tmp/err" &
 show=$!
 for _ in $(seq 100); do [ -S "$LRT_DUMP_DIR/$show.sock" ] && break; sleep 0.05; done
 sleep 0.2
@@ -57,7 +60,15 @@ cat "$tmp/out"
 
 sleep_until_ms 1500
 banner "lrt-dump $show          (t = $(since) ms)"
-"$DUMP" "$show" || exit 1
+"$DUMP" "$show" >"$tmp/table" || exit 1
+cat "$tmp/table"
+
+banner "lrt-dump --objects $show   (the sync objects tasks wait on: who holds them, who waits)"
+"$DUMP" --objects "$show" || exit 1
+
+ledger=$(awk '$2 == "ledger" { print $1; exit }' "$tmp/table")
+banner "lrt-dump -e $ledger $show   (what task $ledger 'ledger' did last: its history)"
+"$DUMP" -e "$ledger" "$show" || exit 1
 
 wait_line "now blocking"
 sed -n '/now blocking/p' "$tmp/out"
@@ -66,6 +77,20 @@ banner "lrt-dump -b --stuck=1s $show   (t = $(since) ms: the runtime thread is b
 t0=$(date +%s%N)
 "$DUMP" -b --stuck=1s "$show" || exit 1
 echo "(answered in $((($(date +%s%N) - t0) / 1000000)) ms)"
+
+TOP=$BUILD/tools/lrt-top
+if command -v tmux >/dev/null && [ -x "$TOP" ]; then
+    banner "lrt-top $show   (a capture of the live view, 2.5 s in, while the thread is still blocked)"
+    sock=lrt-demo-$$
+    tmux -L "$sock" -f /dev/null new-session -d -x 132 -y 24 "$TOP $show" 2>/dev/null
+    sleep 2.5
+    tmux -L "$sock" capture-pane -p 2>/dev/null | sed -e 's/ *$//' | sed -e :a -e '/^\n*$/{$d;N;ba' -e '}'
+    tmux -L "$sock" send-keys q 2>/dev/null
+    sleep 0.2
+    tmux -L "$sock" kill-server 2>/dev/null
+else
+    banner "lrt-top $show   (skipped: needs tmux to show a capture here; run it yourself in a terminal)"
+fi
 
 wait_line "runtime thread is free"
 banner "the stall detector's report (the showcase's stderr)"
