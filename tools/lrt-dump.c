@@ -495,8 +495,9 @@ static void number_sites(json_t *tasks)
     free(tab);
 }
 
-/* The first frame of @bt in the program's own code (not libc, the vDSO or lrt), as
- * "crunch_checksum (showcase.c:66)", into @buf; "" when there is none. */
+/* The first frame of @bt in the program's own code (not a system library such as libc or
+ * a sanitizer runtime, not the vDSO, not lrt), as "crunch_checksum (showcase.c:66)", into
+ * @buf; "" when there is none. */
 static void where_in_program(json_t *bt, bool live, char *buf, size_t n)
 {
     size_t i;
@@ -504,13 +505,14 @@ static void where_in_program(json_t *bt, bool live, char *buf, size_t n)
     buf[0] = 0;
     json_array_foreach(bt, i, f)
     {
-        const char *mod = basename_of(S(f, "module")), *sym = S(f, "symbol");
-        if (!strncmp(mod, "libc.", 5) || !strncmp(mod, "linux-vdso", 10) || !strncmp(mod, "liblrt", 6) ||
-            !strncmp(mod, "libpthread", 10) || !strncmp(sym, "lrt_", 4))
+        const char *path = S(f, "module"), *mod = basename_of(path), *sym = S(f, "symbol");
+        if (!strncmp(path, "/lib/", 5) || !strncmp(path, "/lib64/", 7) || !strncmp(path, "/usr/lib/", 9) ||
+            !strncmp(path, "/usr/lib64/", 11) || !strncmp(mod, "linux-vdso", 10) || !strncmp(mod, "liblrt", 6) ||
+            !strncmp(sym, "lrt_", 4))
             continue;
         char line[512];
         uint64_t mod_off = strtoull(S(f, "module_offset"), NULL, 16);
-        if (srcline(S(f, "module"), mod_off, live && i == 0, line, sizeof line))
+        if (srcline(path, mod_off, live && i == 0, line, sizeof line))
             snprintf(buf, n, "%.160s (%.120s)", *sym ? sym : "??", basename_of(line));
         else
             snprintf(buf, n, "%s", *sym ? sym : "??");
