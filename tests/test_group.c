@@ -364,20 +364,6 @@ static void a_group_members_handle_cannot_be_joined_or_detached_by_the_caller(vo
 
 /* ---- the dump ------------------------------------------------------------------------- */
 
-static void save_snapshot(const char *text)
-{
-    const char *dir = getenv("LRT_TEST_SNAPSHOT_DIR");
-    if (!dir || !*dir)
-        return;
-    char path[512];
-    snprintf(path, sizeof path, "%s/group.json", dir);
-    FILE *f = fopen(path, "w");
-    if (f) {
-        fputs(text, f);
-        fclose(f);
-    }
-}
-
 static void *group_waiter(void *arg)
 {
     lrt_group_t *g = arg;
@@ -398,7 +384,7 @@ static void *dump_root(void *unused)
     lrt_yield();
     char *js = lrt_dump_json(lrt_current(), 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(js);
-    save_snapshot(js);
+    lrt_test_save_snapshot("group", js); /* t-dump.sh checks it against the schema */
     json_t *root = json_loads(js, 0, NULL);
     free(js);
     CU_ASSERT_PTR_NOT_NULL_FATAL(root);

@@ -20,52 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* ---- a gate that holds pool jobs (or lookups, through the test hook) ----------------- */
-
-static struct {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int open;
-    atomic_int entered;
-} gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
-
-static void gate_reset(void)
-{
-    gate.open = 0;
-    atomic_store(&gate.entered, 0);
-}
-
-static void gate_wait(void)
-{
-    atomic_fetch_add(&gate.entered, 1);
-    pthread_mutex_lock(&gate.mu);
-    while (!gate.open)
-        pthread_cond_wait(&gate.cv, &gate.mu);
-    pthread_mutex_unlock(&gate.mu);
-}
-
-static void gate_open(void)
-{
-    pthread_mutex_lock(&gate.mu);
-    gate.open = 1;
-    pthread_cond_broadcast(&gate.cv);
-    pthread_mutex_unlock(&gate.mu);
-}
-
-static void *gated_job(void *arg)
-{
-    (void)arg;
-    gate_wait();
-    return NULL;
-}
-
-/* In a task: sleep 1 ms at a time until @v reaches @want; false after ~@ms. */
-static bool wait_for(atomic_int *v, int want, int ms)
-{
-    for (int i = 0; i < ms && atomic_load(v) < want; i++)
-        lrt_sleep_ms(1);
-    return atomic_load(v) >= want;
-}
+#include "test_gate.h"
 
 static bool wait_unread(unsigned long want, int ms)
 {

@@ -727,21 +727,6 @@ static void without_pidfd_open_a_watcher_thread_gives_the_same_waits_kills_and_r
 
 /* ---- the dump ------------------------------------------------------------------------ */
 
-/* For tests/t-dump.sh, which validates it against docs/snapshot.schema.json. */
-static void save_snapshot(const char *text)
-{
-    const char *dir = getenv("LRT_TEST_SNAPSHOT_DIR");
-    if (!dir || !*dir)
-        return;
-    char path[512];
-    snprintf(path, sizeof path, "%s/process.json", dir);
-    FILE *f = fopen(path, "w");
-    if (f) {
-        fputs(text, f);
-        fclose(f);
-    }
-}
-
 static void *dump_root(void *unused)
 {
     (void)unused;
@@ -751,7 +736,7 @@ static void *dump_root(void *unused)
     lrt_yield();
     char *js = lrt_dump_json(lrt_current(), 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(js);
-    save_snapshot(js);
+    lrt_test_save_snapshot("process", js); /* t-dump.sh checks it against the schema */
     json_t *root = json_loads(js, 0, NULL);
     free(js);
     CU_ASSERT_PTR_NOT_NULL_FATAL(root);

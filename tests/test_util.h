@@ -65,22 +65,29 @@ static inline int lrt_test_fork_capture(int (*child)(void *), void *arg, char *o
 #include <jansson.h>
 #include <stdlib.h>
 
+/* With LRT_TEST_SNAPSHOT_DIR set, save snapshot @text there as @save_as.json, for
+ * tests/t-dump.sh's check against docs/snapshot.schema.json (NULL @save_as: not saved). */
+static inline void lrt_test_save_snapshot(const char *save_as, const char *text)
+{
+    const char *dir = getenv("LRT_TEST_SNAPSHOT_DIR");
+    if (!text || !save_as || !dir || !*dir)
+        return;
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s.json", dir, save_as);
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
 /* A snapshot of the current runtime, parsed (the caller json_decref()s it), or NULL.  With
  * LRT_TEST_SNAPSHOT_DIR set, its text is also saved there as @save_as.json (NULL: not
  * saved), for tests/t-dump.sh's check against docs/snapshot.schema.json. */
 static inline json_t *lrt_test_snapshot(const char *save_as)
 {
     char *js = lrt_dump_json(lrt_current(), 0);
-    const char *dir = getenv("LRT_TEST_SNAPSHOT_DIR");
-    if (js && save_as && dir && *dir) {
-        char path[512];
-        snprintf(path, sizeof path, "%s/%s.json", dir, save_as);
-        FILE *f = fopen(path, "w");
-        if (f) {
-            fputs(js, f);
-            fclose(f);
-        }
-    }
+    lrt_test_save_snapshot(save_as, js);
     json_t *root = js ? json_loads(js, 0, NULL) : NULL;
     free(js);
     return root;

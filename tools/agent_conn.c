@@ -38,17 +38,30 @@ void agent_die(const char *fmt, ...)
     exit(1);
 }
 
-/* A millisecond count as lrt-dump's durations read ("500ms", "5.0s", "2m00s"), into a
- * static buffer (for messages). */
+/* As src/diag/wait_text.c's lrt__fmt_dur: 850ns, 12us, 40ms, 1.3s, 59m58s, 2h05m, 3d04h. */
+void fmt_dur(uint64_t ns, char *buf, size_t n)
+{
+    const uint64_t s = 1000000000u;
+    if (ns < 1000)
+        snprintf(buf, n, "%" PRIu64 "ns", ns);
+    else if (ns < 1000000)
+        snprintf(buf, n, "%" PRIu64 "us", ns / 1000);
+    else if (ns < s)
+        snprintf(buf, n, "%" PRIu64 "ms", ns / 1000000);
+    else if (ns < 100 * s)
+        snprintf(buf, n, "%" PRIu64 ".%" PRIu64 "s", ns / s, ns / (s / 10) % 10);
+    else if (ns < 7200 * s)
+        snprintf(buf, n, "%" PRIu64 "m%02" PRIu64 "s", ns / (60 * s), ns / s % 60);
+    else if (ns < 172800 * s)
+        snprintf(buf, n, "%" PRIu64 "h%02" PRIu64 "m", ns / (3600 * s), ns / (60 * s) % 60);
+    else
+        snprintf(buf, n, "%" PRIu64 "d%02" PRIu64 "h", ns / (86400 * s), ns / (3600 * s) % 24);
+}
+
 const char *human_ms(uint64_t ms)
 {
     static char buf[32];
-    if (ms < 1000)
-        snprintf(buf, sizeof buf, "%" PRIu64 "ms", ms);
-    else if (ms < 100000)
-        snprintf(buf, sizeof buf, "%.1fs", (double)ms / 1e3);
-    else
-        snprintf(buf, sizeof buf, "%" PRIu64 "m%02" PRIu64 "s", ms / 60000, (ms / 1000) % 60);
+    fmt_dur(ms * 1000000u, buf, sizeof buf);
     return buf;
 }
 

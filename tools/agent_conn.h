@@ -13,8 +13,9 @@
 #include <stdio.h>
 
 #define AGENT_MAX_REPLY (512u << 20)
-/* A millisecond count as lrt-dump's durations read ("500ms", "5.0s", "2m00s"), in a
- * static buffer (for messages; not thread-safe). */
+/* A duration as lrt's tools word it (850ns, 40ms, 1.3s, 59m58s, 2h05m, 3d04h), into @buf. */
+void fmt_dur(uint64_t ns, char *buf, size_t n);
+/* fmt_dur of a millisecond count, in a static buffer (for messages; not thread-safe). */
 const char *human_ms(uint64_t ms);
 #define AGENT_REPLY_TIMEOUTS 12 /* a whole reply, however it trickles in: 12 x the timeout */
 

@@ -93,22 +93,6 @@ static uint64_t U(json_t *o, const char *k)
     return v > 0 ? (uint64_t)v : 0;
 }
 
-static void fmt_dur(uint64_t ns, char *buf, size_t n)
-{
-    if (ns < 1000)
-        snprintf(buf, n, "%" PRIu64 "ns", ns);
-    else if (ns < 1000000)
-        snprintf(buf, n, "%" PRIu64 "us", ns / 1000);
-    else if (ns < 1000000000)
-        snprintf(buf, n, "%" PRIu64 "ms", ns / 1000000);
-    else if (ns < 100000000000ull)
-        snprintf(buf, n, "%.1fs", (double)ns / 1e9);
-    else if (ns < 7200000000000ull)
-        snprintf(buf, n, "%" PRIu64 "m%02" PRIu64 "s", ns / UINT64_C(60000000000), (ns / UINT64_C(1000000000)) % 60);
-    else
-        snprintf(buf, n, "%" PRIu64 "h%02" PRIu64 "m", ns / UINT64_C(3600000000000), (ns / UINT64_C(60000000000)) % 60);
-}
-
 /* ---- the model: one row per task, rates from the previous snapshot ---------------- */
 
 struct row {
