@@ -142,6 +142,13 @@ need "$tmp/out" "|-fetch_page\|\`-fetch_page" "--core --tree nests the crawler's
 say "lrt gcore (task stacks included) and -b"
 run gdb -p $show -batch -nx -ex "source $GDBPY" -ex "lrt gcore $tmp/show2.core"
 need "$tmp/out" "lrt gcore: .*task stacks written" "lrt gcore"
+# the same through lrt-dump --gcore (one command, no gdb line to remember)
+run "$DUMP" --gcore "$tmp/show3.core" $show
+[ $rc = 0 ] && [ -s "$tmp/show3.core" ] || fail "lrt-dump --gcore exit $rc: $(tail -3 "$tmp/err")"
+run "$DUMP" -b --core "$tmp/show3.core"
+need "$tmp/out" "#[0-9]  *config_watcher+0x[0-9a-f]* (showcase)  examples/showcase.c:[0-9]" "--gcore's core has the task stacks"
+run "$DUMP" --gcore "$tmp/x.core"
+[ $rc = 2 ] || fail "--gcore without a PID: exit $rc, not 2"
 run "$DUMP" -b --core "$tmp/show2.core"
 [ $rc = 0 ] || fail "--core -b exit $rc"
 cp "$tmp/out" "$tmp/table-b"

@@ -48,6 +48,7 @@ static struct {
     uint64_t timeout_ms;
     const char *socket;
     const char *core; /* --core: read this core file through gdb (core_snapshot) */
+    const char *gcore; /* --gcore: write a core of the live PID with its task stacks */
     uint64_t events_id; /* -e: this task's history, 0: none */
 } opt = {.watch_sec = 2.0, .timeout_ms = TIMEOUT_MS};
 
@@ -75,6 +76,7 @@ static void usage(FILE *f)
             "  -S, --socket=PATH      talk to this agent socket instead of finding PID's\n"
             "      --core=CORE        read the tasks from a core file (gcore, a crash) with gdb\n"
             "                         and tools/lrt-gdb.py; EXE defaults to the core's program\n"
+            "      --gcore=FILE PID   write a core of the live PID, task stacks included\n"
             "      --timeout=DURATION give up when the agent sends nothing for DURATION, or\n"
             "                         when an agent asked for does not start within it\n"
             "                         (default 5s; a whole reply may take 12 times that)\n"
@@ -829,6 +831,47 @@ static bool gdb_script(char *out, size_t n)
     return access(out, R_OK) == 0;
 }
 
+/* --gcore FILE PID: a core of the live process @pid with its task stacks (plain gcore
+ * loses stacks that have lrt's guard regions in their mapping: docs/diagnosis.md), by
+ * `lrt gcore` of lrt-gdb.py in gdb attached for a moment.  Returns the exit status. */
+static int do_gcore(const char *file, long pid)
+{
+    char script[600], src[700], cmd[700], spid[24];
+    if (!gdb_script(script, sizeof script))
+        die("lrt-gdb.py not found (looked for %s; set LRT_GDB_SCRIPT)", script);
+    snprintf(src, sizeof src, "source %s", script);
+    snprintf(cmd, sizeof cmd, "lrt gcore %s", file);
+    snprintf(spid, sizeof spid, "%ld", pid);
+    fflush(stdout);
+    pid_t g = fork();
+    if (g < 0)
+        die("fork: %s", strerror(errno));
+    if (g == 0) {
+        const char *argv[] = {"gdb", "-batch", "-nx", "-p", spid, "-ex", src, "-ex", cmd, NULL};
+        execvp("gdb", (char *const *)argv);
+        dprintf(2, "cannot run gdb: %s (Debian: apt-get install gdb)\n", strerror(errno));
+        _exit(127);
+    }
+    int st = 0;
+    uint64_t give_up = now_ms() + opt.timeout_ms * AGENT_REPLY_TIMEOUTS;
+    for (;;) {
+        pid_t r = waitpid(g, &st, WNOHANG);
+        if (r == g || (r < 0 && errno != EINTR))
+            break;
+        if (now_ms() > give_up) {
+            kill(g, SIGKILL); /* gdb detaches from a process it is killed in: ptrace ends */
+            waitpid(g, &st, 0);
+            die("gdb did not write %s within %s", file, human_ms(opt.timeout_ms * AGENT_REPLY_TIMEOUTS));
+        }
+        poll(NULL, 0, 20);
+    }
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || access(file, R_OK) != 0) {
+        fprintf(stderr, "lrt-dump: gdb could not write a core of process %ld to %s\n", pid, file);
+        return 1;
+    }
+    return 0;
+}
+
 /* The snapshot of a core file: gdb in batch mode runs `lrt json` of lrt-gdb.py, which
  * writes the JSON into a temporary file (gdb's own chatter goes to /dev/null, its errors
  * are shown when it fails).  Returns the parsed snapshot, the raw text in *@text_out. */
@@ -979,7 +1022,7 @@ static void on_int(int sig)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_COLOR = 256, OPT_TIMEOUT, OPT_OBJECTS, OPT_CORE, OPT_TOP };
+    enum { OPT_COLOR = 256, OPT_TIMEOUT, OPT_OBJECTS, OPT_CORE, OPT_TOP, OPT_GCORE };
     static const struct option longopts[] = {
         {"backtrace", no_argument, 0, 'b'}, {"tree", no_argument, 0, 't'},
         {"json", no_argument, 0, 'j'},      {"watch", optional_argument, 0, 'w'},
@@ -989,6 +1032,7 @@ int main(int argc, char **argv)
         {"timeout", required_argument, 0, OPT_TIMEOUT},
         {"objects", no_argument, 0, OPT_OBJECTS},
         {"core", required_argument, 0, OPT_CORE},
+        {"gcore", required_argument, 0, OPT_GCORE},
         {"events", required_argument, 0, 'e'},
         {"top", no_argument, 0, OPT_TOP},
         {"version", no_argument, 0, 'V'},   {0, 0, 0, 0}};
@@ -1039,6 +1083,7 @@ int main(int argc, char **argv)
             break;
         case OPT_OBJECTS: opt.objects = true; break;
         case OPT_CORE: opt.core = optarg; break;
+        case OPT_GCORE: opt.gcore = optarg; break;
         case OPT_TOP: opt.top = true; break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("lrt-dump (lrt) 0.1.0\n"); return 0;
@@ -1065,6 +1110,17 @@ int main(int argc, char **argv)
         free(text);
         json_decref(snap);
         return 0;
+    }
+    if (opt.gcore) {
+        if (opt.core || opt.watch || opt.socket || opt.list || opt.top)
+            usage_error("%s", "--gcore cannot be combined with --core, --watch, --socket, --list or --top");
+        if (optind + 1 != argc)
+            usage_error("%s", "--gcore FILE needs one PID");
+        char *end;
+        long gp = strtol(argv[optind], &end, 10);
+        if (*end || gp <= 0)
+            usage_error("not a PID: '%s'", argv[optind]);
+        return do_gcore(opt.gcore, gp);
     }
     if (opt.list) {
         if (optind != argc)
