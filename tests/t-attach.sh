@@ -220,7 +220,7 @@ stop_show
 
 # ---- CUnit attach suite, then schema validation of everything --------------------------
 LRT_TEST_SNAPSHOT_DIR=$snaps timeout --foreground -k 5 120 "$BUILD/tests/lrt-tests" attach >"$tmp/unit.out" 2>&1 ||
-    fail "CUnit attach suite ($(tail -5 "$tmp/unit.out"))"
+    fail "CUnit attach suite ($(grep -E -A4 "FAILED|^ +[0-9]+\. " "$tmp/unit.out" | head -20; tail -3 "$tmp/unit.out"))"
 n=$(ls "$snaps" | wc -l)
 $PY - "$snaps" docs/snapshot.schema.json <<'EOF' || fail "schema validation"
 import glob, json, sys

@@ -462,7 +462,14 @@ static void forked_child_of_an_attached_process_can_be_attached_itself(void)
     }
     CU_ASSERT(cfd >= 0);
     if (cfd >= 0) {
+        /* the agent may answer before the child's root task has spawned its sleeper (a
+         * snapshot at the loop's first safe point): ask again, for a bounded time */
         json_t *s = ask(cfd, "{\"cmd\":\"snapshot\"}\n", NULL);
+        for (int i = 0; i < 250 && s && !find_task(s, "child_sleeper"); i++) {
+            json_decref(s);
+            poll(NULL, 0, 20);
+            s = ask(cfd, "{\"cmd\":\"snapshot\"}\n", NULL);
+        }
         CU_ASSERT_EQUAL(num(json_object_get(s, "process"), "pid"), pid);
         CU_ASSERT_PTR_NOT_NULL(find_task(s, "child_sleeper"));
         CU_ASSERT_PTR_NULL(find_task(s, "parent_sleeper"));

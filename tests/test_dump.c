@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 
 #include "test_util.h"
 #include "internal.h" /* lrt__tls_rt->trace_hot */
+#include "diag/diag.h" /* lrt__unwind_enter */
 #if LRT_TRACE_ENABLED
 #include <lttng/tracepoint-types.h>
 #endif
@@ -1253,7 +1255,137 @@ static void a_sleep_shows_the_time_left_in_words_people_read(void)
     lrt_test_run(NULL, durations_root, NULL);
 }
 
+/* ---- fork while another thread unwinds ----------------------------------------------- */
+
+static atomic_int unwinder_stop;
+
+static void *parked(void *arg) { return (void *)(intptr_t)lrt_sleep_ms((uint64_t)(uintptr_t)arg); }
+
+/* Snapshots with backtraces in a loop: this thread is inside libunwind most of the time. */
+static void *unwinding_root(void *unused)
+{
+    (void)unused;
+    lrt_task_t *t[8];
+    for (int i = 0; i < 8; i++)
+        t[i] = lrt_spawn(parked, (void *)(uintptr_t)3600000);
+    lrt_yield();
+    while (!atomic_load(&unwinder_stop))
+        free(lrt_dump_json(lrt_current(), LRT_DUMP_BACKTRACES));
+    for (int i = 0; i < 8; i++) {
+        lrt_abort(t[i]);
+        lrt_join(t[i], NULL);
+    }
+    return NULL;
+}
+
+static void *unwinding_thread(void *unused)
+{
+    (void)unused;
+    lrt_runtime_t *rt = lrt_runtime_new(NULL);
+    if (rt) {
+        lrt_block_on(rt, unwinding_root, NULL, NULL);
+        lrt_runtime_free(rt);
+    }
+    return NULL;
+}
+
+static void *child_dump_root(void *unused)
+{
+    (void)unused;
+    lrt_task_t *t = lrt_spawn(parked, (void *)(uintptr_t)3600000);
+    lrt_yield();
+    char *js = lrt_dump_json(lrt_current(), LRT_DUMP_BACKTRACES);
+    lrt_abort(t);
+    lrt_join(t, NULL);
+    return js;
+}
+
+/* libunwind keeps process-wide mutexes; a fork() while another thread held one copied it
+ * locked, and the child's first backtrace (its dump agent starting, a crash report, a
+ * snapshot) waited forever.  Children here get 10 s to take one snapshot with backtraces. */
+static void a_child_forked_while_another_thread_unwinds_can_still_unwind(void)
+{
+    atomic_store(&unwinder_stop, 0);
+    pthread_t th;
+    CU_ASSERT_FATAL(pthread_create(&th, NULL, unwinding_thread, NULL) == 0);
+    usleep(50000);
+    int hung = 0, failed = 0;
+    for (int i = 0; i < 200 && !hung; i++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            alarm(10);
+            lrt_runtime_t *rt = lrt_runtime_new(NULL);
+            void *js = NULL;
+            int ok = rt && lrt_block_on(rt, child_dump_root, NULL, &js) == 0 && js && strstr(js, "\"backtrace\"");
+            _exit(ok ? 0 : 1);
+        }
+        CU_ASSERT_FATAL(pid > 0);
+        /* bounded from here: a snapshot blocks signals while it runs, so the child's
+         * alarm cannot end a hang inside one */
+        int st = 0;
+        pid_t r = 0;
+        for (int ms = 0; ms < 10000 && (r = waitpid(pid, &st, WNOHANG)) == 0; ms += 5)
+            usleep(5000);
+        if (r == 0) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            hung++;
+            continue;
+        }
+        hung += WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM;
+        failed += !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+    }
+    atomic_store(&unwinder_stop, 1);
+    pthread_join(th, NULL);
+    CU_ASSERT_EQUAL(hung, 0);
+    CU_ASSERT_EQUAL(failed, 0);
+    if (hung || failed)
+        fprintf(stderr, "forked children: %d hung in an unwind, %d failed\n", hung, failed);
+}
+
+static atomic_int unwind_held;
+
+static void *hold_unwind(void *unused)
+{
+    (void)unused;
+    bool lk = lrt__unwind_enter(); /* as every unwind does around libunwind */
+    atomic_store(&unwind_held, 1);
+    usleep(300000);
+    lrt__unwind_leave(lk);
+    return NULL;
+}
+
+/* The mechanism behind the test above, deterministic: a fork waits until no thread is
+ * inside libunwind (it could copy one of libunwind's mutexes locked), and the child can
+ * unwind at once. */
+static void fork_waits_for_a_thread_inside_libunwind(void)
+{
+    atomic_store(&unwind_held, 0);
+    pthread_t th;
+    CU_ASSERT_FATAL(pthread_create(&th, NULL, hold_unwind, NULL) == 0);
+    while (!atomic_load(&unwind_held))
+        usleep(1000);
+    uint64_t t0 = lrt_test_mono_ms();
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm(10);
+        bool lk = lrt__unwind_enter();
+        lrt__unwind_leave(lk);
+        _exit(lk ? 0 : 1);
+    }
+    uint64_t waited = lrt_test_mono_ms() - t0;
+    CU_ASSERT_FATAL(pid > 0);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    pthread_join(th, NULL);
+    CU_ASSERT(waited >= 200); /* the holder let go after 300 ms: fork could not return before */
+    CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 CU_TestInfo lrt_test_dump[] = {
+    {"fork_waits_for_a_thread_inside_libunwind", fork_waits_for_a_thread_inside_libunwind},
+    {"a_child_forked_while_another_thread_unwinds_can_still_unwind",
+     a_child_forked_while_another_thread_unwinds_can_still_unwind},
     {"a_sleep_shows_the_time_left_in_words_people_read", a_sleep_shows_the_time_left_in_words_people_read},
     {"snapshot_shows_each_wait_reason_with_its_object_and_backtrace",
      snapshot_shows_each_wait_reason_with_its_object_and_backtrace},

@@ -357,6 +357,7 @@ static void report_others(struct lrt_runtime *rt, const struct lrt_task *crashed
 
 static void report(int sig, const siginfo_t *si, const ucontext_t *uc)
 {
+    lrt__unwind_crashing(); /* no lock in a dying process: a fork can't be waiting on us */
     struct lrt_runtime *rt = lrt__tls_rt;
     struct lrt_task *t = rt ? rt->current : NULL;
     const char *sp = (const char *)(uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
@@ -534,9 +535,11 @@ static void crash_once(void)
     unw_context_t uc;
     unw_cursor_t cur;
     unw_getcontext(&uc);
+    bool lk = lrt__unwind_enter(); /* a fork meanwhile must not copy libunwind's locks held */
     if (unw_init_local(&cur, &uc) == 0)
         for (int i = 0; i < 4 && unw_step(&cur) > 0; i++) {
         }
+    lrt__unwind_leave(lk);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = crash_handler;

@@ -102,6 +102,13 @@ int lrt__unwind_live(const lrt__live *lv, lrt__frame *out, int max);
 void lrt__symbolize_ip(uint64_t ip, struct lrt__symcache *c, lrt__frame *out);
 /* Warm libunwind and the symbol tables (the first unwind is slow); any thread. */
 void lrt__unwind_warm(void);
+/* crash.c, at the start of a crash report: unwind without the fork lock from now on
+ * (unwind.c's top comment); async-signal-safe. */
+void lrt__unwind_crashing(void);
+/* Around a direct use of libunwind outside unwind.c: returns whether the lock was taken,
+ * to give to lrt__unwind_leave. */
+bool lrt__unwind_enter(void);
+void lrt__unwind_leave(bool taken);
 void lrt__unwind_thread_exit(void); /* agent/stall threads: free the unwind scratch */
 
 /* ---- srcline.c: file:line with libdw, when the system has it (dlopen'd) -------------- */

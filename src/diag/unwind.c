@@ -13,6 +13,14 @@
  * ip and kept across snapshots (unw_get_proc_name reads the ELF symtab, so static
  * functions resolve too; see lrt__symcache_get).
  *
+ * Fork safety: libunwind keeps process-wide mutexes (its init and caches) that a fork()
+ * copies locked when another thread was unwinding at that moment; the child's first
+ * unwind (its dump agent warming up, a crash report) then waits forever.  Every unwind
+ * here holds fork_lock for reading, and a pthread_atfork handler takes it for writing,
+ * so a fork waits until no thread of ours is inside libunwind.  A crash report does not
+ * take it (a signal handler must not wait; the process is dying anyway): crash.c says so
+ * with lrt__unwind_crashing() first.
+ *
  * Layer: calls libunwind, the dynamic linker and lrt__ctx_entry's address; no other diag
  * file.  State: the process-wide symbol cache (taken without waiting, see
  * lrt__symcache_get) and one unwind scratch area per thread that unwinds.
@@ -23,6 +31,7 @@
 #include <dlfcn.h>
 #include <libunwind.h>
 #include <link.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -32,6 +41,33 @@
 static char exe_path[512];
 static const struct link_map *lrt_map; /* liblrt's link map when it is a shared object */
 static pthread_once_t sym_once = PTHREAD_ONCE_INIT;
+
+static pthread_rwlock_t fork_lock = PTHREAD_RWLOCK_INITIALIZER;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+static atomic_int crashing;
+
+static void fork_prepare(void) { pthread_rwlock_wrlock(&fork_lock); }
+static void fork_parent(void) { pthread_rwlock_unlock(&fork_lock); }
+static void fork_child(void) { pthread_rwlock_init(&fork_lock, NULL); }
+static void fork_register(void) { pthread_atfork(fork_prepare, fork_parent, fork_child); }
+
+/* Around every use of libunwind (top comment); false: not taken (a crash report). */
+bool lrt__unwind_enter(void)
+{
+    if (atomic_load_explicit(&crashing, memory_order_relaxed))
+        return false;
+    pthread_once(&fork_once, fork_register);
+    pthread_rwlock_rdlock(&fork_lock);
+    return true;
+}
+
+void lrt__unwind_leave(bool taken)
+{
+    if (taken)
+        pthread_rwlock_unlock(&fork_lock);
+}
+
+void lrt__unwind_crashing(void) { atomic_store(&crashing, 1); }
 
 static void sym_init(void)
 {
@@ -246,8 +282,8 @@ void lrt__unwind_thread_exit(void)
 
 /* Unwind from an initialised cursor into out[], then trim lrt's frames: all but the
  * outermost one above the first frame of user code, and the entry frames below. */
-static int unwind_cursor(unw_cursor_t *cur, struct lrt__symcache *c, lrt__frame *out, int max, bool trim,
-                         bool *complete, struct lrt__rawtrace *raw)
+static int unwind_cursor_unlocked(unw_cursor_t *cur, struct lrt__symcache *c, lrt__frame *out, int max,
+                                  bool trim, bool *complete, struct lrt__rawtrace *raw)
 {
     struct scratch *sc = scratch_get();
     if (!sc)
@@ -296,6 +332,19 @@ static int unwind_cursor(unw_cursor_t *cur, struct lrt__symcache *c, lrt__frame 
     return k;
 }
 
+/* Seed a cursor from @uc (@flags: unw_init_local2's) and walk it, under fork_lock. */
+static int unwind_from(unw_context_t *uc, int flags, struct lrt__symcache *c, lrt__frame *out, int max,
+                       bool *complete, struct lrt__rawtrace *raw)
+{
+    unw_cursor_t cur;
+    bool lk = lrt__unwind_enter();
+    int n = 0;
+    if (unw_init_local2(&cur, uc, flags) == 0)
+        n = unwind_cursor_unlocked(&cur, c, out, max, true, complete, raw);
+    lrt__unwind_leave(lk);
+    return n;
+}
+
 static void regs_to_uc(ucontext_t *uc, const uint64_t *g)
 {
     memset(&uc->uc_mcontext, 0, sizeof uc->uc_mcontext);
@@ -317,34 +366,25 @@ int lrt__unwind_saved(const struct lrt_task *t, struct lrt__symcache *c, lrt__fr
     g[REG_RIP] = sp[7];
     g[REG_RSP] = (uint64_t)(uintptr_t)(sp + 8);
     unw_context_t uc;
-    unw_cursor_t cur;
     regs_to_uc(&uc, g);
-    if (unw_init_local(&cur, &uc) < 0)
-        return 0;
     if (raw)
         raw->sp0 = (uint64_t)(uintptr_t)sp;
-    return unwind_cursor(&cur, c, out, max, true, NULL, raw);
+    return unwind_from(&uc, 0, c, out, max, NULL, raw);
 }
 
 int __attribute__((noinline)) lrt__unwind_current(struct lrt__symcache *c, lrt__frame *out, int max)
 {
     unw_context_t uc;
-    unw_cursor_t cur;
-    unw_getcontext(&uc);
-    if (unw_init_local(&cur, &uc) < 0)
-        return 0;
-    return unwind_cursor(&cur, c, out, max, true, NULL, NULL);
+    unw_getcontext(&uc); /* here: the frames above are this function's callers */
+    return unwind_from(&uc, 0, c, out, max, NULL, NULL);
 }
 
 int lrt__unwind_regs(const uint64_t *gregs, struct lrt__symcache *c, lrt__frame *out, int max, bool *complete)
 {
     unw_context_t uc;
-    unw_cursor_t cur;
     regs_to_uc(&uc, gregs);
     /* the ip is where the thread resumes, not a return address */
-    if (unw_init_local2(&cur, &uc, UNW_INIT_SIGNAL_FRAME) < 0)
-        return 0;
-    return unwind_cursor(&cur, c, out, max, true, complete, NULL);
+    return unwind_from(&uc, UNW_INIT_SIGNAL_FRAME, c, out, max, complete, NULL);
 }
 
 /* The symbol at @ip (a function's address: a blocking job's fn), as a frame: a cursor set
@@ -362,7 +402,9 @@ void lrt__symbolize_ip(uint64_t ip, struct lrt__symcache *c, lrt__frame *out)
     regs_to_uc(&uc, g);
     memset(out, 0, sizeof *out);
     out->ip = ip;
+    bool lk = lrt__unwind_enter();
     symbolize(c, unw_init_local2(&cur, &uc, UNW_INIT_SIGNAL_FRAME) == 0 ? &cur : NULL, out, &map);
+    lrt__unwind_leave(lk);
 }
 
 int lrt__unwind_live(const lrt__live *lv, lrt__frame *out, int max)
