@@ -45,6 +45,12 @@
     X(REMOTE, "remote") X(BLOCKING, "blocking") X(CANCEL, "cancel") X(SPAWN, "spawn") \
     X(SIGNAL, "signal") X(PROCESS, "process")
 
+/* what a completion-based I/O operation does (the io_uring backend; lrt:io_submit) */
+#define LRT__IO_OPS(X) X(READ, "read") X(WRITE, "write") X(ACCEPT, "accept") \
+    X(CONNECT, "connect") X(RECVMSG, "recvmsg") X(SENDMSG, "sendmsg") X(PREAD, "pread") \
+    X(PWRITE, "pwrite") X(FSYNC, "fsync") X(POLL, "poll") X(CANCEL, "cancel") \
+    X(CLOSE, "close")
+
 /* the size of an OS wait's text (LRT__WAIT_SIGNAL ... LRT__WAIT_FILE), NUL included */
 #define LRT__WAIT_TEXT 96
 
@@ -55,13 +61,16 @@
 #define LRT__X_WAIT(n, s) LRT__WAIT_##n,
 #define LRT__X_WAKER(n, s) LRT__WAKER_##n,
 #define LRT__X_POLL(n, s) LRT__POLL_##n,
+#define LRT__X_IO_OP(n, s) LRT__IO_##n,
 #define LRT__X_NAME(n, s) s,
 enum lrt__state { LRT__STATES(LRT__X_STATE) LRT__STATE__COUNT };
 enum lrt__wait_kind { LRT__WAITS(LRT__X_WAIT) LRT__WAIT__COUNT };
 enum lrt__waker_kind { LRT__WAKERS(LRT__X_WAKER) LRT__WAKER__COUNT };
 enum lrt__poll_result { LRT__POLL_RESULTS(LRT__X_POLL) LRT__POLL__COUNT };
+enum lrt__io_op { LRT__IO_OPS(LRT__X_IO_OP) LRT__IO__COUNT };
 
 __attribute__((unused)) static const char *const lrt__state_names[] = {LRT__STATES(LRT__X_NAME)};
 __attribute__((unused)) static const char *const lrt__wait_names[] = {LRT__WAITS(LRT__X_NAME)};
 __attribute__((unused)) static const char *const lrt__waker_names[] = {LRT__WAKERS(LRT__X_NAME)};
+__attribute__((unused)) static const char *const lrt__io_op_names[] = {LRT__IO_OPS(LRT__X_NAME)};
 #endif

@@ -30,6 +30,12 @@
  *   stall(uint64_t task_id, uint64_t duration_ns, const uint64_t *ips, unsigned n_ips)
  *   runtime_new(uint32_t event_interval, uint64_t stack_size)
  *   runtime_shutdown(uint64_t alive_tasks, int status)
+ *   io_submit(uint64_t task_id, int op, int fd, uint64_t len)           enum lrt__io_op
+ *   io_complete(uint64_t task_id, int op, int fd, int64_t result, uint64_t latency_ns)
+ *   driver_select(const char *driver, const char *reason)
+ *   task_info(uint64_t task_id, uint64_t parent_id, const char *name, const char *file,
+ *             int line, const char *func, const char *state, const char *wait,
+ *             uint64_t wait_since_ns)                        statedump at session start
  */
 #ifndef LRT_TRACE_H
 #define LRT_TRACE_H

@@ -39,6 +39,7 @@
 /* The labels and values come from src/names.h, as the dump's names do. */
 #define LRT__TP_ENUM_POLL(n, str) lttng_ust_field_enum_value(str, LRT__POLL_##n)
 #define LRT__TP_ENUM_WAKER(n, str) lttng_ust_field_enum_value(str, LRT__WAKER_##n)
+#define LRT__TP_ENUM_IO_OP(n, str) lttng_ust_field_enum_value(str, LRT__IO_##n)
 
 /* Why a poll ended (enum lrt__poll_result). */
 LTTNG_UST_TRACEPOINT_ENUM(lrt, poll_result,
@@ -51,6 +52,13 @@ LTTNG_UST_TRACEPOINT_ENUM(lrt, poll_result,
 LTTNG_UST_TRACEPOINT_ENUM(lrt, waker_kind,
     LTTNG_UST_TP_ENUM_VALUES(
         LRT__WAKERS(LRT__TP_ENUM_WAKER)
+    )
+)
+
+/* What a completion-based I/O operation does (enum lrt__io_op). */
+LTTNG_UST_TRACEPOINT_ENUM(lrt, io_op,
+    LTTNG_UST_TP_ENUM_VALUES(
+        LRT__IO_OPS(LRT__TP_ENUM_IO_OP)
     )
 )
 
@@ -240,6 +248,67 @@ LTTNG_UST_TRACEPOINT_LOGLEVEL(lrt, blocking_thread_spawn, LTTNG_UST_TRACEPOINT_L
 LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(lrt, blocking_threads_class, lrt, blocking_thread_exit,
     LTTNG_UST_TP_ARGS(uint32_t, threads))
 LTTNG_UST_TRACEPOINT_LOGLEVEL(lrt, blocking_thread_exit, LTTNG_UST_TRACEPOINT_LOGLEVEL_INFO)
+
+/* ---- completion-based I/O (the io_uring backend) ----------------------------------------- */
+
+/* An operation submitted on behalf of a task (op: enum lrt__io_op); len = bytes asked. */
+LTTNG_UST_TRACEPOINT_EVENT(lrt, io_submit,
+    LTTNG_UST_TP_ARGS(uint64_t, task_id, int, op, int, fd, uint64_t, len),
+    LTTNG_UST_TP_FIELDS(
+        lttng_ust_field_integer(uint64_t, task_id, task_id)
+        lttng_ust_field_enum(lrt, io_op, int, op, op)
+        lttng_ust_field_integer(int, fd, fd)
+        lttng_ust_field_integer(uint64_t, len, len)
+    )
+)
+LTTNG_UST_TRACEPOINT_LOGLEVEL(lrt, io_submit, LTTNG_UST_TRACEPOINT_LOGLEVEL_DEBUG)
+
+/* Its completion: result = bytes or -errno, latency_ns = time since the submit. */
+LTTNG_UST_TRACEPOINT_EVENT(lrt, io_complete,
+    LTTNG_UST_TP_ARGS(uint64_t, task_id, int, op, int, fd, int64_t, result, uint64_t, latency_ns),
+    LTTNG_UST_TP_FIELDS(
+        lttng_ust_field_integer(uint64_t, task_id, task_id)
+        lttng_ust_field_enum(lrt, io_op, int, op, op)
+        lttng_ust_field_integer(int, fd, fd)
+        lttng_ust_field_integer(int64_t, result, result)
+        lttng_ust_field_integer(uint64_t, latency_ns, latency_ns)
+    )
+)
+LTTNG_UST_TRACEPOINT_LOGLEVEL(lrt, io_complete, LTTNG_UST_TRACEPOINT_LOGLEVEL_DEBUG)
+
+/* Which I/O backend a runtime uses and why ("io_uring", "auto: io_uring works here";
+ * "epoll", "auto: io_uring_setup: EPERM"); at runtime start and in every statedump. */
+LTTNG_UST_TRACEPOINT_EVENT(lrt, driver_select,
+    LTTNG_UST_TP_ARGS(const char *, driver, const char *, reason),
+    LTTNG_UST_TP_FIELDS(
+        lttng_ust_field_string(driver, driver)
+        lttng_ust_field_string(reason, reason)
+    )
+)
+LTTNG_UST_TRACEPOINT_LOGLEVEL(lrt, driver_select, LTTNG_UST_TRACEPOINT_LOGLEVEL_INFO)
+
+/* ---- statedump --------------------------------------------------------------------------- */
+
+/* One per live task when a tracing session starts (so tasks born before the recording are
+ * named): spawn site, state ("runnable", "suspended", ...), what it waits for (a wait kind
+ * of src/names.h, "none" when it does not) and since when (CLOCK_MONOTONIC ns, 0: none). */
+LTTNG_UST_TRACEPOINT_EVENT(lrt, task_info,
+    LTTNG_UST_TP_ARGS(uint64_t, task_id, uint64_t, parent_id, const char *, name,
+                      const char *, file, int, line, const char *, func,
+                      const char *, state, const char *, wait, uint64_t, wait_since_ns),
+    LTTNG_UST_TP_FIELDS(
+        lttng_ust_field_integer(uint64_t, task_id, task_id)
+        lttng_ust_field_integer(uint64_t, parent_id, parent_id)
+        lttng_ust_field_string(name, name)
+        lttng_ust_field_string(file, file)
+        lttng_ust_field_integer(int, line, line)
+        lttng_ust_field_string(func, func)
+        lttng_ust_field_string(state, state)
+        lttng_ust_field_string(wait, wait)
+        lttng_ust_field_integer(uint64_t, wait_since_ns, wait_since_ns)
+    )
+)
+LTTNG_UST_TRACEPOINT_LOGLEVEL(lrt, task_info, LTTNG_UST_TRACEPOINT_LOGLEVEL_INFO)
 
 /* ---- stall detector -------------------------------------------------------------------- */
 
