@@ -16,6 +16,7 @@
 #include "trace.h"
 
 #include "internal.h"
+#include "io.h"
 
 #include <dlfcn.h>
 #include <limits.h>
@@ -90,6 +91,59 @@ void lrt__trace_init(void)
     pthread_once(&once, trace_init_once);
 }
 
+/*
+ * The statedump: one lrt:task_info per live task and one lrt:driver_select, emitted when
+ * a session starts recording lrt:task_info, so that tasks born before the recording (an
+ * accept loop, long-lived connections) are named in the trace, the way LTTng dumps the
+ * kernel's state at session start.
+ *
+ * A session "starts" for us when the event's tracepoint goes from disabled to enabled,
+ * or, while it is enabled, when its probe array changes: LTTng-UST 2.13 registers one
+ * probe per session recording the event (lttng_ust_tracepoint.probes, part of its base
+ * ABI) and publishes a new array whenever a session starts or stops recording it.  So a
+ * second session started while a first one records also gets its dump; the first one
+ * then holds the same tasks twice (task_info is a description, not a lifecycle event:
+ * readers keep the latest).  A session that stops while another records makes a dump
+ * too (the array changed); harmless for the same reason.
+ *
+ * Runs on the runtime thread inside lrt__trace_refresh (at start, at every I/O check and
+ * after every park), so a runtime parked with nothing to do dumps at its next wake-up.
+ * Cost when nobody traces: the refresh reads the event's state once more (one load and
+ * a not-taken branch every event interval and every park); nothing on the poll path.
+ * Cost of a dump: one event per live task, on the runtime thread, in one go: a million
+ * tasks make a million events at once, which a channel sized for the steady load may
+ * not hold (the lost events are reported by lrt-trace).
+ */
+static __attribute__((noinline, cold)) void statedump(struct lrt_runtime *rt)
+{
+    if (rt->io && rt->io->drv && lttng_ust_tracepoint_enabled(lrt, driver_select))
+        lttng_ust_do_tracepoint(lrt, driver_select, rt->io->drv->name, "statedump");
+    for (lrt__link *l = rt->tasks.next; l != &rt->tasks; l = l->next) {
+        const struct lrt_task *t = lrt__container_of(l, struct lrt_task, all);
+        unsigned st = t->state, wk = t->wait_kind;
+        if (st == LRT__FINISHED)
+            continue;
+        /* the event may be disabled by the session ending while we write */
+        if (!lttng_ust_tracepoint_enabled(lrt, task_info))
+            break;
+        lttng_ust_do_tracepoint(lrt, task_info, t->id, t->parent_id, t->name ? t->name : "task",
+                                t->file ? t->file : "?", t->line, t->func ? t->func : "?",
+                                st < LRT__STATE__COUNT ? lrt__state_names[st] : "?",
+                                wk < LRT__WAIT__COUNT ? lrt__wait_names[wk] : "?",
+                                wk != LRT__WAIT_NONE ? t->state_since : 0);
+    }
+}
+
+static __attribute__((noinline, cold)) void task_info_changed(struct lrt_runtime *rt, int on)
+{
+    const void *probes = on ? CMM_LOAD_SHARED(lttng_ust_tracepoint_lrt___task_info.probes) : NULL;
+    bool dump = on && (!rt->trace_info_on || probes != rt->trace_info_probes);
+    rt->trace_info_on = on;
+    rt->trace_info_probes = probes;
+    if (dump)
+        statedump(rt);
+}
+
 void lrt__trace_refresh(struct lrt_runtime *rt)
 {
     rt->trace_hot = lttng_ust_tracepoint_enabled(lrt, task_spawn) ||
@@ -97,6 +151,12 @@ void lrt__trace_refresh(struct lrt_runtime *rt)
                     lttng_ust_tracepoint_enabled(lrt, task_poll_end) ||
                     lttng_ust_tracepoint_enabled(lrt, task_wake) ||
                     lttng_ust_tracepoint_enabled(lrt, task_terminate);
+    /* the statedump's edge: off -> on, or another session (a new probe array) */
+    int on = lttng_ust_tracepoint_enabled(lrt, task_info);
+    if (LRT__UNLIKELY(on != rt->trace_info_on) ||
+        (LRT__UNLIKELY(on) &&
+         CMM_LOAD_SHARED(lttng_ust_tracepoint_lrt___task_info.probes) != rt->trace_info_probes))
+        task_info_changed(rt, on);
 }
 
 
