@@ -332,8 +332,7 @@ struct lrt_runtime {
     uint64_t next_job_id;
     lrt__link tasks;              /* registry (task.all) */
     int in_block_on;
-    /* trace.c's statedump: lrt:task_info's state and probe array at the last refresh
-     * (a new session that enables the event changes one or the other) */
+    /* trace.c's statedump: lrt:task_info's state and probes at the last refresh */
     int trace_info_on;
     const void *trace_info_probes;
     int shutting_down;

@@ -19,6 +19,7 @@
 #include "io.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -62,33 +63,54 @@ static void *load_next_to_self(char *err, size_t errlen)
     return h;
 }
 
+/* Load the provider unless it is there already: 0, or -ENOENT with the reason printed
+ * (@why names who asked).  Serialised: the runtime thread at LRT_TRACE=1 and the ticker
+ * at an lrt-trace record request may ask at the same time. */
+static int load_provider(const char *why)
+{
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    char err[PATH_MAX + 256] = "";
+    void *h = NULL;
+    int rc = 0;
+
+    pthread_mutex_lock(&mu);
+    if (!provider_loaded()) {
+        /* The provider is never dlclosed: call sites may be running probes at any time,
+         * and liblttng-ust does not support being unloaded while its threads run. */
+        h = load_next_to_self(err, sizeof(err));
+        if (!h)
+            h = dlopen(LRT__TP_SONAME, RTLD_NOW | RTLD_GLOBAL);
+        if (!h) {
+            const char *e = dlerror();
+            fprintf(stderr, "lrt: %s but %s could not be loaded (%s%s%s); tracing is off\n", why,
+                    LRT__TP_SONAME, err, *err ? "; " : "", e ? e : "not found");
+            rc = -ENOENT;
+        }
+    }
+    pthread_mutex_unlock(&mu);
+    return rc;
+}
+
 static void trace_init_once(void)
 {
     const char *env = getenv("LRT_TRACE");
-    char err[PATH_MAX + 256] = "";
-    void *h;
+    char why[64];
 
     if (!env || !*env || strcmp(env, "0") == 0)
         return;
-    if (provider_loaded())
-        return;
-    /* The provider is never dlclosed: call sites may be running probes at any time, and
-     * liblttng-ust does not support being unloaded while its threads run. */
-    h = load_next_to_self(err, sizeof(err));
-    if (!h)
-        h = dlopen(LRT__TP_SONAME, RTLD_NOW | RTLD_GLOBAL);
-    if (!h) {
-        const char *e = dlerror();
-        fprintf(stderr, "lrt: LRT_TRACE=%s but %s could not be loaded (%s%s%s); "
-                "tracing is off\n", env, LRT__TP_SONAME, err, *err ? "; " : "",
-                e ? e : "not found");
-    }
+    snprintf(why, sizeof(why), "LRT_TRACE=%.32s", env);
+    load_provider(why);
 }
 
 void lrt__trace_init(void)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, trace_init_once);
+}
+
+int lrt__trace_load(void)
+{
+    return load_provider("lrt-trace record asked for tracing");
 }
 
 /*
@@ -164,6 +186,11 @@ void lrt__trace_refresh(struct lrt_runtime *rt)
 
 void lrt__trace_init(void)
 {
+}
+
+int lrt__trace_load(void)
+{
+    return -ENOTSUP;
 }
 
 void lrt__trace_refresh(struct lrt_runtime *rt)
