@@ -471,8 +471,11 @@ static pid_t fork_child(char **argv)
         if (k != 1)
             _exit(127); /* the recorder gave up: never run untraced */
         setenv("LRT_TRACE", "1", 1);
-        if (g.flight)
-            setenv("LRT_FLIGHT_SESSION", g.session, 1);
+        if (g.flight) { /* the parent names the session after our pid, after the fork */
+            char name[64];
+            snprintf(name, sizeof name, "lrt-flight-%d", (int)getpid());
+            setenv("LRT_FLIGHT_SESSION", name, 1);
+        }
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
         signal(SIGHUP, SIG_DFL);
