@@ -285,6 +285,9 @@ static void trace_check(void)
     if (!err)
         fprintf(stderr, "lrt: tracing on, asked for by lrt-trace record%s%s\n",
                 name[0] ? "; flight recorder session " : "", name);
+    else if (err == -ENOTSUP)
+        fprintf(stderr, "lrt: lrt-trace record asked for tracing, but this liblrt was built without "
+                        "tracepoints (make TRACE=0)\n");
 }
 
 /* The ticker thread, about every ATTACH_CHECK_NS while a runtime exists. */
