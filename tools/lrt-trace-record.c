@@ -89,6 +89,19 @@ static void die(const char *fmt, ...)
     exit(1);
 }
 
+/* A bad argument: as die, exit status 2 (nothing was started yet). */
+static void usage_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void usage_die(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, PROG ": ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(2);
+}
+
 static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void note(const char *fmt, ...)
 {
@@ -573,7 +586,7 @@ static void parse_duration(const char *s)
     errno = 0;
     double d = strtod(s, &end);
     if (errno || end == s || *end || !isfinite(d) || d <= 0 || d > 366.0 * 86400)
-        die("--duration %s: expected seconds, > 0 (e.g. 10 or 0.5)", s);
+        usage_die("--duration %s: expected seconds, > 0 (e.g. 10 or 0.5)", s);
     g.duration = d;
 }
 
@@ -609,12 +622,12 @@ int main(int argc, char **argv)
         case O_FLIGHT: g.flight = true; break;
         case O_SUBBUF:
             if (!size_arg_ok(optarg))
-                die("--subbuf-size %s: expected a size such as 1M or 262144", optarg);
+                usage_die("--subbuf-size %s: expected a size such as 1M or 262144", optarg);
             g.subbuf = optarg;
             break;
         case O_NUMSUB:
             if (!size_arg_ok(optarg) || strpbrk(optarg, "kKMG"))
-                die("--num-subbuf %s: expected a count (a power of two, >= 2)", optarg);
+                usage_die("--num-subbuf %s: expected a count (a power of two, >= 2)", optarg);
             g.num_subbuf = optarg;
             break;
         case O_NOSUM: g.no_summary = true; break;
@@ -635,7 +648,7 @@ int main(int argc, char **argv)
         errno = 0;
         long pid = strtol(pid_arg, &end, 10);
         if (errno || end == pid_arg || *end || pid <= 0 || pid > INT_MAX)
-            die("-p %s: not a process id", pid_arg);
+            usage_die("-p %s: not a process id", pid_arg);
         g.pid = pid;
         check_target(pid, comm, sizeof comm);
         if (g.flight && !has_thread(pid, "lrt-stall"))
