@@ -247,7 +247,7 @@ say "lttng missing: $(cat "$tmp/e.err")"
 
 # ---- 7. flight recorder ------------------------------------------------------------------------------
 # -- CMD: showcase's checksum task blocks the runtime thread 1.2 s after its start
-rec --flight -o "$tmp/f1" -- "$SHOW" --block-after=1200 --block-for=1200 --exit-after=3000 \
+rec --flight -o "$tmp/f1" -- "$SHOW" --block-after=1200 --block-for=1500 --exit-after=3200 \
     >"$tmp/f1.out" 2>"$tmp/f1.err" || fail "record --flight -- CMD: $(tail -5 "$tmp/f1.err")"
 child=$(sed -n 's/.*recording command \([0-9]*\) .*/\1/p' "$tmp/f1.err")
 snap=$(sed -n 's/.*flight recorder: the trace before this stall is saved in \(.*\)$/\1/p' "$tmp/f1.err")
@@ -268,7 +268,7 @@ no_session_left "$child" "record --flight -- CMD"
 say "flight recorder (-- CMD): $(grep -c . "$tmp/f1.txt") events before the stall in $snap"
 
 # -p: a process started without LRT_TRACE, its stall detector on (showcase: 500 ms)
-start_bg "$tmp/s7.out" "$tmp/s7.err" env -u LRT_TRACE "$SHOW" --block-after=2500 --block-for=1000 --exit-after=4500
+start_bg "$tmp/s7.out" "$tmp/s7.err" env -u LRT_TRACE "$SHOW" --block-after=4000 --block-for=1500 --exit-after=6500
 show=$bg
 rec --flight --no-summary -o "$tmp/f2" -p "$show" >"$tmp/f2.out" 2>"$tmp/f2.err" ||
     fail "record --flight -p: $(tail -5 "$tmp/f2.err")"
@@ -280,7 +280,7 @@ events task_info "$snap" | grep -q 'name = "http_server"' || fail "record --flig
 say "flight recorder (-p, no LRT_TRACE at start): $snap"
 
 # a flight session that does not exist: one line, no crash
-LRT_FLIGHT_SESSION=lrt-flight-nonexistent-$$ "$SHOW" --block-after=300 --block-for=700 --exit-after=1500 \
+LRT_FLIGHT_SESSION=lrt-flight-nonexistent-$$ "$SHOW" --block-after=300 --block-for=1500 --exit-after=2500 \
     >"$tmp/s8.out" 2>"$tmp/s8.err" || fail "showcase with a missing flight session: exit $?: $(tail -3 "$tmp/s8.err")"
 grep -q "flight recorder: no snapshot: session 'lrt-flight-nonexistent-$$'" "$tmp/s8.err" ||
     fail "no clear line for a missing flight session: $(grep -v '^    #' "$tmp/s8.err")"
