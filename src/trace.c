@@ -66,14 +66,22 @@ static void *load_next_to_self(char *err, size_t errlen)
 /* Load the provider unless it is there already: 0, or -ENOENT with the reason printed
  * (@why names who asked).  Serialised: the runtime thread at LRT_TRACE=1 and the ticker
  * at an lrt-trace record request may ask at the same time. */
+static pthread_mutex_t load_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* A fork while the ticker was loading the provider: the child has no such thread. */
+static void load_mu_child(void)
+{
+    pthread_mutex_init(&load_mu, NULL);
+}
+
 static int load_provider(const char *why)
 {
-    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_t *mu = &load_mu;
     char err[PATH_MAX + 256] = "";
     void *h = NULL;
     int rc = 0;
 
-    pthread_mutex_lock(&mu);
+    pthread_mutex_lock(mu);
     if (!provider_loaded()) {
         /* The provider is never dlclosed: call sites may be running probes at any time,
          * and liblttng-ust does not support being unloaded while its threads run. */
@@ -87,7 +95,7 @@ static int load_provider(const char *why)
             rc = -ENOENT;
         }
     }
-    pthread_mutex_unlock(&mu);
+    pthread_mutex_unlock(mu);
     return rc;
 }
 
@@ -96,6 +104,7 @@ static void trace_init_once(void)
     const char *env = getenv("LRT_TRACE");
     char why[64];
 
+    pthread_atfork(NULL, NULL, load_mu_child);
     if (!env || !*env || strcmp(env, "0") == 0)
         return;
     snprintf(why, sizeof(why), "LRT_TRACE=%.32s", env);

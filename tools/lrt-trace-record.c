@@ -586,7 +586,7 @@ static void parse_duration(const char *s)
     errno = 0;
     double d = strtod(s, &end);
     if (errno || end == s || *end || !isfinite(d) || d <= 0 || d > 366.0 * 86400)
-        usage_die("--duration %s: expected seconds, > 0 (e.g. 10 or 0.5)", s);
+        usage_die("--duration %s: expected seconds, > 0 and at most a year (e.g. 10 or 0.5)", s);
     g.duration = d;
 }
 

@@ -59,8 +59,21 @@ static struct {
     unsigned seq;
 } fl = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
+/* A fork while a watchdog thread was taking a snapshot: the child has no such thread. */
+static void flight_child(void)
+{
+    pthread_mutex_init(&fl.mu, NULL);
+}
+
+static void flight_once(void)
+{
+    pthread_atfork(NULL, NULL, flight_child);
+}
+
 void lrt__flight_init(void)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, flight_once);
     pthread_mutex_lock(&fl.mu);
     if (!fl.env_read) {
         fl.env_read = true;
