@@ -303,8 +303,16 @@ static void ensure_sessiond(void)
     char out[4096];
     int rc = run_capture(argv, out, sizeof out);
     pid_t pid = read_pidfile(pidfile);
+    char why[600];
+    if (rc < 0)
+        snprintf(why, sizeof why, "%s", strerror(-rc));
+    else if (out[strspn(out, " \n")])
+        snprintf(why, sizeof why, "%s", last_line(out));
+    else
+        snprintf(why, sizeof why, "it exited with status %d and no message (too few file descriptors? "
+                 "ulimit -n is %ld)", rc, sysconf(_SC_OPEN_MAX));
     if (rc != 0 || !alive(pid))
-        die("could not start lttng-sessiond: %s%s", rc < 0 ? strerror(-rc) : last_line(out),
+        die("could not start lttng-sessiond: %s%s", why,
             geteuid() ? " (not root: a session daemon of your own traces only your own processes; "
                         "run as root, or join the tracing group and start root's)"
                       : "");
