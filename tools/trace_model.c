@@ -68,6 +68,9 @@ uint64_t tm_hist_pct(const struct tm_hist *h, double p)
     for (size_t i = 0; i < n; i++) {
         seen += h->b[i];
         if (seen >= rank) {
+            /* the max's own bucket: the exact max is the better answer */
+            if (i == hist_index(h->sub_bits, h->max))
+                return h->max;
             uint64_t v = hist_value(h->sub_bits, i);
             return v > h->max ? h->max : v;
         }
@@ -138,7 +141,7 @@ void tm_init(struct tm_model *m, const struct tm_filter *f)
 {
     memset(m, 0, sizeof(*m));
     m->filter = *f;
-    m->first_ts = m->last_ts = -1;
+    m->first_ts = m->last_ts = m->pass_first = m->pass_last = -1;
     m->from_abs = INT64_MIN;
     m->to_abs = INT64_MAX;
 }
@@ -410,6 +413,9 @@ bool tm_feed(struct tm_model *m, const struct tr_event *ev, struct tm_proc **pro
     p->events++;
     p->counts[ev->kind]++;
     m->events++;
+    if (m->pass_first < 0)
+        m->pass_first = ev->ts;
+    m->pass_last = ev->ts;
     return true;
 }
 

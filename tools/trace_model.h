@@ -85,6 +85,7 @@ struct tm_model {
     int64_t from_abs, to_abs;           /* the window, resolved at the first event */
     uint64_t events_read;               /* every lrt event, filters or not */
     uint64_t events;                    /* events that passed the filters */
+    int64_t pass_first, pass_last;      /* their first and last timestamps, -1: none */
     struct tm_proc **procs;
     size_t n_procs, cap_procs;
     struct tm_task **tab;               /* (vpid, id) -> latest task of that id */

@@ -464,7 +464,7 @@ json_t *ts_json(struct tm_model *m, const char *source, json_t *warnings)
     }
     json_t *o = json_pack("{s:s,s:I,s:I,s:I,s:o,s:O,s:o}", "source", source, "events",
                           (json_int_t)m->events, "start_ns", (json_int_t)m->first_ts,
-                          "duration_ns", (json_int_t)(m->first_ts >= 0 ? m->last_ts - m->first_ts : 0),
+                          "duration_ns", (json_int_t)(m->pass_first >= 0 ? m->pass_last - m->pass_first : 0),
                           "lost", ts_lost_json(m), "warnings", warnings, "processes", procs);
     return o;
 }
