@@ -16,6 +16,7 @@
 #include <babeltrace2/babeltrace.h>
 #include <errno.h>
 #include <ftw.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -365,15 +366,14 @@ static bt_graph_simple_sink_component_consume_func_status consume(bt_message_ite
     return BT_GRAPH_SIMPLE_SINK_COMPONENT_CONSUME_FUNC_STATUS_OK;
 }
 
-/* The root cause of the current thread's libbabeltrace2 error on one line (the oldest
- * cause: "Failed to index CTF stream file ..."), or fallback; clears the error. */
+/* The root cause of the current thread's libbabeltrace2 error on one line (cause 0, the
+ * first appended, deepest: "Failed to index CTF stream file ..."), or fallback; clears the error. */
 static void bt_message_of_error(char *buf, size_t len, const char *fallback)
 {
     const bt_error *err = bt_current_thread_take_error();
     const char *m = NULL;
     if (err && bt_error_get_cause_count(err) > 0)
-        m = bt_error_cause_get_message(
-            bt_error_borrow_cause_by_index(err, bt_error_get_cause_count(err) - 1));
+        m = bt_error_cause_get_message(bt_error_borrow_cause_by_index(err, 0));
     snprintf(buf, len, "%s", m && *m ? m : fallback);
     for (char *p = buf; *p; p++)
         if (*p == '\n' || *p == '\t')
@@ -419,6 +419,61 @@ static void free_found(void)
     free(found_dirs);
     found_dirs = NULL;
     n_found = cap_found = 0;
+}
+
+/* libbabeltrace2 2.0.4 loops forever (fwrite of 0 bytes) on a packetized metadata file
+ * whose last packet is cut short: check every packet fits in the file first.  Packet
+ * header (CTF 1.8 § 7.1): magic, uuid[16], checksum, content_size, packet_size (bits),
+ * 5 one-byte fields = 37 bytes.  Returns 0 or -1 with the reason in why. */
+static int check_metadata(const char *dir, const char **why)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/metadata", dir);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        *why = "cannot open the metadata file";
+        return -1;
+    }
+    int rc = 0;
+    unsigned char h[37];
+    long off = 0;
+    *why = NULL;
+    for (;;) {
+        size_t n = fread(h, 1, sizeof(h), f);
+        if (n == 0)
+            break;
+        uint32_t magic = (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 24;
+        bool le = magic == 0x75D11D57u, be = magic == 0x571DD175u;
+        if (!le && !be)
+            break;  /* plain-text metadata (or garbage): the CTF parser judges it */
+        if (n < sizeof(h)) {
+            rc = -1;
+            break;
+        }
+#define U32(p) (le ? ((uint32_t)(p)[0] | (uint32_t)(p)[1] << 8 | (uint32_t)(p)[2] << 16 | (uint32_t)(p)[3] << 24) \
+                   : ((uint32_t)(p)[3] | (uint32_t)(p)[2] << 8 | (uint32_t)(p)[1] << 16 | (uint32_t)(p)[0] << 24))
+        uint32_t content = U32(h + 24), packet = U32(h + 28);
+#undef U32
+        if (packet % 8 || content > packet || content < sizeof(h) * 8 || packet / 8 > 1u << 30) {
+            rc = -1;
+            break;
+        }
+        off += (long)(packet / 8);
+        if (fseek(f, off, SEEK_SET) != 0) {
+            rc = -1;
+            break;
+        }
+        /* the packet must be entirely in the file */
+        int c = off > 0 ? (fseek(f, off - 1, SEEK_SET), fgetc(f)) : 0;
+        if (c == EOF) {
+            rc = -1;
+            break;
+        }
+    }
+    fclose(f);
+    if (rc < 0)
+        *why = "the metadata file is cut short or corrupt (a metadata packet extends past its end)";
+    return rc;
 }
 
 /* ---- the graph ------------------------------------------------------------------------ */
@@ -486,6 +541,14 @@ int tr_read(const char *source, bool live, tr_event_fn ev_fn, tr_lost_fn lost_fn
             return -1;
         }
         qsort(found_dirs, n_found, sizeof(*found_dirs), cmp_str);
+        for (size_t i = 0; i < n_found; i++) {
+            const char *why;
+            if (check_metadata(found_dirs[i], &why) < 0) {
+                snprintf(err, errlen, "cannot open trace %s: %s", found_dirs[i], why);
+                free_found();
+                return -1;
+            }
+        }
     }
     if (bt_plugin_find("ctf", BT_TRUE, BT_TRUE, BT_TRUE, BT_TRUE, BT_FALSE, &ctf) != BT_PLUGIN_FIND_STATUS_OK ||
         bt_plugin_find("utils", BT_TRUE, BT_TRUE, BT_TRUE, BT_TRUE, BT_FALSE, &utils) != BT_PLUGIN_FIND_STATUS_OK) {
