@@ -62,6 +62,7 @@ RUNNER := $(BUILD)/tests/lrt-tests
 TEST_PROGS := $(BUILD)/tests/stdio_echo $(BUILD)/tests/deadlock_demo $(BUILD)/tests/core_victim
 
 .PHONY: all deps deps-check demo test check-unit check-scripts check-exports check-layering check-valgrind bench bench-trace \
+        bench-trace-analysis \
         install uninstall clean
 all: $(SO) $(A) $(TPSO) $(TOOLS) $(EXAMPLES) $(RUNNER) $(TEST_PROGS)
 
@@ -244,6 +245,11 @@ bench-trace: deps-check
 	$(Q)for b in build/bench-trace build/bench-notrace; do $(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -O2 -g \
 	    -o $$b/trace_cost bench/trace_cost.c -L$$b -llrt -Wl,-rpath,'$$ORIGIN'; done
 	@echo "built build/bench-trace/trace_cost and build/bench-notrace/trace_cost (see docs/tracing.md)"
+	$(Q)$(MAKE) --no-print-directory bench-trace-analysis
+
+# lrt-trace on a 5.6M-event trace recorded by trace_cost (docs/tracing.md § lrt-trace speed)
+bench-trace-analysis: deps-check $(BUILD)/tools/lrt-trace
+	$(Q)BENCH_BUILD=build/bench-trace BUILD=$(BUILD) bench/trace_analysis.sh
 
 # ---- install -----------------------------------------------------------------------
 # Only what is installed is built: no test runner, so no test-only packages.  lrt.pc is
