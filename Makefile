@@ -59,7 +59,8 @@ A    := $(BUILD)/liblrt.a
 TPSO := $(BUILD)/liblrt-tp.so
 RUNNER := $(BUILD)/tests/lrt-tests
 # programs the shell tests run (tests/t-*.sh), not part of the CUnit runner
-TEST_PROGS := $(BUILD)/tests/stdio_echo $(BUILD)/tests/deadlock_demo $(BUILD)/tests/core_victim
+TEST_PROGS := $(BUILD)/tests/stdio_echo $(BUILD)/tests/deadlock_demo $(BUILD)/tests/core_victim \
+              $(BUILD)/tests/trace_fake
 
 .PHONY: all deps deps-check demo test check-unit check-scripts check-exports check-layering check-valgrind bench bench-trace \
         bench-trace-analysis \

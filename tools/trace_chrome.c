@@ -58,8 +58,6 @@ struct tc_writer {
         bool runtime;
     } threads[MAX_THREADS * 8];
     size_t n_threads;
-    int64_t procs_named[64];
-    size_t n_procs_named;
     struct slot jobs[CACHE], begins[CACHE], remotes[CACHE], parks[CACHE];
 };
 
@@ -192,11 +190,9 @@ static int64_t track(const struct tm_task *t)
 
 static void name_process(struct tc_writer *w, struct tm_proc *p)
 {
-    for (size_t i = 0; i < w->n_procs_named; i++)
-        if (w->procs_named[i] == p->vpid)
-            return;
-    if (w->n_procs_named < sizeof(w->procs_named) / sizeof(w->procs_named[0]))
-        w->procs_named[w->n_procs_named++] = p->vpid;
+    if (p->chrome_named)
+        return;
+    p->chrome_named = true;
     char name[300];
     snprintf(name, sizeof(name), "%s (pid %" PRId64 ")", p->procname ? p->procname : "lrt", p->vpid);
     emit_json(w, json_pack("{s:s,s:s,s:I,s:i,s:{s:s}}", "ph", "M", "name", "process_name", "pid",

@@ -61,6 +61,7 @@ struct tm_proc {
     size_t n_tasks, cap_tasks;
     char *driver, *driver_reason;   /* last driver_select */
     void *summary;          /* trace_summary.c's per-process state */
+    bool chrome_named;      /* trace_chrome.c wrote its process_name */
 };
 
 struct tm_filter {
