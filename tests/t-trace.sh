@@ -360,6 +360,21 @@ for b in "$tmp/bad/nonexistent" "$tmp/bad/file" "$tmp/bad/empty" "$tmp/bad/noctf
 done
 say "lrt-trace refuses bad inputs: $(cat "$tmp/bad.err")"
 
+# `lrt-trace record ARGS` runs lrt-trace-record ARGS from lrt-trace's own directory
+mkdir -p "$tmp/recbin"
+cp "$TOOL" "$tmp/recbin/lrt-trace"
+"$tmp/recbin/lrt-trace" record -p 1 >/dev/null 2>"$tmp/rec.err"
+rc=$?
+[ $rc = 1 ] && grep -q "cannot run $tmp/recbin/lrt-trace-record" "$tmp/rec.err" ||
+    fail "lrt-trace record without lrt-trace-record: exit $rc, $(cat "$tmp/rec.err")"
+printf '#!/bin/sh\necho "record: $0 $*"\n' >"$tmp/recbin/lrt-trace-record"
+chmod +x "$tmp/recbin/lrt-trace-record"
+out=$("$tmp/recbin/lrt-trace" record --duration 2 -- cmd 'a b')
+[ "$out" = "record: $tmp/recbin/lrt-trace-record --duration 2 -- cmd a b" ] ||
+    fail "lrt-trace record did not run its sibling with the arguments: '$out'"
+"$TOOL" --help | grep -q 'record' || fail "lrt-trace --help does not mention record"
+say "lrt-trace record runs lrt-trace-record"
+
 # ---- 3c. a session started while the program runs: hot events begin within moments ----
 # (spawn/poll/wake/terminate sit behind the runtime's gate, refreshed at every I/O check
 # and park: the showcase's client task wakes every 200 ms, so 1.5 s must show its polls)
