@@ -462,7 +462,11 @@ say "two processes split: $(grep '^=== process' "$tmp/two.txt" | tr '\n' ';')"
 # io_submit/io_complete are summarised per op.
 sess=lrt-t-trace-fake-$$
 create_session "$sess" "$tmp/fake" --output="$tmp/fake"
-LD_PRELOAD=$TPSO "$BUILD/tests/trace_fake" >"$tmp/fake.out" 2>&1 || fail "trace_fake: $(cat "$tmp/fake.out")"
+preload=$TPSO
+case "$SANITIZE" in   # ASan must come first in the initial library list
+*address*) preload="$(${CC:-gcc} -print-file-name=libasan.so) $TPSO" ;;
+esac
+LD_PRELOAD=$preload "$BUILD/tests/trace_fake" >"$tmp/fake.out" 2>&1 || fail "trace_fake: $(cat "$tmp/fake.out")"
 destroy_session "$sess"
 "$TOOL" summary --json "$tmp/fake" >"$tmp/fake.json" 2>"$tmp/fake.err" || fail "lrt-trace summary (fake): $(cat "$tmp/fake.err")"
 "$TOOL" summary "$tmp/fake" >"$tmp/fake.txt" 2>/dev/null || fail "lrt-trace summary (fake, text)"
