@@ -46,7 +46,8 @@ struct tm_task {
     int64_t pending_wake;   /* first wake since the last poll end, -1: none */
     uint64_t events;        /* that passed the filters */
     uint64_t polls, busy, max_poll;
-    struct tm_hist wake;    /* wake -> poll latency */
+    struct tm_hist wake;    /* wake -> poll latency; buckets freed at terminate */
+    uint64_t wake_p50, wake_p99;        /* kept when the buckets are freed */
     uint32_t results[TM_MAX_LABEL], wakers[TM_MAX_LABEL];
     void *chrome;           /* trace_chrome.c's per-task state */
 };
