@@ -186,11 +186,12 @@ def check_two(args):
             bad.append("%s: tasks merged or duplicated: %s" % (name, sorted(zip(ids, names))))
         if any(t["polls"] != sum(t["poll_results"].values()) for t in p["tasks"]):
             bad.append("%s: a task's polls do not match its poll ends (merged?)" % name)
-        if p["longest_polls"][0]["name"] != "hog" \
+        # (which poll is longest depends on the scheduling of two programs on the machine)
+        own = {(t["id"], t["name"]) for t in p["tasks"]}
+        if any((lp["task_id"], lp["name"]) not in own for lp in p["longest_polls"]) \
                 or p["event_counts"]["task_spawn"] != len(p["tasks"]):
-            bad.append("%s: longest poll %s, %d spawns for %d tasks" % (
-                name, p["longest_polls"][0]["name"], p["event_counts"]["task_spawn"],
-                len(p["tasks"])))
+            bad.append("%s: longest polls of other tasks %s, %d spawns for %d tasks" % (
+                name, p["longest_polls"][:2], p["event_counts"]["task_spawn"], len(p["tasks"])))
     if sum(p["events"] for p in s["processes"]) != s["events"]:
         bad.append("per-process events do not add up")
     pn = {e["pid"]: e["args"]["name"] for e in c if e["ph"] == "M" and e["name"] == "process_name"}
