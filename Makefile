@@ -50,16 +50,20 @@ TEST_OBJS := $(patsubst tests/%,$(BUILD)/obj/tests/%.o,$(TEST_SRCS))
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 # tools/agent_conn.c is not a program: the dump agent's client, linked into each tool
 TOOL_LIB := tools/agent_conn.c
-TOOLS    := $(patsubst tools/%.c,$(BUILD)/tools/%,$(filter-out $(TOOL_LIB),$(wildcard tools/*.c)))
+# tools/trace_*.c are lrt-trace's modules (trace_record* belongs to lrt-trace-record)
+TRACE_SRCS := $(filter-out tools/trace_record%,$(wildcard tools/trace_*.c))
+TOOLS    := $(patsubst tools/%.c,$(BUILD)/tools/%,$(filter-out $(TOOL_LIB) tools/trace_%.c,$(wildcard tools/*.c)))
 
 SO   := $(BUILD)/liblrt.so
 A    := $(BUILD)/liblrt.a
 TPSO := $(BUILD)/liblrt-tp.so
 RUNNER := $(BUILD)/tests/lrt-tests
 # programs the shell tests run (tests/t-*.sh), not part of the CUnit runner
-TEST_PROGS := $(BUILD)/tests/stdio_echo $(BUILD)/tests/deadlock_demo $(BUILD)/tests/core_victim
+TEST_PROGS := $(BUILD)/tests/stdio_echo $(BUILD)/tests/deadlock_demo $(BUILD)/tests/core_victim \
+              $(BUILD)/tests/trace_fake
 
 .PHONY: all deps deps-check demo test check-unit check-scripts check-exports check-layering check-valgrind bench bench-trace \
+        bench-trace-analysis \
         install uninstall clean
 all: $(SO) $(A) $(TPSO) $(TOOLS) $(EXAMPLES) $(RUNNER) $(TEST_PROGS)
 
@@ -139,6 +143,14 @@ $(BUILD)/examples/%: examples/%.c $(SO) | deps-check
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) $(STACK_CLASH) $(CFLAGS) $(SANFLAGS) -MMD -MP -o $@ $< \
 	    -L$(BUILD) -llrt -Wl,-rpath,'$$ORIGIN/..:$$ORIGIN/../lib'
+
+# lrt-trace reads traces with libbabeltrace2 and writes gzip with zlib (the tools tier of
+# setup-deps.sh); it does not link liblrt
+$(BUILD)/tools/lrt-trace: tools/lrt-trace.c $(TRACE_SRCS) $(wildcard tools/trace_*.h) | deps-check
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) $(STACK_CLASH) $(CFLAGS) $(SANFLAGS) -MMD -MP -o $@ \
+	    tools/lrt-trace.c $(TRACE_SRCS) -lbabeltrace2 -ljansson -lz
 
 # lrt-top draws with ncurses (libncurses-dev, the tools tier of setup-deps.sh)
 $(BUILD)/tools/lrt-top: TOOL_LDLIBS := -lncurses
@@ -234,6 +246,11 @@ bench-trace: deps-check
 	$(Q)for b in build/bench-trace build/bench-notrace; do $(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -O2 -g \
 	    -o $$b/trace_cost bench/trace_cost.c -L$$b -llrt -Wl,-rpath,'$$ORIGIN'; done
 	@echo "built build/bench-trace/trace_cost and build/bench-notrace/trace_cost (see docs/tracing.md)"
+	$(Q)$(MAKE) --no-print-directory bench-trace-analysis
+
+# lrt-trace on a 5.6M-event trace recorded by trace_cost (docs/tracing.md § lrt-trace speed)
+bench-trace-analysis: deps-check $(BUILD)/tools/lrt-trace
+	$(Q)BENCH_BUILD=build/bench-trace BUILD=$(BUILD) bench/trace_analysis.sh
 
 # ---- install -----------------------------------------------------------------------
 # Only what is installed is built: no test runner, so no test-only packages.  lrt.pc is
@@ -261,7 +278,7 @@ install: $(INSTALL_BIN)
 	    'Libs: -L$${libdir} -llrt' 'Libs.private: -lpthread -ldl' \
 	    'Cflags: -I$${includedir} $(STACK_CLASH)' > $(DESTDIR)$(LIBDIR)/pkgconfig/lrt.pc
 	chmod 644 $(DESTDIR)$(LIBDIR)/pkgconfig/lrt.pc
-	install -m 755 $(TOOLS) tools/lrt-trace $(DESTDIR)$(BINDIR)/
+	install -m 755 $(TOOLS) $(DESTDIR)$(BINDIR)/
 	install -d $(DESTDIR)$(DATADIR)
 	install -m 644 tools/lrt-gdb.py $(DESTDIR)$(DATADIR)/
 	install -d $(DESTDIR)$(DOCDIR)

@@ -41,6 +41,7 @@ expect_stop "liblttng-ust-dev"                 # `make` of a fresh tree
 expect_stop "libunwind-dev libcunit1-dev" all  # one line names every missing package
 expect_stop "libdw-dev" install PREFIX="$tmp/p"
 expect_stop "libncurses-dev" install PREFIX="$tmp/p"   # lrt-top
+expect_stop "libbabeltrace2-dev zlib1g-dev" install PREFIX="$tmp/p"   # lrt-trace
 expect_stop "libjansson-dev" bench
 expect_stop "libcunit1-dev" check-unit
 

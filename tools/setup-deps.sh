@@ -1,10 +1,11 @@
 #!/bin/sh
 # setup-deps.sh [--check] [TIER...] - the Debian packages lrt needs, by what is being done:
 #   lib    build liblrt.so/.a and the LTTng provider liblrt-tp.so (and the examples)
-#   tools  build lrt-dump (libdw) and lrt-top (ncurses); lrt-trace needs python3-bt2 only
-#          when it runs
+#   tools  build lrt-dump (libdw), lrt-top (ncurses) and lrt-trace (libbabeltrace2, whose
+#          runtime package brings the ctf/utils plugins it loads; zlib for gzip export)
 #   tests  build the CUnit runner
-#   check  run the whole suite (make test): LTTng, babeltrace2, jsonschema, valgrind,
+#   check  run the whole suite (make test): LTTng, babeltrace2, python3-bt2 (t-trace.sh
+#          checks raw traces with it), jsonschema, valgrind,
 #          redis-tools (redis-cli and redis-benchmark drive examples/kv in t-kv.sh),
 #          gdb (with gcore: tests/t-core.sh; lrt-dump --core needs it at run time),
 #          tmux (tests/t-top.sh drives lrt-top in a real terminal)...
@@ -22,7 +23,7 @@ PKGS=""
 for tier in "$@"; do
     case $tier in
     lib)   PKGS="$PKGS gcc make libc6-dev liblttng-ust-dev libunwind-dev libjansson-dev" ;;
-    tools) PKGS="$PKGS libdw-dev libncurses-dev" ;;
+    tools) PKGS="$PKGS libdw-dev libncurses-dev libbabeltrace2-dev zlib1g-dev" ;;
     tests) PKGS="$PKGS libcunit1-dev" ;;
     check) PKGS="$PKGS pkg-config lttng-tools babeltrace2 python3-bt2 python3-jsonschema \
 util-linux valgrind redis-tools gdb tmux" ;;
