@@ -17,13 +17,14 @@
 #     the stall report names it, and it holds the events that led to the stall; a flight
 #     session that does not exist is one line in the report, not a crash.
 # Takes the machine-wide lttng lock of t-trace.sh for its whole run.  Environment: BUILD
-# (default build), SANITIZE, RECORD (default $BUILD/tools/lrt-trace-record), KEEP=1.
+# (default build), SANITIZE, KEEP=1.  Every recording goes through `lrt-trace record` (which runs
+# lrt-trace-record, its sibling), as a user types it.
 set -u
 
 cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
 SANITIZE=${SANITIZE:-}
-RECORD=${RECORD:-$BUILD/tools/lrt-trace-record}
+RECORD=("$BUILD/tools/lrt-trace" record)
 SHOW=$BUILD/examples/showcase
 DEMO=$BUILD/examples/trace_demo
 
@@ -37,10 +38,7 @@ fail() {
 for c in lttng lttng-sessiond babeltrace2; do
     command -v "$c" >/dev/null || fail "$c is not installed (make deps)"
 done
-for f in "$RECORD" "$SHOW" "$DEMO"; do [ -x "$f" ] || fail "$f is not built"; done
-# The summary comes from the sibling lrt-trace once it is a built program; until then the
-# script in tools/.
-[ -x "$(dirname "$RECORD")/lrt-trace" ] || export LRT_TRACE_TOOL=${LRT_TRACE_TOOL:-tools/lrt-trace}
+for f in "${RECORD[0]}" "$BUILD/tools/lrt-trace-record" "$SHOW" "$DEMO"; do [ -x "$f" ] || fail "$f is not built"; done
 
 exec 9>"/tmp/lrt-t-trace.$(id -u).lock"
 flock -w 600 9 || fail "another lttng test holds the lock for 10 minutes"
@@ -92,7 +90,7 @@ export LTTNG_UST_REGISTER_TIMEOUT=10000
 export LRT_DUMP_DIR=$tmp/req # where the targets look for requests (and dump sockets)
 
 TIMEOUT=$(command -v timeout)
-rec() { "$TIMEOUT" -k 5 120 "$RECORD" "$@"; }
+rec() { "$TIMEOUT" -k 5 120 "${RECORD[@]}" "$@"; }
 # events NAME DIR: the lines of event lrt:NAME in the trace under DIR
 events() { babeltrace2 "$2" 2>/dev/null | grep "lrt:$1:"; }
 no_session_left() {
@@ -173,11 +171,14 @@ grep -q 'name = "nightly_report".*state = "suspended", wait = "sleep", wait_sinc
 events driver_select "$tmp/t2" | grep -q 'driver = "[a-z_]*", reason = "statedump"' ||
     fail "statedump: no driver_select"
 [ "$(events task_poll_begin "$tmp/t2" | wc -l)" -gt 3 ] || fail "record -p: no polls after the provider loaded"
+# the summary printed at the end names them too (lrt-trace reads task_info), not "task ?:0"
+grep -Eq "http_server .*showcase\.c:[0-9]+" "$tmp/r2.out" ||
+    fail "record -p: the summary does not name http_server with its spawn site: $(grep -m3 http_server "$tmp/r2.out")"
 no_session_left "$show" "record -p"
 say "record -p of a process without LRT_TRACE: $(wc -l <"$tmp/t2.info") tasks named by the statedump"
 
 # ---- 3. record -p stopped by SIGTERM ---------------------------------------------------------------
-"$RECORD" -o "$tmp/t3" -p "$show" >"$tmp/r3.out" 2>"$tmp/r3.err" & # no timeout(1): it is our signal's target
+"${RECORD[@]}" -o "$tmp/t3" -p "$show" >"$tmp/r3.out" 2>"$tmp/r3.err" & # no timeout(1): it is our signal's target
 recpid=$!
 pids+=("$recpid")
 for _ in $(seq 200); do grep -q "recording process" "$tmp/r3.err" && break; sleep 0.05; done
@@ -241,7 +242,7 @@ check_err "negative duration" "expected seconds" --duration -1 -- "$SHOW"
 check_err "no target" "either -p PID or -- CMD" -o "$tmp/e5"
 check_err "existing trace" "already holds a trace" -o "$tmp/t1" -- "$SHOW"
 lttng list 2>/dev/null | grep -qE "lrt-record-[0-9]+-" && fail "a failed record left a session: $(lttng list | grep lrt-record)"
-env PATH=/nonexistent "$RECORD" -o "$tmp/e6" -- "$SHOW" >"$tmp/e.out" 2>"$tmp/e.err" && fail "lttng missing: exit 0"
+env PATH=/nonexistent "${RECORD[@]}" -o "$tmp/e6" -- "$SHOW" >"$tmp/e.out" 2>"$tmp/e.err" && fail "lttng missing: exit 0"
 grep -q "lttng is not installed" "$tmp/e.err" || fail "lttng missing: unclear message: $(cat "$tmp/e.err")"
 say "lttng missing: $(cat "$tmp/e.err")"
 
