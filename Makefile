@@ -40,7 +40,7 @@ STACK_CLASH := $(shell $(CC) -fstack-clash-protection -E -x c /dev/null >/dev/nu
 CPPFLAGS += -Iinclude -Isrc -Itracepoints -D_GNU_SOURCE -DLTTNG_UST_COMPAT_API_VERSION=1 \
             -DLRT_TRACE_ENABLED=$(TRACE)
 ALLCFLAGS = -std=gnu11 $(WARN) $(STACK_CLASH) $(CFLAGS) $(SANFLAGS) -fPIC -fvisibility=hidden -MMD -MP
-LDLIBS   := -lunwind -ljansson -lpthread -ldl
+LDLIBS   := -lunwind -ljansson -luring -lpthread -ldl
 
 LIB_SRCS := $(wildcard src/*.c src/diag/*.c) src/context_x86_64.S
 LIB_OBJS := $(patsubst src/%,$(BUILD)/obj/%.o,$(LIB_SRCS))
