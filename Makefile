@@ -263,7 +263,7 @@ install: $(INSTALL_BIN)
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCDIR)' '' \
 	    'Name: lrt' \
 	    'Description: single-threaded stackful async runtime for C, built to be diagnosed' \
-	    'Version: 0.1.0' 'Requires.private: libunwind jansson' \
+	    'Version: 0.1.0' 'Requires.private: libunwind jansson liburing' \
 	    'Libs: -L$${libdir} -llrt' 'Libs.private: -lpthread -ldl' \
 	    'Cflags: -I$${includedir} $(STACK_CLASH)' > $(DESTDIR)$(LIBDIR)/pkgconfig/lrt.pc
 	chmod 644 $(DESTDIR)$(LIBDIR)/pkgconfig/lrt.pc
