@@ -57,6 +57,8 @@ struct lrt__driver_op {
     size_t len;
     uint64_t off;      /* PREAD/PWRITE */
     int flags;         /* MSG_* (RECV/SEND/RECVMSG/SENDMSG) */
+    bool poll_first;   /* RECV: the socket was just found empty: wait for data before the
+                          first attempt (a hint; ignored where the kernel lacks it) */
     struct sockaddr *addr; /* ACCEPT/CONNECT */
     socklen_t *addrlen;    /* ACCEPT; CONNECT: addrlen_v */
     socklen_t addrlen_v;

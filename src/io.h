@@ -33,6 +33,8 @@ enum {
     REG_TOGGLE = 1u << 7,  /* pipe/tty /proc could not reopen: O_NONBLOCK around each attempt */
     REG_COMPL = 1u << 8,   /* socket on a completion backend: read/write/accept are
                               submitted operations (io_uring_ops.c), not readiness waits */
+    REG_DRAINED = 1u << 9, /* REG_COMPL: the last recv was short (the socket is empty):
+                              the next one asks the kernel to wait for data first */
 };
 
 struct reg {

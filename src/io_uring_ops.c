@@ -54,6 +54,7 @@ ssize_t lrt__uop_io(struct lrt__io *io, struct reg *r, struct lrt_task *t, int o
     u.d.len = a->n;
     u.d.off = 0;
     u.d.flags = 0;
+    u.d.poll_first = (r->flags & REG_DRAINED) != 0;
     u.d.addr = NULL;
     u.d.addrlen = NULL;
     u.d.addrlen_v = 0;
@@ -101,8 +102,11 @@ ssize_t lrt__uop_io(struct lrt__io *io, struct reg *r, struct lrt_task *t, int o
                 close((int)res); /* nobody will ever see it */
             return -EBADF;
         }
-        if (LRT__LIKELY(res >= 0))
+        if (LRT__LIKELY(res >= 0)) {
+            if (op == OP_READ) /* a short read drained it (io.c's rule for epoll) */
+                r->flags = (size_t)res < u.d.len ? r->flags | REG_DRAINED : r->flags & ~(uint32_t)REG_DRAINED;
             return res;
+        }
         /* interrupted: say why (-ECANCELED, -ETIMEDOUT) unless the operation failed on
          * its own; a connection that died in the backlog is not the listener's error,
          * nor EINTR of an operation an io-wq worker ran: try again */

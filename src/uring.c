@@ -46,10 +46,11 @@ struct lrt__driver {
     size_t polls;    /* multishot polls armed */
     size_t inflight; /* operations submitted and not yet completed */
     int level_fd;    /* the fd added "level" (the notifier): re-armed if its poll ends */
+    bool poll_first; /* IORING_RECVSEND_POLL_FIRST (5.19): implied by DEFER_TASKRUN (6.1) */
     uint64_t level_key;
 };
 
-static int ring_init(struct io_uring *ring)
+static int ring_init(struct io_uring *ring, bool *defer)
 {
     /* newest flags first; EINVAL: a kernel without some of them */
     static const unsigned flags[] = {
@@ -64,6 +65,7 @@ static int ring_init(struct io_uring *ring)
         p.flags = flags[i] | IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
         p.cq_entries = 4 * URING_ENTRIES;
         e = io_uring_queue_init_params(URING_ENTRIES, ring, &p);
+        *defer = i == 0;
         if (e == 0 && !(p.features & IORING_FEAT_EXT_ARG)) {
             /* before 5.11: a timed wait would cost a timeout request per park */
             io_uring_queue_exit(ring);
@@ -76,7 +78,8 @@ static int ring_init(struct io_uring *ring)
 int lrt__uring_probe(void)
 {
     struct io_uring ring;
-    int e = ring_init(&ring);
+    bool defer;
+    int e = ring_init(&ring, &defer);
     if (e == 0)
         io_uring_queue_exit(&ring);
     return e;
@@ -87,7 +90,7 @@ static int ur_init(struct lrt__driver **out)
     struct lrt__driver *d = calloc(1, sizeof *d);
     if (!d)
         return -ENOMEM;
-    int e = ring_init(&d->ring);
+    int e = ring_init(&d->ring, &d->poll_first);
     if (e < 0) {
         free(d);
         return e;
@@ -207,6 +210,11 @@ static int ur_submit(struct lrt__driver *d, struct lrt__driver_op *op)
     switch (op->op) {
     case LRT__IO_RECV:
         io_uring_prep_recv(sqe, op->fd, op->buf, op->len, op->flags);
+        /* An empty socket: skip the attempt that would fail and arm the wait at once
+         * (the echo pattern: the next request is not there yet when the reply is sent;
+         * about a tenth of the kernel time per request at 1000 connections). */
+        if (op->poll_first && d->poll_first)
+            sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
         break;
     case LRT__IO_SEND:
         io_uring_prep_send(sqe, op->fd, op->buf, op->len, op->flags);
