@@ -48,10 +48,14 @@ static void hold_until_done(struct lrt_task *t, struct lrt__uop *u, int fd)
 ssize_t lrt__uop_io(struct lrt__io *io, struct reg *r, struct lrt_task *t, int op,
                     struct op_args *a, int64_t timeout_ms)
 {
+    if (op != OP_ACCEPT && a->n == 0)
+        return -EAGAIN; /* nothing to move: io.c's attempt answers at once, as recv(2) */
     struct lrt__uop u;
     u.d.fd = r->iofd;
     u.d.buf = a->buf;
-    u.d.len = a->n;
+    /* an SQE carries a 32-bit length: clamp as read(2) does (MAX_RW_COUNT), never let
+     * 4 GiB wrap to a 0-byte read that looks like EOF */
+    u.d.len = a->n > 0x7ffff000u ? 0x7ffff000u : a->n;
     u.d.off = 0;
     u.d.flags = 0;
     u.d.poll_first = (r->flags & REG_DRAINED) != 0;

@@ -536,6 +536,34 @@ static void shutdown_cancels_operations_in_flight(void)
     close(sv[1]);
 }
 
+/* A length beyond what one operation can carry (the ring's 32-bit length) is clamped
+ * as read(2) clamps it, not truncated: 4 GiB must not become a 0-byte read. */
+static void *huge_len_root(void *arg)
+{
+    (void)arg;
+    int sv[2];
+    stream_pair(sv);
+    CU_ASSERT_EQUAL(send(sv[1], "hello", 5, 0), 5);
+    char buf[16];
+    CU_ASSERT_EQUAL(lrt_read(sv[0], buf, (size_t)1 << 32), 5);
+    CU_ASSERT_EQUAL(send(sv[1], "again", 5, 0), 5);
+    CU_ASSERT_EQUAL(lrt_read(sv[0], buf, ((size_t)1 << 32) + 3), 5);
+    /* room for nothing: as on epoll (recv(2) of 0 bytes says EAGAIN on an empty socket,
+     * so the call waits for data), then 0 once data is there, which stays unread */
+    CU_ASSERT_EQUAL(lrt_read_timeout(sv[0], buf, 0, 20), -ETIMEDOUT);
+    CU_ASSERT_EQUAL(send(sv[1], "x", 1, 0), 1);
+    CU_ASSERT_EQUAL(lrt_read_timeout(sv[0], buf, 0, 2000), 0);
+    CU_ASSERT_EQUAL(lrt_read(sv[0], buf, sizeof buf), 1);
+    lrt_close(sv[0]);
+    lrt_close(sv[1]);
+    return NULL;
+}
+
+static void a_huge_length_is_clamped_not_truncated(void)
+{
+    run_uring(huge_len_root, NULL);
+}
+
 /* ---- diagnosis ---------------------------------------------------------------------- */
 
 static void *dump_root(void *arg)
@@ -605,6 +633,7 @@ CU_TestInfo lrt_test_uring[] = {
     {"a_read_timeout_mid_read_loses_no_byte", a_read_timeout_mid_read_loses_no_byte},
     {"closing_an_fd_wakes_its_reader_with_ebadf", closing_an_fd_wakes_its_reader_with_ebadf},
     {"shutdown_cancels_operations_in_flight", shutdown_cancels_operations_in_flight},
+    {"a_huge_length_is_clamped_not_truncated", a_huge_length_is_clamped_not_truncated},
     {"an_operation_in_flight_shows_in_the_dump_and_the_snapshot",
      an_operation_in_flight_shows_in_the_dump_and_the_snapshot},
     CU_TEST_INFO_NULL,
