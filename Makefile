@@ -290,6 +290,7 @@ uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/liblrt.so $(DESTDIR)$(LIBDIR)/liblrt.so.0 $(DESTDIR)$(LIBDIR)/liblrt.a \
 	    $(DESTDIR)$(LIBDIR)/liblrt-tp.so $(DESTDIR)$(LIBDIR)/pkgconfig/lrt.pc \
 	    $(DESTDIR)$(BINDIR)/lrt-dump $(DESTDIR)$(BINDIR)/lrt-trace $(DESTDIR)$(BINDIR)/lrt-top \
+	    $(DESTDIR)$(BINDIR)/lrt-trace-record \
 	    $(DESTDIR)$(MANDIR)/man1/lrt-dump.1 $(DESTDIR)$(MANDIR)/man1/lrt-trace.1 \
 	    $(DESTDIR)$(MANDIR)/man1/lrt-top.1 \
 	    $(DESTDIR)$(MANDIR)/man3/lrt.3 $(DESTDIR)$(MANDIR)/man3/lrt_*.3

@@ -332,6 +332,9 @@ struct lrt_runtime {
     uint64_t next_job_id;
     lrt__link tasks;              /* registry (task.all) */
     int in_block_on;
+    /* trace.c's statedump: lrt:task_info's state and probes at the last refresh */
+    int trace_info_on;
+    const void *trace_info_probes;
     int shutting_down;
     struct lrt_task *root;
 

@@ -107,6 +107,10 @@ LRT__TP_COLD_FN(task_wake, (uint64_t id, int waker, uint64_t waker_id),
 
 /* trace.c: loads liblrt-tp.so when LRT_TRACE=1 (never unloaded). */
 void lrt__trace_init(void);
+/* trace.c: loads liblrt-tp.so now, whatever LRT_TRACE says (an lrt-trace record request,
+ * diag/attach.c): 0 (also when it was loaded already), -ENOENT (the reason is printed on
+ * stderr), -ENOTSUP when tracing is compiled out.  Any thread. */
+int lrt__trace_load(void);
 /* trace.c: recompute rt->trace_hot from the hot events' states.  Runtime thread only. */
 struct lrt_runtime;
 void lrt__trace_refresh(struct lrt_runtime *rt);

@@ -37,7 +37,7 @@ mk install PREFIX="$p" >/dev/null
 for f in include/lrt/lrt.h lib/liblrt.so lib/liblrt.so.0 lib/liblrt.a lib/liblrt-tp.so \
          lib/pkgconfig/lrt.pc bin/lrt-dump bin/lrt-trace share/man/man1/lrt-dump.1 \
          share/man/man1/lrt-trace.1 share/man/man3/lrt.3 share/doc/lrt/guide.md \
-         share/lrt/lrt-gdb.py bin/lrt-top share/man/man1/lrt-top.1; do
+         share/lrt/lrt-gdb.py bin/lrt-top share/man/man1/lrt-top.1 bin/lrt-trace-record; do
     [ -e "$p/$f" ] || fail "missing $f"
 done
 export PKG_CONFIG_PATH="$p/lib/pkgconfig"

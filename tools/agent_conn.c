@@ -562,3 +562,21 @@ json_t *agent_request(struct agent_conn *c, const char *req, char **line_out, ch
         return j;
     }
 }
+
+/* ---- for lrt-trace record (its request file goes where lrt-dump's goes) --------------- */
+
+int agent_uses_lrt(long pid)
+{
+    return uses_lrt(pid);
+}
+
+bool agent_target_dir(long pid, char *dir, size_t n, bool *forbidden, uid_t *uid, gid_t *gid)
+{
+    struct target_env te;
+    read_target_env(pid, &te);
+    snprintf(dir, n, "%s", te.dir);
+    *forbidden = te.forbidden;
+    *uid = te.uid;
+    *gid = te.gid;
+    return te.known;
+}

@@ -9,7 +9,9 @@
 #define LRT_TOOLS_AGENT_CONN_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <stdio.h>
 
 #define AGENT_MAX_REPLY (512u << 20)
@@ -67,5 +69,13 @@ json_t *agent_request(struct agent_conn *c, const char *req, char **line_out, ch
 
 /* Close @c's connection (idempotent). */
 void agent_close(struct agent_conn *c);
+
+/* For lrt-trace record.  1: @pid has liblrt's code mapped, 0: it has not, -errno: its
+ * maps are not readable. */
+int agent_uses_lrt(long pid);
+/* The directory @pid looks for requests in (its LRT_DUMP_DIR, $XDG_RUNTIME_DIR/lrt or
+ * /tmp/lrt-UID; "" when unknown), whether it runs with LRT_DUMP=0, its effective uid and
+ * gid.  false when its environment is not readable (another user's process). */
+bool agent_target_dir(long pid, char *dir, size_t n, bool *forbidden, uid_t *uid, gid_t *gid);
 
 #endif

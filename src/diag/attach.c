@@ -24,6 +24,9 @@
  * environment at that time turns the check off entirely (not even the lstat); lrt-dump
  * sees it in /proc/PID/environ and says so.  Cost: docs/performance.md.
  *
+ * The same check serves `lrt-trace record -p PID` (trace_check: load the tracing
+ * provider, tell the flight recorder its session).
+ *
  * Locks: life_mu serialises start, stop and attach (a stop joins the thread before a new
  * agent may bind the same path); lrt__agent_reg.mu (agent.c) guards the list; taken in
  * that order.
@@ -32,6 +35,7 @@
  * hook.  State: the registry (lrt__agent_reg), the attach settings below.
  */
 #include "diag/agent.h"
+#include "trace.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -47,6 +51,7 @@
 #include <unistd.h>
 
 #define ATTACH_PREFIX ".lrt-attach-"
+#define TRACE_PREFIX ".lrt-trace-"
 #define ATTACH_CHECK_NS (200000000ull) /* how often the ticker looks for a request */
 
 static pthread_mutex_t life_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -57,6 +62,7 @@ static struct {
     bool forbidden;        /* LRT_DUMP=0 */
     char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
     char trigger[sizeof(((struct sockaddr_un *)0)->sun_path) + 32];
+    char trace_trigger[sizeof(((struct sockaddr_un *)0)->sun_path) + 32]; /* lrt-trace record */
 } attach;
 
 /* ---- socket directory ------------------------------------------------------------- */
@@ -121,6 +127,8 @@ static void clean_stale(const char *dir)
         bool trigger = strncmp(name, ATTACH_PREFIX, strlen(ATTACH_PREFIX)) == 0;
         if (trigger)
             name += strlen(ATTACH_PREFIX);
+        else if ((trigger = strncmp(name, TRACE_PREFIX, strlen(TRACE_PREFIX)) == 0))
+            name += strlen(TRACE_PREFIX);
         long pid = strtol(name, &end, 10);
         if (end == name || pid <= 0)
             continue;
@@ -239,9 +247,53 @@ static void agent_halt(struct lrt__agent *ag)
 
 /* ---- attaching on demand ----------------------------------------------------------- */
 
+/* `lrt-trace record -p PID` of a process started without LRT_TRACE=1: the same kind of
+ * request, <dir>/.lrt-trace-<pid> (same directory, same owner rule), makes the ticker
+ * load the tracing provider (trace.c) and, when the file says `flight=NAME`, tells the
+ * flight recorder its session (flight.c).  The file is removed once that is done, so
+ * lrt-trace record waits for it to disappear and then finds liblrt-tp.so in our maps.
+ * Cost: one more lstat() per check. */
+static void trace_check(void)
+{
+    char path[sizeof attach.trace_trigger], text[200] = "";
+    pthread_mutex_lock(&life_mu);
+    memcpy(path, attach.trace_trigger, sizeof path);
+    pthread_mutex_unlock(&life_mu);
+    struct stat st;
+    if (!path[0] || lstat(path, &st) != 0)
+        return;
+    if (!S_ISREG(st.st_mode) || (st.st_uid != geteuid() && st.st_uid != 0)) {
+        unlink(path); /* not a request we may act on */
+        return;
+    }
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t k = read(fd, text, sizeof text - 1);
+        text[k > 0 ? k : 0] = 0;
+        close(fd);
+    }
+    const char *f = strstr(text, "flight=");
+    char name[128] = "";
+    if (f) {
+        f += strlen("flight=");
+        snprintf(name, sizeof name, "%.*s", (int)strcspn(f, "\n"), f);
+        lrt__flight_set_session(name);
+    }
+    int err = lrt__trace_load(); /* the provider's registration with the session daemon
+                                  * happens in there: the request is served once it returns */
+    unlink(path);
+    if (!err)
+        fprintf(stderr, "lrt: tracing on, asked for by lrt-trace record%s%s\n",
+                name[0] ? "; flight recorder session " : "", name);
+    else if (err == -ENOTSUP)
+        fprintf(stderr, "lrt: lrt-trace record asked for tracing, but this liblrt was built without "
+                        "tracepoints (make TRACE=0)\n");
+}
+
 /* The ticker thread, about every ATTACH_CHECK_NS while a runtime exists. */
 static void attach_check(void)
 {
+    trace_check();
     if (__atomic_load_n(&lrt__agent_reg.agent, __ATOMIC_RELAXED))
         return; /* serving already: lrt-dump connects and removes its request itself */
     pthread_mutex_lock(&life_mu);
@@ -276,6 +328,11 @@ static void attach_config(void)
         (size_t)snprintf(attach.trigger, sizeof attach.trigger, "%s/" ATTACH_PREFIX "%d", attach.dir,
                          (int)getpid()) >= sizeof attach.trigger)
         attach.trigger[0] = 0;
+    attach.trace_trigger[0] = 0;
+    if (attach.trigger[0] &&
+        (size_t)snprintf(attach.trace_trigger, sizeof attach.trace_trigger, "%s/" TRACE_PREFIX "%d", attach.dir,
+                         (int)getpid()) >= sizeof attach.trace_trigger)
+        attach.trace_trigger[0] = 0;
     /* forbidden: not even the lstat */
     lrt__ticker_set_slow_hook(attach.trigger[0] ? attach_check : NULL, ATTACH_CHECK_NS);
 }
@@ -295,6 +352,7 @@ static void agent_child(void)
     lrt__agent_reg.list = NULL;
     lrt__agent_reg.agent = NULL;
     attach.trigger[0] = 0;
+    attach.trace_trigger[0] = 0;
 }
 
 static void agent_once(void) { pthread_atfork(NULL, NULL, agent_child); }

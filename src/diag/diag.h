@@ -17,7 +17,8 @@
  *   <-  attach.c
  * (json and unwind are independent of each other; a file may call any file to its left).
  * crash.c (fatal signals) calls unwind.c; sigdump.c (text dump on a signal) calls
- * snapshot.c, live.c and srcline.c (file:line with libdw, a leaf).
+ * snapshot.c, live.c and srcline.c (file:line with libdw, a leaf).  flight.c (the
+ * flight recorder's snapshot, a leaf) is called by stall.c and attach.c.
  */
 #ifndef LRT_DIAG_H
 #define LRT_DIAG_H
@@ -128,6 +129,18 @@ void lrt__live_release(lrt__live *lv);
  * stack unwinds from sp/pc alone (in_syscall), else lrt__live_freeze().  Release with
  * lrt__live_release() in both cases. */
 int lrt__live_capture(pid_t tid, lrt__live *lv, unsigned timeout_ms);
+
+/* ---- flight.c: the flight recorder (lrt-trace record --flight) ------------------------ */
+/* Read LRT_FLIGHT_SESSION (once per process): the stall detector's start, runtime thread. */
+void lrt__flight_init(void);
+/* The snapshot session to use from now on ("" or NULL: none).  Any thread (the ticker,
+ * at an lrt-trace record request). */
+void lrt__flight_set_session(const char *name);
+/* After a stall report, on the watchdog thread: snapshot the flight recorder session if
+ * one was asked for.  Writes one line for the report into @msg ("" when nobody asked).
+ * Returns 1 (saved), 0 (nobody asked), -EBUSY (rate limit), -ENOENT (no liblttng-ctl),
+ * -ESRCH (no such session), -EIO (the session daemon refused). */
+int lrt__flight_snapshot(uint64_t task_id, char *msg, size_t n);
 
 /* ---- stall.c: what the snapshot shows of the stall detector --------------------------- */
 /* Stall records for the snapshot; writes the "stalls" array. */

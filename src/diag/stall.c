@@ -15,7 +15,10 @@
  * reads it (and rt->current, rt->poll_start) without synchronisation.  A torn or stale read
  * can only delay a report by one sample.
  *
- * Layer: calls live.c, unwind.c, history.c and json.c (the snapshot calls lrt__stall_json, never the
+ * A report also asks the flight recorder (flight.c) for a snapshot of the trace before
+ * the stall, when `lrt-trace record --flight` set one up, and names where it went.
+ *
+ * Layer: calls live.c, unwind.c, history.c, flight.c and json.c (the snapshot calls lrt__stall_json, never the
  * other way).  State: struct lrt__stall, written by the watchdog thread; the ring is read
  * by snapshots under its mutex.
  */
@@ -64,7 +67,8 @@ static void copy_str(char *dst, size_t n, const char *src)
     snprintf(dst, n, "%s", src ? src : "?");
 }
 
-static void print_report(struct lrt__stall *st, const struct stall_rec *r, uint64_t suppressed)
+static void print_report(struct lrt__stall *st, const struct stall_rec *r, uint64_t suppressed,
+                         const char *flight)
 {
     char buf[8192];
     int len = snprintf(buf, sizeof buf,
@@ -94,6 +98,8 @@ static void print_report(struct lrt__stall *st, const struct stall_rec *r, uint6
         if ((size_t)len < sizeof buf)
             len += (int)lrt__hist_text(&r->hist, lrt__coarse_ns(), NULL, "  ", buf + len, sizeof buf - (size_t)len);
     }
+    if (flight[0] && len > 0 && (size_t)len < sizeof buf)
+        len += snprintf(buf + len, sizeof buf - (size_t)len, "  %s\n", flight);
     if (len > (int)sizeof buf)
         len = (int)sizeof buf;
     fwrite(buf, 1, (size_t)len, stderr);
@@ -160,8 +166,14 @@ static void report(struct lrt__stall *st, struct lrt_task *t, uint64_t seq, uint
      * snapshot sees the three agree, and whoever sees the count grow finds the record */
     __atomic_fetch_add(&rt->m.stalls, 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&st->mu);
-    if (print)
-        print_report(st, &r, suppressed);
+    if (print) {
+        /* the flight recorder's snapshot (if asked for) before the report, so the report
+         * names where it is: the stalled task emits nothing meanwhile, so the ring still
+         * ends with what led to the stall */
+        char flight[512];
+        lrt__flight_snapshot(r.task_id, flight, sizeof flight);
+        print_report(st, &r, suppressed, flight);
+    }
 }
 
 /* The newest record, while its poll goes on or once it ended. */
@@ -238,6 +250,7 @@ int lrt__stall_start(struct lrt_runtime *rt)
     st->rt = rt;
     st->threshold_ns = (uint64_t)rt->opts.stall_threshold_ms * 1000000u;
     st->window_start = lrt__mono_ns();
+    lrt__flight_init(); /* LRT_FLIGHT_SESSION, read on this thread (getenv) */
     pthread_mutex_init(&st->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
