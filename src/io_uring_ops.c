@@ -127,9 +127,12 @@ void lrt__uop_done(struct lrt__io *io, struct lrt__uop *u)
 {
     (void)io;
     u->done = true;
-    if (LRT__TP_ENABLED(io_complete))
+    if (LRT__TP_ENABLED(io_complete)) {
+        /* submitted before the session began: start_ns is the coarse clock, maybe ahead */
+        uint64_t now = lrt__mono_ns();
         LRT__TP_DO(io_complete, u->task->id, u->d.op, u->d.fd, (int64_t)u->d.res,
-                   lrt__mono_ns() - u->start_ns);
+                   now > u->start_ns ? now - u->start_ns : 0);
+    }
     /* a no-op when the task was already woken by an interruption (it waits in its hold) */
     lrt__wake_by(u->task, 0, LRT__WAKER_IO, 0);
 }
