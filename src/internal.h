@@ -666,9 +666,6 @@ int lrt__io_wait_as(int fd, int kind, const void *obj, uint64_t aux, int waker, 
 typedef ssize_t lrt__io_try_fn(int iofd, void *ctx);
 ssize_t lrt__io_run(int fd, uint32_t interest, lrt__io_try_fn *fn, void *ctx, int64_t timeout_ms);
 size_t lrt__io_registered(struct lrt_runtime *rt);
-/* io_reg.c: the completion-based operations in flight on @fd (the snapshot's "io") */
-void lrt__io_ops_foreach(struct lrt_runtime *rt, int fd,
-                         void (*fn)(int op, uint64_t task_id, uint64_t start_ns, void *ctx), void *ctx);
 /* Visit each registration (dump). */
 void lrt__io_foreach(struct lrt_runtime *rt,
                      void (*fn)(int fd, uint32_t ready, int readers, int writers, void *ctx),
