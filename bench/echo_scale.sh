@@ -4,6 +4,7 @@
 #
 #   bench/echo_scale.sh [CONNS] [DURATION_S]
 #
+# LRT_DRIVER=auto|epoll|uring in the environment picks lrt-bench's I/O backend.
 # Needs build/bench/lrt-bench (make bench) and the anchors' echo_client
 # ($ANCHORS_BUILD/echo_client, built by ../shared/anchors/run.sh --build-only).
 # Each side needs CONNS + a few fds: the soft limit is raised to the hard limit here (the

@@ -794,9 +794,15 @@ int main(int argc, char **argv)
 
     lrt_options_t o = {0};
     o.max_blocking_threads = 4; /* = tokio_bench's max_blocking_threads(4) */
+    /* the I/O backend comes from the environment: LRT_DRIVER=auto|epoll|uring (the
+     * library reads it; auto = io_uring where the kernel allows it) */
     lrt_runtime_t *rt = lrt_runtime_new(&o);
     if (!rt)
         die("lrt_runtime_new", -errno);
+    const char *why = "";
+    const char *drv = lrt_runtime_driver(rt, &why);
+    if (getenv("LRT_BENCH_VERBOSE"))
+        fprintf(stderr, "lrt-bench: driver %s (%s)\n", drv, why);
     int r = lrt_block_on(rt, fn, (void *)a, NULL);
     if (r)
         die("lrt_block_on", r);

@@ -1,7 +1,8 @@
 /*
- * driver.h - the I/O driver contract: what io.c needs from a readiness backend.
+ * driver.h - the I/O driver contract: what io.c needs from a backend (readiness, and
+ * completions for a backend that can run operations: io_uring).
  *
- * A backend is a table of five functions (struct lrt__driver_ops) over its own opaque
+ * A backend is a table of functions (struct lrt__driver_ops) over its own opaque
  * state; io.c calls nothing else.  Every fd is watched for both directions and reported
  * with the caller's 64-bit key; events are EPOLL* bits (EPOLLIN, EPOLLOUT, EPOLLRDHUP,
  * EPOLLPRI, EPOLLERR, EPOLLHUP), which a non-epoll backend translates to.  Edge-triggered
@@ -23,8 +24,12 @@
 #ifndef LRT_DRIVER_H
 #define LRT_DRIVER_H
 
+#include "names.h"
+
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 struct lrt__driver; /* a backend's state */
 
@@ -34,6 +39,31 @@ struct lrt__driver_event {
     uint32_t events;
     uint64_t key;
 } __attribute__((packed));
+
+/* events bit of a completion (never an EPOLL* bit): key is the lrt__driver_op's address */
+#define LRT__DRV_DONE (1u << 26)
+
+/*
+ * A completion-based operation (backends with .submit).  The caller owns the record and
+ * the memory it names (buf, addr, msg: usually on the calling task's stack) and must keep
+ * them valid until the operation's completion came back through .wait, even after it
+ * asked for .cancel: a cancelled operation still completes (with -ECANCELED, or with its
+ * real result when it won the race).  The backend writes only @res, at completion.
+ */
+struct lrt__driver_op {
+    int op;            /* enum lrt__io_op (names.h): RECV, SEND, READ, WRITE, ACCEPT, ... */
+    int fd;
+    void *buf;         /* READ/WRITE/RECV/SEND/PREAD/PWRITE; RECVMSG/SENDMSG: the msghdr */
+    size_t len;
+    uint64_t off;      /* PREAD/PWRITE */
+    int flags;         /* MSG_* (RECV/SEND/RECVMSG/SENDMSG) */
+    bool poll_first;   /* RECV: the socket was just found empty: wait for data before the
+                          first attempt (a hint; ignored where the kernel lacks it) */
+    struct sockaddr *addr; /* ACCEPT/CONNECT */
+    socklen_t *addrlen;    /* ACCEPT; CONNECT: addrlen_v */
+    socklen_t addrlen_v;
+    int32_t res;       /* written by the backend: the result or -errno */
+};
 
 struct lrt__driver_ops {
     const char *name;
@@ -49,8 +79,30 @@ struct lrt__driver_ops {
     /* Sleep up to @timeout_ns (0: do not sleep, UINT64_MAX: no limit) until events come,
      * store up to @max of them in @ev; returns how many, 0 on EINTR, or -errno. */
     int (*wait)(struct lrt__driver *d, uint64_t timeout_ns, struct lrt__driver_event *ev, int max);
+    /*
+     * The rest is optional (NULL in the epoll backend).
+     *
+     * arm: a task is about to wait for readiness of @fd (reported with @key): a backend
+     * that watches fds lazily starts watching it now, edge-triggered, reporting the
+     * current readiness once (as epoll does at add).  Cheap when already watching; called
+     * before every readiness wait.  io_uring watches lazily because a socket that only
+     * ever runs completion-based operations would pay a poll completion per packet.
+     *
+     * submit: queue @op (not yet sent to the kernel: the next .wait sends every queued
+     * operation together with its wait, in one system call).  0 or -errno.  Its
+     * completion comes back from .wait as an event {LRT__DRV_DONE, key = @op}, @op->res
+     * set.
+     *
+     * cancel: ask the kernel to cancel @op (queued like a submit); @op still completes.
+     */
+    int (*arm)(struct lrt__driver *d, int fd, uint64_t key);
+    int (*submit)(struct lrt__driver *d, struct lrt__driver_op *op);
+    void (*cancel)(struct lrt__driver *d, struct lrt__driver_op *op);
 };
 
 extern const struct lrt__driver_ops lrt__driver_epoll; /* epoll.c */
+extern const struct lrt__driver_ops lrt__driver_uring; /* uring.c */
+/* uring.c: io_uring_setup's verdict on this machine: 0, or -errno (-EPERM, -ENOSYS...) */
+int lrt__uring_probe(void);
 
 #endif

@@ -74,6 +74,11 @@ static inline __attribute__((always_inline)) int wait_on_as(struct lrt__io *io, 
 {
     /* interest also in t->wait_aux2, where dumps read it; the waker above it */
     lrt__waiter w = {.want = interest | (uint64_t)(unsigned)waker << 32};
+    if (io->drv->arm) { /* a backend that watches lazily (io_uring) */
+        int e = io->drv->arm(io->d, r->fd, reg_key(r));
+        if (e < 0)
+            return e;
+    }
     lrt__link *q = &r->writers;
     if (interest & (EPOLLIN | EPOLLRDHUP)) {
         q = &r->readers;
@@ -162,23 +167,6 @@ static ssize_t write_nosigpipe(struct lrt__io *io, int fd, const void *buf, size
     }
     return k < 0 ? -e : k;
 }
-
-enum op { OP_READ, OP_WRITE, OP_ACCEPT, OP_CALL };
-
-struct op_args {
-    void *buf;
-    size_t n;
-    union { /* no wider than before: lrt_read/lrt_write zero-fill it */
-        struct {
-            struct sockaddr *sa; /* OP_ACCEPT */
-            socklen_t *len;
-        };
-        struct {
-            lrt__io_try_fn *fn; /* OP_CALL: another file's attempt (lrt__io_run) */
-            void *ctx;
-        };
-    };
-};
 
 /* A read or write of a pipe or terminal with O_NONBLOCK on the shared description for
  * just this attempt (REG_TOGGLE, io_reg.c's top comment).  Out of line: never a socket. */
@@ -277,6 +265,11 @@ static ssize_t io_run(int fd, uint32_t interest, int op, struct op_args *a, int6
     if (!r)
         return err;
     struct lrt__io *io = t->rt->io;
+    if ((r->flags & REG_COMPL) && op != OP_CALL && timeout_ms != 0) {
+        ssize_t k = lrt__uop_io(io, r, t, op, a, timeout_ms); /* io_uring_ops.c */
+        if (LRT__LIKELY(k != -EAGAIN))
+            return k;
+    }
     uint32_t gen = r->gen;
     uint32_t mask = interest == EPOLLIN ? READ_READY : WRITE_READY;
     uint32_t clear = interest == EPOLLIN ? (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI)
@@ -522,6 +515,8 @@ int lrt__io_sel_poll(struct lrt_task *t, int fd, uint32_t events, lrt__waiter *w
         r->ready &= ~clear;
     if (!w)
         return 0;
+    if (io->drv->arm && (k = io->drv->arm(io->d, r->fd, reg_key(r))) < 0)
+        return k;
     lrt__link *q = &r->writers;
     if (events & (EPOLLIN | EPOLLRDHUP)) {
         q = &r->readers;
@@ -569,6 +564,8 @@ int lrt_close(int fd)
         LRT__TP(io_deregister, fd, (uint32_t)IO_INTEREST);
         wake_queue(io, r, &r->readers, 0, -EBADF);
         wake_queue(io, r, &r->writers, 0, -EBADF);
+        if (!lrt__list_empty(&r->uops))
+            lrt__uop_close(io, r); /* cancelled; -EBADF once they complete */
     }
     if (close(fd) < 0 && errno != EINTR) /* Linux closes the fd even on EINTR */
         return -errno;
@@ -585,8 +582,7 @@ int lrt__io_init(struct lrt_runtime *rt)
         return -ENOMEM;
     if ((e = lrt__notify_init(rt)) < 0)
         goto err_free_io;
-    io->drv = &lrt__driver_epoll;
-    if ((e = io->drv->init(&io->d)) < 0)
+    if ((e = lrt__io_driver_open(io, rt->opts.driver)) < 0) /* io_reg.c */
         goto err_notify;
     /* level-triggered: each wake-up is consumed by one read */
     if ((e = io->drv->add(io->d, rt->notifier->efd, NOTIFY_KEY, true)) < 0)
@@ -641,6 +637,10 @@ int lrt__io_poll(struct lrt_runtime *rt, uint64_t timeout_ns)
         uint64_t key = io->events[i].key;
         uint32_t ev = io->events[i].events;
         uint32_t fd = (uint32_t)key;
+        if (ev == LRT__DRV_DONE) { /* a completion (io_uring_ops.c) */
+            lrt__uop_done(io, (struct lrt__uop *)(uintptr_t)key);
+            continue;
+        }
         if (fd == NOTIFY_KEY) {
             lrt__notifier_clear(io->notifier);
             continue;

@@ -31,6 +31,10 @@ enum {
     REG_NEEDNB = 1u << 5,  /* blocking socket: accept/connect must set O_NONBLOCK first */
     REG_RESTORE = 1u << 6, /* lrt set O_NONBLOCK on the description: clear it at deregister */
     REG_TOGGLE = 1u << 7,  /* pipe/tty /proc could not reopen: O_NONBLOCK around each attempt */
+    REG_COMPL = 1u << 8,   /* socket on a completion backend: read/write/accept are
+                              submitted operations (io_uring_ops.c), not readiness waits */
+    REG_DRAINED = 1u << 9, /* REG_COMPL: the last recv was short (the socket is empty):
+                              the next one asks the kernel to wait for data first */
 };
 
 struct reg {
@@ -43,8 +47,24 @@ struct reg {
     int nreaders, nwriters, nboth; /* nboth: readers waiting for EPOLLOUT too */
     lrt__link readers; /* EPOLLIN waiters, and wait_fd(IN|OUT) waiters */
     lrt__link writers; /* EPOLLOUT-only waiters */
+    lrt__link uops;    /* completion-based operations in flight on this fd (lrt__uop) */
     dev_t dev;         /* identity, to restore flags only on the same object (io_fini) */
     ino_t ino;
+};
+
+/*
+ * A completion-based operation of a task (io_uring_ops.c): on the task's stack, like a
+ * waiter, and valid until its completion came back (the task never returns before: a
+ * cancelled operation is waited for).  Linked on its registration's uops for lrt_close
+ * (cancel, -EBADF) and the snapshot.
+ */
+struct lrt__uop {
+    struct lrt__driver_op d; /* first: the driver reports its address */
+    lrt__link link;          /* in reg->uops */
+    struct lrt_task *task;
+    uint64_t start_ns;       /* lrt__mono_ns at submit (latency, the dump's age) */
+    bool done;               /* completion arrived: d.res is the result */
+    bool closed;             /* lrt_close cancelled it: the task gets -EBADF */
 };
 
 struct lrt__io {
@@ -56,8 +76,35 @@ struct lrt__io {
     size_t registered;
     size_t waiters;
     sigset_t pipe_set; /* {SIGPIPE} */
+    size_t uops;       /* completion-based operations in flight */
+    char driver_why[80]; /* why this backend (lrt:driver_select, the snapshot) */
     struct lrt__driver_event events[IO_BATCH];
 };
+
+/* What an I/O attempt does (io.c's op_try) and its arguments. */
+enum op { OP_READ, OP_WRITE, OP_ACCEPT, OP_CALL };
+
+struct op_args {
+    void *buf;
+    size_t n;
+    union { /* no wider than before: lrt_read/lrt_write zero-fill it */
+        struct {
+            struct sockaddr *sa; /* OP_ACCEPT */
+            socklen_t *len;
+        };
+        struct {
+            lrt__io_try_fn *fn; /* OP_CALL: another file's attempt (lrt__io_run) */
+            void *ctx;
+        };
+    };
+};
+
+/* The driver key of @r's registration: fd, and the generation (31 bits: the io_uring
+ * backend keeps a tag bit below it, uring.c) for stale events. */
+static inline uint64_t reg_key(const struct reg *r)
+{
+    return (uint32_t)r->fd | (uint64_t)r->gen << 32;
+}
 
 /* io_reg.c */
 struct reg *lrt__io_reg_register(struct lrt__io *io, int fd, int *err); /* first use of @fd */
@@ -65,6 +112,13 @@ void lrt__io_reg_release(struct reg *r); /* undo what registration did to the fd
 int lrt__io_set_nonblock(struct reg *r); /* the last resort (io_reg.c's top comment) */
 int lrt__io_nb_begin(struct reg *r);     /* REG_TOGGLE: set O_NONBLOCK, the flags to restore */
 void lrt__io_nb_end(struct reg *r, int fl); /* ... and restore them (errno kept) */
+int lrt__io_driver_open(struct lrt__io *io, int want); /* pick and start the backend */
+
+/* io_uring_ops.c */
+ssize_t lrt__uop_io(struct lrt__io *io, struct reg *r, struct lrt_task *t, int op,
+                    struct op_args *a, int64_t timeout_ms); /* read/write/accept, submitted */
+void lrt__uop_done(struct lrt__io *io, struct lrt__uop *u);  /* its completion came */
+void lrt__uop_close(struct lrt__io *io, struct reg *r);     /* lrt_close: cancel, -EBADF */
 
 /* @fd's registration, registered on first use; NULL with *err (-EBADF, ...). */
 static inline struct reg *reg_get(struct lrt__io *io, int fd, int *err)

@@ -21,6 +21,8 @@
  *    eventfd, a pty master, a character device that clones on open): O_NONBLOCK is set
  *    and cleared again when lrt deregisters the fd (lrt_close, runtime free).
  *
+ * It also picks the backend at runtime start (lrt__io_driver_open, the end of the file).
+ *
  * Layer: the driver (driver.h) and libc.  State: rt->io, the runtime thread's.
  */
 #include "io.h"
@@ -33,6 +35,11 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#else
+#define RUNNING_ON_VALGRIND 0
+#endif
 
 static int table_grow(struct lrt__io *io, int fd)
 {
@@ -177,6 +184,7 @@ struct reg *lrt__io_reg_register(struct lrt__io *io, int fd, int *err)
         }
         lrt__list_init(&r->readers);
         lrt__list_init(&r->writers);
+        lrt__list_init(&r->uops);
         io->regs[fd] = r;
     }
     int fl = fcntl(fd, F_GETFL);
@@ -188,10 +196,14 @@ struct reg *lrt__io_reg_register(struct lrt__io *io, int fd, int *err)
     r->iofd = fd;
     r->dev = st.st_dev;
     r->ino = st.st_ino;
-    r->gen++;
+    r->gen = (r->gen + 1) & 0x7fffffffu; /* 31 bits: reg_key (io.h) */
+    if (!r->gen)
+        r->gen = 1;
     r->flags = REG_ACTIVE;
     if (S_ISSOCK(st.st_mode)) {
         r->flags |= REG_SOCK;
+        if (io->drv->submit)
+            r->flags |= REG_COMPL; /* read/write/accept are submitted (io_uring_ops.c) */
         int type = 0;
         socklen_t tl = sizeof type;
         if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type == SOCK_STREAM)
@@ -201,7 +213,7 @@ struct reg *lrt__io_reg_register(struct lrt__io *io, int fd, int *err)
     }
     if (S_ISREG(st.st_mode))
         r->flags |= REG_PLAIN;
-    int e = io->drv->add(io->d, fd, (uint32_t)fd | ((uint64_t)r->gen << 32), false);
+    int e = io->drv->add(io->d, fd, reg_key(r), false);
     if (e == -EPERM) {
         /* regular files and the like do not poll: they are always ready */
         r->flags |= REG_NOEPOLL;
@@ -237,5 +249,113 @@ void lrt__io_foreach(struct lrt_runtime *rt,
         struct reg *r = io->regs[i];
         if (r && ((r->flags & REG_ACTIVE) || r->nreaders || r->nwriters))
             fn((int)i, r->ready, r->nreaders, r->nwriters, ctx);
+    }
+}
+
+/* ---- the backend ------------------------------------------------------------------- */
+
+/* LRT_DRIVER from the environment (it overrides the option, so that a deployment can
+ * choose without a rebuild), else @opt. */
+static int driver_wanted(int opt, const char **src)
+{
+    const char *v = getenv("LRT_DRIVER");
+    *src = "option";
+    if (!v || !*v)
+        return opt;
+    *src = "LRT_DRIVER";
+    if (!strcmp(v, "auto"))
+        return LRT_DRIVER_AUTO;
+    if (!strcmp(v, "epoll"))
+        return LRT_DRIVER_EPOLL;
+    if (!strcmp(v, "uring") || !strcmp(v, "io_uring"))
+        return LRT_DRIVER_URING;
+    fprintf(stderr, "lrt: ignoring LRT_DRIVER=%s (auto, epoll or uring)\n", v);
+    *src = "option";
+    return opt;
+}
+
+/* kernel.io_uring_disabled: 0 allowed, 1 only for the io_uring_group, 2 refused to all
+ * (Linux 6.6); -1 when the knob does not exist. */
+static int uring_sysctl(void)
+{
+    FILE *f = fopen("/proc/sys/kernel/io_uring_disabled", "re");
+    if (!f)
+        return -1;
+    int v = -1;
+    if (fscanf(f, "%d", &v) != 1)
+        v = -1;
+    fclose(f);
+    return v;
+}
+
+/*
+ * Start the backend: io_uring when asked or, in auto mode, when the kernel lets this
+ * process set up a ring (not disabled by kernel.io_uring_disabled, not refused by a
+ * seccomp filter with EPERM/ENOSYS as container runtimes install); else epoll, saying
+ * why in io->driver_why (the snapshot, lrt:driver_select).  An explicit io_uring that
+ * cannot work is an error (a negative errno from lrt_runtime_new), not a silent epoll.
+ */
+int lrt__io_driver_open(struct lrt__io *io, int want)
+{
+    const char *src;
+    want = driver_wanted(want, &src);
+    int e;
+    if (want == LRT_DRIVER_AUTO && RUNNING_ON_VALGRIND) {
+        /* valgrind does not model the ring: io_uring_enter is not treated as a blocking
+         * call (the other threads never run while the runtime parks in it) nor are the
+         * kernel's writes through the ring; seen: every pool job hung, then a crash */
+        snprintf(io->driver_why, sizeof io->driver_why, "auto: epoll under valgrind");
+    } else if (want != LRT_DRIVER_EPOLL) {
+        int sys = uring_sysctl();
+        e = sys == 2 ? -EPERM : lrt__driver_uring.init(&io->d);
+        if (e == 0) {
+            io->drv = &lrt__driver_uring;
+            snprintf(io->driver_why, sizeof io->driver_why, "%s: io_uring works here",
+                     want == LRT_DRIVER_AUTO ? "auto" : src);
+            goto out;
+        }
+        const char *name = strerrorname_np(-e);
+        if (sys == 2)
+            snprintf(io->driver_why, sizeof io->driver_why,
+                     "auto: io_uring disabled (kernel.io_uring_disabled=2)");
+        else
+            snprintf(io->driver_why, sizeof io->driver_why, "auto: io_uring_setup: %s%s",
+                     name ? name : "error",
+                     e == -EPERM || e == -ENOSYS ? " (refused: seccomp, io_uring_disabled)" : "");
+        if (want == LRT_DRIVER_URING) {
+            fprintf(stderr, "lrt: io_uring requested (%s) but unavailable: %s\n", src,
+                    io->driver_why + 6);
+            return e;
+        }
+    } else {
+        snprintf(io->driver_why, sizeof io->driver_why, "%s: epoll", src);
+    }
+    io->drv = &lrt__driver_epoll;
+    if ((e = io->drv->init(&io->d)) < 0)
+        return e;
+out:
+    LRT__TP(driver_select, io->drv->name, io->driver_why);
+    return 0;
+}
+
+const char *lrt_runtime_driver(const lrt_runtime_t *rt, const char **why)
+{
+    if (!rt || !rt->io)
+        return NULL;
+    if (why)
+        *why = rt->io->driver_why;
+    return rt->io->drv->name;
+}
+
+void lrt__io_ops_foreach(struct lrt_runtime *rt, int fd,
+                         void (*fn)(int op, uint64_t task_id, uint64_t start_ns, void *ctx), void *ctx)
+{
+    struct lrt__io *io = rt->io;
+    if (!io || fd < 0 || (size_t)fd >= io->cap || !io->regs[fd])
+        return;
+    struct reg *r = io->regs[fd];
+    for (lrt__link *l = r->uops.next; l != &r->uops; l = l->next) {
+        struct lrt__uop *u = lrt__container_of(l, struct lrt__uop, link);
+        fn(u->d.op, u->task->id, u->start_ns, ctx);
     }
 }

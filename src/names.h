@@ -38,7 +38,9 @@
     X(SIGNAL, "signal")       /* aux = the signalfd */                                     \
     X(PROCESS, "process")     /* aux = the child's pid */                                  \
     X(DNS, "dns")             /* aux = the blocking job's id */                            \
-    X(FILE, "file")           /* aux = the blocking job's id, aux2 = the fd or -1 */
+    X(FILE, "file")           /* aux = the blocking job's id, aux2 = the fd or -1 */ \
+    X(URING, "uring")         /* a completion-based operation in flight (io_uring):       \
+                                 obj = its record (io.h), aux = fd, aux2 = enum lrt__io_op */
 
 /* who made a task runnable */
 #define LRT__WAKERS(X) X(NONE, "none") X(IO, "io") X(TIMER, "timer") X(TASK, "task") \
@@ -49,7 +51,7 @@
 #define LRT__IO_OPS(X) X(READ, "read") X(WRITE, "write") X(ACCEPT, "accept") \
     X(CONNECT, "connect") X(RECVMSG, "recvmsg") X(SENDMSG, "sendmsg") X(PREAD, "pread") \
     X(PWRITE, "pwrite") X(FSYNC, "fsync") X(POLL, "poll") X(CANCEL, "cancel") \
-    X(CLOSE, "close")
+    X(CLOSE, "close") X(RECV, "recv") X(SEND, "send")
 
 /* the size of an OS wait's text (LRT__WAIT_SIGNAL ... LRT__WAIT_FILE), NUL included */
 #define LRT__WAIT_TEXT 96

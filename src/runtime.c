@@ -47,6 +47,8 @@ static int fill_options(lrt_options_t *o, const lrt_options_t *in)
         o->blocking_keep_alive_ms = 10000;
     if (o->budget == 0)
         o->budget = 128;
+    if (o->driver < LRT_DRIVER_AUTO || o->driver > LRT_DRIVER_URING)
+        return -EINVAL;
     o->stall_threshold_ms = env_uint("LRT_STALL_MS", o->stall_threshold_ms);
     if (env_uint("LRT_DUMP", 0))
         o->dump_agent = 1;

@@ -381,6 +381,7 @@ class Snapshot:
         self.state_names = _names("lrt__state_names", "enum lrt__state", "LRT__")
         self.wait_names = _names("lrt__wait_names", "enum lrt__wait_kind", "LRT__WAIT_")
         self.waker_names = _names("lrt__waker_names", "enum lrt__waker_kind", "LRT__WAKER_")
+        self.io_op_names = _names("lrt__io_op_names", "enum lrt__io_op", "LRT__IO_")
         self.all_off = self.T.off["all"][0]
         self.memo = {}
         self.memo_hits = self.memo_misses = 0
@@ -457,6 +458,9 @@ class Snapshot:
             s = self.select_text(obj, aux)
         elif kind in ("signal", "process", "dns", "file"):
             s = self.strs.get(obj, 95) if obj else "?"
+        elif kind == "uring":  # src/diag/wait_text.c: "recv fd 7 (uring)"
+            op = self.io_op_names[aux2] if aux2 < len(self.io_op_names) else "op"
+            s = "%s fd %d (uring)" % (op, aux)
         else:
             s = "-"
         w = {"kind": kind, "object": s}
@@ -493,6 +497,9 @@ class Snapshot:
             w["job"] = aux
             if aux2 < 1 << 31:
                 w["fd"] = aux2
+        elif kind == "uring":
+            w["fd"] = aux
+            w["op"] = self.io_op_names[aux2] if aux2 < len(self.io_op_names) else "?"
         if kind in ("chan_send", "chan_recv", "oneshot", "notify", "mutex", "semaphore", "group",
                     "select", "watch", "rwlock", "barrier", "fd"):
             w["address"] = "0x%x" % obj

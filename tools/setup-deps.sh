@@ -22,7 +22,7 @@ if [ "${1:-}" = --check ]; then check_only=1; shift; fi
 PKGS=""
 for tier in "$@"; do
     case $tier in
-    lib)   PKGS="$PKGS gcc make libc6-dev liblttng-ust-dev libunwind-dev libjansson-dev" ;;
+    lib)   PKGS="$PKGS gcc make libc6-dev liblttng-ust-dev libunwind-dev libjansson-dev liburing-dev" ;;
     tools) PKGS="$PKGS libdw-dev libncurses-dev libbabeltrace2-dev zlib1g-dev" ;;
     tests) PKGS="$PKGS libcunit1-dev" ;;
     check) PKGS="$PKGS pkg-config lttng-tools babeltrace2 python3-bt2 python3-jsonschema \

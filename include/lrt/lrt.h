@@ -80,7 +80,17 @@ typedef struct lrt_options {
                                         timer (deterministic tests) */
     unsigned budget;                 /* I/O ops a poll may complete before a forced yield,
                                         default 128 */
+    int driver;                      /* I/O backend, an LRT_DRIVER_* (env LRT_DRIVER=auto|
+                                        epoll|uring overrides it): AUTO (0) = io_uring
+                                        where the kernel lets this process set up a ring,
+                                        else epoll (refused by seccomp or
+                                        kernel.io_uring_disabled: the dump and the trace
+                                        say why); URING = io_uring or lrt_runtime_new fails
+                                        (EPERM, ENOSYS...); EPOLL = epoll.  docs/guide.md */
 } lrt_options_t;
+
+/* lrt_options_t.driver */
+enum { LRT_DRIVER_AUTO = 0, LRT_DRIVER_EPOLL = 1, LRT_DRIVER_URING = 2 };
 
 /* ---- runtime lifecycle ------------------------------------------------------------ */
 
@@ -129,6 +139,13 @@ LRT_EXPORT void lrt_shutdown_background(lrt_runtime_t *rt);
  * soon as no task and no job is left, whatever lrt_handle_t references still exist.
  * Every lrt_task_t handle of @rt dies with it: using one afterwards is a use-after-free. */
 LRT_EXPORT void lrt_runtime_free(lrt_runtime_t *rt);
+
+/* lrt_runtime_driver() - the I/O backend @rt runs on: "io_uring" or "epoll" (static
+ * strings), NULL for a NULL @rt; with @why not NULL, *@why is set to a static-lifetime
+ * text valid while @rt lives saying why ("auto: io_uring works here", "auto:
+ * io_uring_setup: EPERM (refused: seccomp, io_uring_disabled)").  Any thread that owns a
+ * reference to @rt (the choice never changes after lrt_runtime_new). */
+LRT_EXPORT const char *lrt_runtime_driver(const lrt_runtime_t *rt, const char **why);
 
 /* lrt_enter() - make @rt current on this thread (the runtime thread); returns the
  * previous current runtime, to be given back to lrt_exit(). */

@@ -222,4 +222,9 @@ static inline int lrt__snapshot(struct lrt_runtime *rt, unsigned flags, int mode
     return lrt__snapshot_ex(rt, flags, mode, lv, -1, NULL, w);
 }
 
+/* io_reg.c (declared here, its only caller's header, to keep internal.h under 700
+ * lines): the completion-based operations in flight on @fd, for the snapshot's "io" */
+void lrt__io_ops_foreach(struct lrt_runtime *rt, int fd,
+                         void (*fn)(int op, uint64_t task_id, uint64_t start_ns, void *ctx), void *ctx);
+
 #endif

@@ -198,6 +198,17 @@ static void snapshot_task(struct snap *s, struct lrt_task *t)
     lrt__jw_end(w, '}');
 }
 
+/* a completion-based operation in flight (io_uring): what, whose, for how long */
+static void uop_cb(int op, uint64_t task_id, uint64_t start_ns, void *ctx)
+{
+    struct snap *s = ctx;
+    lrt__jw_obj(s->w, NULL);
+    lrt__jw_str(s->w, "op", op >= 0 && op < LRT__IO__COUNT ? lrt__io_op_names[op] : "?");
+    lrt__jw_u64(s->w, "task", task_id);
+    lrt__jw_u64(s->w, "age_ns", s->now_mono > start_ns ? s->now_mono - start_ns : 0);
+    lrt__jw_end(s->w, '}');
+}
+
 static void io_cb(int fd, uint32_t ready, int readers, int writers, void *ctx)
 {
     struct snap *s = ctx;
@@ -207,6 +218,9 @@ static void io_cb(int fd, uint32_t ready, int readers, int writers, void *ctx)
     lrt__jw_str(s->w, "ready", ready_name(ready, buf, sizeof buf));
     lrt__jw_i64(s->w, "readers", readers);
     lrt__jw_i64(s->w, "writers", writers);
+    lrt__jw_arr(s->w, "ops");
+    lrt__io_ops_foreach(s->rt, fd, uop_cb, s);
+    lrt__jw_end(s->w, ']');
     lrt__jw_end(s->w, '}');
 }
 
@@ -369,6 +383,9 @@ int lrt__snapshot_ex(struct lrt_runtime *rt, unsigned flags, int mode, const lrt
     lrt__jw_u64(w, "forced_yields", rt->m.forced_yields);
     lrt__jw_u64(w, "io_ready_events", rt->m.io_ready);
     lrt__jw_u64(w, "io_registered", lrt__io_registered(rt));
+    const char *why = NULL, *drv = lrt_runtime_driver(rt, &why);
+    lrt__jw_str(w, "driver", drv ? drv : "none");
+    lrt__jw_str(w, "driver_reason", why ? why : "");
     lrt__jw_u64(w, "io_waiters", lrt__io_waiters(rt));
     lrt__jw_u64(w, "timers_pending", rt->wheel.count);
     lrt__jw_u64(w, "timers_fired", rt->m.timers_fired);

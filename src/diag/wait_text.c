@@ -168,6 +168,10 @@ void lrt__fmt_wait(uint64_t now, const struct lrt_task *t, char *buf, size_t n)
          * must not run past it even if it were not terminated */
         snprintf(buf, n, "%.*s", LRT__WAIT_TEXT - 1, t->wait_obj ? (const char *)t->wait_obj : "?");
         break;
+    case LRT__WAIT_URING: /* "recv fd 7 (uring)": the operation in flight, by its fd */
+        snprintf(buf, n, "%s fd %" PRIu64 " (uring)",
+                 t->wait_aux2 < LRT__IO__COUNT ? lrt__io_op_names[t->wait_aux2] : "op", t->wait_aux);
+        break;
     default:
         snprintf(buf, n, "-");
         break;
@@ -243,6 +247,10 @@ void lrt__write_wait(lrt__jw *w, uint64_t now_rt, const struct lrt_task *t)
         lrt__jw_u64(w, "job", t->wait_aux);
         if ((int32_t)t->wait_aux2 >= 0)
             lrt__jw_i64(w, "fd", (int32_t)t->wait_aux2);
+        break;
+    case LRT__WAIT_URING:
+        lrt__jw_i64(w, "fd", (int64_t)t->wait_aux);
+        lrt__jw_str(w, "op", t->wait_aux2 < LRT__IO__COUNT ? lrt__io_op_names[t->wait_aux2] : "?");
         break;
     default:
         break;
