@@ -145,10 +145,21 @@ int lrt__trace_load(void)
  * tasks make a million events at once, which a channel sized for the steady load may
  * not hold (the lost events are reported by lrt-trace).
  */
+/* The backend and why it was chosen, as at lrt_runtime_new, prefixed "statedump: " so a
+ * reader can tell the dump from the choice (a session started later sees only the dump). */
+static void lrt__tp_driver_statedump(struct lrt_runtime *rt)
+{
+    const char *why = NULL;
+    const char *name = lrt_runtime_driver(rt, &why);
+    char reason[160];
+    snprintf(reason, sizeof reason, "statedump: %s", why ? why : "?");
+    lttng_ust_do_tracepoint(lrt, driver_select, name ? name : "?", reason);
+}
+
 static __attribute__((noinline, cold)) void statedump(struct lrt_runtime *rt)
 {
     if (rt->io && rt->io->drv && lttng_ust_tracepoint_enabled(lrt, driver_select))
-        lttng_ust_do_tracepoint(lrt, driver_select, rt->io->drv->name, "statedump");
+        lrt__tp_driver_statedump(rt);
     for (lrt__link *l = rt->tasks.next; l != &rt->tasks; l = l->next) {
         const struct lrt_task *t = lrt__container_of(l, struct lrt_task, all);
         unsigned st = t->state, wk = t->wait_kind;

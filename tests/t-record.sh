@@ -168,7 +168,7 @@ for t in http_server config_watcher nightly_report crawler; do
 done
 grep -q 'name = "nightly_report".*state = "suspended", wait = "sleep", wait_since_ns = [1-9]' "$tmp/t2.info" ||
     fail "statedump: nightly_report's state and wait: $(grep nightly_report "$tmp/t2.info")"
-events driver_select "$tmp/t2" | grep -q 'driver = "[a-z_]*", reason = "statedump"' ||
+events driver_select "$tmp/t2" | grep -q 'driver = "[a-z_]*", reason = "statedump: [a-z]' ||
     fail "statedump: no driver_select"
 [ "$(events task_poll_begin "$tmp/t2" | wc -l)" -gt 3 ] || fail "record -p: no polls after the provider loaded"
 # the summary printed at the end names them too (lrt-trace reads task_info), not "task ?:0"

@@ -49,7 +49,7 @@ static void info_probe(void *data, uint64_t task_id, uint64_t parent_id, const c
 static void driver_probe(void *data, const char *drv, const char *reason)
 {
     (void)data;
-    if (strcmp(reason, "statedump") == 0)
+    if (strncmp(reason, "statedump: ", 11) == 0) /* then the reason of the choice */
         ndriver++;
     snprintf(driver, sizeof driver, "%s", drv);
 }
