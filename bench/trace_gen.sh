@@ -15,35 +15,21 @@ B=${BENCH_BUILD:-build/bench-trace}
 [ -x "$B/trace_cost" ] || { echo "trace_gen: $B/trace_cost is not built (make bench-trace)" >&2; exit 1; }
 rm -rf "$out"
 
-exec 9>"/tmp/lrt-t-trace.$(id -u).lock"
-flock -w 600 9 || { echo "trace_gen: the lttng lock is held for 10 minutes" >&2; exit 1; }
+say() { echo "trace_gen: $*" >&2; }
+fail() { echo "trace_gen: $*" >&2; exit 1; }
+. tests/lttng-env.sh
+lttng_lock
 tmp=$(mktemp -d /tmp/lrt-trace-gen.XXXXXX) || exit 1
-sessiond_pid=
 sess=lrt-trace-gen-$$
 cleanup() {
     lttng destroy "$sess" >/dev/null 2>&1
-    if [ -n "$sessiond_pid" ]; then
-        kill "$sessiond_pid" 2>/dev/null
-        for _ in $(seq 50); do kill -0 "$sessiond_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$sessiond_pid" 2>/dev/null
-    fi
+    lttng_sessiond_stop
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-if [ "$(id -u)" = 0 ]; then
-    rundir=/var/run/lttng
-else
-    export LTTNG_HOME=$tmp/home
-    mkdir -p "$LTTNG_HOME"
-    rundir=$LTTNG_HOME/.lttng
-fi
-if ! { [ -s "$rundir/lttng-sessiond.pid" ] && kill -0 "$(cat "$rundir/lttng-sessiond.pid")" 2>/dev/null; }; then
-    lttng-sessiond --daemonize --no-kernel >"$tmp/sessiond.log" 2>&1 ||
-        { echo "trace_gen: lttng-sessiond did not start" >&2; exit 1; }
-    sessiond_pid=$(cat "$rundir/lttng-sessiond.pid")
-fi
-export LTTNG_UST_REGISTER_TIMEOUT=10000
+lttng_rundir
+lttng_sessiond_start
 {
     lttng create "$sess" --output="$out" --shm-path="$tmp/shm" &&
         lttng enable-channel -u --subbuf-size=16M --num-subbuf=8 ch &&

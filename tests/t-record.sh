@@ -40,12 +40,11 @@ for c in lttng lttng-sessiond babeltrace2; do
 done
 for f in "${RECORD[0]}" "$BUILD/tools/lrt-trace-record" "$SHOW" "$DEMO"; do [ -x "$f" ] || fail "$f is not built"; done
 
-exec 9>"/tmp/lrt-t-trace.$(id -u).lock"
-flock -w 600 9 || fail "another lttng test holds the lock for 10 minutes"
+. tests/lttng-env.sh
+lttng_lock
 
 tmp=$(mktemp -d /tmp/lrt-t-record.XXXXXX) || fail "mktemp"
 KEEP=${KEEP:-0}
-sessiond_pid=
 pids=()
 
 cleanup() {
@@ -62,31 +61,15 @@ cleanup() {
             lttng destroy "$s" >/dev/null 2>&1
         done
     done
-    if [ -n "$sessiond_pid" ]; then
-        kill "$sessiond_pid" 2>/dev/null
-        for _ in $(seq 50); do kill -0 "$sessiond_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$sessiond_pid" 2>/dev/null
-    fi
+    lttng_sessiond_stop
     if [ "$KEEP" = 1 ]; then echo "t-record: files kept in $tmp"; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-if [ -n "$SANITIZE" ]; then
-    printf 'leak:liblttng-ust\nleak:liblttng-ust-common\nleak:liblttng-ust-tracepoint\nleak:liblttng-ctl\nleak:_dl_\n' \
-        >"$tmp/lsan.supp"
-    export LSAN_OPTIONS="suppressions=$tmp/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
-fi
+lttng_lsan liblttng-ctl
 
-if [ "$(id -u)" = 0 ]; then
-    pidfile=/var/run/lttng/lttng-sessiond.pid
-else
-    export LTTNG_HOME=$tmp/home # a private per-user sessiond, as the recorder finds it
-    mkdir -p "$LTTNG_HOME"
-    pidfile=$LTTNG_HOME/.lttng/lttng-sessiond.pid
-fi
-sessiond_alive() { [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
-export LTTNG_UST_REGISTER_TIMEOUT=10000
+lttng_rundir # not root: a private per-user sessiond, as the recorder finds it
 export LRT_DUMP_DIR=$tmp/req # where the targets look for requests (and dump sockets)
 
 TIMEOUT=$(command -v timeout)
@@ -144,12 +127,7 @@ stop_bg "$other"
 say "record -- CMD: $n polls, only process $child ($(grep -c . "$tmp/t1.txt") events)"
 
 # the rest shares one session daemon (ours when none runs)
-if ! sessiond_alive; then
-    lttng-sessiond --daemonize --no-kernel >"$tmp/sessiond.log" 2>&1 ||
-        fail "lttng-sessiond did not start: $(tail -3 "$tmp/sessiond.log")"
-    sessiond_alive || fail "lttng-sessiond started but wrote no $pidfile"
-    sessiond_pid=$(cat "$pidfile")
-fi
+lttng_sessiond_start
 
 # ---- 2. record -p PID of a process started without LRT_TRACE: statedump -----------------------
 start_bg "$tmp/s2.out" "$tmp/s2.err" env -u LRT_TRACE "$SHOW" --block-after=600000 --exit-after=120000

@@ -7,8 +7,7 @@
 # waiting for a line), and checks with babeltrace2's text output: lrt:driver_select
 # names each backend and why; on io_uring every lrt:io_submit has its lrt:io_complete
 # (same task, op, fd), the recv of 2 bytes among them; on epoll no io_submit at all and
-# io_ready events instead.  Same lock and sessiond handling as tests/t-trace.sh (a
-# separate script: t-trace.sh belongs to the tracing work).
+# io_ready events instead.  Lock, session daemon and LeakSanitizer list: tests/lttng-env.sh.
 # Environment: BUILD (default build), SANITIZE (as given to make), KEEP=1 keeps the temp dir.
 set -u
 
@@ -31,55 +30,31 @@ done
 [ -x "$RUNNER" ] || fail "$RUNNER is not built"
 [ -e "$TPSO" ] || fail "$TPSO is not built"
 
-# the machine-wide lock of every script that talks to lttng (tests/t-trace.sh)
-exec 9>"/tmp/lrt-t-trace.$(id -u).lock"
-flock -w 600 9 || fail "another trace test holds the lock for 10 minutes"
+. tests/lttng-env.sh
+lttng_lock
 
 tmp=$(mktemp -d /tmp/lrt-t-trace-uring.XXXXXX) || fail "mktemp"
 KEEP=${KEEP:-0}
-sessiond_pid=
 sessions=()
 cleanup() {
     local s
     for s in "${sessions[@]}"; do
         lttng destroy "$s" >/dev/null 2>&1
     done
-    if [ -n "$sessiond_pid" ]; then # only the one we started
-        kill "$sessiond_pid" 2>/dev/null
-        for _ in $(seq 50); do kill -0 "$sessiond_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$sessiond_pid" 2>/dev/null
-    fi
+    lttng_sessiond_stop
     if [ "$KEEP" = 1 ]; then echo "t-trace-uring: files kept in $tmp"; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
+lttng_lsan
 if [ -n "$SANITIZE" ]; then
-    printf 'leak:liblttng-ust\nleak:liblttng-ust-common\nleak:liblttng-ust-tracepoint\nleak:_dl_\n' \
-        >"$tmp/lsan.supp"
-    export LSAN_OPTIONS="suppressions=$tmp/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
     # the provider is preloaded ahead of the ASan runtime
     export ASAN_OPTIONS="verify_asan_link_order=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 fi
 
-if [ "$(id -u)" = 0 ]; then
-    rundir=/var/run/lttng
-else
-    export LTTNG_HOME=$tmp/home
-    mkdir -p "$LTTNG_HOME"
-    rundir=$LTTNG_HOME/.lttng
-fi
-pidfile=$rundir/lttng-sessiond.pid
-if [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-    say "using the running lttng-sessiond (pid $(cat "$pidfile"))"
-else
-    lttng-sessiond --daemonize --no-kernel >"$tmp/sessiond.log" 2>&1 ||
-        fail "lttng-sessiond did not start: $(tail -3 "$tmp/sessiond.log")"
-    [ -s "$pidfile" ] || fail "lttng-sessiond started but wrote no $pidfile"
-    sessiond_pid=$(cat "$pidfile")
-    say "started lttng-sessiond (pid $sessiond_pid)"
-fi
-export LTTNG_UST_REGISTER_TIMEOUT=10000
+lttng_rundir
+lttng_sessiond_start
 
 # record NAME DRIVER TEST: the test's events into $tmp/NAME, babeltrace2's text in NAME.txt
 record() {
