@@ -149,11 +149,10 @@ int lrt__trace_load(void)
  * reader can tell the dump from the choice (a session started later sees only the dump). */
 static void lrt__tp_driver_statedump(struct lrt_runtime *rt)
 {
-    const char *why = NULL;
-    const char *name = lrt_runtime_driver(rt, &why);
-    char reason[160];
-    snprintf(reason, sizeof reason, "statedump: %s", why ? why : "?");
-    lttng_ust_do_tracepoint(lrt, driver_select, name ? name : "?", reason);
+    /* the fields, not lrt_runtime_driver(): io_reg.c fires tracepoints defined here */
+    char reason[sizeof rt->io->driver_why + 16];
+    snprintf(reason, sizeof reason, "statedump: %s", rt->io->driver_why);
+    lttng_ust_do_tracepoint(lrt, driver_select, rt->io->drv->name, reason);
 }
 
 static __attribute__((noinline, cold)) void statedump(struct lrt_runtime *rt)
