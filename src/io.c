@@ -567,6 +567,8 @@ int lrt_close(int fd)
         if (!lrt__list_empty(&r->uops))
             lrt__uop_close(io, r); /* cancelled; -EBADF once they complete */
     }
+    if (!lrt__list_empty(&io->fuops))
+        lrt__uop_file_close(io, fd); /* file calls: never registered (io_uring_file.c) */
     if (close(fd) < 0 && errno != EINTR) /* Linux closes the fd even on EINTR */
         return -errno;
     return 0;
@@ -590,6 +592,7 @@ int lrt__io_init(struct lrt_runtime *rt)
     sigemptyset(&io->pipe_set);
     sigaddset(&io->pipe_set, SIGPIPE);
     io->notifier = rt->notifier;
+    lrt__list_init(&io->fuops);
     rt->io = io;
     return 0;
 

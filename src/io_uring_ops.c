@@ -33,7 +33,7 @@
 /* Wait until @u's completion came, whatever else wakes the task: abort, shutdown and
  * deadline scopes are set aside during the hold and seen by the next suspension point
  * (as file.c's held jobs, task.c's lrt__join_wait_as). */
-static void hold_until_done(struct lrt_task *t, struct lrt__uop *u, int fd)
+void lrt__uop_hold(struct lrt_task *t, struct lrt__uop *u, int fd)
 {
     const uint32_t aside = LRT__TF_CANCELLED | LRT__TF_DEADLINE;
     uint32_t saved = t->flags & (aside | LRT__TF_CANCEL_SEEN);
@@ -95,7 +95,7 @@ ssize_t lrt__uop_io(struct lrt__io *io, struct reg *r, struct lrt_task *t, int o
         int rc = lrt__suspend(LRT__WAIT_URING, &u, (uint64_t)r->fd, deadline);
         if (LRT__UNLIKELY(!u.done)) {
             io->drv->cancel(io->d, &u.d);
-            hold_until_done(t, &u, r->fd);
+            lrt__uop_hold(t, &u, r->fd);
         }
         lrt__list_del(&u.link);
         io->uops--;
@@ -130,6 +130,7 @@ void lrt__uop_done(struct lrt__io *io, struct lrt__uop *u)
     if (LRT__TP_ENABLED(io_complete)) {
         /* submitted before the session began: start_ns is the coarse clock, maybe ahead */
         uint64_t now = lrt__mono_ns();
+        (void)now; /* TRACE=0: the tracepoint is compiled out */
         LRT__TP_DO(io_complete, u->task->id, u->d.op, u->d.fd, (int64_t)u->d.res,
                    now > u->start_ns ? now - u->start_ns : 0);
     }
