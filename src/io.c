@@ -355,6 +355,10 @@ int lrt_accept(int fd, struct sockaddr *sa, socklen_t *len)
 
 int lrt_connect_timeout(int fd, const struct sockaddr *sa, socklen_t len, int64_t timeout_ms)
 {
+    /* io_uring: IORING_OP_CONNECT on the caller's address (io_uring_ops.c) */
+    ssize_t k = lrt__io_submitted(fd, LRT__IO_CONNECT, (void *)sa, len, timeout_ms);
+    if (k != -EAGAIN)
+        return (int)k;
     struct lrt_task *t;
     int err;
     struct reg *r = task_reg(fd, &t, &err);

@@ -83,7 +83,9 @@ struct lrt__io {
 };
 
 /* What an I/O attempt does (io.c's op_try) and its arguments. */
-enum op { OP_READ, OP_WRITE, OP_ACCEPT, OP_CALL };
+enum op { OP_READ, OP_WRITE, OP_ACCEPT, OP_CALL,
+          OP_RECVMSG, OP_SENDMSG, OP_CONNECT }; /* the last three: submitted only
+                                                  (io_uring_ops.c, buf = msghdr/addr) */
 
 struct op_args {
     void *buf;
