@@ -9,6 +9,9 @@
  *           | idle_mem [N] | idle_mem_shared [N] | echo_server [PORT]
  *   extra (not in run.sh):  scale_tasks [N]   N live tasks: spawn-to-parked ns and RSS per task
  *                           dump_10k [N]      lrt_dump_json() pause with N parked tasks
+ *                           file_read [READS] [TASKS]
+ *                                             TASKS tasks pread 4 KiB blocks of a cached
+ *                                             file (pool on epoll, the ring on io_uring)
  *                           dump_loop SOCKET SECONDS [bt]
  *                                             a dump agent client asking for snapshots in
  *                                             a tight loop (no runtime; bench/agent_load.sh)
@@ -655,6 +658,64 @@ static void *echo_server(void *arg)
     return NULL;
 }
 
+/* ---- file_read: blocking-pool-free file reads (issue 15 item 6) ---------------------- */
+
+/* TASKS tasks each pread 4 KiB blocks at pseudo-random offsets of a 16 MiB file that is
+ * in the page cache (written just before): the cost of the call itself, a pool job on
+ * epoll, a submitted IORING_OP_READ on io_uring (LRT_DRIVER picks). */
+enum { FR_BLOCK = 4096, FR_BLOCKS = 4096 };
+static int fr_fd;
+static size_t fr_per_task;
+
+static void *file_read_task(void *arg)
+{
+    uint64_t x = (uintptr_t)arg * 0x9E3779B97F4A7C15ull + 1;
+    char buf[FR_BLOCK];
+    uint64_t acc = 0;
+    for (size_t i = 0; i < fr_per_task; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        ssize_t k = lrt_pread(fr_fd, buf, sizeof buf, (off_t)(x % FR_BLOCKS) * FR_BLOCK);
+        if (k != FR_BLOCK)
+            die("lrt_pread", k < 0 ? (int)k : -EIO);
+        acc += (unsigned char)buf[k - 1];
+    }
+    sink(acc);
+    task_done();
+    return NULL;
+}
+
+static size_t fr_tasks = 64;
+
+static void *file_read(void *arg)
+{
+    size_t n = (size_t)arg;
+    char path[] = "/tmp/lrt-bench-file-XXXXXX";
+    fr_fd = mkstemp(path);
+    if (fr_fd < 0)
+        die("mkstemp", -errno);
+    unlink(path);
+    char *blk = malloc(FR_BLOCK);
+    if (!blk)
+        die("malloc", -ENOMEM);
+    for (size_t b = 0; b < FR_BLOCKS; b++) {
+        memset(blk, (int)(b & 0xff), FR_BLOCK);
+        if (pwrite(fr_fd, blk, FR_BLOCK, (off_t)(b * FR_BLOCK)) != FR_BLOCK)
+            die("pwrite", -errno);
+    }
+    free(blk);
+    fr_per_task = n / fr_tasks ? n / fr_tasks : 1;
+    lrt_oneshot_t *o = arm(fr_tasks);
+    uint64_t t = now_ns();
+    for (size_t i = 0; i < fr_tasks; i++)
+        spawn_detached(file_read_task, (void *)(uintptr_t)i);
+    wait_done(o);
+    size_t total = fr_per_task * fr_tasks;
+    printf("lrt file_read ns_per_read=%.1f n=%zu tasks=%zu block=%d driver=%s\n", ns_per(t, total), total,
+           fr_tasks, FR_BLOCK, lrt_runtime_driver(lrt_current(), NULL));
+    close(fr_fd);
+    return NULL;
+}
+
 /* ---- main --------------------------------------------------------------------------- */
 
 static void usage(void)
@@ -663,7 +724,7 @@ static void usage(void)
             "usage: lrt-bench spawn_many [N] | yield_many [TASKS] [YIELDS_PER_TASK] | ping_pong [N] | "
             "select2 [N] | chained_spawn [N] | timers [N] | blocking_pool [N] | blocking_pool_seq [N] | idle_mem [N] | "
             "idle_mem_shared [N] | echo_server [PORT] | scale_tasks [N] | dump_10k [N] | "
-            "dump_loop SOCKET SECONDS [bt]\n");
+            "dump_loop SOCKET SECONDS [bt] | file_read [READS] [TASKS]\n");
     exit(2);
 }
 
@@ -762,6 +823,11 @@ int main(int argc, char **argv)
         fn = scale_tasks, a = arg_or(argc, argv, 2, 100000);
     } else if (!strcmp(wl, "dump_10k")) {
         fn = dump_10k, a = arg_or(argc, argv, 2, 10000);
+    } else if (!strcmp(wl, "file_read")) {
+        fn = file_read, a = arg_or(argc, argv, 2, 200000);
+        fr_tasks = arg_or(argc, argv, 3, 64);
+        if (fr_tasks == 0)
+            usage();
     } else if (!strcmp(wl, "echo_server")) {
         fn = echo_server, a = arg_or(argc, argv, 2, 0);
     } else {

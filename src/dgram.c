@@ -11,7 +11,11 @@
  * went away gives -EPIPE, never SIGPIPE).  A caller's own MSG_DONTWAIT means "do not
  * suspend": one attempt, -EAGAIN when not ready.
  *
- * Layer: io.c (lrt__io_run) and libc.  Runtime thread, from a task.
+ * On io_uring each call is one submitted IORING_OP_RECVMSG/SENDMSG instead (dg_submit;
+ * recvfrom/sendto as a one-iovec msghdr), unless the caller said MSG_DONTWAIT or a zero
+ * timeout (one attempt, as above).
+ *
+ * Layer: io.c (lrt__io_run), io_uring_ops.c (lrt__io_submitted) and libc.  Runtime thread, from a task.
  */
 #include "internal.h"
 
@@ -75,9 +79,41 @@ static ssize_t dg_try(int fd, void *ctx)
     return -e;
 }
 
+/* io_uring: one submitted IORING_OP_RECVMSG/SENDMSG on the caller's memory (a
+ * recvfrom/sendto as a msghdr of one iovec on this frame, valid until the completion:
+ * io_uring_ops.c holds the task until then); -EAGAIN: not here, use readiness. */
+static ssize_t dg_submit(int fd, struct dg *d, int64_t timeout_ms)
+{
+    struct iovec iov = {.iov_base = d->buf, .iov_len = d->n};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    switch (d->op) {
+    case DG_RECVFROM:
+        mh.msg_name = d->lenp ? d->sa : NULL;
+        mh.msg_namelen = d->lenp && d->sa ? *d->lenp : 0;
+        break;
+    case DG_SENDTO:
+        mh.msg_name = d->sa;
+        mh.msg_namelen = d->sa ? d->len : 0;
+        break;
+    default:
+        return LRT__NOTAIL(lrt__io_submitted(fd, d->op == DG_RECVMSG ? LRT__IO_RECVMSG : LRT__IO_SENDMSG, d->m,
+                                             (size_t)(unsigned)d->flags, timeout_ms));
+    }
+    ssize_t k = lrt__io_submitted(fd, d->op == DG_RECVFROM ? LRT__IO_RECVMSG : LRT__IO_SENDMSG, &mh,
+                                  (size_t)(unsigned)d->flags, timeout_ms);
+    if (k >= 0 && d->op == DG_RECVFROM && d->lenp && d->sa)
+        *d->lenp = mh.msg_namelen; /* the sender's real length, as recvfrom(2) */
+    return k;
+}
+
 static ssize_t dg_run(int fd, uint32_t interest, struct dg *d, int64_t timeout_ms)
 {
     bool dontwait = d->flags & MSG_DONTWAIT;
+    if (!dontwait && timeout_ms != 0) {
+        ssize_t k = dg_submit(fd, d, timeout_ms);
+        if (k != -EAGAIN)
+            return k;
+    }
     d->flags |= MSG_DONTWAIT;
     if (interest == EPOLLOUT)
         d->flags |= MSG_NOSIGNAL;

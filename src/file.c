@@ -1,8 +1,10 @@
 /*
  * file.c - lrt_open/lrt_pread/lrt_pwrite/lrt_fsync/lrt_stat: the syscall runs as a
  * blocking-pool job while the task waits (regular files are always "ready" for epoll,
- * so waiting for readiness would block the runtime thread on the disk).  An io_uring
- * backend may replace the job later behind the same calls.
+ * so waiting for readiness would block the runtime thread on the disk).  On the io_uring
+ * backend pread/pwrite/fsync are submitted operations instead (io_uring_file.c): no
+ * pool thread, no job; open and stat stay jobs (IORING_OP_OPENAT/STATX would need the
+ * path copied off the stack and gain little: they are not per-block calls).
  *
  * The request, the caller's buffer and path stay on the caller's side: the task does not
  * return before the job has ended, even when it is aborted or its runtime shuts down
@@ -112,6 +114,14 @@ static ssize_t file_run(struct file_req *q)
         err = lrt__interrupted(cur);
         if (err)
             return err;
+    }
+    /* io_uring: a submitted operation on the caller's buffer, no pool job */
+    static const int uring_op[] = {[OP_PREAD] = LRT__IO_PREAD, [OP_PWRITE] = LRT__IO_PWRITE,
+                                   [OP_FSYNC] = LRT__IO_FSYNC};
+    if (q->op == OP_PREAD || q->op == OP_PWRITE || q->op == OP_FSYNC) {
+        ssize_t res;
+        if (lrt__uop_file(cur, uring_op[q->op], q->fd, q->buf, q->n, (uint64_t)q->off, &res))
+            return res;
     }
     char text[LRT__WAIT_TEXT];
     wait_text(text, q);

@@ -658,13 +658,13 @@ size_t lrt__io_waiters(struct lrt_runtime *rt);
 /* io.c: an OS wait on a readable fd, with its own wait reason and waker (signal.c,
  * process.c); 0 once readable, -ETIMEDOUT, -ECANCELED, -EBADF.  Runtime thread, task. */
 int lrt__io_wait_as(int fd, int kind, const void *obj, uint64_t aux, int waker, int64_t timeout_ms);
-/* io.c: an I/O call of another file (dgram.c) run like lrt_read/lrt_write: @fn makes one
- * non-blocking attempt on @iofd (the fd the syscalls use: @fd itself for a socket) and
- * returns the result or -errno, -EAGAIN meaning "not ready"; lrt__io_run retries it
- * after each edge of @interest (EPOLLIN or EPOLLOUT).  Same results as lrt_read_timeout
- * (-ETIMEDOUT, -ECANCELED, -EBADF, -EPERM).  Runtime thread, task. */
+/* io.c: another file's I/O call (dgram.c) run like lrt_read: @fn tries once on @iofd
+ * (-EAGAIN: not ready), retried after each edge of @interest; lrt_read's results. */
 typedef ssize_t lrt__io_try_fn(int iofd, void *ctx);
 ssize_t lrt__io_run(int fd, uint32_t interest, lrt__io_try_fn *fn, void *ctx, int64_t timeout_ms);
+/* io_uring_ops.c: LRT__IO_RECVMSG/SENDMSG (@obj msghdr, @arg MSG_ flags), LRT__IO_CONNECT
+ * (@obj address, @arg length) submitted; -EAGAIN: not here (epoll...): use readiness. */
+ssize_t lrt__io_submitted(int fd, int op, void *obj, size_t arg, int64_t timeout_ms);
 size_t lrt__io_registered(struct lrt_runtime *rt);
 /* Visit each registration (dump). */
 void lrt__io_foreach(struct lrt_runtime *rt,

@@ -355,6 +355,10 @@ int lrt_accept(int fd, struct sockaddr *sa, socklen_t *len)
 
 int lrt_connect_timeout(int fd, const struct sockaddr *sa, socklen_t len, int64_t timeout_ms)
 {
+    /* io_uring: IORING_OP_CONNECT on the caller's address (io_uring_ops.c) */
+    ssize_t k = lrt__io_submitted(fd, LRT__IO_CONNECT, (void *)sa, len, timeout_ms);
+    if (k != -EAGAIN)
+        return (int)k;
     struct lrt_task *t;
     int err;
     struct reg *r = task_reg(fd, &t, &err);
@@ -567,6 +571,8 @@ int lrt_close(int fd)
         if (!lrt__list_empty(&r->uops))
             lrt__uop_close(io, r); /* cancelled; -EBADF once they complete */
     }
+    if (!lrt__list_empty(&io->fuops))
+        lrt__uop_file_close(io, fd); /* file calls: never registered (io_uring_file.c) */
     if (close(fd) < 0 && errno != EINTR) /* Linux closes the fd even on EINTR */
         return -errno;
     return 0;
@@ -590,6 +596,7 @@ int lrt__io_init(struct lrt_runtime *rt)
     sigemptyset(&io->pipe_set);
     sigaddset(&io->pipe_set, SIGPIPE);
     io->notifier = rt->notifier;
+    lrt__list_init(&io->fuops);
     rt->io = io;
     return 0;
 

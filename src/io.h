@@ -77,12 +77,15 @@ struct lrt__io {
     size_t waiters;
     sigset_t pipe_set; /* {SIGPIPE} */
     size_t uops;       /* completion-based operations in flight */
+    lrt__link fuops;   /* ... of which file calls, on unregistered fds (io_uring_file.c) */
     char driver_why[80]; /* why this backend (lrt:driver_select, the snapshot) */
     struct lrt__driver_event events[IO_BATCH];
 };
 
 /* What an I/O attempt does (io.c's op_try) and its arguments. */
-enum op { OP_READ, OP_WRITE, OP_ACCEPT, OP_CALL };
+enum op { OP_READ, OP_WRITE, OP_ACCEPT, OP_CALL,
+          OP_RECVMSG, OP_SENDMSG, OP_CONNECT }; /* the last three: submitted only
+                                                  (io_uring_ops.c, buf = msghdr/addr) */
 
 struct op_args {
     void *buf;
@@ -119,6 +122,10 @@ ssize_t lrt__uop_io(struct lrt__io *io, struct reg *r, struct lrt_task *t, int o
                     struct op_args *a, int64_t timeout_ms); /* read/write/accept, submitted */
 void lrt__uop_done(struct lrt__io *io, struct lrt__uop *u);  /* its completion came */
 void lrt__uop_close(struct lrt__io *io, struct reg *r);     /* lrt_close: cancel, -EBADF */
+/* wait for @u's completion whatever wakes the task (interruptions kept for later) */
+void lrt__uop_hold(struct lrt_task *t, struct lrt__uop *u, int fd);
+/* io_uring_file.c: lrt_close(@fd) cancels the file calls in flight on it (-EBADF) */
+void lrt__uop_file_close(struct lrt__io *io, int fd);
 
 /* @fd's registration, registered on first use; NULL with *err (-EBADF, ...). */
 static inline struct reg *reg_get(struct lrt__io *io, int fd, int *err)

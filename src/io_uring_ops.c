@@ -1,7 +1,8 @@
 /*
  * io_uring_ops.c - completion-based I/O for stackful tasks (a backend with .submit:
- * io_uring).  lrt_read/lrt_write/lrt_accept on a socket submit one operation on the
- * task's own buffer and suspend until its completion: no readiness wait, no EAGAIN
+ * io_uring).  lrt_read/lrt_write/lrt_accept/lrt_connect and the datagram calls
+ * (dgram.c, as RECVMSG/SENDMSG) on a socket submit one operation on the task's own
+ * memory and suspend until its completion: no readiness wait, no EAGAIN
  * round trip; the operations queued by every task during one loop iteration reach the
  * kernel in the one io_uring_enter that also waits for completions (uring.c).
  *
@@ -33,7 +34,7 @@
 /* Wait until @u's completion came, whatever else wakes the task: abort, shutdown and
  * deadline scopes are set aside during the hold and seen by the next suspension point
  * (as file.c's held jobs, task.c's lrt__join_wait_as). */
-static void hold_until_done(struct lrt_task *t, struct lrt__uop *u, int fd)
+void lrt__uop_hold(struct lrt_task *t, struct lrt__uop *u, int fd)
 {
     const uint32_t aside = LRT__TF_CANCELLED | LRT__TF_DEADLINE;
     uint32_t saved = t->flags & (aside | LRT__TF_CANCEL_SEEN);
@@ -48,7 +49,7 @@ static void hold_until_done(struct lrt_task *t, struct lrt__uop *u, int fd)
 ssize_t lrt__uop_io(struct lrt__io *io, struct reg *r, struct lrt_task *t, int op,
                     struct op_args *a, int64_t timeout_ms)
 {
-    if (op != OP_ACCEPT && a->n == 0)
+    if ((op == OP_READ || op == OP_WRITE) && a->n == 0)
         return -EAGAIN; /* nothing to move: io.c's attempt answers at once, as recv(2) */
     struct lrt__uop u;
     u.d.fd = r->iofd;
@@ -69,6 +70,21 @@ ssize_t lrt__uop_io(struct lrt__io *io, struct reg *r, struct lrt_task *t, int o
     case OP_WRITE:
         u.d.op = LRT__IO_SEND;
         u.d.flags = MSG_NOSIGNAL;
+        break;
+    case OP_RECVMSG: /* a datagram of 0 bytes is one: no n == 0 shortcut */
+    case OP_SENDMSG:
+        u.d.op = op == OP_RECVMSG ? LRT__IO_RECVMSG : LRT__IO_SENDMSG;
+        u.d.len = 0;
+        u.d.flags = (int)a->n | (op == OP_SENDMSG ? MSG_NOSIGNAL : 0);
+        u.d.poll_first = false;
+        break;
+    case OP_CONNECT:
+        u.d.op = LRT__IO_CONNECT;
+        u.d.buf = NULL;
+        u.d.len = 0;
+        u.d.poll_first = false;
+        u.d.addr = a->sa;
+        u.d.addrlen_v = (socklen_t)a->n;
         break;
     default: /* OP_ACCEPT */
         u.d.op = LRT__IO_ACCEPT;
@@ -95,7 +111,7 @@ ssize_t lrt__uop_io(struct lrt__io *io, struct reg *r, struct lrt_task *t, int o
         int rc = lrt__suspend(LRT__WAIT_URING, &u, (uint64_t)r->fd, deadline);
         if (LRT__UNLIKELY(!u.done)) {
             io->drv->cancel(io->d, &u.d);
-            hold_until_done(t, &u, r->fd);
+            lrt__uop_hold(t, &u, r->fd);
         }
         lrt__list_del(&u.link);
         io->uops--;
@@ -123,6 +139,24 @@ ssize_t lrt__uop_io(struct lrt__io *io, struct reg *r, struct lrt_task *t, int o
     }
 }
 
+ssize_t lrt__io_submitted(int fd, int op, void *obj, size_t arg, int64_t timeout_ms)
+{
+    struct lrt_task *t;
+    int err = lrt__task_ctx(&t);
+    if (err)
+        return err;
+    struct reg *r = reg_get(t->rt->io, fd, &err);
+    if (!r)
+        return err;
+    if (!(r->flags & REG_COMPL) || timeout_ms == 0)
+        return -EAGAIN; /* readiness (epoll, a pipe) or one attempt: the caller's path */
+    struct op_args a = {.buf = obj, .n = arg};
+    int o = op == LRT__IO_RECVMSG ? OP_RECVMSG : op == LRT__IO_SENDMSG ? OP_SENDMSG : OP_CONNECT;
+    if (o == OP_CONNECT)
+        a.sa = obj;
+    return lrt__uop_io(t->rt->io, r, t, o, &a, timeout_ms);
+}
+
 void lrt__uop_done(struct lrt__io *io, struct lrt__uop *u)
 {
     (void)io;
@@ -130,6 +164,7 @@ void lrt__uop_done(struct lrt__io *io, struct lrt__uop *u)
     if (LRT__TP_ENABLED(io_complete)) {
         /* submitted before the session began: start_ns is the coarse clock, maybe ahead */
         uint64_t now = lrt__mono_ns();
+        (void)now; /* TRACE=0: the tracepoint is compiled out */
         LRT__TP_DO(io_complete, u->task->id, u->d.op, u->d.fd, (int64_t)u->d.res,
                    now > u->start_ns ? now - u->start_ns : 0);
     }

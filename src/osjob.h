@@ -18,6 +18,13 @@
 int lrt__join_wait_as(lrt_task_t *h, int kind, const void *obj, uint64_t aux, uint32_t aux2,
                       int64_t timeout_ms, bool hold);
 
+/* io_uring_file.c: on a completion backend, run file call @op (LRT__IO_PREAD, PWRITE,
+ * FSYNC) as a submitted operation, its result or -errno in *@res, and return 1; 0 on a
+ * backend without operations (the caller uses the blocking pool).  Runtime thread, in
+ * task @t, whose interruptions the caller has already checked. */
+int lrt__uop_file(struct lrt_task *t, int op, int fd, void *buf, size_t n, uint64_t off,
+                  ssize_t *res);
+
 /* dns.c: EAI_* (and errno for EAI_SYSTEM) as a negative errno (lrt.h, lrt_getaddrinfo). */
 int lrt__gai_errno(int eai, int sys_errno);
 /* dns.c: connect to each address of @ai in turn under one deadline (0 = none): the fd

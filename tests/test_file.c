@@ -215,12 +215,33 @@ static void *abort_running_root(void *arg)
     return NULL;
 }
 
+/* The tests that hold a pread's pool job run on epoll: on io_uring pread is a submitted
+ * operation, no job (its interruptions are tested in the uring_file suite). */
+static char *pool_saved;
+static void pool_driver(void)
+{
+    const char *v = getenv("LRT_DRIVER");
+    pool_saved = v ? strdup(v) : NULL;
+    setenv("LRT_DRIVER", "epoll", 1);
+}
+static void pool_driver_end(void)
+{
+    if (pool_saved)
+        setenv("LRT_DRIVER", pool_saved, 1);
+    else
+        unsetenv("LRT_DRIVER");
+    free(pool_saved);
+    pool_saved = NULL;
+}
+
 static void an_aborted_pread_waits_for_its_running_job_and_returns_its_result(void)
 {
     gate_reset();
+    pool_driver();
     lrt__file_test_hook = gate_wait;
     lrt_test_run(NULL, abort_running_root, NULL);
     lrt__file_test_hook = NULL;
+    pool_driver_end();
 }
 
 /* The only pool thread is busy: the pread stays queued; the abort drops it, the task
@@ -261,7 +282,9 @@ static void an_aborted_pread_whose_job_is_still_queued_returns_at_once_untouched
 {
     gate_reset();
     lrt_options_t o = one_thread();
+    pool_driver();
     lrt_test_run(&o, abort_queued_root, NULL);
+    pool_driver_end();
 }
 
 /* A deadline scope: a queued job is dropped (-ETIMEDOUT), a running one waited out. */
@@ -287,7 +310,9 @@ static void a_deadline_scope_drops_a_queued_file_job(void)
 {
     gate_reset();
     lrt_options_t o = one_thread();
+    pool_driver();
     lrt_test_run(&o, scope_root, NULL);
+    pool_driver_end();
 }
 
 struct open_arg {
@@ -367,7 +392,9 @@ static void a_shutdown_waits_for_a_running_file_job_before_its_task_returns(void
     gate_reset();
     lrt__file_test_hook = gate_wait;
     shut_reader = (struct reader){.fd = data_file(), .rc = 1};
+    pool_driver();
     lrt_runtime_t *rt = lrt_runtime_new(NULL);
+    pool_driver_end();
     CU_ASSERT_PTR_NOT_NULL_FATAL(rt);
     CU_ASSERT_EQUAL(lrt_block_on(rt, shutdown_root, NULL, NULL), 0);
     pthread_t th;
