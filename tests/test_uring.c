@@ -4,7 +4,7 @@
  * stack that was given back, and the dump of an operation in flight.  Every test forces
  * the io_uring backend itself (LRT_DRIVER=uring, restored after), whatever driver the
  * rest of the run uses. */
-#include "test_util.h"
+#include "uring_util.h"
 
 #include <fcntl.h>
 #include <jansson.h>
@@ -23,29 +23,6 @@
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
-static char *saved_env;
-
-static void force_driver(const char *d)
-{
-    const char *v = getenv("LRT_DRIVER");
-    free(saved_env);
-    saved_env = v ? strdup(v) : NULL;
-    if (d)
-        setenv("LRT_DRIVER", d, 1);
-    else
-        unsetenv("LRT_DRIVER");
-}
-
-static void restore_driver(void)
-{
-    if (saved_env)
-        setenv("LRT_DRIVER", saved_env, 1);
-    else
-        unsetenv("LRT_DRIVER");
-    free(saved_env);
-    saved_env = NULL;
-}
-
 /* A runtime on io_uring with every poll followed by an I/O check (event_interval 1), so
  * an operation a task queued reaches the kernel before the test interrupts it. */
 static unsigned interval = 1;
@@ -57,10 +34,10 @@ static bool uring_here(void)
     lrt_options_t o;
     memset(&o, 0, sizeof o);
     o.driver = LRT_DRIVER_URING;
-    force_driver(NULL);
+    lrt_test_force_driver(NULL);
     lrt_runtime_t *rt = lrt_runtime_new(&o);
     int e = errno;
-    restore_driver();
+    lrt_test_restore_driver();
     if (rt) {
         lrt_runtime_free(rt);
         return true;
@@ -71,19 +48,9 @@ static bool uring_here(void)
 
 static void *run_uring(lrt_fn fn, void *arg)
 {
-    if (!uring_here())
-        return NULL;
-    force_driver("uring");
-    lrt_options_t o;
-    memset(&o, 0, sizeof o);
-    o.event_interval = interval;
-    lrt_runtime_t *rt = lrt_runtime_new(&o);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(rt);
-    CU_ASSERT_STRING_EQUAL(lrt_runtime_driver(rt, NULL), "io_uring");
     void *res = NULL;
-    CU_ASSERT_EQUAL(lrt_block_on(rt, fn, arg, &res), 0);
-    lrt_runtime_free(rt);
-    restore_driver();
+    if (uring_here())
+        lrt_test_run_on("uring", interval, fn, arg, &res);
     return res;
 }
 
@@ -106,21 +73,13 @@ static int listen_loopback(struct sockaddr_in *a)
     return l;
 }
 
-/* Overwrite the stack below the caller, where an aborted task's frame was: an operation
- * left in flight would now write into this (or into the next task's frame). */
-static NOINLINE void scribble_stack(void)
-{
-    volatile char junk[8192];
-    memset((char *)junk, 0x5a, sizeof junk);
-}
-
 /* ---- the choice of backend ---------------------------------------------------------- */
 
 static void auto_picks_io_uring_where_the_kernel_allows_it(void)
 {
     if (!uring_here())
         return;
-    force_driver(NULL);
+    lrt_test_force_driver(NULL);
     lrt_runtime_t *rt = lrt_runtime_new(NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(rt);
     const char *why = NULL;
@@ -145,7 +104,7 @@ static void auto_picks_io_uring_where_the_kernel_allows_it(void)
     CU_ASSERT_PTR_NULL(lrt_runtime_new(&o));
     CU_ASSERT_EQUAL(errno, EINVAL);
     CU_ASSERT_PTR_NULL(lrt_runtime_driver(NULL, NULL));
-    restore_driver();
+    lrt_test_restore_driver();
 }
 
 /* Echo one message through a socketpair on the current runtime: the program works. */
@@ -269,7 +228,7 @@ static void *abort_mid_recv_root(void *arg)
         void *res = (void *)(intptr_t)-ECANCELED; /* kept when it never ran */
         int jr = lrt_join(t, &res);
         CU_ASSERT(jr == 0 || jr == -ECANCELED);
-        scribble_stack();
+        lrt_test_scribble_stack();
         ssize_t k = (ssize_t)(intptr_t)res;
         char left[64];
         ssize_t m = recv(sv[0], left, sizeof left, MSG_DONTWAIT);
@@ -333,7 +292,7 @@ static void *abort_mid_accept_root(void *arg)
         void *res = (void *)(intptr_t)-ECANCELED;
         int jr = lrt_join(t, &res);
         CU_ASSERT(jr == 0 || jr == -ECANCELED);
-        scribble_stack();
+        lrt_test_scribble_stack();
         int k = (int)(intptr_t)res;
         if (k >= 0) {
             lrt_close(k);
@@ -397,7 +356,7 @@ static void *abort_mid_write_root(void *arg)
         void *res = (void *)(intptr_t)-ECANCELED;
         int jr = lrt_join(t, &res);
         CU_ASSERT(jr == 0 || jr == -ECANCELED);
-        scribble_stack();
+        lrt_test_scribble_stack();
         k = (ssize_t)(intptr_t)res;
         size_t got = 0, ws = 0;
         char in[8192];

@@ -4,7 +4,7 @@
  * no datagram, a timeout leaves the datagram for the next call, lrt_close gives -EBADF.
  * Every test forces io_uring (LRT_DRIVER=uring, restored after) and says so when the
  * kernel refuses it. */
-#include "test_util.h"
+#include "uring_util.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -16,32 +16,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static char *saved_env;
 static unsigned interval = 1;
 
 static bool run_uring(lrt_fn fn, void *arg)
 {
-    const char *v = getenv("LRT_DRIVER");
-    saved_env = v ? strdup(v) : NULL;
-    setenv("LRT_DRIVER", "uring", 1);
-    lrt_options_t o;
-    memset(&o, 0, sizeof o);
-    o.event_interval = interval;
-    lrt_runtime_t *rt = lrt_runtime_new(&o);
-    if (rt) {
-        CU_ASSERT_STRING_EQUAL(lrt_runtime_driver(rt, NULL), "io_uring");
-        CU_ASSERT_EQUAL(lrt_block_on(rt, fn, arg, NULL), 0);
-        lrt_runtime_free(rt);
-    } else {
-        fprintf(stderr, "[skipped: io_uring unavailable here: %s] ", strerror(errno));
-    }
-    if (saved_env)
-        setenv("LRT_DRIVER", saved_env, 1);
-    else
-        unsetenv("LRT_DRIVER");
-    free(saved_env);
-    saved_env = NULL;
-    return rt != NULL;
+    return lrt_test_run_on("uring", interval, fn, arg, NULL);
 }
 
 /* A UDP socket on 127.0.0.1, its address in *@a. */
@@ -56,12 +35,6 @@ static int udp_bound(struct sockaddr_in *a)
     if (a)
         *a = sa;
     return fd;
-}
-
-static NOINLINE void scribble_stack(void)
-{
-    volatile char junk[8192];
-    memset((char *)junk, 0x5a, sizeof junk);
 }
 
 /* ---- results ------------------------------------------------------------------------ */
@@ -157,7 +130,7 @@ static void *abort_root(void *arg)
             CU_ASSERT_EQUAL(send(tx, msg, (size_t)n, 0), n);
         void *res = (void *)(intptr_t)-ECANCELED;
         (void)lrt_join(t, &res);
-        scribble_stack();
+        lrt_test_scribble_stack();
         ssize_t k = (ssize_t)(intptr_t)res;
         char left[32];
         ssize_t m = recv(rx, left, sizeof left, MSG_DONTWAIT);

@@ -6,7 +6,7 @@
  * mid-pread returns only once the kernel is done with its buffer, thousands of times.
  * Every test forces io_uring itself (LRT_DRIVER=uring, restored after) and says so
  * when the kernel refuses it. */
-#include "test_util.h"
+#include "uring_util.h"
 
 #include <fcntl.h>
 #include <jansson.h>
@@ -22,47 +22,13 @@ extern void (*lrt__file_test_hook)(void); /* file.c: runs before every pool job 
 static int jobs;
 static void count_job(void) { __atomic_add_fetch(&jobs, 1, __ATOMIC_RELAXED); }
 
-static char *saved_env;
-
-static void force_driver(const char *d)
-{
-    const char *v = getenv("LRT_DRIVER");
-    free(saved_env);
-    saved_env = v ? strdup(v) : NULL;
-    setenv("LRT_DRIVER", d, 1);
-}
-
-static void restore_driver(void)
-{
-    if (saved_env)
-        setenv("LRT_DRIVER", saved_env, 1);
-    else
-        unsetenv("LRT_DRIVER");
-    free(saved_env);
-    saved_env = NULL;
-}
-
 static unsigned interval = 1;
 
 /* @fn as the root of a runtime on @drv ("uring" or "epoll"); false (and a note on
  * stderr: a skip is never silent) when io_uring is refused here. */
 static bool run_on(const char *drv, lrt_fn fn, void *arg)
 {
-    force_driver(drv);
-    lrt_options_t o;
-    memset(&o, 0, sizeof o);
-    o.event_interval = interval;
-    lrt_runtime_t *rt = lrt_runtime_new(&o);
-    if (!rt) {
-        fprintf(stderr, "[skipped: %s unavailable here: %s] ", drv, strerror(errno));
-        restore_driver();
-        return false;
-    }
-    CU_ASSERT_STRING_EQUAL(lrt_runtime_driver(rt, NULL), strcmp(drv, "uring") ? "epoll" : "io_uring");
-    CU_ASSERT_EQUAL(lrt_block_on(rt, fn, arg, NULL), 0);
-    lrt_runtime_free(rt);
-    restore_driver();
-    return true;
+    return lrt_test_run_on(drv, interval, fn, arg, NULL);
 }
 
 enum { DATA_LEN = 3 * 4096 + 100 };
@@ -80,12 +46,6 @@ static int data_file(void)
         buf[i] = pattern(i);
     CU_ASSERT_FATAL(write(fd, buf, DATA_LEN) == DATA_LEN);
     return fd;
-}
-
-static NOINLINE void scribble_stack(void)
-{
-    volatile char junk[16384];
-    memset((char *)junk, 0x5a, sizeof junk);
 }
 
 /* ---- results ------------------------------------------------------------------------ */
@@ -227,7 +187,7 @@ static void *abort_root(void *arg)
             lrt_yield();
         lrt_abort(t);
         (void)lrt_join(t, NULL);
-        scribble_stack();
+        lrt_test_scribble_stack();
         if (r.rc == 4096 && r.matches)
             whole++;
         else if ((r.rc == -ECANCELED || r.rc == 1) && (r.rc == 1 || r.intact))
