@@ -232,13 +232,8 @@ static void *abort_mid_recv_root(void *arg)
         ssize_t k = (ssize_t)(intptr_t)res;
         char left[64];
         ssize_t m = recv(sv[0], left, sizeof left, MSG_DONTWAIT);
-        int bad;
-        if (k > 0) {
-            taken++;
-            bad = k != n || memcmp(r.got, msg, (size_t)n) != 0 || m != -1;
-        } else {
-            bad = k != -ECANCELED || m != n || memcmp(left, msg, (size_t)n) != 0;
-        }
+        taken += k > 0;
+        int bad = lrt_test_abort_round_bad(k, r.got, m, left, msg, n);
         if (bad && lost < 5)
             fprintf(stderr, "\nround %d (phase %d): task got %zd, %zd left in the socket\n", i, phase, k, m);
         lost += bad;

@@ -134,13 +134,8 @@ static void *abort_root(void *arg)
         ssize_t k = (ssize_t)(intptr_t)res;
         char left[32];
         ssize_t m = recv(rx, left, sizeof left, MSG_DONTWAIT);
-        int bad;
-        if (k > 0) {
-            taken++;
-            bad = k != n || memcmp(r.got, msg, (size_t)n) != 0 || m != -1;
-        } else {
-            bad = k != -ECANCELED || m != n || memcmp(left, msg, (size_t)n) != 0;
-        }
+        taken += k > 0;
+        int bad = lrt_test_abort_round_bad(k, r.got, m, left, msg, n);
         if (bad && lost < 5)
             fprintf(stderr, "\nround %d (phase %d): task got %zd, %zd left\n", i, phase, k, m);
         lost += bad;

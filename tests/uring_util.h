@@ -71,4 +71,16 @@ static NOINLINE __attribute__((unused)) void lrt_test_scribble_stack(void)
     memset((char *)junk, 0x5a, sizeof junk);
 }
 
+/* One round of an abort-mid-receive test: the aborted task returned @k (bytes into @got,
+ * or -ECANCELED), then @m bytes (into @left) were still waiting in the socket; the peer
+ * had sent @msg, @n bytes.  Whether the round lost or duplicated data: the message must
+ * be in exactly one place, whole. */
+static inline bool lrt_test_abort_round_bad(ssize_t k, const char *got, ssize_t m,
+                                            const char *left, const char *msg, ssize_t n)
+{
+    if (k > 0)
+        return k != n || memcmp(got, msg, (size_t)n) != 0 || m != -1;
+    return k != -ECANCELED || m != n || memcmp(left, msg, (size_t)n) != 0;
+}
+
 #endif
