@@ -238,6 +238,8 @@ bench: deps-check
 	    build/bench-nohist/liblrt.a $(LDLIBS)
 	@echo "built build/bench-nohist/lrt-bench (task history ring compiled out, for comparison)"
 	$(Q)$(MAKE) --no-print-directory bench-trace
+	@echo "bench/drivers.sh: file reads and the echo on epoll and on io_uring, side by side (issue 15)"
+	$(Q)bench/drivers.sh
 	@echo "bench/agent_load.sh: what a client looping on snapshots costs the echo server (docs/performance.md)"
 	$(Q)bench/agent_load.sh
 	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -O2 -g -o build/bench/attach_cost bench/attach_cost.c \

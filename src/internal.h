@@ -300,9 +300,9 @@ struct lrt_runtime {
     /* scheduler hot state */
     struct lrt_task *rq_head, *rq_tail;   /* run queue: new tasks and yields, FIFO */
     struct lrt_task *wk_head, *wk_tail;   /* woken tasks, FIFO, served first */
-    int serve_rq;                         /* next pick takes the run queue first */
-    int pool_flush;                       /* blocking jobs submitted, not yet published */
-    int pool_spin;                        /* jobs just published: spin before parking */
+    struct lrt_task *rq_last;             /* the run queue's turn (core.c): up to this task */
+    unsigned rq_left;                     /* ... or this many more picks; 0: no turn */
+    int pool_flush, pool_spin; /* jobs submitted, not yet published; just published: spin */
     int trace_hot;                        /* a hot-path lrt event is enabled (trace.h) */
     struct lrt_task *current;     /* running task, NULL in the scheduler */
     void *sched_sp;               /* scheduler context while a task runs */

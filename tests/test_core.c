@@ -1,5 +1,6 @@
 /* Tasks and the scheduler: spawn, join, yield, abort, detach, ids, budget of the queue. */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <time.h>
@@ -418,6 +419,83 @@ static void suspended_since_tracks_the_real_clock_within_a_tick(void)
     lrt_test_run(NULL, since_root, NULL);
 }
 
+/* Tasks spawned while others keep waking each other (an echo server accepting 1000
+ * connections while the first ones already talk): each new task must start within a
+ * bounded number of polls, not one per event interval (61 polls) each.  Measured in
+ * ping-pong rounds, never in time: 2000 new tasks start within ~1000 rounds when the run
+ * queue gets its share; when it got one pick per event interval the last one started
+ * after ~61,000 rounds (the p999 of 0.6-2 s at the start of echo c1000). */
+enum { FAIR_NEW = 2000, FAIR_CAP = 400000 };
+static lrt_chan_t *fair_ping, *fair_pong;
+static volatile int fair_stop;
+static unsigned fair_rounds, fair_started, fair_max_round;
+
+static void *fair_ponger(void *arg)
+{
+    (void)arg;
+    void *m;
+    while (lrt_chan_recv(fair_ping, &m) == 0 && lrt_chan_send(fair_pong, m) == 0)
+        ;
+    return NULL;
+}
+
+static void *fair_pinger(void *arg)
+{
+    (void)arg;
+    void *m = NULL;
+    while (!fair_stop && fair_rounds < FAIR_CAP) {
+        if (lrt_chan_send(fair_ping, m) < 0 || lrt_chan_recv(fair_pong, &m) < 0)
+            break;
+        fair_rounds++;
+    }
+    lrt_chan_close(fair_ping);
+    return NULL;
+}
+
+static void *fair_newcomer(void *arg)
+{
+    (void)arg;
+    if (fair_rounds > fair_max_round)
+        fair_max_round = fair_rounds;
+    fair_started++;
+    return NULL;
+}
+
+static void *fair_root(void *arg)
+{
+    (void)arg;
+    fair_ping = lrt_chan_new(0);
+    fair_pong = lrt_chan_new(0);
+    lrt_task_t *pi = lrt_spawn(fair_pinger, NULL);
+    lrt_task_t *po = lrt_spawn(fair_ponger, NULL);
+    while (fair_rounds < 100) /* the stream of wake-ups runs */
+        lrt_yield();
+    unsigned base = fair_rounds;
+    for (int i = 0; i < FAIR_NEW; i++)
+        lrt_task_detach(lrt_spawn(fair_newcomer, NULL));
+    while (fair_started < FAIR_NEW && fair_rounds < FAIR_CAP)
+        lrt_sleep_ms(1);
+    fair_stop = 1;
+    CU_ASSERT_EQUAL(lrt_join(pi, NULL), 0);
+    CU_ASSERT_EQUAL(lrt_join(po, NULL), 0);
+    CU_ASSERT_EQUAL(fair_started, FAIR_NEW);
+    CU_ASSERT(fair_max_round - base < 4 * FAIR_NEW);
+    if (fair_max_round - base >= 4 * FAIR_NEW)
+        fprintf(stderr, "\n  the last new task started %u rounds after the spawns\n",
+                fair_max_round - base);
+    lrt_chan_close(fair_pong);
+    lrt_chan_free(fair_ping);
+    lrt_chan_free(fair_pong);
+    return NULL;
+}
+
+static void new_tasks_start_promptly_while_others_keep_waking_each_other(void)
+{
+    fair_stop = 0;
+    fair_rounds = fair_started = fair_max_round = 0;
+    lrt_test_run(NULL, fair_root, NULL);
+}
+
 CU_TestInfo lrt_test_core[] = {
     {"busy_time_is_charged_to_the_task_that_computed", busy_time_is_charged_to_the_task_that_computed},
     {"suspended_since_tracks_the_real_clock_within_a_tick", suspended_since_tracks_the_real_clock_within_a_tick},
@@ -438,5 +516,7 @@ CU_TestInfo lrt_test_core[] = {
     {"many_tasks_yielding_interleave_and_all_finish", many_tasks_yielding_interleave_and_all_finish},
     {"spawn_outside_block_on_runs_at_the_next_block_on", spawn_outside_block_on_runs_at_the_next_block_on},
     {"floating_point_state_survives_switches", floating_point_state_survives_switches},
+    {"new_tasks_start_promptly_while_others_keep_waking_each_other",
+     new_tasks_start_promptly_while_others_keep_waking_each_other},
     CU_TEST_INFO_NULL,
 };
