@@ -831,6 +831,42 @@ static bool gdb_script(char *out, size_t n)
     return access(out, R_OK) == 0;
 }
 
+/* Run gdb with @argv (argv[0] "gdb"); with @err_fd >= 0 its stdin/stdout go to /dev/null
+ * and its stderr to @err_fd.  Bounded like a live reply: AGENT_REPLY_TIMEOUTS x --timeout
+ * (60 s by default), then killed (gdb detaches from a process it is killed in: ptrace
+ * ends).  Returns gdb's wait status, or -1 when it was killed at the bound. */
+static int run_gdb(const char *const *argv, int err_fd)
+{
+    fflush(stdout);
+    pid_t g = fork();
+    if (g < 0)
+        die("fork: %s", strerror(errno));
+    if (g == 0) {
+        if (err_fd >= 0) {
+            int null = open("/dev/null", O_RDWR);
+            dup2(null, 0);
+            dup2(null, 1);
+            dup2(err_fd, 2);
+        }
+        execvp("gdb", (char *const *)argv);
+        dprintf(2, "cannot run gdb: %s (Debian: apt-get install gdb)\n", strerror(errno));
+        _exit(127);
+    }
+    int st = 0;
+    uint64_t give_up = now_ms() + opt.timeout_ms * AGENT_REPLY_TIMEOUTS;
+    for (;;) {
+        pid_t r = waitpid(g, &st, WNOHANG);
+        if (r == g || (r < 0 && errno != EINTR))
+            return st;
+        if (now_ms() > give_up) {
+            kill(g, SIGKILL);
+            waitpid(g, &st, 0);
+            return -1;
+        }
+        poll(NULL, 0, 20);
+    }
+}
+
 /* --gcore FILE PID: a core of the live process @pid with its task stacks (plain gcore
  * loses stacks that have lrt's guard regions in their mapping: docs/diagnosis.md), by
  * `lrt gcore` of lrt-gdb.py in gdb attached for a moment.  Returns the exit status. */
@@ -842,29 +878,10 @@ static int do_gcore(const char *file, long pid)
     snprintf(src, sizeof src, "source %s", script);
     snprintf(cmd, sizeof cmd, "lrt gcore %s", file);
     snprintf(spid, sizeof spid, "%ld", pid);
-    fflush(stdout);
-    pid_t g = fork();
-    if (g < 0)
-        die("fork: %s", strerror(errno));
-    if (g == 0) {
-        const char *argv[] = {"gdb", "-batch", "-nx", "-p", spid, "-ex", src, "-ex", cmd, NULL};
-        execvp("gdb", (char *const *)argv);
-        dprintf(2, "cannot run gdb: %s (Debian: apt-get install gdb)\n", strerror(errno));
-        _exit(127);
-    }
-    int st = 0;
-    uint64_t give_up = now_ms() + opt.timeout_ms * AGENT_REPLY_TIMEOUTS;
-    for (;;) {
-        pid_t r = waitpid(g, &st, WNOHANG);
-        if (r == g || (r < 0 && errno != EINTR))
-            break;
-        if (now_ms() > give_up) {
-            kill(g, SIGKILL); /* gdb detaches from a process it is killed in: ptrace ends */
-            waitpid(g, &st, 0);
-            die("gdb did not write %s within %s", file, human_ms(opt.timeout_ms * AGENT_REPLY_TIMEOUTS));
-        }
-        poll(NULL, 0, 20);
-    }
+    const char *argv[] = {"gdb", "-batch", "-nx", "-p", spid, "-ex", src, "-ex", cmd, NULL};
+    int st = run_gdb(argv, -1);
+    if (st == -1)
+        die("gdb did not write %s within %s", file, human_ms(opt.timeout_ms * AGENT_REPLY_TIMEOUTS));
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || access(file, R_OK) != 0) {
         fprintf(stderr, "lrt-dump: gdb could not write a core of process %ld to %s\n", pid, file);
         return 1;
@@ -891,50 +908,13 @@ static json_t *core_snapshot(const char *core, const char *exe, char **text_out)
     char src[700], cmd[1400];
     snprintf(src, sizeof src, "source %s", script);
     snprintf(cmd, sizeof cmd, "lrt json%s --core '%s' --out '%s'", opt.backtrace ? " -b" : "", core, out);
-    pid_t pid = fork();
-    if (pid < 0)
-        die("fork: %s", strerror(errno));
-    if (pid == 0) {
-        int null = open("/dev/null", O_RDWR);
-        dup2(null, 0);
-        dup2(null, 1);
-        dup2(efd, 2);
-        const char *argv[16];
-        int a = 0;
-        argv[a++] = "gdb";
-        argv[a++] = "-batch";
-        argv[a++] = "-nx";
-        argv[a++] = "-ex";
-        argv[a++] = src;
-        argv[a++] = "-ex";
-        argv[a++] = cmd;
-        if (exe) {
-            argv[a++] = exe;
-            argv[a++] = core;
-        } else {
-            argv[a++] = "-c";
-            argv[a++] = core;
-        }
-        argv[a] = NULL;
-        execvp("gdb", (char *const *)argv);
-        dprintf(2, "cannot run gdb: %s (Debian: apt-get install gdb)\n", strerror(errno));
-        _exit(127);
-    }
-    /* bounded like a live reply: gdb gets AGENT_REPLY_TIMEOUTS x --timeout (60 s by default) */
-    int st = 0;
-    uint64_t give_up = now_ms() + opt.timeout_ms * AGENT_REPLY_TIMEOUTS;
-    for (;;) {
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid || (r < 0 && errno != EINTR))
-            break;
-        if (now_ms() > give_up) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            unlink(out);
-            unlink(err);
-            die("gdb did not finish reading %s within %s", core, human_ms(opt.timeout_ms * AGENT_REPLY_TIMEOUTS));
-        }
-        poll(NULL, 0, 20);
+    const char *argv[] = {"gdb", "-batch", "-nx", "-ex", src, "-ex", cmd,
+                          exe ? exe : "-c", core, NULL};
+    int st = run_gdb(argv, efd);
+    if (st == -1) {
+        unlink(out);
+        unlink(err);
+        die("gdb did not finish reading %s within %s", core, human_ms(opt.timeout_ms * AGENT_REPLY_TIMEOUTS));
     }
     json_error_t je;
     json_t *j = json_load_file(out, 0, &je);
