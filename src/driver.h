@@ -42,6 +42,8 @@ struct lrt__driver_event {
 
 /* events bit of a completion (never an EPOLL* bit): key is the lrt__driver_op's address */
 #define LRT__DRV_DONE (1u << 26)
+/* with LRT__DRV_DONE: a multishot operation stored results in more[] and goes on */
+#define LRT__DRV_MORE (1u << 27)
 
 /*
  * A completion-based operation (backends with .submit).  The caller owns the record and
@@ -59,10 +61,20 @@ struct lrt__driver_op {
     int flags;         /* MSG_* (RECV/SEND/RECVMSG/SENDMSG) */
     bool poll_first;   /* RECV: the socket was just found empty: wait for data before the
                           first attempt (a hint; ignored where the kernel lacks it) */
+    bool multishot;    /* ACCEPT: keep accepting until cancelled (below); -EOPNOTSUPP from
+                          .submit where the backend cannot */
     struct sockaddr *addr; /* ACCEPT/CONNECT */
     socklen_t *addrlen;    /* ACCEPT; CONNECT: addrlen_v */
     socklen_t addrlen_v;
     int32_t res;       /* written by the backend: the result or -errno */
+    /* multishot: each accepted fd goes to more[nmore++] (the caller's array of maxmore),
+     * and a .wait that stored any reports {LRT__DRV_DONE | LRT__DRV_MORE, key = op} once;
+     * the caller empties more[] (nmore = 0) before the next .wait.  With more[] full the
+     * rest stays queued in the backend for the next .wait.  The end comes as a plain
+     * {LRT__DRV_DONE}: @res says why (-ECANCELED after .cancel, another -errno, or 0),
+     * and only after it may the caller free the record. */
+    int32_t *more;
+    uint32_t nmore, maxmore;
 };
 
 struct lrt__driver_ops {
@@ -94,10 +106,17 @@ struct lrt__driver_ops {
      * set.
      *
      * cancel: ask the kernel to cancel @op (queued like a submit); @op still completes.
+     *
+     * flush: send what is queued now and let the kernel finish what it can at once,
+     * without reporting anything (completions still come from .wait).  lrt_close calls it
+     * after cancelling an fd's operations and before close(2): an operation in flight
+     * holds the fd's file open, so without it a closed listener would go on accepting
+     * until the next wait, and a closed socket's peer would see its FIN that late.
      */
     int (*arm)(struct lrt__driver *d, int fd, uint64_t key);
     int (*submit)(struct lrt__driver *d, struct lrt__driver_op *op);
     void (*cancel)(struct lrt__driver *d, struct lrt__driver_op *op);
+    void (*flush)(struct lrt__driver *d);
 };
 
 extern const struct lrt__driver_ops lrt__driver_epoll; /* epoll.c */

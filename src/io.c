@@ -265,7 +265,8 @@ static ssize_t io_run(int fd, uint32_t interest, int op, struct op_args *a, int6
     if (!r)
         return err;
     struct lrt__io *io = t->rt->io;
-    if ((r->flags & REG_COMPL) && op != OP_CALL && timeout_ms != 0) {
+    /* timeout 0 too for an accept: connections its multishot took wait in its queue */
+    if ((r->flags & REG_COMPL) && op != OP_CALL && (timeout_ms != 0 || r->macc)) {
         ssize_t k = lrt__uop_io(io, r, t, op, a, timeout_ms); /* io_uring_ops.c */
         if (LRT__LIKELY(k != -EAGAIN))
             return k;
@@ -568,8 +569,13 @@ int lrt_close(int fd)
         LRT__TP(io_deregister, fd, (uint32_t)IO_INTEREST);
         wake_queue(io, r, &r->readers, 0, -EBADF);
         wake_queue(io, r, &r->writers, 0, -EBADF);
-        if (!lrt__list_empty(&r->uops))
+        bool cancelled = !lrt__list_empty(&r->uops), was_macc = r->macc != NULL;
+        if (cancelled)
             lrt__uop_close(io, r); /* cancelled; -EBADF once they complete */
+        if (r->macc)
+            lrt__macc_close(io, r); /* its unclaimed connections closed, acceptors -EBADF */
+        if (io->drv->flush && (cancelled || was_macc))
+            io->drv->flush(io->d); /* the cancelled operations let go of the file now */
     }
     if (!lrt__list_empty(&io->fuops))
         lrt__uop_file_close(io, fd); /* file calls: never registered (io_uring_file.c) */
@@ -597,6 +603,7 @@ int lrt__io_init(struct lrt_runtime *rt)
     sigaddset(&io->pipe_set, SIGPIPE);
     io->notifier = rt->notifier;
     lrt__list_init(&io->fuops);
+    lrt__list_init(&io->maccs);
     rt->io = io;
     return 0;
 
@@ -614,7 +621,9 @@ void lrt__io_fini(struct lrt_runtime *rt)
     struct lrt__io *io = rt->io;
     if (!io)
         return;
+    lrt__macc_fini(io); /* connections accepted for nobody: closed */
     io->drv->fini(io->d); /* user fds stay open: they belong to the user */
+    lrt__macc_free(io);
     for (size_t i = 0; i < io->cap; i++) {
         if (io->regs[i] && (io->regs[i]->flags & REG_ACTIVE))
             lrt__io_reg_release(io->regs[i]); /* ... as lrt found them */
@@ -644,8 +653,12 @@ int lrt__io_poll(struct lrt_runtime *rt, uint64_t timeout_ns)
         uint64_t key = io->events[i].key;
         uint32_t ev = io->events[i].events;
         uint32_t fd = (uint32_t)key;
-        if (ev == LRT__DRV_DONE) { /* a completion (io_uring_ops.c) */
-            lrt__uop_done(io, (struct lrt__uop *)(uintptr_t)key);
+        if (ev & LRT__DRV_DONE) { /* a completion (io_uring_ops.c) */
+            struct lrt__driver_op *op = (struct lrt__driver_op *)(uintptr_t)key;
+            if (LRT__LIKELY(!op->multishot))
+                lrt__uop_done(io, (struct lrt__uop *)op);
+            else
+                lrt__macc_event(io, op, ev); /* io_uring_accept.c */
             continue;
         }
         if (fd == NOTIFY_KEY) {

@@ -48,6 +48,7 @@ struct reg {
     lrt__link readers; /* EPOLLIN waiters, and wait_fd(IN|OUT) waiters */
     lrt__link writers; /* EPOLLOUT-only waiters */
     lrt__link uops;    /* completion-based operations in flight on this fd (lrt__uop) */
+    struct lrt__macc *macc; /* a listener's multishot accept (io_uring_accept.c), or NULL */
     dev_t dev;         /* identity, to restore flags only on the same object (io_fini) */
     ino_t ino;
 };
@@ -78,6 +79,8 @@ struct lrt__io {
     sigset_t pipe_set; /* {SIGPIPE} */
     size_t uops;       /* completion-based operations in flight */
     lrt__link fuops;   /* ... of which file calls, on unregistered fds (io_uring_file.c) */
+    lrt__link maccs;   /* every multishot accept record, closed listeners' included */
+    bool macc_off;     /* the backend cannot: accept one connection per operation */
     char driver_why[80]; /* why this backend (lrt:driver_select, the snapshot) */
     struct lrt__driver_event events[IO_BATCH];
 };
@@ -126,6 +129,18 @@ void lrt__uop_close(struct lrt__io *io, struct reg *r);     /* lrt_close: cancel
 void lrt__uop_hold(struct lrt_task *t, struct lrt__uop *u, int fd);
 /* io_uring_file.c: lrt_close(@fd) cancels the file calls in flight on it (-EBADF) */
 void lrt__uop_file_close(struct lrt__io *io, int fd);
+
+/* io_uring_accept.c: accept through @r's multishot accept (started on first use): the
+ * fd, -errno, or -ENOSYS where the backend cannot (then accept one per operation) */
+ssize_t lrt__macc_accept(struct lrt__io *io, struct reg *r, struct lrt_task *t,
+                         struct op_args *a, int64_t timeout_ms);
+void lrt__macc_event(struct lrt__io *io, struct lrt__driver_op *op, uint32_t ev); /* .wait's */
+void lrt__macc_close(struct lrt__io *io, struct reg *r); /* lrt_close: drop it, -EBADF */
+void lrt__macc_fini(struct lrt__io *io); /* io_fini, before the backend's fini */
+void lrt__macc_free(struct lrt__io *io); /* io_fini, after it */
+/* the snapshot: @fd's acceptors waiting on its multishot accept */
+void lrt__io_accepts_foreach(struct lrt__io *io, int fd,
+                             void (*fn)(int op, uint64_t task_id, uint64_t start_ns, void *ctx), void *ctx);
 
 /* @fd's registration, registered on first use; NULL with *err (-EBADF, ...). */
 static inline struct reg *reg_get(struct lrt__io *io, int fd, int *err)

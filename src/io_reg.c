@@ -358,4 +358,5 @@ void lrt__io_ops_foreach(struct lrt_runtime *rt, int fd,
         struct lrt__uop *u = lrt__container_of(l, struct lrt__uop, link);
         fn(u->d.op, u->task->id, u->start_ns, ctx);
     }
+    lrt__io_accepts_foreach(io, fd, fn, ctx);
 }

@@ -48,6 +48,7 @@ int lrt__uop_file(struct lrt_task *t, int op, int fd, void *buf, size_t n, uint6
     u.d.off = off;
     u.d.flags = 0;
     u.d.poll_first = false;
+    u.d.multishot = false;
     u.d.addr = NULL;
     u.d.addrlen = NULL;
     u.d.addrlen_v = 0;

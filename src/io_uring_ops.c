@@ -51,6 +51,13 @@ ssize_t lrt__uop_io(struct lrt__io *io, struct reg *r, struct lrt_task *t, int o
 {
     if ((op == OP_READ || op == OP_WRITE) && a->n == 0)
         return -EAGAIN; /* nothing to move: io.c's attempt answers at once, as recv(2) */
+    if (op == OP_ACCEPT && !io->macc_off) {
+        ssize_t k = lrt__macc_accept(io, r, t, a, timeout_ms); /* io_uring_accept.c */
+        if (k != -ENOSYS)
+            return k;
+    }
+    if (timeout_ms == 0)
+        return -EAGAIN; /* one attempt: io.c's */
     struct lrt__uop u;
     u.d.fd = r->iofd;
     u.d.buf = a->buf;
@@ -60,6 +67,7 @@ ssize_t lrt__uop_io(struct lrt__io *io, struct reg *r, struct lrt_task *t, int o
     u.d.off = 0;
     u.d.flags = 0;
     u.d.poll_first = (r->flags & REG_DRAINED) != 0;
+    u.d.multishot = false;
     u.d.addr = NULL;
     u.d.addrlen = NULL;
     u.d.addrlen_v = 0;

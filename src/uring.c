@@ -235,6 +235,18 @@ static int ur_submit(struct lrt__driver *d, struct lrt__driver_op *op)
         io_uring_prep_fsync(sqe, op->fd, 0);
         break;
     case LRT__IO_ACCEPT:
+        if (op->multishot) {
+            /* 5.19; every ring with DEFER_TASKRUN (6.1) has it, the others are not asked */
+            if (!d->poll_first) {
+                io_uring_prep_nop(sqe);
+                io_uring_sqe_set_data64(sqe, 0);
+                return -EOPNOTSUPP;
+            }
+            /* no address: every accept would write the same one; the caller asks
+             * getpeername for the ones it wants */
+            io_uring_prep_multishot_accept(sqe, op->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            break;
+        }
         io_uring_prep_accept(sqe, op->fd, op->addr, op->addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         break;
     case LRT__IO_CONNECT:
@@ -266,6 +278,40 @@ static void ur_cancel(struct lrt__driver *d, struct lrt__driver_op *op)
     io_uring_sqe_set_data64(sqe, 0);
 }
 
+static void ur_flush(struct lrt__driver *d)
+{
+    /* a cancellation of a socket operation runs inside the enter; the cancelled
+     * operation's end is task work, run by GETEVENTS, and drops its file reference */
+    (void)io_uring_submit_and_get_events(&d->ring);
+}
+
+/* A multishot operation's completion: its fd into more[], the end as a plain DONE.
+ * Returns the events it reported (0..2), or -1 if more[] is full: leave the CQE for the
+ * next wait (the caller empties more[] in between). */
+static int multishot_cqe(struct lrt__driver *d, struct lrt__driver_op *op,
+                         const struct io_uring_cqe *cqe, struct lrt__driver_event *ev)
+{
+    int n = 0;
+    if (cqe->res >= 0) {
+        if (op->nmore == op->maxmore)
+            return -1;
+        if (op->nmore == 0) {
+            ev[n].events = LRT__DRV_DONE | LRT__DRV_MORE;
+            ev[n].key = (uint64_t)(uintptr_t)op;
+            n++;
+        }
+        op->more[op->nmore++] = cqe->res;
+    }
+    if (!(cqe->flags & IORING_CQE_F_MORE)) { /* ended: never touched again */
+        op->res = cqe->res < 0 ? cqe->res : 0;
+        d->inflight--;
+        ev[n].events = LRT__DRV_DONE;
+        ev[n].key = (uint64_t)(uintptr_t)op;
+        n++;
+    }
+    return n;
+}
+
 /* Completions into @ev (at most @max); the rest stay in the CQ for the next wait. */
 static int harvest(struct lrt__driver *d, struct lrt__driver_event *ev, int max)
 {
@@ -275,21 +321,31 @@ static int harvest(struct lrt__driver *d, struct lrt__driver_event *ev, int max)
     bool rearm = false;
     io_uring_for_each_cqe(&d->ring, head, cqe)
     {
-        if (n == max)
+        if (n > max - 2) /* room for a multishot's two */
             break;
-        seen++;
         uint64_t ud = cqe->user_data;
-        if (!ud)
+        if (!ud) {
+            seen++;
             continue; /* our cancellations and poll removals */
+        }
         if (!(ud & 1)) {
             struct lrt__driver_op *op = (struct lrt__driver_op *)(uintptr_t)ud;
-            op->res = cqe->res;
-            d->inflight--;
-            ev[n].events = LRT__DRV_DONE;
-            ev[n].key = ud;
-            n++;
+            if (URING_LIKELY(!op->multishot)) {
+                op->res = cqe->res;
+                d->inflight--;
+                ev[n].events = LRT__DRV_DONE;
+                ev[n].key = ud;
+                n++;
+            } else {
+                int k = multishot_cqe(d, op, cqe, ev + n);
+                if (k < 0)
+                    break;
+                n += k;
+            }
+            seen++;
             continue;
         }
+        seen++;
         uint64_t key = ud >> 1;
         int fd = (int)(uint32_t)key;
         if (!(cqe->flags & IORING_CQE_F_MORE) && (size_t)fd < d->narmed && d->armed[fd] == key) {
@@ -346,4 +402,5 @@ const struct lrt__driver_ops lrt__driver_uring = {
     .arm = ur_arm,
     .submit = ur_submit,
     .cancel = ur_cancel,
+    .flush = ur_flush,
 };

@@ -13,7 +13,7 @@
 /* Suites are weak so the runner links while a subsystem's tests are absent. */
 #define SUITES(X) X(core) X(stack) X(time) X(deadline) X(scope) X(io) X(sync) X(blocking) X(remote) X(runtime) X(dump) \
     X(lifecycle) X(agent) X(group) X(select) X(sync2) X(names) X(signal) X(process) X(net) X(file) \
-    X(dgram) X(reader) X(uring) X(uring_file) X(uring_dgram) X(crash) X(sigdump) X(attach) X(cycles) X(history) X(trace)
+    X(dgram) X(reader) X(uring) X(uring_accept) X(uring_file) X(uring_dgram) X(crash) X(sigdump) X(attach) X(cycles) X(history) X(trace)
 #define DECL(s) extern CU_TestInfo lrt_test_##s[] __attribute__((weak));
 SUITES(DECL)
 

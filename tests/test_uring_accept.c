@@ -1,0 +1,425 @@
+/* Accepting connections, on both backends: io_uring's multishot accept keeps a queue of
+ * connections it took from the backlog (src/io_uring_accept.c), so every way a
+ * connection can leave that queue is checked to hand it to exactly one lrt_accept, or
+ * to close it: a burst with its peer addresses, the queue's bound and restart, the
+ * one-attempt accept, running out of fds, closing the listener, shutdown.  Each test
+ * runs on io_uring and again on epoll, which must behave the same. */
+#include "uring_util.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+enum { BURST = 300 }; /* over the multishot queue's bound (128) */
+
+static int listen_on(struct sockaddr_in *a)
+{
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CU_ASSERT_FATAL(l >= 0);
+    memset(a, 0, sizeof *a);
+    a->sin_family = AF_INET;
+    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CU_ASSERT_FATAL(bind(l, (struct sockaddr *)a, sizeof *a) == 0);
+    socklen_t al = sizeof *a;
+    CU_ASSERT_FATAL(getsockname(l, (struct sockaddr *)a, &al) == 0);
+    CU_ASSERT_FATAL(listen(l, 4096) == 0);
+    return l;
+}
+
+/* A client connected to @a (the kernel completes the handshake without an accept);
+ * its local port in *@port. */
+static int client(const struct sockaddr_in *a, int *port)
+{
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CU_ASSERT_FATAL(s >= 0);
+    CU_ASSERT_FATAL(connect(s, (const struct sockaddr *)a, sizeof *a) == 0);
+    struct sockaddr_in me;
+    socklen_t ml = sizeof me;
+    CU_ASSERT_FATAL(getsockname(s, (struct sockaddr *)&me, &ml) == 0);
+    if (port)
+        *port = ntohs(me.sin_port);
+    return s;
+}
+
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    if (!d)
+        return -1;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+/* Both backends: the same behaviour is asserted on each. */
+static void on_both(lrt_fn fn)
+{
+    lrt_test_run_on("uring", 1, fn, NULL, NULL);
+    lrt_test_run_on("epoll", 1, fn, NULL, NULL);
+}
+
+/* ---- a burst, with addresses -------------------------------------------------------- */
+
+struct burst {
+    int l;
+    int n;
+    int ports[BURST];
+    int fds[BURST];
+};
+
+static void *acceptor(void *arg)
+{
+    struct burst *b = arg;
+    for (int i = 0; i < BURST; i++) {
+        struct sockaddr_in peer;
+        socklen_t pl = sizeof peer;
+        int c = lrt_accept(b->l, (struct sockaddr *)&peer, &pl);
+        if (c < 0)
+            return (void *)(intptr_t)c;
+        CU_ASSERT_EQUAL(pl, sizeof peer);
+        CU_ASSERT_EQUAL(peer.sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+        b->fds[b->n] = c;
+        b->ports[b->n++] = ntohs(peer.sin_port);
+    }
+    return NULL;
+}
+
+static void *burst_root(void *arg)
+{
+    (void)arg;
+    struct sockaddr_in a;
+    struct burst *b = calloc(1, sizeof *b);
+    b->l = listen_on(&a);
+    lrt_task_t *t = lrt_spawn(acceptor, b);
+    lrt_yield(); /* waiting: io_uring's multishot accept is armed */
+    static int cs[BURST], ports[BURST];
+    for (int i = 0; i < BURST; i++) {
+        cs[i] = client(&a, &ports[i]);
+        if (i % 50 == 0)
+            lrt_yield();
+    }
+    void *res;
+    CU_ASSERT_EQUAL(lrt_join(t, &res), 0);
+    CU_ASSERT_PTR_NULL(res);
+    CU_ASSERT_EQUAL(b->n, BURST);
+    /* each client accepted exactly once, with its own address */
+    int matched = 0;
+    for (int i = 0; i < BURST; i++)
+        for (int j = 0; j < b->n; j++)
+            matched += ports[i] == b->ports[j];
+    CU_ASSERT_EQUAL(matched, BURST);
+    /* and the accepted fd is that client's: a byte goes through */
+    for (int j = 0; j < b->n; j += 37) {
+        int i = 0;
+        while (i < BURST && ports[i] != b->ports[j])
+            i++;
+        CU_ASSERT_FATAL(i < BURST);
+        CU_ASSERT_EQUAL(write(cs[i], "k", 1), 1);
+        char c = 0;
+        CU_ASSERT_EQUAL(lrt_read(b->fds[j], &c, 1), 1);
+        CU_ASSERT_EQUAL(c, 'k');
+    }
+    CU_ASSERT_EQUAL(lrt_accept_timeout(b->l, NULL, NULL, 0), -ETIMEDOUT);
+    for (int i = 0; i < b->n; i++)
+        lrt_close(b->fds[i]);
+    for (int i = 0; i < BURST; i++)
+        close(cs[i]);
+    lrt_close(b->l);
+    free(b);
+    return NULL;
+}
+
+static void a_burst_is_accepted_once_each_with_its_peer_address(void) { on_both(burst_root); }
+
+/* ---- the queue's bound, the one-attempt accept, and the restart --------------------- */
+
+static void *bound_root(void *arg)
+{
+    (void)arg;
+    struct sockaddr_in a;
+    int l = listen_on(&a);
+    /* one accept arms io_uring's multishot; then a burst with nobody accepting */
+    int c0 = client(&a, NULL);
+    int s0 = lrt_accept(l, NULL, NULL);
+    CU_ASSERT_FATAL(s0 >= 0);
+    static int cs[BURST];
+    for (int i = 0; i < BURST; i++)
+        cs[i] = client(&a, NULL);
+    lrt_sleep_ms(20); /* the loop takes what the kernel accepted, up to the bound */
+    /* one attempt each: first the queued ones, then the backlog's */
+    int got = 0;
+    for (int tries = 0; got < BURST && tries < 100 * BURST; tries++) {
+        int s = lrt_accept_timeout(l, NULL, NULL, 0);
+        if (s >= 0) {
+            got++;
+            lrt_close(s);
+        } else {
+            CU_ASSERT_EQUAL(s, -ETIMEDOUT);
+            lrt_sleep_ms(1);
+        }
+    }
+    CU_ASSERT_EQUAL(got, BURST);
+    CU_ASSERT_EQUAL(lrt_accept_timeout(l, NULL, NULL, 0), -ETIMEDOUT);
+    /* accepting starts again on demand */
+    int c1 = client(&a, NULL);
+    int s1 = lrt_accept_timeout(l, NULL, NULL, 5000);
+    CU_ASSERT(s1 >= 0);
+    CU_ASSERT_EQUAL(lrt_accept_timeout(l, NULL, NULL, 10), -ETIMEDOUT);
+    lrt_close(s1);
+    lrt_close(s0);
+    close(c1);
+    close(c0);
+    for (int i = 0; i < BURST; i++)
+        close(cs[i]);
+    lrt_close(l);
+    return NULL;
+}
+
+static void the_queue_is_bounded_and_one_attempt_accepts_take_from_it(void) { on_both(bound_root); }
+
+/* ---- closing the listener ----------------------------------------------------------- */
+
+static void *accept_one(void *arg)
+{
+    return (void *)(intptr_t)lrt_accept(*(int *)arg, NULL, NULL);
+}
+
+static void *close_root(void *arg)
+{
+    (void)arg;
+    struct sockaddr_in a;
+    int l = listen_on(&a);
+    int before = count_fds();
+    int c0 = client(&a, NULL);
+    int s0 = lrt_accept(l, NULL, NULL);
+    CU_ASSERT_FATAL(s0 >= 0);
+    enum { N = 40 };
+    int cs[N];
+    for (int i = 0; i < N; i++)
+        cs[i] = client(&a, NULL);
+    lrt_sleep_ms(20); /* on io_uring: accepted into the queue, unclaimed */
+    /* a second listener with an acceptor waiting on it when it is closed */
+    struct sockaddr_in a2;
+    int l2 = listen_on(&a2);
+    lrt_task_t *w = lrt_spawn(accept_one, &l2);
+    lrt_sleep_ms(2);
+    CU_ASSERT_EQUAL(lrt_close(l2), 0);
+    void *res;
+    CU_ASSERT_EQUAL(lrt_join(w, &res), 0);
+    CU_ASSERT_EQUAL((intptr_t)res, -EBADF);
+    CU_ASSERT_EQUAL(lrt_close(l), 0);
+    /* no longer listening the moment lrt_close returns, with no loop turn in between: on
+     * io_uring the cancelled accept let go of the socket before close(2) */
+    int late = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CU_ASSERT_EQUAL(connect(late, (struct sockaddr *)&a, sizeof a), -1);
+    CU_ASSERT_EQUAL(errno, ECONNREFUSED);
+    close(late);
+    /* every unclaimed connection was closed: its client reads EOF or a reset */
+    int ended = 0;
+    for (int i = 0; i < N; i++) {
+        char c;
+        ssize_t k = lrt_read_timeout(cs[i], &c, 1, 5000);
+        ended += k == 0 || k == -ECONNRESET;
+        lrt_close(cs[i]);
+    }
+    CU_ASSERT_EQUAL(ended, N);
+    lrt_close(s0);
+    close(c0);
+    CU_ASSERT_EQUAL(count_fds(), before - 1); /* l is closed too */
+    return NULL;
+}
+
+static void closing_a_listener_closes_its_unclaimed_connections(void) { on_both(close_root); }
+
+/* A socket closed while a task reads it: its peer sees the end at once, not at the loop's
+ * next turn (io_uring: the cancelled receive held the socket open until then). */
+static void *read_one(void *arg)
+{
+    char c;
+    return (void *)(intptr_t)lrt_read(*(int *)arg, &c, 1);
+}
+
+static void *close_reading_root(void *arg)
+{
+    (void)arg;
+    struct sockaddr_in a;
+    int l = listen_on(&a);
+    int c = client(&a, NULL);
+    int s = lrt_accept(l, NULL, NULL);
+    CU_ASSERT_FATAL(s >= 0);
+    lrt_task_t *rd = lrt_spawn(read_one, &s);
+    lrt_sleep_ms(2);
+    CU_ASSERT_EQUAL(lrt_close(s), 0);
+    struct pollfd p = {.fd = c, .events = POLLIN};
+    CU_ASSERT_EQUAL(poll(&p, 1, 0), 1); /* the FIN is there already */
+    char ch;
+    CU_ASSERT_EQUAL(recv(c, &ch, 1, MSG_DONTWAIT), 0);
+    void *res;
+    CU_ASSERT_EQUAL(lrt_join(rd, &res), 0);
+    CU_ASSERT_EQUAL((intptr_t)res, -EBADF);
+    close(c);
+    lrt_close(l);
+    return NULL;
+}
+
+static void closing_a_socket_mid_read_ends_it_for_the_peer_at_once(void) { on_both(close_reading_root); }
+
+/* ---- shutdown ----------------------------------------------------------------------- */
+
+static struct sockaddr_in shut_addr;
+static int shut_l, shut_l2, shut_cs[40];
+
+static void *shutdown_root(void *arg)
+{
+    (void)arg;
+    int c0 = client(&shut_addr, NULL);
+    int s0 = lrt_accept(shut_l, NULL, NULL); /* io_uring: the multishot accept is armed */
+    CU_ASSERT(s0 >= 0);
+    lrt_close(s0);
+    close(c0);
+    lrt_spawn(accept_one, &shut_l2); /* left waiting at shutdown, on another listener */
+    for (int i = 0; i < 40; i++)
+        shut_cs[i] = client(&shut_addr, NULL);
+    lrt_sleep_ms(20); /* io_uring: accepted into the queue, unclaimed */
+    return NULL; /* the listeners stay open: the runtime goes away under them */
+}
+
+static void shutdown_leaves_no_connection_open_behind(void)
+{
+    const char *drv[] = {"uring", "epoll"};
+    for (int d = 0; d < 2; d++) {
+        struct sockaddr_in a2;
+        shut_l = listen_on(&shut_addr);
+        shut_l2 = listen_on(&a2);
+        int before = count_fds();
+        lrt_test_run_on(drv[d], 1, shutdown_root, NULL, NULL);
+        /* the clients only: nothing the runtime accepted for nobody */
+        CU_ASSERT_EQUAL(count_fds(), before + 40);
+        for (int i = 0; i < 40; i++)
+            close(shut_cs[i]);
+        close(shut_l);
+        close(shut_l2);
+    }
+}
+
+/* ---- out of fds --------------------------------------------------------------------- */
+
+static void *emfile_root(void *arg)
+{
+    (void)arg;
+    struct sockaddr_in a;
+    int l = listen_on(&a);
+    int c0 = client(&a, NULL);
+    int c1 = client(&a, NULL);
+    struct rlimit old;
+    CU_ASSERT_FATAL(getrlimit(RLIMIT_NOFILE, &old) == 0);
+    /* every number up to the highest open one is taken: no room for one more */
+    int top = 0;
+    for (int fd = 0; fd < 4096; fd++)
+        if (fcntl(fd, F_GETFD) >= 0)
+            top = fd;
+    int holes[4096], nh = 0;
+    for (int fd = 0; fd < top; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && nh < 4096)
+            holes[nh++] = dup(0) >= 0 ? fd : -1;
+    struct rlimit low = {.rlim_cur = (rlim_t)top + 1, .rlim_max = old.rlim_max};
+    CU_ASSERT_FATAL(setrlimit(RLIMIT_NOFILE, &low) == 0);
+    int e = lrt_accept_timeout(l, NULL, NULL, 2000);
+    CU_ASSERT_FATAL(setrlimit(RLIMIT_NOFILE, &old) == 0);
+    CU_ASSERT_EQUAL(e, -EMFILE);
+    if (e >= 0)
+        lrt_close(e);
+    for (int i = 0; i < nh; i++)
+        if (holes[i] >= 0)
+            close(holes[i]);
+    /* with room again, both connections are there */
+    int s0 = lrt_accept_timeout(l, NULL, NULL, 2000);
+    int s1 = lrt_accept_timeout(l, NULL, NULL, 2000);
+    CU_ASSERT(s0 >= 0 && s1 >= 0);
+    lrt_close(s0);
+    lrt_close(s1);
+    close(c0);
+    close(c1);
+    lrt_close(l);
+    return NULL;
+}
+
+static void out_of_fds_accept_says_emfile_and_recovers(void) { on_both(emfile_root); }
+
+/* ---- the dump ----------------------------------------------------------------------- */
+
+static void *dump_root(void *arg)
+{
+    const char *drv = arg;
+    struct sockaddr_in a;
+    int l = listen_on(&a);
+    lrt_task_t *t = lrt_spawn_named("acceptor", accept_one, &l);
+    lrt_sleep_ms(2);
+    char *js = lrt_dump_json(lrt_current(), 0);
+    json_t *root = js ? json_loads(js, 0, NULL) : NULL;
+    free(js);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(root);
+    size_t i;
+    json_t *it;
+    int found = 0, ops = 0;
+    char want[40];
+    snprintf(want, sizeof want, "accept fd %d (uring)", l);
+    json_array_foreach(json_object_get(root, "tasks"), i, it)
+    {
+        if ((uint64_t)json_integer_value(json_object_get(it, "id")) != lrt_task_id(t))
+            continue;
+        json_t *w = json_object_get(it, "wait");
+        if (!strcmp(drv, "uring")) {
+            CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(w, "object")), want);
+            CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(w, "op")), "accept");
+        }
+        found++;
+    }
+    json_array_foreach(json_object_get(root, "io"), i, it)
+    {
+        if (json_integer_value(json_object_get(it, "fd")) != l || strcmp(drv, "uring"))
+            continue;
+        json_t *op = json_array_get(json_object_get(it, "ops"), 0);
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(op, "op")), "accept");
+        CU_ASSERT_EQUAL((uint64_t)json_integer_value(json_object_get(op, "task")), lrt_task_id(t));
+        ops++;
+    }
+    CU_ASSERT_EQUAL(found, 1);
+    CU_ASSERT_EQUAL(ops, strcmp(drv, "uring") ? 0 : 1);
+    json_decref(root);
+    int c = client(&a, NULL);
+    void *res;
+    CU_ASSERT_EQUAL(lrt_join(t, &res), 0);
+    CU_ASSERT((intptr_t)res >= 0);
+    lrt_close((int)(intptr_t)res);
+    close(c);
+    lrt_close(l);
+    return NULL;
+}
+
+static void a_waiting_acceptor_shows_in_the_dump_and_the_snapshot(void)
+{
+    lrt_test_run_on("uring", 1, dump_root, "uring", NULL);
+    lrt_test_run_on("epoll", 1, dump_root, "epoll", NULL);
+}
+
+CU_TestInfo lrt_test_uring_accept[] = {
+    {"a_burst_is_accepted_once_each_with_its_peer_address", a_burst_is_accepted_once_each_with_its_peer_address},
+    {"the_queue_is_bounded_and_one_attempt_accepts_take_from_it",
+     the_queue_is_bounded_and_one_attempt_accepts_take_from_it},
+    {"closing_a_listener_closes_its_unclaimed_connections", closing_a_listener_closes_its_unclaimed_connections},
+    {"closing_a_socket_mid_read_ends_it_for_the_peer_at_once",
+     closing_a_socket_mid_read_ends_it_for_the_peer_at_once},
+    {"shutdown_leaves_no_connection_open_behind", shutdown_leaves_no_connection_open_behind},
+    {"out_of_fds_accept_says_emfile_and_recovers", out_of_fds_accept_says_emfile_and_recovers},
+    {"a_waiting_acceptor_shows_in_the_dump_and_the_snapshot", a_waiting_acceptor_shows_in_the_dump_and_the_snapshot},
+    CU_TEST_INFO_NULL,
+};
