@@ -666,7 +666,7 @@ ssize_t lrt__io_run(int fd, uint32_t interest, lrt__io_try_fn *fn, void *ctx, in
  * (@obj address, @arg length) submitted; -EAGAIN: not here (epoll...): use readiness. */
 ssize_t lrt__io_submitted(int fd, int op, void *obj, size_t arg, int64_t timeout_ms);
 size_t lrt__io_registered(struct lrt_runtime *rt);
-/* Visit each registration (dump). */
+/* Visit each registration, then each unregistered fd with file calls in flight (dump). */
 void lrt__io_foreach(struct lrt_runtime *rt,
                      void (*fn)(int fd, uint32_t ready, int readers, int writers, void *ctx),
                      void *ctx);

@@ -61,7 +61,7 @@ struct reg {
  */
 struct lrt__uop {
     struct lrt__driver_op d; /* first: the driver reports its address */
-    lrt__link link;          /* in reg->uops */
+    lrt__link link;          /* in reg->uops (io->fuops: a file call) */
     struct lrt_task *task;
     uint64_t start_ns;       /* lrt__mono_ns at submit (latency, the dump's age) */
     bool done;               /* completion arrived: d.res is the result */

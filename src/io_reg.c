@@ -238,6 +238,13 @@ struct reg *lrt__io_reg_register(struct lrt__io *io, int fd, int *err)
 
 size_t lrt__io_registered(struct lrt_runtime *rt) { return rt->io ? rt->io->registered : 0; }
 
+/* lrt__io_foreach lists @fd among the registered ones */
+static bool shown(const struct lrt__io *io, int fd)
+{
+    const struct reg *r = fd >= 0 && (size_t)fd < io->cap ? io->regs[fd] : NULL;
+    return r && ((r->flags & REG_ACTIVE) || r->nreaders || r->nwriters);
+}
+
 void lrt__io_foreach(struct lrt_runtime *rt,
                      void (*fn)(int fd, uint32_t ready, int readers, int writers, void *ctx),
                      void *ctx)
@@ -249,6 +256,19 @@ void lrt__io_foreach(struct lrt_runtime *rt,
         struct reg *r = io->regs[i];
         if (r && ((r->flags & REG_ACTIVE) || r->nreaders || r->nwriters))
             fn((int)i, r->ready, r->nreaders, r->nwriters, ctx);
+    }
+    /* file calls in flight on fds that are not registered (io_uring_file.c): one entry
+     * per fd, at its first operation in the list (a snapshot's walk: the quadratic look
+     * back is over file calls in flight, one per task at most) */
+    for (lrt__link *l = io->fuops.next; l != &io->fuops; l = l->next) {
+        int fd = lrt__container_of(l, struct lrt__uop, link)->d.fd;
+        if (shown(io, fd))
+            continue;
+        bool first = true;
+        for (lrt__link *k = io->fuops.next; k != l && first; k = k->next)
+            first = lrt__container_of(k, struct lrt__uop, link)->d.fd != fd;
+        if (first)
+            fn(fd, 0, 0, 0, ctx);
     }
 }
 
@@ -351,7 +371,14 @@ void lrt__io_ops_foreach(struct lrt_runtime *rt, int fd,
                          void (*fn)(int op, uint64_t task_id, uint64_t start_ns, void *ctx), void *ctx)
 {
     struct lrt__io *io = rt->io;
-    if (!io || fd < 0 || (size_t)fd >= io->cap || !io->regs[fd])
+    if (!io || fd < 0)
+        return;
+    for (lrt__link *l = io->fuops.next; l != &io->fuops; l = l->next) {
+        struct lrt__uop *u = lrt__container_of(l, struct lrt__uop, link);
+        if (u->d.fd == fd)
+            fn(u->d.op, u->task->id, u->start_ns, ctx);
+    }
+    if ((size_t)fd >= io->cap || !io->regs[fd])
         return;
     struct reg *r = io->regs[fd];
     for (lrt__link *l = r->uops.next; l != &r->uops; l = l->next) {

@@ -252,9 +252,11 @@ static void closing_a_file_mid_pread_gives_ebadf(void)
 /* ---- diagnosis ------------------------------------------------------------------------ */
 
 struct dumper {
-    uint64_t reader;
+    uint64_t reader, reader2;
     int fd;
     int found;
+    int io_entries; /* the snapshot's io entries for fd */
+    int io_ops;     /* their pread operations, by either reader */
 };
 
 static void *dumper_task(void *arg)
@@ -278,6 +280,22 @@ static void *dumper_task(void *arg)
         CU_ASSERT_EQUAL(json_integer_value(json_object_get(w, "fd")), d->fd);
         d->found++;
     }
+    /* the fd is not registered: still an io entry of its own, with both reads in flight */
+    json_array_foreach(json_object_get(root, "io"), i, it)
+    {
+        if (json_integer_value(json_object_get(it, "fd")) != d->fd)
+            continue;
+        d->io_entries++;
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(it, "ready")), "");
+        size_t j;
+        json_t *op;
+        json_array_foreach(json_object_get(it, "ops"), j, op)
+        {
+            uint64_t task = (uint64_t)json_integer_value(json_object_get(op, "task"));
+            d->io_ops += strcmp(json_string_value(json_object_get(op, "op")), "pread") == 0 &&
+                         (task == d->reader || task == d->reader2);
+        }
+    }
     json_decref(root);
     return NULL;
 }
@@ -287,12 +305,18 @@ static void *dump_root(void *arg)
     (void)arg;
     int fd = data_file();
     struct reader r = {.fd = fd, .rc = 1};
+    struct reader r2 = {.fd = fd, .off = 4096, .rc = 1};
     lrt_task_t *t = lrt_spawn_named("file-reader", reader_task, &r);
-    struct dumper d = {.reader = lrt_task_id(t), .fd = fd};
+    lrt_task_t *t2 = lrt_spawn_named("file-reader-2", reader_task, &r2);
+    struct dumper d = {.reader = lrt_task_id(t), .reader2 = lrt_task_id(t2), .fd = fd};
     lrt_task_t *k = lrt_spawn(dumper_task, &d);
     CU_ASSERT_EQUAL(lrt_join(k, NULL), 0);
     CU_ASSERT_EQUAL(lrt_join(t, NULL), 0);
+    CU_ASSERT_EQUAL(lrt_join(t2, NULL), 0);
     CU_ASSERT_EQUAL(d.found, 1);
+    CU_ASSERT_EQUAL(d.io_entries, 1);
+    CU_ASSERT_EQUAL(d.io_ops, 2);
+    CU_ASSERT_EQUAL(r2.rc, 4096);
     CU_ASSERT_EQUAL(r.rc, 4096);
     CU_ASSERT(r.matches);
     close(fd);
@@ -300,7 +324,7 @@ static void *dump_root(void *arg)
     return NULL;
 }
 
-static void a_pread_in_flight_shows_in_the_dump(void)
+static void a_pread_in_flight_shows_in_the_dump_and_the_snapshot_io(void)
 {
     interval = 0;
     run_on("uring", dump_root, NULL);
@@ -313,6 +337,7 @@ CU_TestInfo lrt_test_uring_file[] = {
     {"tasks_aborted_mid_pread_get_their_block_or_an_untouched_buffer",
      tasks_aborted_mid_pread_get_their_block_or_an_untouched_buffer},
     {"closing_a_file_mid_pread_gives_ebadf", closing_a_file_mid_pread_gives_ebadf},
-    {"a_pread_in_flight_shows_in_the_dump", a_pread_in_flight_shows_in_the_dump},
+    {"a_pread_in_flight_shows_in_the_dump_and_the_snapshot_io",
+     a_pread_in_flight_shows_in_the_dump_and_the_snapshot_io},
     CU_TEST_INFO_NULL,
 };
