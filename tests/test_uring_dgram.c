@@ -213,11 +213,160 @@ static void connect_on_the_ring_connects_and_reports_refusal(void)
     run_uring(connect_root, NULL);
 }
 
+/* ---- aborts mid-connect and mid-sendmsg --------------------------------------------- */
+
+enum { ABORT_ROUNDS = 300 };
+
+struct conn_try {
+    const struct sockaddr_in *a;
+    int rc;
+};
+
+static NOINLINE void *connect_task(void *arg)
+{
+    struct conn_try *c = arg;
+    struct sockaddr_in a = *c->a; /* on this task's stack: the operation points at it */
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    c->rc = lrt_connect(fd, (struct sockaddr *)&a, sizeof a);
+    lrt_close(fd);
+    return NULL;
+}
+
+/* A listener whose accept queue is full drops further SYNs, so each connect stays in
+ * flight (the kernel retries after a second) until the abort cancels it. */
+static void *abort_connect_root(void *arg)
+{
+    (void)arg;
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CU_ASSERT_FATAL(bind(l, (struct sockaddr *)&a, sizeof a) == 0);
+    socklen_t al = sizeof a;
+    CU_ASSERT_FATAL(getsockname(l, (struct sockaddr *)&a, &al) == 0);
+    CU_ASSERT_FATAL(listen(l, 0) == 0);
+    int fill[4];
+    for (int i = 0; i < 4; i++) { /* never accepted: the queue stays full */
+        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        (void)connect(fill[i], (struct sockaddr *)&a, sizeof a);
+    }
+    int cancelled = 0, odd = 0;
+    for (int i = 0; i < ABORT_ROUNDS; i++) {
+        struct conn_try c = {.a = &a, .rc = 1};
+        lrt_task_t *t = lrt_spawn(connect_task, &c);
+        for (int y = 0; y < i % 3; y++)
+            lrt_yield();
+        lrt_abort(t);
+        int j = lrt_join(t, NULL);
+        CU_ASSERT(j == 0 || j == -ECANCELED); /* -ECANCELED: it never got past its call */
+        lrt_test_scribble_stack(); /* a late write into the dead frame would show here */
+        cancelled += c.rc == -ECANCELED;
+        odd += c.rc != -ECANCELED && c.rc != 1; /* 1: aborted before it ran */
+    }
+    CU_ASSERT(cancelled > 0);
+    CU_ASSERT_EQUAL(odd, 0);
+    for (int i = 0; i < 4; i++)
+        close(fill[i]);
+    close(l);
+    return NULL;
+}
+
+static void tasks_aborted_mid_connect_leave_nothing_in_flight(void)
+{
+    run_uring(abort_connect_root, NULL);
+}
+
+struct send_try {
+    int fd;
+    int seq;
+    ssize_t rc;
+};
+
+static NOINLINE void *sendmsg_task(void *arg)
+{
+    struct send_try *s = arg;
+    char dgram[32]; /* on this task's stack: the operation sends from it */
+    memset(dgram, 0, sizeof dgram);
+    snprintf(dgram, sizeof dgram, "abort-%d", s->seq);
+    struct iovec iov = {.iov_base = dgram, .iov_len = sizeof dgram};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+    s->rc = lrt_sendmsg(s->fd, &m, 0);
+    return NULL;
+}
+
+/* A unix datagram socket whose peer's queue is full: each sendmsg waits in flight until
+ * it is aborted.  Afterwards the peer drains: a datagram of an aborted task is there,
+ * whole and once, exactly when its lrt_sendmsg said it was sent. */
+static void *abort_sendmsg_root(void *arg)
+{
+    (void)arg;
+    int sv[2];
+    CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) == 0);
+    char filler[32] = "filler";
+    int nfill = 0;
+    while (send(sv[0], filler, sizeof filler, MSG_DONTWAIT) == (ssize_t)sizeof filler)
+        nfill++;
+    CU_ASSERT_FATAL(errno == EAGAIN && nfill > 0);
+    static struct send_try tries[ABORT_ROUNDS];
+    int cancelled = 0, sent = 0;
+    for (int i = 0; i < ABORT_ROUNDS; i++) {
+        tries[i] = (struct send_try){.fd = sv[0], .seq = i, .rc = 1};
+        lrt_task_t *t = lrt_spawn(sendmsg_task, &tries[i]);
+        for (int y = 0; y < i % 3; y++)
+            lrt_yield();
+        if (i % 50 == 49) { /* now and then room for one: a send that wins the race */
+            char b[32];
+            CU_ASSERT(recv(sv[1], b, sizeof b, MSG_DONTWAIT) == (ssize_t)sizeof b);
+            nfill--;
+            lrt_yield();
+        }
+        lrt_abort(t);
+        int j = lrt_join(t, NULL);
+        CU_ASSERT(j == 0 || j == -ECANCELED); /* -ECANCELED: it never got past its call */
+        lrt_test_scribble_stack();
+        cancelled += tries[i].rc == -ECANCELED;
+        sent += tries[i].rc == 32;
+        CU_ASSERT(tries[i].rc == -ECANCELED || tries[i].rc == 32 || tries[i].rc == 1);
+    }
+    CU_ASSERT(cancelled > 0);
+    CU_ASSERT(sent > 0);
+    /* drain: fillers, then each sent datagram once, whole */
+    static int seen[ABORT_ROUNDS];
+    memset(seen, 0, sizeof seen);
+    char b[64];
+    ssize_t k;
+    int fillers = 0, got = 0;
+    while ((k = recv(sv[1], b, sizeof b, MSG_DONTWAIT)) >= 0) {
+        CU_ASSERT_EQUAL_FATAL(k, 32);
+        int seq;
+        if (strcmp(b, "filler") == 0)
+            fillers++;
+        else if (sscanf(b, "abort-%d", &seq) == 1 && seq >= 0 && seq < ABORT_ROUNDS) {
+            seen[seq]++;
+            got++;
+        } else
+            CU_FAIL("a datagram that nobody sent");
+    }
+    CU_ASSERT_EQUAL(fillers, nfill);
+    CU_ASSERT_EQUAL(got, sent);
+    for (int i = 0; i < ABORT_ROUNDS; i++)
+        CU_ASSERT_EQUAL(seen[i], tries[i].rc == 32 ? 1 : 0);
+    close(sv[0]);
+    close(sv[1]);
+    return NULL;
+}
+
+static void tasks_aborted_mid_sendmsg_send_exactly_what_they_report(void)
+{
+    run_uring(abort_sendmsg_root, NULL);
+}
+
 CU_TestInfo lrt_test_uring_dgram[] = {
     {"datagram_calls_on_the_ring_keep_boundaries_addresses_and_timeouts",
      datagram_calls_on_the_ring_keep_boundaries_addresses_and_timeouts},
     {"tasks_aborted_mid_recvmsg_lose_no_datagram", tasks_aborted_mid_recvmsg_lose_no_datagram},
     {"closing_a_socket_mid_recvmsg_gives_ebadf", closing_a_socket_mid_recvmsg_gives_ebadf},
+    {"tasks_aborted_mid_connect_leave_nothing_in_flight", tasks_aborted_mid_connect_leave_nothing_in_flight},
+    {"tasks_aborted_mid_sendmsg_send_exactly_what_they_report",
+     tasks_aborted_mid_sendmsg_send_exactly_what_they_report},
     {"connect_on_the_ring_connects_and_reports_refusal", connect_on_the_ring_connects_and_reports_refusal},
     CU_TEST_INFO_NULL,
 };
