@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -272,6 +273,83 @@ static void *close_reading_root(void *arg)
 
 static void closing_a_socket_mid_read_ends_it_for_the_peer_at_once(void) { on_both(close_reading_root); }
 
+/* ---- two runtimes on one listener --------------------------------------------------- */
+
+enum { SHARED_N = 400 };
+
+struct shared {
+    int l;
+    int seen[SHARED_N];   /* connections that brought each id, over both runtimes */
+    int taken;            /* accepted so far, both runtimes (atomic) */
+    int mine[2];          /* accepted by each runtime */
+    int fds[2][SHARED_N]; /* closed by the test once both runtimes are done */
+};
+
+struct side {
+    struct shared *sh;
+    int me;
+};
+
+static void *shared_acceptor(void *arg)
+{
+    struct side *sd = arg;
+    struct shared *sh = sd->sh;
+    while (__atomic_load_n(&sh->taken, __ATOMIC_ACQUIRE) < SHARED_N) {
+        int c = lrt_accept_timeout(sh->l, NULL, NULL, 20);
+        if (c == -ETIMEDOUT)
+            continue;
+        CU_ASSERT_FATAL(c >= 0);
+        uint32_t id;
+        CU_ASSERT_EQUAL_FATAL(lrt_read_timeout(c, &id, sizeof id, 5000), (ssize_t)sizeof id);
+        CU_ASSERT_FATAL(id < SHARED_N);
+        __atomic_add_fetch(&sh->seen[id], 1, __ATOMIC_RELAXED);
+        sh->fds[sd->me][sh->mine[sd->me]++] = c;
+        __atomic_add_fetch(&sh->taken, 1, __ATOMIC_RELEASE);
+    }
+    return NULL;
+}
+
+static void *shared_runtime(void *arg)
+{
+    lrt_runtime_t *rt = lrt_runtime_new(NULL);
+    CU_ASSERT_FATAL(rt != NULL);
+    CU_ASSERT_EQUAL(lrt_block_on(rt, shared_acceptor, arg, NULL), 0);
+    lrt_runtime_free(rt); /* the fds stay open: they are the test's */
+    return NULL;
+}
+
+/* Each runtime keeps its own queue of the listener's connections: every connection is
+ * still accepted exactly once, by one of them, and nothing is left behind. */
+static void two_runtimes_accepting_on_one_listener_take_each_connection_once(void)
+{
+    static struct shared sh;
+    memset(&sh, 0, sizeof sh);
+    struct sockaddr_in a;
+    sh.l = listen_on(&a);
+    int before = count_fds();
+    struct side sides[2] = {{&sh, 0}, {&sh, 1}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        CU_ASSERT_FATAL(pthread_create(&th[i], NULL, shared_runtime, &sides[i]) == 0);
+    static int cs[SHARED_N];
+    for (uint32_t i = 0; i < SHARED_N; i++) {
+        cs[i] = client(&a, NULL);
+        CU_ASSERT_EQUAL(write(cs[i], &i, sizeof i), (ssize_t)sizeof i);
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    CU_ASSERT_EQUAL(sh.mine[0] + sh.mine[1], SHARED_N);
+    for (int i = 0; i < SHARED_N; i++)
+        CU_ASSERT_EQUAL(sh.seen[i], 1);
+    for (int r = 0; r < 2; r++)
+        for (int i = 0; i < sh.mine[r]; i++)
+            close(sh.fds[r][i]);
+    for (int i = 0; i < SHARED_N; i++)
+        close(cs[i]);
+    CU_ASSERT_EQUAL(count_fds(), before); /* neither runtime kept one for itself */
+    close(sh.l);
+}
+
 /* ---- shutdown ----------------------------------------------------------------------- */
 
 static struct sockaddr_in shut_addr;
@@ -418,6 +496,8 @@ CU_TestInfo lrt_test_uring_accept[] = {
     {"closing_a_listener_closes_its_unclaimed_connections", closing_a_listener_closes_its_unclaimed_connections},
     {"closing_a_socket_mid_read_ends_it_for_the_peer_at_once",
      closing_a_socket_mid_read_ends_it_for_the_peer_at_once},
+    {"two_runtimes_accepting_on_one_listener_take_each_connection_once",
+     two_runtimes_accepting_on_one_listener_take_each_connection_once},
     {"shutdown_leaves_no_connection_open_behind", shutdown_leaves_no_connection_open_behind},
     {"out_of_fds_accept_says_emfile_and_recovers", out_of_fds_accept_says_emfile_and_recovers},
     {"a_waiting_acceptor_shows_in_the_dump_and_the_snapshot", a_waiting_acceptor_shows_in_the_dump_and_the_snapshot},
