@@ -59,19 +59,7 @@ static void stream_pair(int sv[2])
     CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) == 0);
 }
 
-static int listen_loopback(struct sockaddr_in *a)
-{
-    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    CU_ASSERT_FATAL(l >= 0);
-    memset(a, 0, sizeof *a);
-    a->sin_family = AF_INET;
-    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CU_ASSERT_FATAL(bind(l, (struct sockaddr *)a, sizeof *a) == 0);
-    socklen_t al = sizeof *a;
-    CU_ASSERT_FATAL(getsockname(l, (struct sockaddr *)a, &al) == 0);
-    CU_ASSERT_FATAL(listen(l, 4096) == 0);
-    return l;
-}
+static int listen_loopback(struct sockaddr_in *a) { return lrt_test_listen_loopback(a, 4096, SOCK_NONBLOCK); }
 
 /* ---- the choice of backend ---------------------------------------------------------- */
 

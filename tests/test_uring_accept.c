@@ -19,19 +19,7 @@
 
 enum { BURST = 300 }; /* over the multishot queue's bound (128) */
 
-static int listen_on(struct sockaddr_in *a)
-{
-    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    CU_ASSERT_FATAL(l >= 0);
-    memset(a, 0, sizeof *a);
-    a->sin_family = AF_INET;
-    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CU_ASSERT_FATAL(bind(l, (struct sockaddr *)a, sizeof *a) == 0);
-    socklen_t al = sizeof *a;
-    CU_ASSERT_FATAL(getsockname(l, (struct sockaddr *)a, &al) == 0);
-    CU_ASSERT_FATAL(listen(l, 4096) == 0);
-    return l;
-}
+static int listen_on(struct sockaddr_in *a) { return lrt_test_listen_loopback(a, 4096, 0); }
 
 /* A client connected to @a (the kernel completes the handshake without an accept);
  * its local port in *@port. */
@@ -48,17 +36,7 @@ static int client(const struct sockaddr_in *a, int *port)
     return s;
 }
 
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-    if (!d)
-        return -1;
-    while (readdir(d))
-        n++;
-    closedir(d);
-    return n;
-}
+static int count_fds(void) { return lrt_test_count_fds(); }
 
 /* Both backends: the same behaviour is asserted on each. */
 static void on_both(lrt_fn fn)

@@ -179,12 +179,8 @@ static void closing_a_socket_mid_recvmsg_gives_ebadf(void)
 static void *connect_root(void *arg)
 {
     (void)arg;
-    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    CU_ASSERT_FATAL(bind(l, (struct sockaddr *)&a, sizeof a) == 0);
-    socklen_t al = sizeof a;
-    CU_ASSERT_FATAL(getsockname(l, (struct sockaddr *)&a, &al) == 0);
-    CU_ASSERT_FATAL(listen(l, 16) == 0);
+    struct sockaddr_in a;
+    int l = lrt_test_listen_loopback(&a, 16, 0);
     /* a blocking socket: the ring needs no O_NONBLOCK */
     int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     CU_ASSERT_EQUAL(lrt_connect(c, (struct sockaddr *)&a, sizeof a), 0);
@@ -237,12 +233,8 @@ static NOINLINE void *connect_task(void *arg)
 static void *abort_connect_root(void *arg)
 {
     (void)arg;
-    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    CU_ASSERT_FATAL(bind(l, (struct sockaddr *)&a, sizeof a) == 0);
-    socklen_t al = sizeof a;
-    CU_ASSERT_FATAL(getsockname(l, (struct sockaddr *)&a, &al) == 0);
-    CU_ASSERT_FATAL(listen(l, 0) == 0);
+    struct sockaddr_in a;
+    int l = lrt_test_listen_loopback(&a, 0, 0);
     int fill[4];
     for (int i = 0; i < 4; i++) { /* never accepted: the queue stays full */
         fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);

@@ -31,6 +31,41 @@ static inline void *lrt_test_run_paused(lrt_fn fn, void *arg)
 
 #define NOINLINE __attribute__((noinline))
 
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+/* A TCP socket listening on 127.0.0.1 (a free port, the address in *@a), with
+ * @backlog and extra socket(2) @flags (SOCK_NONBLOCK...). */
+static inline int lrt_test_listen_loopback(struct sockaddr_in *a, int backlog, int flags)
+{
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);
+    CU_ASSERT_FATAL(l >= 0);
+    memset(a, 0, sizeof *a);
+    a->sin_family = AF_INET;
+    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CU_ASSERT_FATAL(bind(l, (struct sockaddr *)a, sizeof *a) == 0);
+    socklen_t al = sizeof *a;
+    CU_ASSERT_FATAL(getsockname(l, (struct sockaddr *)a, &al) == 0);
+    CU_ASSERT_FATAL(listen(l, backlog) == 0);
+    return l;
+}
+
+/* Open fds of this process (entries of /proc/self/fd, "." and ".." included), -1 if
+ * unreadable: compare two counts, never one with a constant. */
+static inline int lrt_test_count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    if (!d)
+        return -1;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
 #include <sys/wait.h>
 #include <unistd.h>
 
