@@ -57,7 +57,7 @@ struct macc_waiter {
     bool closed; /* lrt_close woke it: the record is gone */
 };
 
-static int arm(struct lrt__io *io, struct lrt__macc *m, struct lrt_task *t)
+static int arm(struct lrt__io *io, struct lrt__macc *m)
 {
     memset(&m->d, 0, sizeof m->d);
     m->d.op = LRT__IO_ACCEPT;
@@ -70,7 +70,6 @@ static int arm(struct lrt__io *io, struct lrt__macc *m, struct lrt_task *t)
         return e;
     m->armed = true;
     m->cancelled = false;
-    LRT__TP(io_submit, t->id, LRT__IO_ACCEPT, m->r->fd, 0);
     return 0;
 }
 
@@ -165,8 +164,29 @@ static int take(struct lrt__macc *m, struct op_args *a)
     return fd;
 }
 
+static ssize_t macc_accept(struct lrt__io *io, struct reg *r, struct lrt_task *t,
+                           struct op_args *a, int64_t timeout_ms, uint64_t *waited_since);
+
+/* The trace sees the acceptor's operation, not the listener's: an lrt_accept that waits
+ * is one io_submit (when it starts waiting) and one io_complete (result: the new fd or
+ * -errno, latency: its wait), as a single-shot accept was; one that takes a queued
+ * connection at once emits nothing, as an accept4 that succeeds at once on epoll. */
 ssize_t lrt__macc_accept(struct lrt__io *io, struct reg *r, struct lrt_task *t,
                          struct op_args *a, int64_t timeout_ms)
+{
+    uint64_t since = 0;
+    int fd = r->fd;
+    ssize_t rc = macc_accept(io, r, t, a, timeout_ms, &since);
+    if (since && rc != -ENOSYS && LRT__TP_ENABLED(io_complete)) {
+        uint64_t now = lrt__mono_ns();
+        /* since is 1 when the event was off at the submit: no latency known */
+        LRT__TP_DO(io_complete, t->id, LRT__IO_ACCEPT, fd, (int64_t)rc, since > 1 && now > since ? now - since : 0);
+    }
+    return rc;
+}
+
+static ssize_t macc_accept(struct lrt__io *io, struct reg *r, struct lrt_task *t,
+                           struct op_args *a, int64_t timeout_ms, uint64_t *waited_since)
 {
     struct lrt__macc *m = r->macc;
     if (!m) {
@@ -194,7 +214,7 @@ ssize_t lrt__macc_accept(struct lrt__io *io, struct reg *r, struct lrt_task *t,
         if (timeout_ms == 0)
             return -EAGAIN;
         if (!m->armed) {
-            int e = arm(io, m, t);
+            int e = arm(io, m);
             if (e == -EOPNOTSUPP) {
                 io->macc_off = true; /* the kernel cannot: one accept per operation */
                 r->macc = NULL;
@@ -205,6 +225,10 @@ ssize_t lrt__macc_accept(struct lrt__io *io, struct reg *r, struct lrt_task *t,
                 return e;
         }
         struct macc_waiter w = {.task = t, .start_ns = lrt__coarse_ns()};
+        if (!*waited_since) {
+            LRT__TP(io_submit, t->id, LRT__IO_ACCEPT, r->fd, 0);
+            *waited_since = LRT__TP_ENABLED(io_complete) ? lrt__mono_ns() : 1;
+        }
         lrt__list_push(&m->waiters, &w.link);
         io->waiters++;
         t->wait_aux2 = LRT__IO_ACCEPT;

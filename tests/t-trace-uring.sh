@@ -1,13 +1,14 @@
 #!/bin/bash
 # t-trace-uring.sh - the I/O backends' events in a real LTTng trace (issue 15).
 #
-# Records two CUnit tests of build/tests/lrt-tests with the provider preloaded: one on
+# Records three CUnit tests of build/tests/lrt-tests with the provider preloaded: one on
 # io_uring (uring/an_operation_in_flight_shows_in_the_dump_and_the_snapshot: a recv in
 # flight, then completed with 2 bytes) and one on epoll (LRT_DRIVER=epoll, a reader
 # waiting for a line), and checks with babeltrace2's text output: lrt:driver_select
 # names each backend and why; on io_uring every lrt:io_submit has its lrt:io_complete
 # (same task, op, fd), the recv of 2 bytes among them; on epoll no io_submit at all and
-# io_ready events instead.  Lock, session daemon and LeakSanitizer list: tests/lttng-env.sh.
+# io_ready events instead; a burst of connections on io_uring's multishot accept
+# (uring_accept/a_burst...) gives accept submit/complete pairs with the new fds.  Lock, session daemon and LeakSanitizer list: tests/lttng-env.sh.
 # Environment: BUILD (default build), SANITIZE (as given to make), KEEP=1 keeps the temp dir.
 set -u
 
@@ -74,6 +75,7 @@ record() {
 
 record uring uring uring/an_operation_in_flight_shows_in_the_dump_and_the_snapshot
 record epoll epoll reader/a_task_waiting_for_a_line_shows_its_fd_in_the_dump
+record accept uring uring_accept/a_burst_is_accepted_once_each_with_its_peer_address
 
 # ---- io_uring ---------------------------------------------------------------------------
 u=$tmp/uring.txt
@@ -85,8 +87,9 @@ ncomp=$(grep -c 'lrt:io_complete:' "$u")
 [ "$nsub" = "$ncomp" ] || fail "$nsub lrt:io_submit but $ncomp lrt:io_complete"
 grep -q 'lrt:io_complete:.*op = ( "recv" : container = [0-9]* ), fd = [0-9]*, result = 2, latency_ns = [0-9]*' "$u" ||
     fail "no completed recv of 2 bytes: $(grep io_complete "$u" | head -3)"
-# each submit's (task, op, fd) completes later, in order per key
-python3 - "$u" <<'EOF' || fail "an io_submit without its io_complete (see above)"
+# paired FILE: each submit's (task, op, fd) completes later, in order per key
+paired() {
+    python3 - "$1" <<'EOF'
 import re, sys
 pending = {}
 pat = re.compile(r'lrt:io_(submit|complete): .*task_id = (\d+), op = \( "(\w+)".*?fd = (-?\d+)')
@@ -107,7 +110,17 @@ if left:
     print("submitted, never completed:", left)
     sys.exit(1)
 EOF
+}
+paired "$u" || fail "an io_submit without its io_complete (see above)"
 say "io_uring: driver_select, $nsub io_submit / $ncomp io_complete paired"
+
+# the listener's multishot accept is traced as its acceptors' operations: an lrt_accept
+# that waits is one submit and one complete with the new fd
+a=$tmp/accept.txt
+paired "$a" || fail "accept: an io_submit without its io_complete (see above)"
+grep -q 'lrt:io_complete:.*op = ( "accept" : container = [0-9]* ), fd = [0-9]*, result = [0-9]*, latency_ns' "$a" ||
+    fail "no completed accept with a new fd: $(grep -m3 'io_.*accept' "$a")"
+say "io_uring accept: $(grep -c 'lrt:io_complete:.*"accept"' "$a") waiting accepts, submit and complete paired"
 
 # ---- epoll ------------------------------------------------------------------------------
 e=$tmp/epoll.txt
