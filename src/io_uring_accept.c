@@ -51,9 +51,11 @@ struct lrt__macc {
 };
 
 struct macc_waiter {
-    lrt__link link; /* in waiters while waiting; the waker unlinks */
+    lrt__link link; /* in waiters until it runs again: lrt_close must find it even once
+                       woken, for the record may be freed before it runs */
     struct lrt_task *task;
     uint64_t start_ns;
+    bool woken;  /* for a connection or an error: the next waker passes it over */
     bool closed; /* lrt_close woke it: the record is gone */
 };
 
@@ -81,13 +83,17 @@ static void stop(struct lrt__io *io, struct lrt__macc *m)
     }
 }
 
-/* Wake up to @k waiters, first come first served: each takes its own from the queue. */
+/* Wake up to @k waiters not woken yet, first come first served: each takes its own from
+ * the queue.  The woken stay listed until they run (lrt_close marks them closed). */
 static void wake_waiters(struct lrt__macc *m, size_t k)
 {
-    while (k-- && !lrt__list_empty(&m->waiters)) {
-        struct macc_waiter *w = lrt__container_of(m->waiters.next, struct macc_waiter, link);
-        lrt__list_del(&w->link);
+    for (lrt__link *l = m->waiters.next; k && l != &m->waiters; l = l->next) {
+        struct macc_waiter *w = lrt__container_of(l, struct macc_waiter, link);
+        if (w->woken)
+            continue;
+        w->woken = true;
         lrt__wake_by(w->task, 0, LRT__WAKER_IO, 0);
+        k--;
     }
 }
 
@@ -236,8 +242,7 @@ static ssize_t macc_accept(struct lrt__io *io, struct reg *r, struct lrt_task *t
         io->waiters--;
         if (w.closed)
             return -EBADF; /* lrt_close: m and r are not ours to touch any more */
-        if (lrt__linked(&w.link))
-            lrt__list_del(&w.link);
+        lrt__list_del(&w.link);
         if (rc < 0) {
             /* woken for a connection but interrupted too: the next acceptor takes it */
             if (m->head < m->len || m->err)
@@ -252,11 +257,11 @@ void lrt__macc_close(struct lrt__io *io, struct reg *r)
     struct lrt__macc *m = r->macc;
     r->macc = NULL;
     m->r = NULL;
-    while (!lrt__list_empty(&m->waiters)) {
+    while (!lrt__list_empty(&m->waiters)) { /* woken ones too: they have not run yet */
         struct macc_waiter *w = lrt__container_of(m->waiters.next, struct macc_waiter, link);
         lrt__list_del(&w->link);
         w->closed = true;
-        lrt__wake(w->task, -EBADF, LRT__WAKER_TASK);
+        lrt__wake(w->task, -EBADF, LRT__WAKER_TASK); /* a no-op for the woken */
     }
     for (size_t i = m->head; i < m->len; i++)
         close(m->q[i]);

@@ -218,6 +218,45 @@ static void *close_root(void *arg)
 
 static void closing_a_listener_closes_its_unclaimed_connections(void) { on_both(close_root); }
 
+/* The listener closed after its acceptor was woken (for a connection, or for the end of
+ * a shut-down listener) but before that acceptor ran: it must get the connection or
+ * -EBADF, and never look at the listener's record, freed by then (ASan sees it). */
+static void *close_after_wake_root(void *arg)
+{
+    (void)arg;
+    int fds_or_ebadf = 0;
+    for (int i = 0; i < 200; i++) {
+        struct sockaddr_in a;
+        int l = listen_on(&a);
+        lrt_task_t *w = lrt_spawn(accept_one, &l);
+        lrt_yield(); /* it waits: the listener's accept is armed */
+        int c = -1;
+        if (i % 2)
+            c = client(&a, NULL); /* a connection for it */
+        else
+            shutdown(l, SHUT_RDWR); /* or the accept's end, an error for it */
+        for (int y = 0; y < (i / 2) % 4; y++)
+            lrt_yield(); /* the completion is reaped at some point in here */
+        CU_ASSERT_EQUAL(lrt_close(l), 0);
+        void *res;
+        CU_ASSERT_EQUAL(lrt_join(w, &res), 0);
+        intptr_t r = (intptr_t)res;
+        CU_ASSERT(r >= 0 || r == -EBADF || r == -EINVAL);
+        fds_or_ebadf += r >= 0 || r == -EBADF;
+        if (r >= 0)
+            lrt_close((int)r);
+        if (c >= 0)
+            close(c);
+    }
+    CU_ASSERT(fds_or_ebadf > 0);
+    return NULL;
+}
+
+static void closing_a_listener_whose_acceptor_was_just_woken_is_safe(void)
+{
+    on_both(close_after_wake_root);
+}
+
 /* A socket closed while a task reads it: its peer sees the end at once, not at the loop's
  * next turn (io_uring: the cancelled receive held the socket open until then). */
 static void *read_one(void *arg)
@@ -472,6 +511,8 @@ CU_TestInfo lrt_test_uring_accept[] = {
     {"the_queue_is_bounded_and_one_attempt_accepts_take_from_it",
      the_queue_is_bounded_and_one_attempt_accepts_take_from_it},
     {"closing_a_listener_closes_its_unclaimed_connections", closing_a_listener_closes_its_unclaimed_connections},
+    {"closing_a_listener_whose_acceptor_was_just_woken_is_safe",
+     closing_a_listener_whose_acceptor_was_just_woken_is_safe},
     {"closing_a_socket_mid_read_ends_it_for_the_peer_at_once",
      closing_a_socket_mid_read_ends_it_for_the_peer_at_once},
     {"two_runtimes_accepting_on_one_listener_take_each_connection_once",
