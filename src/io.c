@@ -66,6 +66,14 @@ static void wake_queue(struct lrt__io *io, struct reg *r, lrt__link *q, uint32_t
     }
 }
 
+/* The listener's queue got a connection: poll(2) cannot tell, its backlog is empty */
+static void listener_readable(struct lrt__io *io, struct reg *r)
+{
+    r->ready |= EPOLLIN;
+    r->tick++;
+    wake_queue(io, r, &r->readers, 0, 0);
+}
+
 /* Suspend the running task until @r has an event for @interest, the deadline passes
  * (-ETIMEDOUT), the task is cancelled (-ECANCELED) or the fd is closed (-EBADF). */
 static inline __attribute__((always_inline)) int wait_on_as(struct lrt__io *io, struct reg *r,
@@ -436,6 +444,11 @@ int lrt_wait_fd(int fd, uint32_t events, int64_t timeout_ms)
     uint64_t deadline = 0;
     bool suspended = false;
     for (;;) {
+        if ((events & EPOLLIN) && LRT__UNLIKELY(r->macc) && lrt__macc_readable(r)) {
+            if (!suspended)
+                (void)lrt__budget_spend();
+            return EPOLLIN; /* a connection in the listener's queue (io_uring_accept.c) */
+        }
         /* POLLIN/POLLOUT/POLLRDHUP/POLLERR/POLLHUP equal their EPOLL* twins on Linux */
         struct pollfd p = {.fd = fd, .events = (short)events};
         uint32_t tick = r->tick;
@@ -509,6 +522,8 @@ int lrt__io_sel_poll(struct lrt_task *t, int fd, uint32_t events, lrt__waiter *w
     if (!r)
         return err;
     uint32_t clear = events | EPOLLHUP | EPOLLERR | ((events & EPOLLIN) ? EPOLLRDHUP : 0);
+    if ((events & EPOLLIN) && LRT__UNLIKELY(r->macc) && lrt__macc_readable(r))
+        return EPOLLIN; /* a connection in the listener's queue (io_uring_accept.c) */
     struct pollfd p = {.fd = fd, .events = (short)events};
     uint32_t tick = r->tick;
     int k = poll(&p, 1, 0);
@@ -569,12 +584,10 @@ int lrt_close(int fd)
         LRT__TP(io_deregister, fd, (uint32_t)IO_INTEREST);
         wake_queue(io, r, &r->readers, 0, -EBADF);
         wake_queue(io, r, &r->writers, 0, -EBADF);
-        bool cancelled = !lrt__list_empty(&r->uops), was_macc = r->macc != NULL;
-        if (cancelled)
-            lrt__uop_close(io, r); /* cancelled; -EBADF once they complete */
-        if (r->macc)
-            lrt__macc_close(io, r); /* its unclaimed connections closed, acceptors -EBADF */
-        if (io->drv->flush && (cancelled || was_macc))
+        bool busy = !lrt__list_empty(&r->uops) || r->macc;
+        lrt__uop_close(io, r);  /* in flight: cancelled, -EBADF once they complete */
+        lrt__macc_close(io, r); /* its unclaimed connections closed, acceptors -EBADF */
+        if (busy && io->drv->flush)
             io->drv->flush(io->d); /* the cancelled operations let go of the file now */
     }
     if (!lrt__list_empty(&io->fuops))
@@ -650,6 +663,7 @@ int lrt__io_poll(struct lrt_runtime *rt, uint64_t timeout_ns)
         LRT__TP(driver_park_end, timeout_ns == UINT64_MAX ? (int64_t)-1 : (int64_t)timeout_ns,
                 n < 0 ? 0 : n);
     for (int i = 0; i < n; i++) {
+        struct reg *r;
         uint64_t key = io->events[i].key;
         uint32_t ev = io->events[i].events;
         uint32_t fd = (uint32_t)key;
@@ -657,15 +671,15 @@ int lrt__io_poll(struct lrt_runtime *rt, uint64_t timeout_ns)
             struct lrt__driver_op *op = (struct lrt__driver_op *)(uintptr_t)key;
             if (LRT__LIKELY(!op->multishot))
                 lrt__uop_done(io, (struct lrt__uop *)op);
-            else
-                lrt__macc_event(io, op, ev); /* io_uring_accept.c */
+            else if ((r = lrt__macc_event(io, op, ev)) != NULL) /* io_uring_accept.c */
+                listener_readable(io, r);
             continue;
         }
         if (fd == NOTIFY_KEY) {
             lrt__notifier_clear(io->notifier);
             continue;
         }
-        struct reg *r = fd < io->cap ? io->regs[fd] : NULL;
+        r = fd < io->cap ? io->regs[fd] : NULL;
         if (!r || !(r->flags & REG_ACTIVE) || r->gen != (uint32_t)(key >> 32))
             continue; /* an earlier incarnation of the number */
         LRT__TP(io_ready, (int)fd, ev);

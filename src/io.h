@@ -134,8 +134,13 @@ void lrt__uop_file_close(struct lrt__io *io, int fd);
  * fd, -errno, or -ENOSYS where the backend cannot (then accept one per operation) */
 ssize_t lrt__macc_accept(struct lrt__io *io, struct reg *r, struct lrt_task *t,
                          struct op_args *a, int64_t timeout_ms);
-void lrt__macc_event(struct lrt__io *io, struct lrt__driver_op *op, uint32_t ev); /* .wait's */
-void lrt__macc_close(struct lrt__io *io, struct reg *r); /* lrt_close: drop it, -EBADF */
+/* .wait's event for a multishot accept: the listener's registration when it now has a
+ * connection (or an error) for an acceptor, for io.c to report it readable; else NULL */
+struct reg *lrt__macc_event(struct lrt__io *io, struct lrt__driver_op *op, uint32_t ev);
+/* @r's queue holds a connection or an error: readable, whatever the kernel says (the
+ * multishot accept empties the backlog poll(2) looks at) */
+bool lrt__macc_readable(const struct reg *r);
+void lrt__macc_close(struct lrt__io *io, struct reg *r); /* lrt_close: drop it (if any), -EBADF */
 void lrt__macc_fini(struct lrt__io *io); /* io_fini, before the backend's fini */
 void lrt__macc_free(struct lrt__io *io); /* io_fini, after it */
 /* the snapshot: @fd's acceptors waiting on its multishot accept */

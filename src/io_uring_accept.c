@@ -127,7 +127,12 @@ static bool push(struct lrt__macc *m, int fd)
     return true;
 }
 
-void lrt__macc_event(struct lrt__io *io, struct lrt__driver_op *op, uint32_t ev)
+bool lrt__macc_readable(const struct reg *r)
+{
+    return r->macc && (r->macc->head < r->macc->len || r->macc->err);
+}
+
+struct reg *lrt__macc_event(struct lrt__io *io, struct lrt__driver_op *op, uint32_t ev)
 {
     struct lrt__macc *m = (struct lrt__macc *)op;
     size_t got = 0;
@@ -142,7 +147,7 @@ void lrt__macc_event(struct lrt__io *io, struct lrt__driver_op *op, uint32_t ev)
         m->armed = false;
         if (!m->r) {
             release(m);
-            return;
+            return NULL;
         }
         int res = op->res;
         /* cancelled (paused) or a connection that died in the backlog: start again on
@@ -158,6 +163,7 @@ void lrt__macc_event(struct lrt__io *io, struct lrt__driver_op *op, uint32_t ev)
     if (m->len - m->head >= MACC_HIGH)
         stop(io, m);
     wake_waiters(m, got);
+    return m->r && lrt__macc_readable(m->r) ? m->r : NULL;
 }
 
 static int take(struct lrt__macc *m, struct op_args *a)
@@ -255,6 +261,8 @@ static ssize_t macc_accept(struct lrt__io *io, struct reg *r, struct lrt_task *t
 void lrt__macc_close(struct lrt__io *io, struct reg *r)
 {
     struct lrt__macc *m = r->macc;
+    if (!m)
+        return;
     r->macc = NULL;
     m->r = NULL;
     while (!lrt__list_empty(&m->waiters)) { /* woken ones too: they have not run yet */

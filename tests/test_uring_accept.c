@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -171,6 +172,13 @@ static void *accept_one(void *arg)
     return (void *)(intptr_t)lrt_accept(*(int *)arg, NULL, NULL);
 }
 
+/* A client that connects 5 ms from now (its fd as the result). */
+static void *connect_later(void *arg)
+{
+    lrt_sleep_ms(5);
+    return (void *)(intptr_t)client(arg, NULL);
+}
+
 static void *close_root(void *arg)
 {
     (void)arg;
@@ -289,6 +297,57 @@ static void *close_reading_root(void *arg)
 }
 
 static void closing_a_socket_mid_read_ends_it_for_the_peer_at_once(void) { on_both(close_reading_root); }
+
+/* ---- readiness of a listener -------------------------------------------------------- */
+
+/* Waiting for a listener to be readable, then a one-attempt accept (an event-loop habit,
+ * and a select over a listener and a channel): on io_uring the connection may already
+ * sit in the listener's queue, taken from the kernel's backlog, so readiness must count
+ * that queue, before the wait and while waiting. */
+static void *readiness_root(void *arg)
+{
+    (void)arg;
+    struct sockaddr_in a;
+    int l = listen_on(&a);
+    int c0 = client(&a, NULL);
+    int s0 = lrt_accept(l, NULL, NULL); /* io_uring: the listener's accept is armed */
+    CU_ASSERT_FATAL(s0 >= 0);
+    for (int round = 0; round < 6; round++) {
+        int c = -1;
+        if (round % 2 == 0) { /* the connection is there before the wait ... */
+            c = client(&a, NULL);
+            lrt_sleep_ms(5);
+        }
+        lrt_task_t *late = NULL;
+        if (c < 0) /* ... or comes while it waits */
+            late = lrt_spawn(connect_later, &a);
+        int ev;
+        if (round < 4) {
+            ev = lrt_wait_fd(l, EPOLLIN, 5000);
+            CU_ASSERT(ev > 0 && (ev & EPOLLIN));
+        } else {
+            lrt_sel_t cs[1] = {lrt_sel_readable(l)};
+            ev = lrt_select(cs, 1, 5000);
+            CU_ASSERT_EQUAL(ev, 0);
+        }
+        int s = lrt_accept_timeout(l, NULL, NULL, 0);
+        CU_ASSERT(s >= 0);
+        if (s >= 0)
+            lrt_close(s);
+        if (late) {
+            void *res;
+            CU_ASSERT_EQUAL(lrt_join(late, &res), 0);
+            c = (int)(intptr_t)res;
+        }
+        close(c);
+    }
+    lrt_close(s0);
+    close(c0);
+    lrt_close(l);
+    return NULL;
+}
+
+static void a_listener_is_readable_while_its_queue_holds_a_connection(void) { on_both(readiness_root); }
 
 /* ---- two runtimes on one listener --------------------------------------------------- */
 
@@ -515,6 +574,8 @@ CU_TestInfo lrt_test_uring_accept[] = {
      closing_a_listener_whose_acceptor_was_just_woken_is_safe},
     {"closing_a_socket_mid_read_ends_it_for_the_peer_at_once",
      closing_a_socket_mid_read_ends_it_for_the_peer_at_once},
+    {"a_listener_is_readable_while_its_queue_holds_a_connection",
+     a_listener_is_readable_while_its_queue_holds_a_connection},
     {"two_runtimes_accepting_on_one_listener_take_each_connection_once",
      two_runtimes_accepting_on_one_listener_take_each_connection_once},
     {"shutdown_leaves_no_connection_open_behind", shutdown_leaves_no_connection_open_behind},
