@@ -140,6 +140,7 @@ struct reg *lrt__macc_event(struct lrt__io *io, struct lrt__driver_op *op, uint3
 /* @r's queue holds a connection or an error: readable, whatever the kernel says (the
  * multishot accept empties the backlog poll(2) looks at) */
 bool lrt__macc_readable(const struct reg *r);
+size_t lrt__macc_queued(const struct lrt__macc *m); /* unclaimed connections (snapshot) */
 void lrt__macc_close(struct lrt__io *io, struct reg *r); /* lrt_close: drop it (if any), -EBADF */
 void lrt__macc_fini(struct lrt__io *io); /* io_fini, before the backend's fini */
 void lrt__macc_free(struct lrt__io *io); /* io_fini, after it */

@@ -367,6 +367,14 @@ const char *lrt_runtime_driver(const lrt_runtime_t *rt, const char **why)
     return rt->io->drv->name;
 }
 
+long lrt__io_accept_queue(struct lrt_runtime *rt, int fd)
+{
+    struct lrt__io *io = rt->io;
+    if (!io || fd < 0 || (size_t)fd >= io->cap || !io->regs[fd] || !io->regs[fd]->macc)
+        return -1;
+    return (long)lrt__macc_queued(io->regs[fd]->macc);
+}
+
 void lrt__io_ops_foreach(struct lrt_runtime *rt, int fd,
                          void (*fn)(int op, uint64_t task_id, uint64_t start_ns, void *ctx), void *ctx)
 {

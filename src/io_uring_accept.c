@@ -127,6 +127,8 @@ static bool push(struct lrt__macc *m, int fd)
     return true;
 }
 
+size_t lrt__macc_queued(const struct lrt__macc *m) { return m->len - m->head; }
+
 bool lrt__macc_readable(const struct reg *r)
 {
     return r->macc && (r->macc->head < r->macc->len || r->macc->err);

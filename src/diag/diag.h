@@ -226,5 +226,8 @@ static inline int lrt__snapshot(struct lrt_runtime *rt, unsigned flags, int mode
  * lines): the completion-based operations in flight on @fd, for the snapshot's "io" */
 void lrt__io_ops_foreach(struct lrt_runtime *rt, int fd,
                          void (*fn)(int op, uint64_t task_id, uint64_t start_ns, void *ctx), void *ctx);
+/* io_reg.c: connections @fd's multishot accept took and nobody accepted yet (io_uring), or
+ * -1 when @fd has no such accept */
+long lrt__io_accept_queue(struct lrt_runtime *rt, int fd);
 
 #endif

@@ -221,6 +221,9 @@ static void io_cb(int fd, uint32_t ready, int readers, int writers, void *ctx)
     lrt__jw_arr(s->w, "ops");
     lrt__io_ops_foreach(s->rt, fd, uop_cb, s);
     lrt__jw_end(s->w, ']');
+    long q = lrt__io_accept_queue(s->rt, fd);
+    if (q >= 0) /* a listener on io_uring: connected clients nobody has accepted yet */
+        lrt__jw_i64(s->w, "accept_queue", q);
     lrt__jw_end(s->w, '}');
 }
 
