@@ -9,6 +9,7 @@
 #include "test_util.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +62,25 @@ static inline bool lrt_test_run_on(const char *drv, unsigned interval, lrt_fn fn
     lrt_runtime_free(rt);
     lrt_test_restore_driver();
     return true;
+}
+
+/* Operations @op by task @task listed in the snapshot @root's "io" entry of @fd. */
+static inline int lrt_test_snapshot_ops(json_t *root, int fd, const char *op, uint64_t task)
+{
+    int n = 0;
+    size_t i, j;
+    json_t *it, *o;
+    json_array_foreach(json_object_get(root, "io"), i, it)
+    {
+        if (json_integer_value(json_object_get(it, "fd")) != fd)
+            continue;
+        json_array_foreach(json_object_get(it, "ops"), j, o)
+        {
+            n += strcmp(json_string_value(json_object_get(o, "op")), op) == 0 &&
+                 (uint64_t)json_integer_value(json_object_get(o, "task")) == task;
+        }
+    }
+    return n;
 }
 
 /* Overwrite the stack below the caller, where an aborted task's frame was: an operation
