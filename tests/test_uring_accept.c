@@ -39,6 +39,17 @@ static int client(const struct sockaddr_in *a, int *port)
 
 static int count_fds(void) { return lrt_test_count_fds(); }
 
+/* A listener on which one connection (client *@c0, accepted as *@s0) was accepted: on
+ * io_uring its multishot accept is armed from then on. */
+static int listen_armed(struct sockaddr_in *a, int *c0, int *s0)
+{
+    int l = listen_on(a);
+    *c0 = client(a, NULL);
+    *s0 = lrt_accept(l, NULL, NULL);
+    CU_ASSERT_FATAL(*s0 >= 0);
+    return l;
+}
+
 /* Both backends: the same behaviour is asserted on each. */
 static void on_both(lrt_fn fn)
 {
@@ -125,11 +136,8 @@ static void *bound_root(void *arg)
 {
     (void)arg;
     struct sockaddr_in a;
-    int l = listen_on(&a);
-    /* one accept arms io_uring's multishot; then a burst with nobody accepting */
-    int c0 = client(&a, NULL);
-    int s0 = lrt_accept(l, NULL, NULL);
-    CU_ASSERT_FATAL(s0 >= 0);
+    int c0, s0;
+    int l = listen_armed(&a, &c0, &s0); /* then a burst with nobody accepting */
     static int cs[BURST];
     for (int i = 0; i < BURST; i++)
         cs[i] = client(&a, NULL);
@@ -308,10 +316,8 @@ static void *readiness_root(void *arg)
 {
     (void)arg;
     struct sockaddr_in a;
-    int l = listen_on(&a);
-    int c0 = client(&a, NULL);
-    int s0 = lrt_accept(l, NULL, NULL); /* io_uring: the listener's accept is armed */
-    CU_ASSERT_FATAL(s0 >= 0);
+    int c0, s0;
+    int l = listen_armed(&a, &c0, &s0);
     for (int round = 0; round < 6; round++) {
         int c = -1;
         if (round % 2 == 0) { /* the connection is there before the wait ... */
