@@ -131,7 +131,8 @@ void lrt__uop_hold(struct lrt_task *t, struct lrt__uop *u, int fd);
 void lrt__uop_file_close(struct lrt__io *io, int fd);
 
 /* io_uring_accept.c: accept through @r's multishot accept (started on first use): the
- * fd, -errno, or -ENOSYS where the backend cannot (then accept one per operation) */
+ * fd or -errno; where the backend cannot, it sets io->macc_off (then accept one per
+ * operation) */
 ssize_t lrt__macc_accept(struct lrt__io *io, struct reg *r, struct lrt_task *t,
                          struct op_args *a, int64_t timeout_ms);
 /* .wait's event for a multishot accept: the listener's registration when it now has a

@@ -5,7 +5,7 @@
  *
  * Why: a single-shot accept operation takes one connection per submission, so a burst
  * of n connections cost n loop iterations before the last one was even accepted (1000
- * clients connecting at once waited up to 1.8 s, docs/performance.md).  The multishot
+ * clients connecting at once waited up to 2.2 s, docs/performance.md).  The multishot
  * operation accepts every connection of the backlog as soon as it is there.
  *
  * The operation is started by the first lrt_accept that finds the queue empty, and is
@@ -191,7 +191,7 @@ ssize_t lrt__macc_accept(struct lrt__io *io, struct reg *r, struct lrt_task *t,
     uint64_t since = 0;
     int fd = r->fd;
     ssize_t rc = macc_accept(io, r, t, a, timeout_ms, &since);
-    if (since && rc != -ENOSYS && LRT__TP_ENABLED(io_complete)) {
+    if (since && LRT__TP_ENABLED(io_complete)) {
         uint64_t now = lrt__mono_ns();
         /* since is 1 when the event was off at the submit: no latency known */
         LRT__TP_DO(io_complete, t->id, LRT__IO_ACCEPT, fd, (int64_t)rc, since > 1 && now > since ? now - since : 0);
@@ -233,7 +233,7 @@ static ssize_t macc_accept(struct lrt__io *io, struct reg *r, struct lrt_task *t
                 io->macc_off = true; /* the kernel cannot: one accept per operation */
                 r->macc = NULL;
                 release(m);
-                return -ENOSYS;
+                return e; /* the caller sees macc_off */
             }
             if (e < 0)
                 return e;

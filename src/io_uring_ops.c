@@ -53,8 +53,8 @@ ssize_t lrt__uop_io(struct lrt__io *io, struct reg *r, struct lrt_task *t, int o
         return -EAGAIN; /* nothing to move: io.c's attempt answers at once, as recv(2) */
     if (op == OP_ACCEPT && !io->macc_off) {
         ssize_t k = lrt__macc_accept(io, r, t, a, timeout_ms); /* io_uring_accept.c */
-        if (k != -ENOSYS)
-            return k;
+        if (!io->macc_off)
+            return k; /* else the backend cannot: one accept per operation, below */
     }
     if (timeout_ms == 0)
         return -EAGAIN; /* one attempt: io.c's */
